@@ -1,0 +1,3 @@
+//! Hallmark key ceremonies.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]

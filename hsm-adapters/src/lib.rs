@@ -1,0 +1,20 @@
+//! Hardware-backed Ed25519 signers for Hallmark.
+//!
+//! Every backend in this crate implements the RustCrypto traits
+//! [`signature::Signer<ed25519_dalek::Signature>`] (device failures surface through
+//! `try_sign`) and [`signature::Keypair`] with an [`ed25519_dalek::VerifyingKey`], so any
+//! ecosystem API that accepts a signer — x509-cert's certificate builder, Hallmark's envelope
+//! signing — can use a key that never leaves its hardware.
+//!
+//! The crate has no dependency on Hallmark's formats: it knows keys, devices, PINs and
+//! attestations, nothing about packages.
+//!
+//! * [`secret`] — PINs, passphrases and management keys: zeroizing types with redacted `Debug`,
+//!   and where they come from (prompt, file, environment variable).
+//! * [`interact`] — the user-interaction seam (prompts, "touch your key" notices), with a
+//!   headless implementation for CI.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod interact;
+pub mod secret;

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, clippy with -D warnings, docs, and the whole test suite
+# against real SoftHSM2 and a virtual YubiKey (pcscd + vsmartcard's vpcd). Installs the Debian
+# packages it needs when they are missing. Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# --- system packages ---------------------------------------------------------------------------
+packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd softhsm2 opensc minisign openssh-client)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+# --- static checks -------------------------------------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+# --- tests -------------------------------------------------------------------------------------
+say "building tests"
+cargo nextest run --workspace --locked --no-run
+
+say "running tests"
+cargo nextest run --workspace --locked

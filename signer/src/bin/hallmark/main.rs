@@ -1,0 +1,2 @@
+//! The `hallmark` command.
+fn main() {}

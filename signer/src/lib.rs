@@ -1,0 +1,3 @@
+//! Hallmark's publisher side.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]

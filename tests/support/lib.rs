@@ -1,0 +1,1 @@
+//! Shared helpers for Hallmark's end-to-end tests.
