@@ -1,0 +1,87 @@
+//! Content digests of files and directory trees.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::encoding::{EncodingError, hex_decode_array, hex_encode};
+
+/// The SHA-256 content digest of a file (`sha256:<hex>`) or of a tree's canonical manifest
+/// (`sha256-tree:<hex>`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContentDigest {
+    /// SHA-256 of a file's bytes.
+    File([u8; 32]),
+    /// SHA-256 of a directory tree's canonical manifest.
+    Tree([u8; 32]),
+}
+
+impl ContentDigest {
+    /// The raw digest.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        match self {
+            ContentDigest::File(d) | ContentDigest::Tree(d) => d,
+        }
+    }
+}
+
+impl fmt::Display for ContentDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContentDigest::File(d) => write!(f, "sha256:{}", hex_encode(d)),
+            ContentDigest::Tree(d) => write!(f, "sha256-tree:{}", hex_encode(d)),
+        }
+    }
+}
+
+impl fmt::Debug for ContentDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ContentDigest({self})")
+    }
+}
+
+/// A content digest string that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseDigestError {
+    /// Neither `sha256:` nor `sha256-tree:`.
+    #[error("a content digest starts with `sha256:` (file) or `sha256-tree:` (tree)")]
+    Prefix,
+    /// Bad hex.
+    #[error(transparent)]
+    Encoding(#[from] EncodingError),
+}
+
+impl FromStr for ContentDigest {
+    type Err = ParseDigestError;
+
+    fn from_str(text: &str) -> Result<Self, ParseDigestError> {
+        if let Some(hex) = text.strip_prefix("sha256:") {
+            Ok(ContentDigest::File(hex_decode_array::<32>(
+                "content digest",
+                hex,
+            )?))
+        } else if let Some(hex) = text.strip_prefix("sha256-tree:") {
+            Ok(ContentDigest::Tree(hex_decode_array::<32>(
+                "content digest",
+                hex,
+            )?))
+        } else {
+            Err(ParseDigestError::Prefix)
+        }
+    }
+}
+
+impl Serialize for ContentDigest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContentDigest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
