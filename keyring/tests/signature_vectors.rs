@@ -3,6 +3,7 @@
 //! Policy: strict verification (ed25519-dalek `verify_strict`, the libsodium behaviour) —
 //! small-order keys and `R`, non-canonical encodings and `S ≥ L` are refused. Provenance of the
 //! data files: `tests/data/vectors/PROVENANCE.md`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ed25519_dalek::{Signer, SigningKey};
 use hallmark_keyring::key::{PublicKey, verify_signature};
@@ -14,7 +15,7 @@ fn data(path: &str) -> Value {
 }
 
 fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd hex {text}");
+    assert!(text.len().is_multiple_of(2), "odd hex {text}");
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
