@@ -7,6 +7,7 @@
 //!   signature check;
 //! * [`ids`] — payload digests and self-certifying identity names;
 //! * [`digest`] — content digests of files and directory trees;
+//! * [`fsutil`] — atomic, durable writes and bounded reads;
 //! * [`canonical`] — the one JSON encoding of signed payloads;
 //! * [`envelope`] — payloads with signatures over a bounded, domain-separated signing input;
 //! * [`threshold`] — the one "signed by M of these keys" check;
@@ -26,6 +27,7 @@ pub mod digest;
 pub mod encoding;
 pub mod envelope;
 pub mod error;
+pub mod fsutil;
 pub mod ids;
 pub mod key;
 pub mod statement;

@@ -1,3 +1,12 @@
-//! Hallmark's publisher side.
+//! Hallmark's publisher side: file keys, key references, and hashing and signing releases.
+//!
+//! * [`filekey`] — Ed25519 keys in age-encrypted files, the no-hardware backend;
+//! * [`keyref`] — key references (`file:`, `pkcs11:`, `yubikey:`) resolved to signers in one
+//!   place;
+//! * [`release`] — hashing, signing and verifying many artifacts in one run.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod filekey;
+pub mod keyref;
+pub mod release;

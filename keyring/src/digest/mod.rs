@@ -85,3 +85,45 @@ impl<'de> Deserialize<'de> for ContentDigest {
         text.parse().map_err(serde::de::Error::custom)
     }
 }
+
+/// Options for [`digest_path`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DigestOptions {}
+
+/// Why a content digest could not be computed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DigestError {
+    /// The path could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Computes the content digest of a file.
+pub fn digest_path(
+    path: &std::path::Path,
+    _options: &DigestOptions,
+) -> Result<ContentDigest, DigestError> {
+    use sha2::Digest;
+    use std::io::Read;
+    let io = |source| DigestError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(ContentDigest::File(hasher.finalize().into()))
+}

@@ -1,2 +1,60 @@
 //! The `hallmark` command.
-fn main() {}
+//!
+//! A thin layer over the library crates: it parses arguments, resolves key references, asks
+//! for secrets on the terminal, draws progress bars, prints verdicts, and maps outcomes to the
+//! documented exit codes (0 trusted/success, 1 refused, 2 usage or input error, 3 unknown
+//! publisher, 4 hardware/token error).
+#![forbid(unsafe_code)]
+// Items are `pub` for the modules of this binary; none is reachable from outside it.
+#![allow(unreachable_pub)]
+
+mod cli;
+mod cmd;
+mod exit;
+mod ui;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::exit::{Exit, Failure};
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap prints help/version with exit 0 and usage errors with exit 2.
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            });
+        }
+    };
+    let out = ui::Output {
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+    match cmd::run(cli.command, &out) {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(failure) => {
+            report(&failure, &out);
+            ExitCode::from(failure.exit.code())
+        }
+    }
+}
+
+fn report(failure: &Failure, out: &ui::Output) {
+    if out.json {
+        out.json(&serde_json::json!({
+            "error": failure.to_string(),
+            "exit": failure.exit.code(),
+            "hint": failure.hint,
+        }));
+    }
+    eprintln!("error: {failure}");
+    if let Some(hint) = &failure.hint {
+        eprintln!("hint: {hint}");
+    }
+}

@@ -1,0 +1,221 @@
+//! Durable file writes and bounded reads.
+//!
+//! Every file Hallmark writes — keys, bundles, trust-store and registry state — is written
+//! atomically: to a temporary file in the same directory, flushed to disk, then renamed into
+//! place and the directory flushed. A reader, or a process killed at any point, sees the old
+//! content or the new content, never a mixture or a truncated file. [`write_new`] never
+//! replaces an existing file (it links the temporary file into place, which fails if the name
+//! exists), so keys and bundles are not overwritten by accident.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The target exists and replacing was not asked for.
+    #[error("{} already exists; refusing to overwrite it", path.display())]
+    Exists {
+        /// The target.
+        path: PathBuf,
+    },
+    /// An I/O error.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The target.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Why a bounded read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// An I/O error.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The file is larger than the limit.
+    #[error("{0} bytes, larger than allowed")]
+    TooLarge(u64),
+}
+
+/// Whether something exists at `path`, without following a final symlink (a dangling symlink
+/// counts as existing: writing through it would create a file elsewhere).
+pub fn exists_no_follow(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn temp_in(dir: &Path, mode: u32) -> std::io::Result<(File, PathBuf)> {
+    for _ in 0..16 {
+        let mut rand = [0u8; 8];
+        getrandom::fill(&mut rand).map_err(std::io::Error::other)?;
+        let name = format!(".hallmark-tmp-{}", crate::encoding::hex_encode(&rand));
+        let path = dir.join(name);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&path)
+        {
+            Ok(file) => return Ok((file, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("could not create a temporary file"))
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, WriteError> {
+    let io = |source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = parent_dir(path);
+    let (mut file, tmp) = temp_in(dir, mode).map_err(io)?;
+    let result = (|| {
+        // The umask may have narrowed the mode at creation; set it exactly.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(tmp)
+}
+
+/// Writes a new file atomically with the given mode; fails with [`WriteError::Exists`] if
+/// anything exists at `path`.
+pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
+    if exists_no_follow(path) {
+        return Err(WriteError::Exists {
+            path: path.to_owned(),
+        });
+    }
+    let tmp = write_temp(path, bytes, mode)?;
+    // link(2) fails if the name exists, so a file created meanwhile is not replaced.
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(WriteError::Exists {
+                path: path.to_owned(),
+            });
+        }
+        Err(source) => {
+            return Err(WriteError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    }
+    sync_dir(parent_dir(path)).map_err(|source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Writes a file atomically with the given mode, replacing any existing file.
+pub fn write_replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
+    let tmp = write_temp(path, bytes, mode)?;
+    if let Err(source) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(WriteError::Io {
+            path: path.to_owned(),
+            source,
+        });
+    }
+    sync_dir(parent_dir(path)).map_err(|source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads a whole file, refusing files larger than `max` bytes before reading them.
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > max {
+        return Err(ReadError::TooLarge(len));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_new_never_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        write_new(&path, b"one", 0o600).unwrap();
+        assert!(matches!(
+            write_new(&path, b"two", 0o600),
+            Err(WriteError::Exists { .. })
+        ));
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // No temporary files are left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn write_new_refuses_dangling_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(dir.path().join("elsewhere"), &link).unwrap();
+        assert!(matches!(
+            write_new(&link, b"x", 0o600),
+            Err(WriteError::Exists { .. })
+        ));
+        assert!(!dir.path().join("elsewhere").exists());
+    }
+
+    #[test]
+    fn write_replace_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        write_replace(&path, b"one", 0o644).unwrap();
+        write_replace(&path, b"two", 0o644).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn bounded_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"12345").unwrap();
+        assert_eq!(read_bounded(&path, 5).unwrap(), b"12345");
+        assert!(matches!(
+            read_bounded(&path, 4),
+            Err(ReadError::TooLarge(5))
+        ));
+    }
+}

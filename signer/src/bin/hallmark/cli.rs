@@ -1,0 +1,211 @@
+//! Command-line definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Key references name a key wherever it lives:
+  file:./release.key                          an age-encrypted key file
+  pkcs11:token=ci;object=release?pin-source=env:PIN   a key in a PKCS#11 token (RFC 7512)
+  yubikey:slot=9c                             a key in a YubiKey PIV slot
+
+Secrets never go on the command line: passphrases and PINs come from the terminal, a file
+(--passphrase-file, pin-source=file:…) or an environment variable (--passphrase-env,
+pin-source=env:…).
+
+Exit codes: 0 trusted/success, 1 verification refused (the verdict says why), 2 usage or
+input error, 3 unknown publisher, 4 hardware/token error.
+
+Try `hallmark quickstart` for a tour on a throwaway file key.";
+
+/// Hardware-backed package signing: sign releases with keys that never leave hardware, rotate
+/// and hand over keys through signed ceremonies, and verify with pinned publishers.
+#[derive(Debug, Parser)]
+#[command(name = "hallmark", version, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// Print machine-readable JSON on standard output instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only errors and verdicts; no progress bars or notes.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create keys, list what tokens hold, print public keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+
+    /// Print the content digest of files or directory trees.
+    ///
+    /// A file's digest is SHA-256 of its bytes (`sha256:…`). A directory's digest is SHA-256 of
+    /// its canonical manifest (`sha256-tree:…`): every entry with its path, type and executable
+    /// bit, sorted — so it ignores timestamps, owners and listing order, and changes with any
+    /// byte, name, added or removed file, or executable bit. See docs/formats.md.
+    Hash(HashArgs),
+
+    /// Sign release artifacts, writing PATH.hallmark.json beside each.
+    ///
+    /// Every artifact is hashed (in parallel), a package statement naming the package, version
+    /// and digest is signed, and the bundle is written beside the artifact. Many artifacts are
+    /// signed in one run with one unlock: one passphrase prompt, one token login. Nothing is
+    /// written if any bundle already exists, unless --force is given.
+    Sign(SignArgs),
+
+    /// Verify artifacts against the keys you expect.
+    ///
+    /// Recomputes each artifact's digest, reads its bundle (PATH.hallmark.json), and prints one
+    /// verdict per artifact: trusted, or rejected with the reason (digest-mismatch,
+    /// bad-signature, unlinked-signer-change, …). Exit code 0 only if every artifact is trusted.
+    Verify(VerifyArgs),
+
+    /// Run a tour on a throwaway file key: sign a package tree, verify it, tamper with it.
+    Quickstart(QuickstartArgs),
+
+    /// Print a shell completion script.
+    ///
+    /// For bash: `hallmark completions bash > /etc/bash_completion.d/hallmark`; for zsh: put the
+    /// output in a directory on $fpath as `_hallmark`; for fish:
+    /// `hallmark completions fish > ~/.config/fish/completions/hallmark.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Create a new Ed25519 key where the reference says.
+    ///
+    /// `--out file:PATH` writes PATH (the private key, encrypted with age, mode 0600) and
+    /// PATH.pub (the public key). The key is encrypted to a passphrase (asked twice on the
+    /// terminal, or read with --passphrase-file / --passphrase-env), or with --recipient /
+    /// --recipients-file to age recipients, e.g. custodians who hold it in escrow. Existing
+    /// files are never overwritten.
+    Generate(GenerateArgs),
+
+    /// Print a public key and its key id.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Where to create the key: file:PATH.
+    #[arg(long, value_name = "REF")]
+    pub out: String,
+
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+
+    /// Encrypt the key file to this age recipient (age1…) instead of a passphrase; repeat for
+    /// several custodians, any one of whom can unlock it.
+    #[arg(long = "recipient", value_name = "AGE_RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// Read age recipients from a file, one per line (# comments allowed).
+    #[arg(long, value_name = "PATH")]
+    pub recipients_file: Option<PathBuf>,
+
+    /// scrypt work factor (log2 N) for passphrase-protected files, 10 to 22. The default is
+    /// age's choice of about one second of work. Lower values make a stolen key file cheaper to
+    /// attack: keep the default for real keys.
+    #[arg(long, value_name = "LOG_N")]
+    pub work_factor: Option<u8>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The key: file:PATH (read from PATH.pub, nothing is unlocked).
+    #[arg(value_name = "REF")]
+    pub key: String,
+}
+
+/// Where a file key's passphrase comes from. Without either flag, it is asked on the terminal.
+#[derive(Debug, Args, Default, Clone)]
+pub struct PassphraseArgs {
+    /// Read the file key's passphrase from this file (one trailing newline is ignored).
+    #[arg(long, value_name = "PATH", conflicts_with = "passphrase_env")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Read the file key's passphrase from this environment variable.
+    #[arg(long, value_name = "NAME")]
+    pub passphrase_env: Option<String>,
+
+    /// Unlock key files encrypted to age recipients with the identities in this file
+    /// (AGE-SECRET-KEY-1…); repeatable.
+    #[arg(long = "age-identity", value_name = "PATH")]
+    pub age_identities: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HashArgs {
+    /// Files or directories.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The signing key (file:, pkcs11: or yubikey: reference). Repeat to have several keys
+    /// co-sign every statement, e.g. for an M-of-N identity.
+    #[arg(long = "key", required = true, value_name = "REF")]
+    pub keys: Vec<String>,
+
+    /// The package name, reverse-domain (e.g. org.acme.database-tool).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// The version being released (e.g. 1.2.0).
+    #[arg(long, value_name = "VERSION")]
+    pub version: String,
+
+    /// Replace existing bundles.
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+
+    /// Artifacts: files or directory trees.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The public key expected to have signed: `ed25519:…`, a key reference (file:PATH reads
+    /// PATH.pub), or a path to a .pub file. Repeat to accept any of several keys.
+    #[arg(long = "public-key", required = true, value_name = "KEY")]
+    pub public_keys: Vec<String>,
+
+    /// The bundle to use, when verifying a single artifact whose bundle is not beside it.
+    #[arg(long, value_name = "PATH")]
+    pub bundle: Option<PathBuf>,
+
+    /// Artifacts: files or directory trees, each with its PATH.hallmark.json.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Work in this directory (created if missing) instead of a temporary one, and keep it.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,48 @@
+//! Command handlers.
+
+mod hash;
+mod key;
+mod quickstart;
+mod sign;
+mod verify;
+
+use clap::CommandFactory;
+use hallmark_hsm::secret::SecretSource;
+use hallmark_signer::keyref::UnlockOptions;
+
+use crate::cli::{Command, PassphraseArgs};
+use crate::exit::CmdResult;
+use crate::ui::Output;
+
+pub fn run(command: Command, out: &Output) -> CmdResult {
+    match command {
+        Command::Key(cmd) => key::run(cmd, out),
+        Command::Hash(args) => hash::run(args, out),
+        Command::Sign(args) => sign::run(args, out),
+        Command::Verify(args) => verify::run(args, out),
+        Command::Quickstart(args) => quickstart::run(args, out),
+        Command::Completions { shell } => {
+            let mut command = crate::cli::Cli::command();
+            clap_complete::generate(shell, &mut command, "hallmark", &mut std::io::stdout());
+            Ok(crate::exit::Exit::Success)
+        }
+    }
+}
+
+/// The passphrase source the flags name, if any (otherwise the terminal is asked).
+pub fn passphrase_source(args: &PassphraseArgs) -> Option<SecretSource> {
+    if let Some(path) = &args.passphrase_file {
+        Some(SecretSource::File(path.clone()))
+    } else {
+        args.passphrase_env
+            .as_ref()
+            .map(|name| SecretSource::Env(name.clone()))
+    }
+}
+
+pub fn unlock_options(args: &PassphraseArgs) -> UnlockOptions {
+    UnlockOptions {
+        passphrase: passphrase_source(args),
+        age_identities: args.age_identities.clone(),
+    }
+}

@@ -1,0 +1,170 @@
+//! `hallmark quickstart`: a tour of the main job on a throwaway file key.
+//!
+//! Every step runs the real `hallmark` command (this executable) and shows it, so what the tour
+//! prints is exactly what a user would see typing the same commands.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, anyhow};
+use hallmark_keyring::encoding::hex_encode;
+
+use crate::cli::QuickstartArgs;
+use crate::exit::{CmdResult, Exit, Failure};
+use crate::ui::Output;
+
+const PASSPHRASE_VAR: &str = "HALLMARK_QUICKSTART_PASSPHRASE";
+
+struct Tour {
+    exe: PathBuf,
+    dir: PathBuf,
+    passphrase: String,
+    step: usize,
+}
+
+impl Tour {
+    fn heading(&mut self, text: &str) {
+        self.step += 1;
+        println!("\n== {}. {text}", self.step);
+    }
+
+    /// Runs `hallmark ARGS` in the tour directory and checks its exit code.
+    fn hallmark(&self, args: &[&str], expect: u8) -> Result<(), Failure> {
+        println!("$ hallmark {}", args.join(" "));
+        let status = Command::new(&self.exe)
+            .args(args)
+            .current_dir(&self.dir)
+            .env(PASSPHRASE_VAR, &self.passphrase)
+            .status()
+            .with_context(|| format!("cannot run {}", self.exe.display()))
+            .map_err(Failure::usage)?;
+        let code = status.code().unwrap_or(-1);
+        if code != i32::from(expect) {
+            return Err(Failure::usage(anyhow!(
+                "the tour expected `hallmark {}` to exit with {expect}, it exited with {code}",
+                args.join(" ")
+            )));
+        }
+        if expect != 0 {
+            println!("(exit code {code}, as expected)");
+        }
+        Ok(())
+    }
+}
+
+fn write_sample_package(root: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(root.join("bin"))?;
+    std::fs::create_dir_all(root.join("share/doc"))?;
+    std::fs::write(root.join("README.md"), "# hello\n\nPrints a greeting.\n")?;
+    std::fs::write(root.join("share/doc/LICENSE"), "Apache-2.0 OR MIT\n")?;
+    let tool = root.join("bin/hello");
+    std::fs::write(&tool, "#!/bin/sh\necho \"hello, world\"\n")?;
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
+    if out.json {
+        return Err(Failure::usage(anyhow!(
+            "the quickstart is a tour for people; it has no --json output"
+        )));
+    }
+    let exe = std::env::current_exe()
+        .context("cannot find the hallmark executable")
+        .map_err(Failure::usage)?;
+    let (dir, _temp) = match &args.dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))
+                .map_err(Failure::usage)?;
+            (dir.clone(), None)
+        }
+        None => {
+            let temp = tempfile::Builder::new()
+                .prefix("hallmark-quickstart-")
+                .tempdir()
+                .context("cannot create a temporary directory")
+                .map_err(Failure::usage)?;
+            (temp.path().to_owned(), Some(temp))
+        }
+    };
+    let mut secret = [0u8; 16];
+    getrandom::fill(&mut secret).map_err(|e| Failure::usage(anyhow!("no randomness: {e}")))?;
+    let mut tour = Tour {
+        exe,
+        dir: dir.clone(),
+        passphrase: hex_encode(&secret),
+        step: 0,
+    };
+
+    println!("Hallmark quickstart, working in {}", dir.display());
+    println!(
+        "The key's passphrase is random and passed in the environment variable {PASSPHRASE_VAR}."
+    );
+
+    tour.heading("Generate a signing key: Ed25519, encrypted with age, written 0600");
+    tour.hallmark(
+        &[
+            "key",
+            "generate",
+            "--out",
+            "file:release.key",
+            "--passphrase-env",
+            PASSPHRASE_VAR,
+        ],
+        0,
+    )?;
+
+    tour.heading("Hash a package tree: the digest covers every path, byte and executable bit");
+    write_sample_package(&dir.join("hello-1.0.0"))
+        .context("cannot write the sample package")
+        .map_err(Failure::usage)?;
+    tour.hallmark(&["hash", "hello-1.0.0"], 0)?;
+
+    tour.heading("Sign it: the bundle hello-1.0.0.hallmark.json is written beside it");
+    tour.hallmark(
+        &[
+            "sign",
+            "--key",
+            "file:release.key",
+            "--passphrase-env",
+            PASSPHRASE_VAR,
+            "--name",
+            "org.example.hello",
+            "--version",
+            "1.0.0",
+            "hello-1.0.0",
+        ],
+        0,
+    )?;
+
+    tour.heading("Verify it as a consumer who expects this publisher's key");
+    tour.hallmark(
+        &["verify", "--public-key", "file:release.key", "hello-1.0.0"],
+        0,
+    )?;
+
+    tour.heading("Tamper with one byte of the package and verify again");
+    let target = dir.join("hello-1.0.0/bin/hello");
+    let mut bytes = std::fs::read(&target)
+        .context("cannot read the sample")
+        .map_err(Failure::usage)?;
+    if let Some(last) = bytes.iter_mut().rev().nth(1) {
+        *last ^= 0x01;
+    }
+    std::fs::write(&target, &bytes)
+        .context("cannot modify the sample")
+        .map_err(Failure::usage)?;
+    println!("(changed one byte of hello-1.0.0/bin/hello)");
+    tour.hallmark(
+        &["verify", "--public-key", "file:release.key", "hello-1.0.0"],
+        1,
+    )?;
+
+    println!("\nDone. The tampered package was refused with exit code 1.");
+    if args.dir.is_some() {
+        println!("The files are kept in {}.", dir.display());
+    }
+    Ok(Exit::Success)
+}

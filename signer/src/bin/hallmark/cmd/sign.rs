@@ -1,0 +1,84 @@
+//! `hallmark sign`.
+
+use std::path::Path;
+
+use hallmark_keyring::statement::SignerRef;
+use hallmark_keyring::{PackageName, PublicKey, Timestamp, Version};
+use hallmark_signer::keyref::{self, KeyHandle, KeyRef};
+use hallmark_signer::release::{self, ReleaseInfo};
+use serde_json::json;
+
+use crate::cli::SignArgs;
+use crate::exit::{CmdResult, Exit, Failure};
+use crate::ui::{Output, TerminalUi};
+
+pub fn run(args: SignArgs, out: &Output) -> CmdResult {
+    // Everything that can be checked without a key is checked first: nothing is unlocked and
+    // no PIN is asked for if the run would fail anyway.
+    let name: PackageName = args.name.parse().map_err(Failure::usage)?;
+    let version: Version = args.version.parse().map_err(Failure::usage)?;
+    let references = args
+        .keys
+        .iter()
+        .map(|k| k.parse::<KeyRef>().map_err(Failure::usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    let artifacts = release::plan(&args.paths, args.force).map_err(Failure::usage)?;
+
+    let ui = TerminalUi;
+    let unlock = super::unlock_options(&args.passphrase);
+    let mut handles: Vec<Box<dyn KeyHandle>> = Vec::with_capacity(references.len());
+    for reference in &references {
+        handles.push(keyref::open(reference, &unlock, &ui, None)?);
+    }
+
+    let bar = out.progress(artifacts.len() as u64, "hashing");
+    let paths: Vec<&Path> = artifacts.iter().map(|a| a.path.as_path()).collect();
+    let digests = release::hash_all(&paths, &|| bar.inc(1)).map_err(Failure::usage)?;
+    bar.finish_and_clear();
+
+    let signer = match handles.as_slice() {
+        [only] => SignerRef::key(PublicKey::new(only.verifying_key())),
+        _ => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "several --key flags co-sign statements in an identity's name; give --identity"
+            )));
+        }
+    };
+    let info = ReleaseInfo {
+        name,
+        version,
+        signer,
+        kel: Vec::new(),
+        created: Timestamp::now(),
+    };
+    let signers: Vec<&dyn KeyHandle> = handles.iter().map(|h| h.as_ref()).collect();
+    let bar = out.progress((artifacts.len() * signers.len()) as u64, "signing");
+    let signed = release::sign_all(&signers, &info, &artifacts, &digests, args.force, &|n| {
+        bar.set_position(n as u64)
+    });
+    bar.finish_and_clear();
+    let signed = signed?;
+
+    if out.json {
+        out.json(&json!({
+            "signed": signed.iter().map(|s| json!({
+                "artifact": s.artifact.path.display().to_string(),
+                "bundle": s.artifact.bundle_path.display().to_string(),
+                "release": s.statement.release(),
+                "digest": s.digest.to_string(),
+            })).collect::<Vec<_>>(),
+            "signers": signers.iter().map(|s| s.describe()).collect::<Vec<_>>(),
+        }));
+    } else {
+        for s in &signed {
+            println!(
+                "signed {} {} -> {} ({})",
+                s.statement.release(),
+                s.artifact.path.display(),
+                s.artifact.bundle_path.display(),
+                s.digest
+            );
+        }
+    }
+    Ok(Exit::Success)
+}

@@ -1,0 +1,86 @@
+//! Terminal interaction, progress bars and output.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use hallmark_hsm::interact::Interaction;
+use hallmark_hsm::secret::{Secret, SecretError};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+/// Prompts on the controlling terminal; notices and warnings on standard error.
+pub struct TerminalUi;
+
+impl Interaction for TerminalUi {
+    fn request_secret(&self, what: &str) -> Result<Secret, SecretError> {
+        // rpassword reads from /dev/tty, so a prompt works even when stdin is a pipe, and fails
+        // cleanly where there is no terminal at all (CI).
+        if !std::io::stderr().is_terminal() && !std::io::stdin().is_terminal() {
+            return Err(SecretError::NoTerminal {
+                what: what.to_owned(),
+            });
+        }
+        match rpassword::prompt_password(format!("{what}: ")) {
+            Ok(text) => Ok(Secret::new(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(6) => {
+                Err(SecretError::NoTerminal {
+                    what: what.to_owned(),
+                })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(SecretError::Cancelled {
+                what: what.to_owned(),
+            }),
+            Err(source) => Err(SecretError::Terminal {
+                what: what.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    fn notify(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    fn warn(&self, message: &str) {
+        eprintln!("warning: {message}");
+    }
+}
+
+/// Where results go: text for people, or one JSON document for machines.
+pub struct Output {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl Output {
+    /// A progress bar on standard error, hidden when it is not a terminal, in quiet mode and in
+    /// JSON mode.
+    pub fn progress(&self, len: u64, what: &str) -> ProgressBar {
+        if self.quiet || self.json || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(what.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    }
+
+    /// A note for people on standard error (suppressed by --quiet and --json).
+    pub fn note(&self, text: &str) {
+        if !self.quiet && !self.json {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Prints a JSON value on standard output.
+    pub fn json<T: Serialize>(&self, value: &T) {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error: cannot encode output: {e}"),
+        }
+    }
+}

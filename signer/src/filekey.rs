@@ -1,0 +1,610 @@
+//! File keys: an Ed25519 key in an age-encrypted file, the no-hardware backend.
+//!
+//! `hallmark key generate --out file:release.key` writes two files:
+//!
+//! * `release.key` (mode 0600) — the private key as PKCS#8 PEM (RFC 8410), encrypted with age and
+//!   ASCII-armoured. It is encrypted either to a passphrase (age's scrypt recipient) or to one or
+//!   more age recipients, so that a key can be escrowed to custodians. Decrypting it with
+//!   `age -d` gives a key that OpenSSL reads.
+//! * `release.key.pub` — the public key as one line, `ed25519:<base64>`, so the key can be
+//!   named and checked without unlocking it.
+//!
+//! Neither file is ever overwritten. The secret key lives in ed25519-dalek's `SigningKey`, which
+//! zeroizes on drop; [`FileKey`] has a redacted `Debug` and no other way to show the secret.
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use age::secrecy::SecretString;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use hallmark_hsm::secret::Secret;
+use hallmark_keyring::PublicKey;
+use zeroize::Zeroizing;
+
+use hallmark_keyring::fsutil::{self, WriteError};
+
+/// Largest key file read, in bytes.
+pub const MAX_KEY_FILE_BYTES: u64 = 64 * 1024;
+
+/// Default scrypt work factor for new key files is age's own choice (about one second of work
+/// on the machine generating the key). These bound what callers may choose instead.
+pub const MIN_WORK_FACTOR: u8 = 10;
+/// See [`MIN_WORK_FACTOR`].
+pub const MAX_WORK_FACTOR: u8 = 22;
+
+/// How a key file is encrypted.
+pub enum Protection {
+    /// To a passphrase, with an optional scrypt work factor (log2 N).
+    Passphrase {
+        /// The passphrase.
+        passphrase: Secret,
+        /// scrypt's log2(N); `None` lets age pick about one second of work.
+        work_factor: Option<u8>,
+    },
+    /// To age recipients (X25519 `age1…`), e.g. custodians holding the key in escrow.
+    Recipients(Vec<age::x25519::Recipient>),
+}
+
+impl fmt::Debug for Protection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Protection::Passphrase { work_factor, .. } => f
+                .debug_struct("Passphrase")
+                .field("work_factor", work_factor)
+                .finish_non_exhaustive(),
+            Protection::Recipients(r) => f
+                .debug_tuple("Recipients")
+                .field(&r.iter().map(ToString::to_string).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// How a key file is unlocked.
+pub enum Unlock {
+    /// With a passphrase.
+    Passphrase(Secret),
+    /// With age identities (`AGE-SECRET-KEY-1…`), read from identity files.
+    Identities(Vec<age::x25519::Identity>),
+}
+
+impl fmt::Debug for Unlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unlock::Passphrase(_) => f.write_str("Unlock::Passphrase(<redacted>)"),
+            Unlock::Identities(ids) => {
+                write!(f, "Unlock::Identities({} identities, redacted)", ids.len())
+            }
+        }
+    }
+}
+
+/// An unlocked file key.
+pub struct FileKey {
+    key: SigningKey,
+    path: PathBuf,
+}
+
+impl fmt::Debug for FileKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileKey")
+            .field("path", &self.path)
+            .field("public_key", &PublicKey::new(self.key.verifying_key()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a file key could not be created or unlocked.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileKeyError {
+    /// Writing failed (including: the file already exists).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The key file could not be read.
+    #[error("cannot read key file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The key file is larger than any key file Hallmark writes.
+    #[error("{} is {len} bytes, too large to be a Hallmark key file", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        len: u64,
+    },
+    /// Not an age file.
+    #[error("{} is not an age-encrypted Hallmark key file: {detail}", path.display())]
+    NotAgeFile {
+        /// The file.
+        path: PathBuf,
+        /// age's description.
+        detail: String,
+    },
+    /// The file is passphrase-encrypted but age identities were given, or the reverse.
+    #[error("{} is encrypted to {found}; {hint}", path.display())]
+    WrongUnlockKind {
+        /// The file.
+        path: PathBuf,
+        /// "a passphrase" or "age recipients".
+        found: &'static str,
+        /// What to give instead.
+        hint: &'static str,
+    },
+    /// Wrong passphrase.
+    #[error("wrong passphrase for {}", path.display())]
+    WrongPassphrase {
+        /// The file.
+        path: PathBuf,
+    },
+    /// None of the age identities can decrypt the file.
+    #[error("none of the given age identities can decrypt {}", path.display())]
+    NoMatchingIdentity {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file's scrypt work factor is beyond what Hallmark accepts (a hostile file).
+    #[error("{} asks for scrypt work factor {required}, above the {MAX_WORK_FACTOR} Hallmark accepts", path.display())]
+    ExcessiveWork {
+        /// The file.
+        path: PathBuf,
+        /// The work factor in the file.
+        required: u8,
+    },
+    /// Decrypted, but the content is not an Ed25519 PKCS#8 key.
+    #[error("{} decrypts, but does not hold an Ed25519 private key", path.display())]
+    NotAKey {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The private key does not match the public key beside it.
+    #[error(
+        "the private key in {} does not match its public key file {}: one of the two was replaced",
+        path.display(), pub_path.display()
+    )]
+    PublicKeyMismatch {
+        /// The key file.
+        path: PathBuf,
+        /// The public key file.
+        pub_path: PathBuf,
+    },
+    /// The public key file does not hold a public key.
+    #[error("{}: {detail}", path.display())]
+    BadPublicKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The work factor asked for is out of range.
+    #[error("scrypt work factor {0} is out of range ({MIN_WORK_FACTOR} to {MAX_WORK_FACTOR})")]
+    WorkFactor(u8),
+    /// age could not encrypt.
+    #[error("encrypting the key failed: {0}")]
+    Encrypt(String),
+}
+
+/// The public key file beside a key file: `PATH.pub`.
+pub fn public_key_path(path: &Path) -> PathBuf {
+    let mut text = path.as_os_str().to_owned();
+    text.push(".pub");
+    PathBuf::from(text)
+}
+
+/// The result of generating a file key.
+#[derive(Debug)]
+pub struct GeneratedFileKey {
+    /// The new public key.
+    pub public_key: PublicKey,
+    /// The encrypted private key file.
+    pub path: PathBuf,
+    /// The public key file.
+    pub pub_path: PathBuf,
+}
+
+/// Generates a key and writes it, encrypted, to `path` (0600) and its public key to
+/// `path.pub`. Refuses to overwrite either file.
+pub fn generate(path: &Path, protection: &Protection) -> Result<GeneratedFileKey, FileKeyError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut())
+        .map_err(|e| FileKeyError::Encrypt(format!("no randomness: {e}")))?;
+    let key = SigningKey::from_bytes(&seed);
+    write_key(path, &key, protection)
+}
+
+/// Writes an existing key (e.g. one restored from custodian shares) as a key file.
+pub fn write_key(
+    path: &Path,
+    key: &SigningKey,
+    protection: &Protection,
+) -> Result<GeneratedFileKey, FileKeyError> {
+    let public_key = PublicKey::new(key.verifying_key());
+    let pem = key
+        .to_pkcs8_pem(Default::default())
+        .map_err(|e| FileKeyError::Encrypt(format!("encoding PKCS#8: {e}")))?;
+    let armored = encrypt(pem.as_bytes(), protection)?;
+    let pub_path = public_key_path(path);
+    // Check both names first so a refusal leaves nothing behind.
+    for p in [path, pub_path.as_path()] {
+        if fsutil::exists_no_follow(p) {
+            return Err(WriteError::Exists { path: p.to_owned() }.into());
+        }
+    }
+    fsutil::write_new(path, armored.as_bytes(), 0o600)?;
+    if let Err(err) = fsutil::write_new(&pub_path, format!("{public_key}\n").as_bytes(), 0o644) {
+        let _ = std::fs::remove_file(path);
+        return Err(err.into());
+    }
+    Ok(GeneratedFileKey {
+        public_key,
+        path: path.to_owned(),
+        pub_path,
+    })
+}
+
+fn encrypt(plaintext: &[u8], protection: &Protection) -> Result<String, FileKeyError> {
+    let encryptor = match protection {
+        Protection::Passphrase {
+            passphrase,
+            work_factor,
+        } => {
+            let mut recipient =
+                age::scrypt::Recipient::new(SecretString::from(passphrase.expose().to_owned()));
+            if let Some(wf) = *work_factor {
+                if !(MIN_WORK_FACTOR..=MAX_WORK_FACTOR).contains(&wf) {
+                    return Err(FileKeyError::WorkFactor(wf));
+                }
+                recipient.set_work_factor(wf);
+            }
+            age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+        }
+        Protection::Recipients(recipients) => {
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        }
+    }
+    .map_err(|e| FileKeyError::Encrypt(e.to_string()))?;
+    let mut out = Vec::new();
+    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
+        .map_err(|e| FileKeyError::Encrypt(e.to_string()))?;
+    let mut writer = encryptor
+        .wrap_output(armor)
+        .map_err(|e| FileKeyError::Encrypt(e.to_string()))?;
+    writer
+        .write_all(plaintext)
+        .map_err(|e| FileKeyError::Encrypt(e.to_string()))?;
+    writer
+        .finish()
+        .and_then(|armor| armor.finish())
+        .map_err(|e| FileKeyError::Encrypt(e.to_string()))?;
+    String::from_utf8(out).map_err(|e| FileKeyError::Encrypt(e.to_string()))
+}
+
+/// Reads the public key of a key file from `PATH.pub`, without unlocking the key.
+pub fn read_public_key(path: &Path) -> Result<PublicKey, FileKeyError> {
+    let pub_path = public_key_path(path);
+    read_public_key_file(&pub_path)
+}
+
+/// Reads a public key file: one line `ed25519:<base64>`, optionally followed by a newline.
+pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> {
+    let text = fsutil::read_bounded(pub_path, 4096).map_err(|source| match source {
+        fsutil::ReadError::Io(source) => FileKeyError::Read {
+            path: pub_path.to_owned(),
+            source,
+        },
+        fsutil::ReadError::TooLarge(len) => FileKeyError::TooLarge {
+            path: pub_path.to_owned(),
+            len,
+        },
+    })?;
+    let text = String::from_utf8(text).map_err(|_| FileKeyError::BadPublicKeyFile {
+        path: pub_path.to_owned(),
+        detail: "not UTF-8 text".into(),
+    })?;
+    let line = text.strip_suffix('\n').unwrap_or(&text);
+    PublicKey::from_str(line).map_err(|e| FileKeyError::BadPublicKeyFile {
+        path: pub_path.to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+/// Whether a key file is encrypted to a passphrase (as opposed to age recipients).
+pub fn is_passphrase_protected(path: &Path) -> Result<bool, FileKeyError> {
+    let bytes = read_key_file(path)?;
+    let decryptor = decryptor(path, &bytes)?;
+    Ok(decryptor.is_scrypt())
+}
+
+fn read_key_file(path: &Path) -> Result<Vec<u8>, FileKeyError> {
+    fsutil::read_bounded(path, MAX_KEY_FILE_BYTES).map_err(|source| match source {
+        fsutil::ReadError::Io(source) => FileKeyError::Read {
+            path: path.to_owned(),
+            source,
+        },
+        fsutil::ReadError::TooLarge(len) => FileKeyError::TooLarge {
+            path: path.to_owned(),
+            len,
+        },
+    })
+}
+
+fn decryptor<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+) -> Result<age::Decryptor<impl std::io::BufRead + 'a>, FileKeyError> {
+    age::Decryptor::new_buffered(age::armor::ArmoredReader::new(bytes)).map_err(|e| {
+        FileKeyError::NotAgeFile {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        }
+    })
+}
+
+impl FileKey {
+    /// Unlocks a key file, checking the private key against `PATH.pub` when that file exists.
+    pub fn unlock(path: &Path, unlock: &Unlock) -> Result<FileKey, FileKeyError> {
+        let bytes = read_key_file(path)?;
+        let decryptor = decryptor(path, &bytes)?;
+        let scrypt = decryptor.is_scrypt();
+        let mut plaintext = Zeroizing::new(Vec::new());
+        let map_decrypt = |e: age::DecryptError| match e {
+            age::DecryptError::ExcessiveWork { required, .. } => FileKeyError::ExcessiveWork {
+                path: path.to_owned(),
+                required,
+            },
+            age::DecryptError::DecryptionFailed | age::DecryptError::KeyDecryptionFailed
+                if scrypt =>
+            {
+                FileKeyError::WrongPassphrase {
+                    path: path.to_owned(),
+                }
+            }
+            age::DecryptError::NoMatchingKeys if !scrypt => FileKeyError::NoMatchingIdentity {
+                path: path.to_owned(),
+            },
+            other => FileKeyError::NotAgeFile {
+                path: path.to_owned(),
+                detail: other.to_string(),
+            },
+        };
+        match (unlock, scrypt) {
+            (Unlock::Passphrase(passphrase), true) => {
+                let mut identity =
+                    age::scrypt::Identity::new(SecretString::from(passphrase.expose().to_owned()));
+                identity.set_max_work_factor(MAX_WORK_FACTOR);
+                let mut reader = decryptor
+                    .decrypt(std::iter::once(&identity as &dyn age::Identity))
+                    .map_err(map_decrypt)?;
+                reader
+                    .read_to_end(&mut plaintext)
+                    .map_err(|e| FileKeyError::NotAgeFile {
+                        path: path.to_owned(),
+                        detail: e.to_string(),
+                    })?;
+            }
+            (Unlock::Identities(ids), false) => {
+                let mut reader = decryptor
+                    .decrypt(ids.iter().map(|i| i as &dyn age::Identity))
+                    .map_err(map_decrypt)?;
+                reader
+                    .read_to_end(&mut plaintext)
+                    .map_err(|e| FileKeyError::NotAgeFile {
+                        path: path.to_owned(),
+                        detail: e.to_string(),
+                    })?;
+            }
+            (Unlock::Identities(_), true) => {
+                return Err(FileKeyError::WrongUnlockKind {
+                    path: path.to_owned(),
+                    found: "a passphrase",
+                    hint: "give the passphrase (terminal, --passphrase-file or --passphrase-env) instead of age identities",
+                });
+            }
+            (Unlock::Passphrase(_), false) => {
+                return Err(FileKeyError::WrongUnlockKind {
+                    path: path.to_owned(),
+                    found: "age recipients",
+                    hint: "give an age identity file with --age-identity",
+                });
+            }
+        }
+        let pem = std::str::from_utf8(&plaintext).map_err(|_| FileKeyError::NotAKey {
+            path: path.to_owned(),
+        })?;
+        let key = SigningKey::from_pkcs8_pem(pem).map_err(|_| FileKeyError::NotAKey {
+            path: path.to_owned(),
+        })?;
+        let pub_path = public_key_path(path);
+        if fsutil::exists_no_follow(&pub_path) {
+            let expected = read_public_key_file(&pub_path)?;
+            if expected.verifying_key() != &key.verifying_key() {
+                return Err(FileKeyError::PublicKeyMismatch {
+                    path: path.to_owned(),
+                    pub_path,
+                });
+            }
+        }
+        Ok(FileKey {
+            key,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The key file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey::new(self.key.verifying_key())
+    }
+
+    /// The signing key, for re-encrypting or splitting into custodian shares.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+}
+
+impl signature::Signer<Signature> for FileKey {
+    fn try_sign(&self, msg: &[u8]) -> Result<Signature, signature::Error> {
+        signature::Signer::try_sign(&self.key, msg)
+    }
+}
+
+impl signature::Keypair for FileKey {
+    type VerifyingKey = VerifyingKey;
+
+    fn verifying_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn pass(text: &str) -> Secret {
+        Secret::new(text.to_owned())
+    }
+
+    fn quick(text: &str) -> Protection {
+        Protection::Passphrase {
+            passphrase: pass(text),
+            work_factor: Some(MIN_WORK_FACTOR),
+        }
+    }
+
+    #[test]
+    fn generate_unlock_sign() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("release.key");
+        let generated = generate(&path, &quick("correct horse")).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(read_public_key(&path).unwrap(), generated.public_key);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("-----BEGIN AGE ENCRYPTED FILE-----\n"),
+            "{text}"
+        );
+
+        let key = FileKey::unlock(&path, &Unlock::Passphrase(pass("correct horse"))).unwrap();
+        assert_eq!(key.public_key(), generated.public_key);
+        let sig = signature::Signer::try_sign(&key, b"m").unwrap();
+        hallmark_keyring::key::verify_signature(&generated.public_key, b"m", &sig.to_bytes())
+            .unwrap();
+        assert!(!format!("{key:?}").contains("secret"), "{key:?}");
+    }
+
+    #[test]
+    fn never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        generate(&path, &quick("a")).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let err = generate(&path, &quick("b")).unwrap_err();
+        assert!(
+            matches!(err, FileKeyError::Write(WriteError::Exists { .. })),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+
+        // An existing .pub alone also blocks, and nothing is left behind.
+        let other = dir.path().join("o");
+        std::fs::write(public_key_path(&other), "x").unwrap();
+        assert!(generate(&other, &quick("a")).is_err());
+        assert!(!other.exists());
+    }
+
+    #[test]
+    fn wrong_passphrase_and_wrong_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        generate(&path, &quick("right")).unwrap();
+        let err = FileKey::unlock(&path, &Unlock::Passphrase(pass("wrong"))).unwrap_err();
+        assert!(matches!(err, FileKeyError::WrongPassphrase { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("wrong passphrase for {}", path.display())
+        );
+        let err = FileKey::unlock(
+            &path,
+            &Unlock::Identities(vec![age::x25519::Identity::generate()]),
+        )
+        .unwrap_err();
+        assert!(matches!(err, FileKeyError::WrongUnlockKind { .. }), "{err}");
+    }
+
+    #[test]
+    fn recipients_escrow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        let custodian = age::x25519::Identity::generate();
+        let other = age::x25519::Identity::generate();
+        let generated =
+            generate(&path, &Protection::Recipients(vec![custodian.to_public()])).unwrap();
+        let key = FileKey::unlock(&path, &Unlock::Identities(vec![custodian])).unwrap();
+        assert_eq!(key.public_key(), generated.public_key);
+        let err = FileKey::unlock(&path, &Unlock::Identities(vec![other])).unwrap_err();
+        assert!(
+            matches!(err, FileKeyError::NoMatchingIdentity { .. }),
+            "{err}"
+        );
+        let err = FileKey::unlock(&path, &Unlock::Passphrase(pass("x"))).unwrap_err();
+        assert!(matches!(err, FileKeyError::WrongUnlockKind { .. }), "{err}");
+    }
+
+    #[test]
+    fn replaced_public_key_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        generate(&a, &quick("p")).unwrap();
+        generate(&b, &quick("p")).unwrap();
+        std::fs::copy(public_key_path(&b), public_key_path(&a)).unwrap();
+        let err = FileKey::unlock(&a, &Unlock::Passphrase(pass("p"))).unwrap_err();
+        assert!(
+            matches!(err, FileKeyError::PublicKeyMismatch { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn garbage_and_truncated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        generate(&path, &quick("p")).unwrap();
+        let full = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+        let err = FileKey::unlock(&path, &Unlock::Passphrase(pass("p"))).unwrap_err();
+        assert!(matches!(err, FileKeyError::NotAgeFile { .. }), "{err}");
+        std::fs::write(&path, b"not a key").unwrap();
+        let err = FileKey::unlock(&path, &Unlock::Passphrase(pass("p"))).unwrap_err();
+        assert!(matches!(err, FileKeyError::NotAgeFile { .. }), "{err}");
+        std::fs::write(&path, vec![b'a'; MAX_KEY_FILE_BYTES as usize + 1]).unwrap();
+        let err = FileKey::unlock(&path, &Unlock::Passphrase(pass("p"))).unwrap_err();
+        assert!(matches!(err, FileKeyError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn decrypted_key_is_standard_pkcs8() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k");
+        generate(&path, &quick("p")).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut identity = age::scrypt::Identity::new(SecretString::from("p".to_owned()));
+        identity.set_max_work_factor(MAX_WORK_FACTOR);
+        let plain = age::decrypt(&identity, &bytes).unwrap();
+        let text = String::from_utf8(plain).unwrap();
+        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{text}");
+    }
+}

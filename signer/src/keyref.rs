@@ -1,0 +1,283 @@
+//! Key references: one string that names a key wherever it lives, resolved to a signer in one
+//! place.
+//!
+//! | reference | backend |
+//! | --- | --- |
+//! | `file:./release.key` | an age-encrypted key file ([`crate::filekey`]) |
+//!
+//! Secrets — passphrases, PINs — never appear in a reference's value on the command line: they
+//! come from a prompt, a file or an environment variable ([`UnlockOptions`]).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ed25519_dalek::Signature;
+use hallmark_hsm::interact::Interaction;
+use hallmark_hsm::secret::{SecretError, SecretSource};
+use hallmark_keyring::{Ed25519Signer, KeyId, PublicKey};
+use serde::Serialize;
+
+use crate::filekey::{self, FileKey, FileKeyError, Unlock};
+
+/// A parsed key reference. Exhaustive on purpose: every command must handle every backend.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    /// `file:PATH` — an age-encrypted key file.
+    File(PathBuf),
+}
+
+impl fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyRef::File(path) => write!(f, "file:{}", path.display()),
+        }
+    }
+}
+
+impl fmt::Debug for KeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyRef({self})")
+    }
+}
+
+/// A key reference that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyRefError {
+    /// Not one of the known schemes.
+    #[error(
+        "unknown key reference {0:?}: use file:PATH (an age-encrypted key file), \
+         pkcs11:token=…;object=… (RFC 7512) or yubikey:slot=9c"
+    )]
+    UnknownScheme(String),
+    /// `file:` without a path.
+    #[error("file: key reference without a path; write file:PATH, e.g. file:./release.key")]
+    EmptyPath,
+}
+
+impl FromStr for KeyRef {
+    type Err = KeyRefError;
+
+    fn from_str(text: &str) -> Result<Self, KeyRefError> {
+        if let Some(path) = text.strip_prefix("file:") {
+            if path.is_empty() {
+                return Err(KeyRefError::EmptyPath);
+            }
+            return Ok(KeyRef::File(PathBuf::from(path)));
+        }
+        Err(KeyRefError::UnknownScheme(text.chars().take(100).collect()))
+    }
+}
+
+/// Where the secrets needed to unlock file keys come from.
+#[derive(Clone, Debug, Default)]
+pub struct UnlockOptions {
+    /// The passphrase source for passphrase-protected key files; `None` prompts.
+    pub passphrase: Option<SecretSource>,
+    /// age identity files, for key files encrypted to age recipients.
+    pub age_identities: Vec<PathBuf>,
+}
+
+/// What a signer is, for messages, `--json` output and ceremony transcripts. Never holds a
+/// secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyDescription {
+    /// `file`, `pkcs11` or `yubikey`.
+    pub backend: &'static str,
+    /// The key reference, with any secret removed.
+    pub reference: String,
+    /// The public key.
+    pub public_key: PublicKey,
+    /// Device facts (token label and serial, YubiKey serial and firmware, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub device: Vec<(String, String)>,
+}
+
+/// A batch signature failed part-way.
+#[derive(Debug, thiserror::Error)]
+#[error("signed {} of {total} messages, then: {source}", signed.len())]
+pub struct BatchError {
+    /// The signatures made before the failure, in order.
+    pub signed: Vec<Signature>,
+    /// How many were asked for.
+    pub total: usize,
+    /// What failed.
+    #[source]
+    pub source: signature::Error,
+}
+
+/// An opened signer of any backend.
+pub trait KeyHandle: Ed25519Signer + Send + Sync {
+    /// What this signer is.
+    fn describe(&self) -> KeyDescription;
+
+    /// Signs many small messages, calling `progress` after each. Hardware backends override
+    /// this to use one session (or a pool) for the whole batch.
+    fn sign_batch(
+        &self,
+        messages: &[&[u8]],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<Signature>, BatchError> {
+        let mut signed = Vec::with_capacity(messages.len());
+        for message in messages {
+            match self.try_sign(message) {
+                Ok(sig) => signed.push(sig),
+                Err(source) => {
+                    return Err(BatchError {
+                        signed,
+                        total: messages.len(),
+                        source,
+                    });
+                }
+            }
+            progress(signed.len());
+        }
+        Ok(signed)
+    }
+}
+
+impl KeyHandle for FileKey {
+    fn describe(&self) -> KeyDescription {
+        KeyDescription {
+            backend: "file",
+            reference: KeyRef::File(self.path().to_owned()).to_string(),
+            public_key: self.public_key(),
+            device: Vec::new(),
+        }
+    }
+}
+
+/// Why a key could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// A file key could not be unlocked.
+    #[error(transparent)]
+    File(#[from] FileKeyError),
+    /// A passphrase or PIN could not be obtained.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// An age identity file could not be read.
+    #[error("cannot read age identity file {}: {detail}", path.display())]
+    AgeIdentity {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The key is not the one expected.
+    #[error("{reference} holds key {}, not the expected key {}", actual.short(), expected.short())]
+    UnexpectedKey {
+        /// The reference opened.
+        reference: String,
+        /// The id of the key it holds.
+        actual: KeyId,
+        /// The id of the key expected.
+        expected: KeyId,
+    },
+}
+
+/// Reads X25519 age identities (`AGE-SECRET-KEY-1…` lines; `#` comments and blank lines
+/// skipped) from a file.
+pub fn read_age_identities(path: &Path) -> Result<Vec<age::x25519::Identity>, OpenError> {
+    let err = |detail: String| OpenError::AgeIdentity {
+        path: path.to_owned(),
+        detail,
+    };
+    let bytes = hallmark_keyring::fsutil::read_bounded(path, 1024 * 1024)
+        .map_err(|e| err(e.to_string()))?;
+    let text = zeroize::Zeroizing::new(
+        String::from_utf8(bytes).map_err(|_| err("not UTF-8 text".into()))?,
+    );
+    let mut identities = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let identity = line.parse::<age::x25519::Identity>().map_err(|_| {
+            err(format!(
+                "line {} is not an age X25519 identity (AGE-SECRET-KEY-1…)",
+                n + 1
+            ))
+        })?;
+        identities.push(identity);
+    }
+    if identities.is_empty() {
+        return Err(err("no identities in the file".into()));
+    }
+    Ok(identities)
+}
+
+/// Opens the key a reference names, unlocking it with the given options, and — when `expected`
+/// is given — checks that it is that key before it signs anything.
+pub fn open(
+    reference: &KeyRef,
+    unlock: &UnlockOptions,
+    ui: &dyn Interaction,
+    expected: Option<&PublicKey>,
+) -> Result<Box<dyn KeyHandle>, OpenError> {
+    let handle: Box<dyn KeyHandle> = match reference {
+        KeyRef::File(path) => {
+            let how = if filekey::is_passphrase_protected(path)? {
+                let source = unlock.passphrase.clone().unwrap_or(SecretSource::Prompt);
+                let what = format!("passphrase for {}", path.display());
+                Unlock::Passphrase(source.read(&what, ui)?)
+            } else {
+                let mut identities = Vec::new();
+                for file in &unlock.age_identities {
+                    identities.extend(read_age_identities(file)?);
+                }
+                if identities.is_empty() {
+                    return Err(FileKeyError::WrongUnlockKind {
+                        path: path.clone(),
+                        found: "age recipients",
+                        hint: "give an age identity file with --age-identity",
+                    }
+                    .into());
+                }
+                Unlock::Identities(identities)
+            };
+            Box::new(FileKey::unlock(path, &how)?)
+        }
+    };
+    if let Some(expected) = expected {
+        let actual = PublicKey::new(handle.verifying_key()).key_id();
+        if actual != expected.key_id() {
+            return Err(OpenError::UnexpectedKey {
+                reference: reference.to_string(),
+                actual,
+                expected: expected.key_id(),
+            });
+        }
+    }
+    Ok(handle)
+}
+
+/// The public key a reference names, read without unlocking anything when the backend allows
+/// (file keys: from `PATH.pub`).
+pub fn public_key(reference: &KeyRef) -> Result<PublicKey, OpenError> {
+    match reference {
+        KeyRef::File(path) => Ok(filekey::read_public_key(path)?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_file_references() {
+        assert_eq!(
+            "file:./release.key".parse::<KeyRef>().unwrap(),
+            KeyRef::File("./release.key".into())
+        );
+        assert_eq!("file:".parse::<KeyRef>(), Err(KeyRefError::EmptyPath));
+        assert!(matches!(
+            "release.key".parse::<KeyRef>(),
+            Err(KeyRefError::UnknownScheme(_))
+        ));
+        assert_eq!(KeyRef::File("a b".into()).to_string(), "file:a b");
+    }
+}

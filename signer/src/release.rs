@@ -1,0 +1,360 @@
+//! Signing and verifying releases: many artifacts in one run, one unlock.
+//!
+//! Signing happens in three steps so that nothing is written unless everything can be:
+//!
+//! 1. [`plan`] — every artifact exists and no bundle would be overwritten (unless asked);
+//!    checked before any key is unlocked or any PIN is asked for;
+//! 2. [`hash_all`] — content digests, in parallel across cores;
+//! 3. [`sign_all`] — one statement per artifact, every signer signs every statement (a batch
+//!    per signer, so a token logs in once), and each bundle is written atomically.
+
+use std::path::{Path, PathBuf};
+
+use hallmark_keyring::bundle::{Bundle, MAX_BUNDLE_BYTES};
+use hallmark_keyring::digest::{ContentDigest, DigestError, DigestOptions, digest_path};
+use hallmark_keyring::envelope::EnvelopeSignature;
+use hallmark_keyring::fsutil::{self, WriteError};
+use hallmark_keyring::key::verify_signature;
+use hallmark_keyring::statement::SignerRef;
+use hallmark_keyring::{
+    Decision, Envelope, FormatError, PackageName, PublicKey, Statement, Timestamp, Version,
+};
+use rayon::prelude::*;
+
+use crate::keyref::KeyHandle;
+
+/// An artifact to sign and the bundle that will be written beside it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    /// The artifact (file or directory).
+    pub path: PathBuf,
+    /// Its bundle: `PATH.hallmark.json`.
+    pub bundle_path: PathBuf,
+}
+
+/// What every statement of a signing run says besides its digest.
+#[derive(Clone, Debug)]
+pub struct ReleaseInfo {
+    /// The package.
+    pub name: PackageName,
+    /// The version.
+    pub version: Version,
+    /// Who signs: a bare key or an identity position.
+    pub signer: SignerRef,
+    /// The key events to carry in each bundle (empty for a bare key).
+    pub kel: Vec<Envelope>,
+    /// The creation time written into statements.
+    pub created: Timestamp,
+}
+
+/// A signed artifact.
+#[derive(Clone, Debug)]
+pub struct SignedArtifact {
+    /// The artifact.
+    pub artifact: Artifact,
+    /// Its content digest.
+    pub digest: ContentDigest,
+    /// Its statement.
+    pub statement: Statement,
+}
+
+/// Why signing a release failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// An artifact does not exist or cannot be examined.
+    #[error("cannot sign {}: {source}", path.display())]
+    Artifact {
+        /// The artifact.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The same artifact was given twice.
+    #[error("{} is given more than once", path.display())]
+    Duplicate {
+        /// The artifact.
+        path: PathBuf,
+    },
+    /// Bundles exist and replacing them was not asked for.
+    #[error(
+        "{} already exist{}: {}; nothing was signed. Use --force to replace them",
+        if paths.len() == 1 { "a bundle" } else { "bundles" },
+        if paths.len() == 1 { "s" } else { "" },
+        paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    BundlesExist {
+        /// The existing bundles.
+        paths: Vec<PathBuf>,
+    },
+    /// An artifact could not be hashed.
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+    /// A statement could not be built.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// A signer failed part-way; the artifacts signed before the failure have their bundles.
+    #[error(
+        "{source}\n  signed (bundle written): {}\n  not signed: {}",
+        list(signed),
+        list(unsigned)
+    )]
+    Signing {
+        /// Artifacts whose bundles were written.
+        signed: Vec<PathBuf>,
+        /// Artifacts left unsigned.
+        unsigned: Vec<PathBuf>,
+        /// What failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A signer returned a signature that does not verify under its key.
+    #[error(
+        "{signer} returned a signature that does not verify; the device or key is faulty, nothing was written"
+    )]
+    BadSignatureFromSigner {
+        /// The signer's reference.
+        signer: String,
+    },
+    /// The same key was given twice, or more signers than an envelope holds.
+    #[error("{0}")]
+    Signers(String),
+    /// Writing a bundle failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    if paths.is_empty() {
+        "none".to_owned()
+    } else {
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Checks the artifacts and their bundle paths before anything is unlocked.
+pub fn plan(paths: &[PathBuf], force: bool) -> Result<Vec<Artifact>, ReleaseError> {
+    let mut artifacts: Vec<Artifact> = Vec::with_capacity(paths.len());
+    let mut existing = Vec::new();
+    for path in paths {
+        std::fs::metadata(path).map_err(|source| ReleaseError::Artifact {
+            path: path.clone(),
+            source,
+        })?;
+        let bundle_path = Bundle::path_for(path);
+        if artifacts.iter().any(|a| a.bundle_path == bundle_path) {
+            return Err(ReleaseError::Duplicate { path: path.clone() });
+        }
+        if !force && fsutil::exists_no_follow(&bundle_path) {
+            existing.push(bundle_path.clone());
+        }
+        artifacts.push(Artifact {
+            path: path.clone(),
+            bundle_path,
+        });
+    }
+    if !existing.is_empty() {
+        return Err(ReleaseError::BundlesExist { paths: existing });
+    }
+    Ok(artifacts)
+}
+
+/// Computes content digests of many paths in parallel. `progress` is called once per path.
+pub fn hash_all(
+    paths: &[&Path],
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<ContentDigest>, DigestError> {
+    paths
+        .par_iter()
+        .map(|path| {
+            let digest = digest_path(path, &DigestOptions::default());
+            progress();
+            digest
+        })
+        .collect()
+}
+
+/// Builds, signs and writes one bundle per artifact. Every signer signs every statement.
+pub fn sign_all(
+    signers: &[&dyn KeyHandle],
+    info: &ReleaseInfo,
+    artifacts: &[Artifact],
+    digests: &[ContentDigest],
+    force: bool,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Vec<SignedArtifact>, ReleaseError> {
+    let mut keyids: Vec<_> = signers
+        .iter()
+        .map(|s| PublicKey::new(s.verifying_key()).key_id())
+        .collect();
+    keyids.sort();
+    if let Some(pair) = keyids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(ReleaseError::Signers(format!(
+            "key {} is given more than once",
+            pair[0].short()
+        )));
+    }
+    if signers.is_empty() || signers.len() > hallmark_keyring::envelope::MAX_SIGNATURES {
+        return Err(ReleaseError::Signers(format!(
+            "give 1 to {} signing keys",
+            hallmark_keyring::envelope::MAX_SIGNATURES
+        )));
+    }
+    let mut statements = Vec::with_capacity(artifacts.len());
+    let mut envelopes = Vec::with_capacity(artifacts.len());
+    for digest in digests {
+        let statement = Statement {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            digest: *digest,
+            signer: info.signer.clone(),
+            created: info.created,
+        };
+        envelopes.push(statement.to_envelope()?);
+        statements.push(statement);
+    }
+    let inputs: Vec<Vec<u8>> = envelopes.iter().map(Envelope::signing_input).collect();
+    let input_refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
+
+    // How many statements every signer has signed so far; a failure keeps the common prefix.
+    let mut complete = artifacts.len();
+    let mut failure: Option<Box<dyn std::error::Error + Send + Sync>> = None;
+    for (index, signer) in signers.iter().enumerate() {
+        let key = PublicKey::new(signer.verifying_key());
+        let keyid = key.key_id();
+        let offset = index * artifacts.len();
+        let signatures = match signer.sign_batch(&input_refs, &|n| progress(offset + n)) {
+            Ok(sigs) => sigs,
+            Err(err) => {
+                complete = complete.min(err.signed.len());
+                let sigs = err.signed;
+                failure = Some(Box::new(err.source));
+                sigs
+            }
+        };
+        for (i, sig) in signatures.iter().enumerate().take(complete) {
+            let sig = sig.to_bytes();
+            if verify_signature(&key, &inputs[i], &sig).is_err() {
+                return Err(ReleaseError::BadSignatureFromSigner {
+                    signer: signer.describe().reference,
+                });
+            }
+            envelopes[i]
+                .add_signature(EnvelopeSignature { keyid, sig })
+                .map_err(|e| ReleaseError::Signers(e.to_string()))?;
+        }
+        if failure.is_some() {
+            break;
+        }
+    }
+
+    let mut signed = Vec::with_capacity(complete);
+    for ((artifact, envelope), statement) in artifacts
+        .iter()
+        .zip(envelopes)
+        .zip(statements)
+        .take(complete)
+    {
+        let mut bundle = Bundle::new(envelope);
+        bundle.kel = info.kel.clone();
+        let bytes = bundle.to_json();
+        if force {
+            fsutil::write_replace(&artifact.bundle_path, &bytes, 0o644)?;
+        } else {
+            fsutil::write_new(&artifact.bundle_path, &bytes, 0o644)?;
+        }
+        signed.push(SignedArtifact {
+            artifact: artifact.clone(),
+            digest: statement.digest,
+            statement,
+        });
+    }
+    if let Some(source) = failure {
+        return Err(ReleaseError::Signing {
+            signed: artifacts[..complete]
+                .iter()
+                .map(|a| a.path.clone())
+                .collect(),
+            unsigned: artifacts[complete..]
+                .iter()
+                .map(|a| a.path.clone())
+                .collect(),
+            source,
+        });
+    }
+    Ok(signed)
+}
+
+/// Why an artifact could not be verified at all (as opposed to a verdict refusing it).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyInputError {
+    /// No bundle where one was expected.
+    #[error("no bundle for {}: expected {}; sign it with `hallmark sign`, or name the bundle with --bundle", artifact.display(), bundle.display())]
+    NoBundle {
+        /// The artifact.
+        artifact: PathBuf,
+        /// Where the bundle was looked for.
+        bundle: PathBuf,
+    },
+    /// The bundle could not be read.
+    #[error("cannot read bundle {}: {detail}", path.display())]
+    ReadBundle {
+        /// The bundle.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The bundle is not a valid Hallmark bundle.
+    #[error("bundle {} is damaged or not a Hallmark bundle: {source}", path.display())]
+    BadBundle {
+        /// The bundle.
+        path: PathBuf,
+        /// What is wrong.
+        source: FormatError,
+    },
+    /// The artifact could not be hashed.
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+}
+
+/// Reads and parses a bundle file.
+pub fn read_bundle(artifact: &Path, bundle_path: &Path) -> Result<Bundle, VerifyInputError> {
+    let bytes =
+        fsutil::read_bounded(bundle_path, MAX_BUNDLE_BYTES as u64).map_err(|e| match e {
+            fsutil::ReadError::Io(io) if io.kind() == std::io::ErrorKind::NotFound => {
+                VerifyInputError::NoBundle {
+                    artifact: artifact.to_owned(),
+                    bundle: bundle_path.to_owned(),
+                }
+            }
+            other => VerifyInputError::ReadBundle {
+                path: bundle_path.to_owned(),
+                detail: other.to_string(),
+            },
+        })?;
+    Bundle::from_json(&bytes).map_err(|source| VerifyInputError::BadBundle {
+        path: bundle_path.to_owned(),
+        source,
+    })
+}
+
+/// Verifies one artifact against keys given by the user.
+pub fn verify_with_keys(
+    artifact: &Path,
+    bundle_path: &Path,
+    keys: &[PublicKey],
+) -> Result<Decision, VerifyInputError> {
+    let bundle = read_bundle(artifact, bundle_path)?;
+    let actual = digest_path(artifact, &DigestOptions::default())?;
+    hallmark_keyring::verify::verify_with_keys(&bundle, keys, &actual).map_err(|source| {
+        VerifyInputError::BadBundle {
+            path: bundle_path.to_owned(),
+            source,
+        }
+    })
+}

@@ -1,0 +1,602 @@
+//! The `hallmark` command end to end on file keys: generate, hash, sign, verify, and every kind
+//! of bad input — each with its exact message and exit code, and nothing written.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::unix::fs::PermissionsExt;
+
+use hallmark_tests::{Run, Scratch};
+
+fn scratch() -> Scratch {
+    Scratch::new(env!("CARGO_BIN_EXE_hallmark"))
+}
+
+/// A scratch dir with key `alice.key` and a signed `tool-1.2.0.tar`.
+fn signed() -> Scratch {
+    let s = scratch();
+    s.file_key("alice.key");
+    s.write("tool-1.2.0.tar", b"release contents\n");
+    sign(&s, "alice.key", "tool-1.2.0.tar").expect(0);
+    s
+}
+
+fn sign(s: &Scratch, key: &str, artifact: &str) -> Run {
+    s.run([
+        "sign",
+        "--key",
+        &format!("file:{key}"),
+        "--passphrase-file",
+        "pw",
+        "--name",
+        "org.acme.tool",
+        "--version",
+        "1.2.0",
+        artifact,
+    ])
+}
+
+fn verify(s: &Scratch, key: &str, artifact: &str) -> Run {
+    s.run(["verify", "--public-key", &format!("file:{key}"), artifact])
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    // An independent implementation: coreutils.
+    let mut child = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn generate_writes_private_0600_and_public_and_never_overwrites() {
+    let s = scratch();
+    let public = s.file_key("alice.key");
+    assert!(public.starts_with("ed25519:"), "{public}");
+    let mode = std::fs::metadata(s.join("alice.key"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(
+        s.read("alice.key")
+            .starts_with("-----BEGIN AGE ENCRYPTED FILE-----")
+    );
+
+    let before = s.read("alice.key");
+    let run = s
+        .run([
+            "key",
+            "generate",
+            "--out",
+            "file:alice.key",
+            "--passphrase-file",
+            "pw",
+        ])
+        .expect(2);
+    assert_eq!(
+        run.stderr.trim(),
+        format!(
+            "error: {} already exists; refusing to overwrite it",
+            "alice.key"
+        )
+    );
+    assert_eq!(s.read("alice.key"), before);
+}
+
+#[test]
+fn key_show_prints_key_and_id() {
+    let s = scratch();
+    let public = s.file_key("alice.key");
+    let run = s.run(["key", "show", "file:alice.key"]).expect(0);
+    let mut lines = run.stdout.lines();
+    assert_eq!(lines.next().unwrap(), public);
+    assert!(lines.next().unwrap().starts_with("key id: "));
+    let json = s
+        .run(["--json", "key", "show", "alice.key.pub"])
+        .expect(0)
+        .json();
+    assert_eq!(json["public_key"], public.as_str());
+    assert_eq!(json["key_id"].as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn hash_of_a_file_matches_sha256sum() {
+    let s = scratch();
+    s.write("a.bin", b"hallmark\n");
+    let run = s.run(["hash", "a.bin"]).expect(0);
+    assert_eq!(
+        run.stdout,
+        format!("sha256:{}  a.bin\n", sha256_hex(b"hallmark\n"))
+    );
+    let json = s.run(["hash", "--json", "a.bin"]).expect(0).json();
+    assert_eq!(
+        json[0]["digest"],
+        format!("sha256:{}", sha256_hex(b"hallmark\n"))
+    );
+}
+
+#[test]
+fn sign_and_verify_trusted() {
+    let s = signed();
+    let bundle: serde_json::Value =
+        serde_json::from_str(&s.read("tool-1.2.0.tar.hallmark.json")).unwrap();
+    assert_eq!(
+        bundle["mediaType"],
+        "application/vnd.hallmark.bundle.v1+json"
+    );
+    assert_eq!(
+        bundle["statement"]["payloadType"],
+        "application/vnd.hallmark.statement.v1+json"
+    );
+
+    let run = verify(&s, "alice.key", "tool-1.2.0.tar").expect(0);
+    assert!(
+        run.stdout
+            .starts_with("tool-1.2.0.tar: trusted: org.acme.tool@1.2.0 (sha256:"),
+        "{}",
+        run.stdout
+    );
+    let json = s
+        .run([
+            "verify",
+            "--json",
+            "--public-key",
+            "file:alice.key",
+            "tool-1.2.0.tar",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(json[0]["verdict"], "trusted");
+    assert_eq!(json[0]["release"], "org.acme.tool@1.2.0");
+}
+
+#[test]
+fn sign_many_artifacts_in_one_run() {
+    let s = scratch();
+    s.file_key("alice.key");
+    let names: Vec<String> = (0..20).map(|i| format!("a{i}.bin")).collect();
+    for (i, n) in names.iter().enumerate() {
+        s.write(n, format!("artifact {i}"));
+    }
+    let mut args = vec![
+        "sign",
+        "--key",
+        "file:alice.key",
+        "--passphrase-file",
+        "pw",
+        "--name",
+        "org.acme.tool",
+        "--version",
+        "1.0.0",
+    ];
+    args.extend(names.iter().map(String::as_str));
+    let run = s.run(&args).expect(0);
+    assert_eq!(run.stdout.lines().count(), 20);
+    let mut vargs = vec!["verify", "--public-key", "file:alice.key"];
+    vargs.extend(names.iter().map(String::as_str));
+    let run = s.run(&vargs).expect(0);
+    assert_eq!(
+        run.stdout.matches(": trusted: org.acme.tool@1.0.0").count(),
+        20
+    );
+}
+
+#[test]
+fn tampered_artifact_is_a_digest_mismatch() {
+    let s = signed();
+    let original = sha256_hex(b"release contents\n");
+    s.write("tool-1.2.0.tar", b"release contents!\n");
+    let tampered = sha256_hex(b"release contents!\n");
+    let run = verify(&s, "alice.key", "tool-1.2.0.tar").expect(1);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "tool-1.2.0.tar: rejected: digest-mismatch: digest mismatch for org.acme.tool@1.2.0: \
+             expected sha256:{original}, got sha256:{tampered}; this artifact may have been tampered with\n"
+        )
+    );
+}
+
+#[test]
+fn bundle_for_another_artifact_is_a_digest_mismatch() {
+    let s = signed();
+    s.write("other.tar", b"something else\n");
+    std::fs::copy(
+        s.join("tool-1.2.0.tar.hallmark.json"),
+        s.join("other.tar.hallmark.json"),
+    )
+    .unwrap();
+    let run = verify(&s, "alice.key", "other.tar").expect(1);
+    assert!(
+        run.stdout.starts_with(
+            "other.tar: rejected: digest-mismatch: digest mismatch for org.acme.tool@1.2.0"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn signature_from_another_key_is_an_unlinked_signer_change() {
+    let s = signed();
+    s.file_key("mallory.key");
+    let alice = s
+        .run(["--json", "key", "show", "file:alice.key"])
+        .expect(0)
+        .json();
+    let mallory = s
+        .run(["--json", "key", "show", "file:mallory.key"])
+        .expect(0)
+        .json();
+    let short = |v: &serde_json::Value| v["key_id"].as_str().unwrap()[..16].to_owned();
+    let run = verify(&s, "mallory.key", "tool-1.2.0.tar").expect(1);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "tool-1.2.0.tar: rejected: unlinked-signer-change: org.acme.tool@1.2.0 is signed by key {}, \
+             not by the expected key {}, and nothing links them\n",
+            short(&alice),
+            short(&mallory)
+        )
+    );
+}
+
+#[test]
+fn forged_signature_is_a_bad_signature() {
+    let s = signed();
+    let text = s.read("tool-1.2.0.tar.hallmark.json");
+    let mut bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let sig = bundle["statement"]["signatures"][0]["sig"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Flip a bit in the signature's base64 while keeping it canonical.
+    let mut chars: Vec<char> = sig.chars().collect();
+    chars[10] = if chars[10] == 'A' { 'B' } else { 'A' };
+    bundle["statement"]["signatures"][0]["sig"] = chars.into_iter().collect::<String>().into();
+    s.write(
+        "tool-1.2.0.tar.hallmark.json",
+        serde_json::to_vec_pretty(&bundle).unwrap(),
+    );
+    let run = verify(&s, "alice.key", "tool-1.2.0.tar").expect(1);
+    assert!(
+        run.stdout
+            .contains(": rejected: bad-signature: the signature by key ")
+            && run.stdout.contains(
+                " on org.acme.tool@1.2.0 does not verify; the bundle was altered or is corrupt"
+            ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn truncated_and_garbage_bundles_are_input_errors() {
+    let s = signed();
+    let text = s.read("tool-1.2.0.tar.hallmark.json");
+    s.write("tool-1.2.0.tar.hallmark.json", &text[..text.len() / 2]);
+    let run = verify(&s, "alice.key", "tool-1.2.0.tar").expect(2);
+    assert!(
+        run.stderr.starts_with(
+            "error: bundle tool-1.2.0.tar.hallmark.json is damaged or not a Hallmark bundle: bundle is malformed: EOF while parsing"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "");
+
+    s.write("tool-1.2.0.tar.hallmark.json", b"\x00\xffgarbage");
+    let run = verify(&s, "alice.key", "tool-1.2.0.tar").expect(2);
+    assert!(run.stderr.contains("is damaged or not a Hallmark bundle: bundle is malformed: expected value at line 1 column 1"), "{}", run.stderr);
+
+    std::fs::remove_file(s.join("tool-1.2.0.tar.hallmark.json")).unwrap();
+    let run = verify(&s, "alice.key", "tool-1.2.0.tar").expect(2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: no bundle for tool-1.2.0.tar: expected tool-1.2.0.tar.hallmark.json; sign it with `hallmark sign`, or name the bundle with --bundle"
+    );
+}
+
+#[test]
+fn envelope_of_the_wrong_payload_type_is_refused() {
+    let s = signed();
+    let text = s.read("tool-1.2.0.tar.hallmark.json");
+    s.write(
+        "tool-1.2.0.tar.hallmark.json",
+        text.replace(
+            "application/vnd.hallmark.statement.v1+json",
+            "application/vnd.hallmark.key-event.v1+json",
+        ),
+    );
+    let run = verify(&s, "alice.key", "tool-1.2.0.tar").expect(2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: bundle tool-1.2.0.tar.hallmark.json is damaged or not a Hallmark bundle: expected a package statement envelope, found a key event envelope"
+    );
+}
+
+#[test]
+fn unknown_fields_and_non_canonical_payloads_are_refused() {
+    let s = signed();
+    let text = s.read("tool-1.2.0.tar.hallmark.json");
+    let mut bundle: serde_json::Value = serde_json::from_str(&text).unwrap();
+    bundle["extra"] = 1.into();
+    s.write(
+        "tool-1.2.0.tar.hallmark.json",
+        serde_json::to_vec(&bundle).unwrap(),
+    );
+    let run = verify(&s, "alice.key", "tool-1.2.0.tar").expect(2);
+    assert!(
+        run.stderr.contains("unknown field `extra`"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn wrong_passphrase_writes_nothing() {
+    let s = scratch();
+    s.file_key("alice.key");
+    s.write("tool.tar", b"x");
+    s.write("wrong", b"not the passphrase\n");
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            "file:alice.key",
+            "--passphrase-file",
+            "wrong",
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1.0.0",
+            "tool.tar",
+        ])
+        .expect(2);
+    assert_eq!(run.stderr.trim(), "error: wrong passphrase for alice.key");
+    assert!(!s.join("tool.tar.hallmark.json").exists());
+}
+
+#[test]
+fn missing_passphrase_sources_are_clear() {
+    let s = scratch();
+    s.file_key("alice.key");
+    s.write("tool.tar", b"x");
+    let base = [
+        "sign",
+        "--key",
+        "file:alice.key",
+        "--name",
+        "org.acme.tool",
+        "--version",
+        "1.0.0",
+    ];
+    let run = s
+        .run(
+            base.iter()
+                .copied()
+                .chain(["--passphrase-env", "HALLMARK_NO_SUCH_VAR", "tool.tar"]),
+        )
+        .expect(2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: passphrase for alice.key: environment variable HALLMARK_NO_SUCH_VAR is not set"
+    );
+    let run = s.run(base.iter().copied().chain(["tool.tar"])).expect(2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: passphrase for alice.key is needed but there is no terminal to ask on; give it in a file or an environment variable instead"
+    );
+    let run = s
+        .run(
+            base.iter()
+                .copied()
+                .chain(["--passphrase-file", "nope", "tool.tar"]),
+        )
+        .expect(2);
+    assert!(
+        run.stderr
+            .starts_with("error: cannot read passphrase for alice.key from nope: No such file"),
+        "{}",
+        run.stderr
+    );
+    // The passphrase is read from the environment variable when it is set.
+    s.run_env(
+        base.iter()
+            .copied()
+            .chain(["--passphrase-env", "PW", "tool.tar"]),
+        &[("PW", hallmark_tests::PASSPHRASE)],
+    )
+    .expect(0);
+}
+
+#[test]
+fn passphrase_is_never_a_flag_value() {
+    let s = scratch();
+    let run = s
+        .run([
+            "key",
+            "generate",
+            "--out",
+            "file:k",
+            "--passphrase",
+            "secret",
+        ])
+        .expect(2);
+    assert!(
+        run.stderr.contains("unexpected argument '--passphrase'"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn existing_bundles_are_not_overwritten_unless_forced() {
+    let s = signed();
+    let before = s.read("tool-1.2.0.tar.hallmark.json");
+    s.write("new.tar", b"new");
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            "file:alice.key",
+            "--passphrase-file",
+            "pw",
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1.2.0",
+            "new.tar",
+            "tool-1.2.0.tar",
+        ])
+        .expect(2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: a bundle already exists: tool-1.2.0.tar.hallmark.json; nothing was signed. Use --force to replace them"
+    );
+    assert_eq!(s.read("tool-1.2.0.tar.hallmark.json"), before);
+    assert!(!s.join("new.tar.hallmark.json").exists());
+
+    s.write("tool-1.2.0.tar", b"rebuilt");
+    s.run([
+        "sign",
+        "--key",
+        "file:alice.key",
+        "--passphrase-file",
+        "pw",
+        "--name",
+        "org.acme.tool",
+        "--version",
+        "1.2.0",
+        "--force",
+        "tool-1.2.0.tar",
+    ])
+    .expect(0);
+    verify(&s, "alice.key", "tool-1.2.0.tar").expect(0);
+}
+
+#[test]
+fn missing_and_special_artifacts_are_input_errors() {
+    let s = scratch();
+    s.file_key("alice.key");
+    let run = sign(&s, "alice.key", "missing.tar").expect(2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: cannot sign missing.tar: No such file or directory (os error 2)"
+    );
+    let run = s.run(["hash", "missing.tar"]).expect(2);
+    assert!(run.stderr.contains("missing.tar"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_names_and_versions_are_usage_errors() {
+    let s = scratch();
+    s.file_key("alice.key");
+    s.write("t", b"x");
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            "file:alice.key",
+            "--passphrase-file",
+            "pw",
+            "--name",
+            "Acme",
+            "--version",
+            "1",
+            "t",
+        ])
+        .expect(2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: invalid package name \"Acme\": use reverse-domain form with at least two labels, e.g. org.acme"
+    );
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            "file:alice.key",
+            "--passphrase-file",
+            "pw",
+            "--name",
+            "org.acme.t",
+            "--version",
+            "1 beta",
+            "t",
+        ])
+        .expect(2);
+    assert_eq!(
+        run.stderr.trim(),
+        "error: invalid version \"1 beta\": use only letters, digits and . + ~ : _ -"
+    );
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            "alice.key",
+            "--passphrase-file",
+            "pw",
+            "--name",
+            "org.acme.t",
+            "--version",
+            "1",
+            "t",
+        ])
+        .expect(2);
+    assert!(
+        run.stderr
+            .starts_with("error: unknown key reference \"alice.key\": use file:PATH"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn help_teaches_and_completions_generate() {
+    let s = scratch();
+    let run = s.run(["--help"]).expect(0);
+    assert!(
+        run.stdout
+            .contains("Exit codes: 0 trusted/success, 1 verification refused"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("file:./release.key"));
+    let run = s.run(["sign", "--help"]).expect(0);
+    assert!(run.stdout.contains("one unlock"), "{}", run.stdout);
+    for shell in ["bash", "zsh", "fish"] {
+        let run = s.run(["completions", shell]).expect(0);
+        assert!(run.stdout.contains("hallmark"), "{shell}");
+    }
+    let run = s.run(["no-such-command"]).expect(2);
+    assert!(
+        run.stderr.contains("unrecognized subcommand"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn json_errors_are_machine_readable() {
+    let s = scratch();
+    let run = s.run(["--json", "key", "show", "file:none.key"]).expect(2);
+    let json = run.json();
+    assert_eq!(json["exit"], 2);
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot read key file none.key.pub"),
+        "{json}"
+    );
+}
