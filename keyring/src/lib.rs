@@ -12,6 +12,7 @@
 //! * [`envelope`] — payloads with signatures over a bounded, domain-separated signing input;
 //! * [`threshold`] — the one "signed by M of these keys" check;
 //! * [`statement`] — package statements (name, version, digest, signer);
+//! * [`kel`] — key event logs: pre-rotation, rotation, transfer, revocation, and their walk;
 //! * [`bundle`] — the file that travels beside an artifact;
 //! * [`verdict`] — the closed set of verification outcomes;
 //! * [`verify`] — verifying a bundle against keys.
@@ -29,6 +30,7 @@ pub mod envelope;
 pub mod error;
 pub mod fsutil;
 pub mod ids;
+pub mod kel;
 pub mod key;
 pub mod statement;
 pub mod threshold;
@@ -41,6 +43,7 @@ pub use digest::ContentDigest;
 pub use envelope::{Ed25519Signer, Envelope, PayloadType};
 pub use error::FormatError;
 pub use ids::{IdentityId, Sha256Digest};
+pub use kel::{Kel, KelFile, KeyEvent};
 pub use key::{KeyId, PublicKey};
 pub use statement::{Namespace, PackageName, Statement, Version};
 pub use time::Timestamp;

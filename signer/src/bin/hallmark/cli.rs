@@ -165,6 +165,13 @@ pub struct SignArgs {
     #[arg(long, value_name = "VERSION")]
     pub version: String,
 
+    /// Sign in the name of this identity: its key event log file (e.g. org.example.kel, from
+    /// `hallmark ceremony init`). The keys must be the identity's current keys, at least its
+    /// threshold of them, and the name must be in its namespaces. The bundle carries the log so
+    /// that verification works offline. Without it, the statement names the bare key.
+    #[arg(long, value_name = "KEL")]
+    pub identity: Option<PathBuf>,
+
     /// Replace existing bundles.
     #[arg(long)]
     pub force: bool,

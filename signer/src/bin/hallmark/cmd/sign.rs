@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use hallmark_keyring::statement::SignerRef;
-use hallmark_keyring::{PackageName, PublicKey, Timestamp, Version};
+use hallmark_keyring::{Kel, KelFile, PackageName, PublicKey, Timestamp, Version};
 use hallmark_signer::keyref::{self, KeyHandle, KeyRef};
 use hallmark_signer::release::{self, ReleaseInfo};
 use serde_json::json;
@@ -23,6 +23,25 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
         .map(|k| k.parse::<KeyRef>().map_err(Failure::usage))
         .collect::<Result<Vec<_>, _>>()?;
     let artifacts = release::plan(&args.paths, args.force).map_err(Failure::usage)?;
+    let kel = match &args.identity {
+        Some(path) => Some(KelFile::read_verified(path).map_err(Failure::usage)?),
+        None => None,
+    };
+    if let Some(kel) = &kel
+        && !kel.owns(&name)
+    {
+        let owned: Vec<String> = kel
+            .claimed()
+            .iter()
+            .chain(kel.received().iter().map(|r| &r.name))
+            .map(ToString::to_string)
+            .collect();
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{name} is not in the namespaces of identity {} ({})",
+            kel.identity().short(),
+            owned.join(", ")
+        )));
+    }
 
     let ui = TerminalUi;
     let unlock = super::unlock_options(&args.passphrase);
@@ -30,25 +49,31 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
     for reference in &references {
         handles.push(keyref::open(reference, &unlock, &ui, None)?);
     }
+    let (signer, kel_events) = match &kel {
+        Some(kel) => (identity_signer(kel, &handles)?, kel.envelopes()),
+        None => match handles.as_slice() {
+            [only] => (
+                SignerRef::key(PublicKey::new(only.verifying_key())),
+                Vec::new(),
+            ),
+            _ => {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "several --key flags co-sign statements in an identity's name; give --identity"
+                )));
+            }
+        },
+    };
 
     let bar = out.progress(artifacts.len() as u64, "hashing");
     let paths: Vec<&Path> = artifacts.iter().map(|a| a.path.as_path()).collect();
     let digests = release::hash_all(&paths, &|| bar.inc(1)).map_err(Failure::usage)?;
     bar.finish_and_clear();
 
-    let signer = match handles.as_slice() {
-        [only] => SignerRef::key(PublicKey::new(only.verifying_key())),
-        _ => {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "several --key flags co-sign statements in an identity's name; give --identity"
-            )));
-        }
-    };
     let info = ReleaseInfo {
         name,
         version,
         signer,
-        kel: Vec::new(),
+        kel: kel_events,
         created: Timestamp::now(),
     };
     let signers: Vec<&dyn KeyHandle> = handles.iter().map(|h| h.as_ref()).collect();
@@ -81,4 +106,46 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
         }
     }
     Ok(Exit::Success)
+}
+
+/// Checks that the keys are current keys of the identity, at least its threshold of them, and
+/// names the identity's newest event as the statement's position.
+fn identity_signer(kel: &Kel, handles: &[Box<dyn KeyHandle>]) -> Result<SignerRef, Failure> {
+    let current = kel.current();
+    for handle in handles {
+        let id = PublicKey::new(handle.verifying_key()).key_id();
+        if !current.has_key(&id) {
+            let former = kel.epochs_of(&id).last().map(|e| e.end);
+            let why = match former {
+                Some(Some(end)) => format!("; it was rotated out by event #{end}"),
+                _ => String::new(),
+            };
+            return Err(Failure::usage(anyhow::anyhow!(
+                "key {} ({}) is not a current signing key of identity {}{why}; current keys: {}",
+                id.short(),
+                handle.describe().reference,
+                kel.identity().short(),
+                current
+                    .keys
+                    .iter()
+                    .map(|k| k.key_id().short())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    if (handles.len() as u64) < current.threshold {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "identity {} needs {} of its {} keys to sign; give --key for each co-signer",
+            kel.identity().short(),
+            current.threshold,
+            current.keys.len()
+        )));
+    }
+    let head = kel.head();
+    Ok(SignerRef::identity(
+        kel.identity(),
+        head.event.sequence,
+        head.digest,
+    ))
 }

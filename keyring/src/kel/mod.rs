@@ -1,0 +1,15 @@
+//! Key event logs: an identity's append-only, hash-chained history.
+//!
+//! * [`event`] — the event payloads (inception, rotation, transfer, acceptance, revocation);
+//! * [`log`] — [`Kel::verify`], the walk from inception that every consumer and registry uses;
+//!   key sets by position, revocations, ownership of names, comparison of two logs (extension,
+//!   rollback, fork), and transfer links between identities;
+//! * [`file`] — the log file (`org.example.kel`).
+
+pub mod event;
+pub mod file;
+pub mod log;
+
+pub use event::{EventKind, KeyEvent, Reason};
+pub use file::KelFile;
+pub use log::{Comparison, Epoch, Kel, KelError, KelErrorKind, TransferLink, find_transfer};
