@@ -13,8 +13,11 @@
 //!   and where they come from (prompt, file, environment variable).
 //! * [`interact`] — the user-interaction seam (prompts, "touch your key" notices), with a
 //!   headless implementation for CI.
+//! * [`attestation`] — verifying a YubiKey PIV attestation (device certificate and per-key
+//!   certificate) against Yubico's published roots, from files alone.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attestation;
 pub mod interact;
 pub mod secret;
