@@ -92,6 +92,16 @@ pub enum KeyCommand {
 
     /// Print a public key and its key id.
     Show(ShowArgs),
+
+    /// Check a YubiKey attestation given as files: proof that a key was generated on a device.
+    ///
+    /// Chains the per-key attestation certificate to the device's F9 certificate and the F9
+    /// certificate to Yubico's published roots (shipped with Hallmark), checking every
+    /// signature; compares the attested key with --key when given; and reports the firmware,
+    /// serial, slot, PIN policy and touch policy. Exit 0 when the attestation holds, 1 when it
+    /// does not (the reason is printed), 2 when the files cannot be read. A registry checking
+    /// a maintainer's enrolment needs only the two files.
+    VerifyAttestation(VerifyAttestationArgs),
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +127,27 @@ pub struct GenerateArgs {
     /// attack: keep the default for real keys.
     #[arg(long, value_name = "LOG_N")]
     pub work_factor: Option<u8>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyAttestationArgs {
+    /// The device's attestation certificate (slot F9), PEM or DER.
+    #[arg(long, value_name = "F9.pem")]
+    pub device: PathBuf,
+
+    /// The per-key attestation certificate the device issued, PEM or DER.
+    #[arg(long, value_name = "ATTEST.pem")]
+    pub key_cert: PathBuf,
+
+    /// The key being enrolled, to compare with the attested key: ed25519:…, a key reference,
+    /// or a .pub file.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// Trust this root certificate too (PEM or DER), e.g. a test device's root. Yubico's roots
+    /// are always trusted.
+    #[arg(long = "extra-root", value_name = "PEM")]
+    pub extra_roots: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

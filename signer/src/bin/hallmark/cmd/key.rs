@@ -3,13 +3,14 @@
 use std::path::Path;
 
 use anyhow::Context;
+use hallmark_hsm::attestation::{self, ExpectedKey, TrustRoots};
 use hallmark_hsm::interact::Interaction;
 use hallmark_keyring::PublicKey;
 use hallmark_signer::filekey::{self, Protection};
 use hallmark_signer::keyref::{self, KeyRef};
 use serde_json::json;
 
-use crate::cli::{GenerateArgs, KeyCommand, ShowArgs};
+use crate::cli::{GenerateArgs, KeyCommand, ShowArgs, VerifyAttestationArgs};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
 
@@ -17,6 +18,51 @@ pub fn run(cmd: KeyCommand, out: &Output) -> CmdResult {
     match cmd {
         KeyCommand::Generate(args) => generate(args, out),
         KeyCommand::Show(args) => show(args, out),
+        KeyCommand::VerifyAttestation(args) => verify_attestation(args, out),
+    }
+}
+
+fn read_input(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
+    hallmark_keyring::fsutil::read_bounded(path, 1024 * 1024)
+        .with_context(|| format!("cannot read {what} {}", path.display()))
+        .map_err(Failure::usage)
+}
+
+fn verify_attestation(args: VerifyAttestationArgs, out: &Output) -> CmdResult {
+    let device = read_input(&args.device, "device certificate")?;
+    let key_cert = read_input(&args.key_cert, "attestation certificate")?;
+    let expected = match &args.key {
+        Some(text) => Some(ExpectedKey::Ed25519(*parse_public_key(text)?.verifying_key())),
+        None => None,
+    };
+    let mut roots = TrustRoots::yubico();
+    for path in &args.extra_roots {
+        let pem = read_input(path, "root certificate")?;
+        roots = roots
+            .with_extra_root(&pem)
+            .with_context(|| format!("root certificate {}", path.display()))
+            .map_err(Failure::usage)?;
+    }
+    match attestation::verify(&device, &key_cert, &roots, expected.as_ref()) {
+        Ok(report) => {
+            if out.json {
+                out.json(&json!({ "holds": true, "report": report }));
+            } else {
+                println!("{report}");
+            }
+            Ok(Exit::Success)
+        }
+        Err(err) => {
+            if err.is_input_error() {
+                return Err(Failure::usage(err));
+            }
+            if out.json {
+                out.json(&json!({ "holds": false, "error": err.code(), "reason": err.to_string() }));
+            } else {
+                println!("attestation does not hold: {err}");
+            }
+            Ok(Exit::Refused)
+        }
     }
 }
 
