@@ -13,8 +13,11 @@
 //!   and where they come from (prompt, file, environment variable).
 //! * [`interact`] — the user-interaction seam (prompts, "touch your key" notices), with a
 //!   headless implementation for CI.
+//! * [`pkcs11`] — Ed25519 keys in PKCS#11 tokens: RFC 7512 key references, key generation,
+//!   listing, and a signer with batch signing.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod interact;
+pub mod pkcs11;
 pub mod secret;
