@@ -263,14 +263,12 @@ pub enum Error {
     },
     /// The token's public key is not the one expected.
     #[error(
-        "the key {uri} on {token} is not the expected key: the token holds {found}, the caller \
-         expected {expected}. Check that the key reference names the right token and key"
+        "the key {uri} is not the expected key: the token holds {found}, the caller expected \
+         {expected}. Check that the key reference names the right token and key"
     )]
     KeyMismatch {
-        /// The key URI.
+        /// The key URI (it names the token by label and serial).
         uri: String,
-        /// The token.
-        token: TokenName,
         /// The expected public key, hex.
         expected: String,
         /// The token's public key, hex.
@@ -398,7 +396,7 @@ pub struct BatchError {
     pub total: usize,
     /// Why the batch stopped.
     #[source]
-    pub cause: Error,
+    pub cause: Box<Error>,
 }
 
 impl BatchError {

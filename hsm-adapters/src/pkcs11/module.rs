@@ -45,7 +45,7 @@ impl std::fmt::Debug for Module {
         f.debug_struct("Module")
             .field("path", &self.path)
             .field("info", &self.info)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -197,26 +197,26 @@ impl ModuleSearch {
         for dir in &self.config_dirs {
             let config = dir.join(format!("{name}.module"));
             searched.push(config.clone());
-            if let Ok(text) = std::fs::read_to_string(&config) {
-                if let Some(module) = p11kit_module_line(&text) {
-                    let candidate = if Path::new(module).is_absolute() {
-                        PathBuf::from(module)
-                    } else {
-                        match self
-                            .module_dirs
-                            .iter()
-                            .map(|d| d.join(module))
-                            .find(|p| p.is_file())
-                        {
-                            Some(found) => found,
-                            None => continue,
-                        }
-                    };
-                    if candidate.is_file() {
-                        return Ok(candidate);
+            if let Ok(text) = std::fs::read_to_string(&config)
+                && let Some(module) = p11kit_module_line(&text)
+            {
+                let candidate = if Path::new(module).is_absolute() {
+                    PathBuf::from(module)
+                } else {
+                    match self
+                        .module_dirs
+                        .iter()
+                        .map(|d| d.join(module))
+                        .find(|p| p.is_file())
+                    {
+                        Some(found) => found,
+                        None => continue,
                     }
-                    searched.push(candidate);
+                };
+                if candidate.is_file() {
+                    return Ok(candidate);
                 }
+                searched.push(candidate);
             }
         }
         let names = [

@@ -92,7 +92,10 @@ impl fmt::Debug for Pkcs11Signer {
     }
 }
 
-/// Session failures after which the session is re-opened and logged in again, once.
+/// Failures after which the session is re-opened, logged in again and the key found again,
+/// once: the session is gone (closed, device removed, library reset), or the login is (someone
+/// logged the token out: tokens then report the private key's handle as invalid, or the user
+/// as not logged in).
 fn session_lost(err: &cryptoki::error::Error) -> Option<RvError> {
     match err {
         cryptoki::error::Error::Pkcs11(
@@ -100,11 +103,25 @@ fn session_lost(err: &cryptoki::error::Error) -> Option<RvError> {
             | RvError::SessionHandleInvalid
             | RvError::DeviceRemoved
             | RvError::TokenNotPresent
-            | RvError::UserNotLoggedIn),
+            | RvError::UserNotLoggedIn
+            | RvError::KeyHandleInvalid
+            | RvError::ObjectHandleInvalid),
             _,
         ) => Some(*rv),
         _ => None,
     }
+}
+
+/// Whether the session handle itself is dead. Such a handle must not be closed: the module may
+/// already have given the same number to a new session.
+fn handle_dead(rv: RvError) -> bool {
+    matches!(
+        rv,
+        RvError::SessionClosed
+            | RvError::SessionHandleInvalid
+            | RvError::DeviceRemoved
+            | RvError::TokenNotPresent
+    )
 }
 
 fn eddsa() -> Mechanism<'static> {
@@ -140,15 +157,14 @@ impl Pkcs11Signer {
         let mut pin = None;
         token::login(&module, &session, &token, uri, options, ui, &mut pin)?;
         let found = keys::find_signing_key(&session, uri, &token)?;
-        if let Some(expected) = expected {
-            if *expected != found.verifying_key {
-                return Err(Error::KeyMismatch {
-                    uri: found.uri.to_string(),
-                    token: token.name.clone(),
-                    expected: hex(expected.as_bytes()),
-                    found: hex(found.verifying_key.as_bytes()),
-                });
-            }
+        if let Some(expected) = expected
+            && *expected != found.verifying_key
+        {
+            return Err(Error::KeyMismatch {
+                uri: found.uri.to_string(),
+                expected: hex(expected.as_bytes()),
+                found: hex(found.verifying_key.as_bytes()),
+            });
         }
         let signer = Pkcs11Signer {
             module,
@@ -246,7 +262,7 @@ impl Pkcs11Signer {
             return Err(BatchError {
                 signatures,
                 total,
-                cause,
+                cause: Box::new(cause),
             });
         }
         let mut state = self.lock();
@@ -258,7 +274,7 @@ impl Pkcs11Signer {
                     return Err(BatchError {
                         signatures,
                         total,
-                        cause,
+                        cause: Box::new(cause),
                     });
                 }
             }
@@ -357,15 +373,21 @@ impl Pkcs11Signer {
         if found.verifying_key != self.verifying_key {
             return Err(Error::KeyMismatch {
                 uri: self.key_uri.to_string(),
-                token: token.name,
                 expected: hex(self.verifying_key.as_bytes()),
                 found: hex(found.verifying_key.as_bytes()),
             });
         }
-        *state = State {
-            session,
-            key: found.handle,
-        };
+        let stale = std::mem::replace(
+            state,
+            State {
+                session,
+                key: found.handle,
+            },
+        );
+        if handle_dead(rv) {
+            // Dropping would call C_CloseSession on a number that may now be someone else's.
+            std::mem::forget(stale.session);
+        }
         Ok(())
     }
 }

@@ -382,12 +382,12 @@ impl Pkcs11Uri {
 
     /// Sets `module-path` (absolute).
     pub fn set_module_path(&mut self, path: Option<PathBuf>) -> Result<(), UriError> {
-        if let Some(path) = &path {
-            if !path.is_absolute() {
-                return Err(UriError::RelativeModulePath {
-                    value: path.display().to_string(),
-                });
-            }
+        if let Some(path) = &path
+            && !path.is_absolute()
+        {
+            return Err(UriError::RelativeModulePath {
+                value: path.display().to_string(),
+            });
         }
         self.module_path = path;
         Ok(())
@@ -455,19 +455,19 @@ impl Pkcs11Uri {
                 uri.add_path(name, bytes)?;
             }
         }
-        if let Some(query) = query {
-            if !query.is_empty() {
-                for piece in query.split('&') {
-                    let (name, raw) =
-                        piece
-                            .split_once('=')
-                            .ok_or_else(|| UriError::MalformedQueryAttribute {
-                                text: piece.to_owned(),
-                            })?;
-                    check_name(name)?;
-                    let bytes = percent_decode(name, raw, Part::Query)?;
-                    uri.add_query(name, bytes)?;
-                }
+        if let Some(query) = query
+            && !query.is_empty()
+        {
+            for piece in query.split('&') {
+                let (name, raw) =
+                    piece
+                        .split_once('=')
+                        .ok_or_else(|| UriError::MalformedQueryAttribute {
+                            text: piece.to_owned(),
+                        })?;
+                check_name(name)?;
+                let bytes = percent_decode(name, raw, Part::Query)?;
+                uri.add_query(name, bytes)?;
             }
         }
         Ok(uri)
@@ -640,7 +640,7 @@ impl fmt::Debug for Pkcs11Uri {
         f.debug_struct("Pkcs11Uri")
             .field("uri", &self.to_string())
             .field("pin_value", &self.pin_value.as_ref().map(|_| "<redacted>"))
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
