@@ -408,3 +408,43 @@ impl signature::Keypair for Pkcs11Signer {
         self.verifying_key
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signer_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Pkcs11Signer>();
+        shareable::<Error>();
+        shareable::<BatchError>();
+    }
+
+    #[test]
+    fn lost_sessions_are_recognised_and_dead_handles_not_closed() {
+        use cryptoki::context::Function;
+        let rv = |rv| cryptoki::error::Error::Pkcs11(rv, Function::Sign);
+        for lost in [
+            RvError::SessionClosed,
+            RvError::SessionHandleInvalid,
+            RvError::DeviceRemoved,
+            RvError::TokenNotPresent,
+            RvError::UserNotLoggedIn,
+            RvError::ObjectHandleInvalid,
+            RvError::KeyHandleInvalid,
+        ] {
+            assert_eq!(session_lost(&rv(lost)), Some(lost));
+        }
+        for other in [
+            RvError::GeneralError,
+            RvError::MechanismInvalid,
+            RvError::DataLenRange,
+        ] {
+            assert_eq!(session_lost(&rv(other)), None);
+        }
+        assert!(handle_dead(RvError::SessionHandleInvalid));
+        assert!(!handle_dead(RvError::UserNotLoggedIn));
+        assert!(!handle_dead(RvError::ObjectHandleInvalid));
+    }
+}

@@ -257,13 +257,9 @@ pub(crate) fn login(
         ));
         session.login(UserType::User, None)
     } else {
-        if pin.is_none() {
-            *pin = Some(obtain_pin(uri, &token.name, ui)?);
-        }
-        let Some(secret) = pin.as_ref() else {
-            return Err(Error::PinLocked {
-                token: token.name.clone(),
-            });
+        let secret = match pin.take() {
+            Some(secret) => secret,
+            None => obtain_pin(uri, &token.name, ui)?,
         };
         let (min, max) = (info.min_pin_length(), info.max_pin_length());
         if max >= min && max > 0 && (secret.len() < min || secret.len() > max) {
@@ -275,13 +271,25 @@ pub(crate) fn login(
             });
         }
         let auth = AuthPin::from(secret.expose());
-        session.login(UserType::User, Some(&auth))
+        let result = session.login(UserType::User, Some(&auth));
+        // Kept for a later re-login once the token has taken it (or was already logged in by
+        // another session of this process); a rejected PIN is dropped and zeroized.
+        if matches!(
+            result,
+            Ok(())
+                | Err(cryptoki::error::Error::Pkcs11(
+                    RvError::UserAlreadyLoggedIn,
+                    _
+                ))
+        ) {
+            *pin = Some(secret);
+        }
+        result
     };
     match result {
         Ok(()) | Err(cryptoki::error::Error::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(()),
         Err(cryptoki::error::Error::Pkcs11(RvError::PinIncorrect | RvError::PinInvalid, _)) => {
-            // Never retried: forget the PIN so nothing sends it again.
-            *pin = None;
+            // Never retried: the PIN is dropped (and zeroized) so nothing sends it again.
             let retry = token_flags(module, token)
                 .map(TokenFlags::retry_state)
                 .unwrap_or_default();
@@ -290,12 +298,9 @@ pub(crate) fn login(
                 retry,
             })
         }
-        Err(cryptoki::error::Error::Pkcs11(RvError::PinLocked, _)) => {
-            *pin = None;
-            Err(Error::PinLocked {
-                token: token.name.clone(),
-            })
-        }
+        Err(cryptoki::error::Error::Pkcs11(RvError::PinLocked, _)) => Err(Error::PinLocked {
+            token: token.name.clone(),
+        }),
         Err(other) => Err(Error::device("C_Login", Some(&token.name), other)),
     }
 }
