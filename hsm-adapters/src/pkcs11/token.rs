@@ -1,7 +1,7 @@
 //! Choosing a token by URI, describing it, and logging in without wasting PIN tries.
 
 use cryptoki::error::RvError;
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
 
@@ -233,6 +233,16 @@ pub(crate) fn login(
         .get_token_info(token.slot)
         .map_err(|e| Error::device("C_GetTokenInfo", Some(&token.name), e))?;
     if !info.login_required() {
+        return Ok(());
+    }
+    // Login state is per token and process: another session may have logged in already, and
+    // then no PIN is needed at all.
+    if session.get_session_info().is_ok_and(|s| {
+        matches!(
+            s.session_state(),
+            SessionState::RoUser | SessionState::RwUser
+        )
+    }) {
         return Ok(());
     }
     let flags = TokenFlags::from_info(&info);

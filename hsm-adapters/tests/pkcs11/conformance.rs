@@ -434,6 +434,10 @@ pkcs11_test! {
         let messages: Vec<&[u8]> = vec![b"a", b"b", b"c"];
         signer.sign_batch(&messages, |_, _| {}).unwrap();
         assert_eq!(ui.asked(), ["PIN for token 'ci'"]);
+        // While that signer is open the token is logged in for the whole process: a second
+        // signer needs no PIN.
+        let second = Pkcs11Signer::open(&uri, None, &Headless).unwrap();
+        drop((signer, second));
 
         let err = Pkcs11Signer::open(&uri, None, &Headless).unwrap_err();
         assert!(matches!(err, Error::Pin(SecretError::NoTerminal { .. })), "{err}");
