@@ -15,9 +15,12 @@
 //!   headless implementation for CI.
 //! * [`attestation`] — verifying a YubiKey PIV attestation (device certificate and per-key
 //!   certificate) against Yubico's published roots, from files alone.
+//! * [`pkcs11`] — Ed25519 keys in PKCS#11 tokens: RFC 7512 key references, key generation,
+//!   listing, and a signer with batch signing.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod attestation;
 pub mod interact;
+pub mod pkcs11;
 pub mod secret;

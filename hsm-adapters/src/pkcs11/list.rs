@@ -1,0 +1,257 @@
+//! Listing a module's slots, tokens and Ed25519 keys.
+
+use std::path::PathBuf;
+
+use cryptoki::mechanism::MechanismType;
+use cryptoki::object::{Attribute, KeyType, ObjectClass};
+use cryptoki::session::Session;
+use ed25519_dalek::VerifyingKey;
+
+use super::error::{Error, TokenName};
+use super::keys::{self, hex};
+use super::module::Module;
+use super::token::{self, LoginOptions, SelectedToken, TokenFlags};
+use super::uri::{PathAttr, Pkcs11Uri};
+use crate::interact::Interaction;
+
+/// One slot of a module, with its token if one is present.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SlotReport {
+    /// The module file.
+    pub module: PathBuf,
+    /// The slot id.
+    pub slot_id: u64,
+    /// The slot description.
+    pub description: String,
+    /// The slot manufacturer.
+    pub manufacturer: String,
+    /// The token in the slot, if any.
+    pub token: Option<TokenReport>,
+}
+
+/// A token and the Ed25519 keys on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenReport {
+    /// The token label.
+    pub label: String,
+    /// The token manufacturer.
+    pub manufacturer: String,
+    /// The token model.
+    pub model: String,
+    /// The token serial number.
+    pub serial: String,
+    /// The token's flags (initialised, login required, PIN retry state...).
+    pub flags: TokenFlags,
+    /// Whether the token offers Ed25519 (`CKM_EC_EDWARDS_KEY_PAIR_GEN` and `CKM_EDDSA`).
+    pub ed25519: bool,
+    /// Whether Hallmark logged in to list the keys (it does when the URI gives a PIN source);
+    /// without a login, keys whose public half is a private object are not visible.
+    pub logged_in: bool,
+    /// The Ed25519 keys found.
+    pub keys: Vec<KeyReport>,
+    /// Why keys could not be listed, if they could not.
+    pub keys_error: Option<String>,
+}
+
+/// An Ed25519 key on a token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KeyReport {
+    /// The key's label (`CKA_LABEL`).
+    pub label: Option<String>,
+    /// The key's `CKA_ID`.
+    pub id: Vec<u8>,
+    /// The public key, if it could be read and decoded.
+    pub verifying_key: Option<VerifyingKey>,
+    /// Why the public key could not be read, if it could not.
+    pub problem: Option<String>,
+    /// Whether a matching private key was seen (`None` when not logged in: private keys are
+    /// then invisible).
+    pub has_private_key: Option<bool>,
+    /// The URI naming the key, ready to copy (never with a PIN).
+    pub uri: String,
+}
+
+impl KeyReport {
+    /// The `CKA_ID` in lowercase hex.
+    pub fn id_hex(&self) -> String {
+        hex(&self.id)
+    }
+}
+
+/// Lists every slot of the module the URI names, the token in each, and the Ed25519 keys on
+/// it. Token path attributes in the URI (`token=`, `serial=`...) narrow the list. Hallmark logs
+/// in (to see private keys too) only when the URI gives `pin-source` or `pin-value`.
+pub fn list(uri: &Pkcs11Uri, ui: &dyn Interaction) -> Result<Vec<SlotReport>, Error> {
+    let module = Module::for_uri(uri)?;
+    let ctx = module.context();
+    let slots = ctx
+        .get_all_slots()
+        .map_err(|e| Error::device("C_GetSlotList", None, e))?;
+    let login = uri.pin_source_text().is_some() || uri.pin_value().is_some();
+    let mut reports = Vec::new();
+    for slot in slots {
+        let info = ctx
+            .get_slot_info(slot)
+            .map_err(|e| Error::device("C_GetSlotInfo", None, e))?;
+        let mut report = SlotReport {
+            module: module.path().to_owned(),
+            slot_id: slot.id(),
+            description: info.slot_description().to_owned(),
+            manufacturer: info.manufacturer_id().to_owned(),
+            token: None,
+        };
+        let token_info = if info.token_present() {
+            ctx.get_token_info(slot).ok()
+        } else {
+            None
+        };
+        if let Some(ti) = token_info {
+            let wanted = |attr, value: &str| uri.path_attr(attr).is_none_or(|w| w == value);
+            if !(wanted(PathAttr::Token, ti.label())
+                && wanted(PathAttr::Serial, ti.serial_number())
+                && wanted(PathAttr::Model, ti.model())
+                && wanted(PathAttr::Manufacturer, ti.manufacturer_id())
+                && uri.slot_id().is_none_or(|id| id == slot.id()))
+            {
+                continue;
+            }
+            let selected = SelectedToken {
+                slot,
+                name: TokenName {
+                    label: ti.label().to_owned(),
+                    serial: ti.serial_number().to_owned(),
+                    slot_id: slot.id(),
+                },
+                model: ti.model().to_owned(),
+                manufacturer: ti.manufacturer_id().to_owned(),
+            };
+            let mechanisms = ctx.get_mechanism_list(slot).unwrap_or_default();
+            let mut token = TokenReport {
+                label: selected.name.label.clone(),
+                manufacturer: selected.manufacturer.clone(),
+                model: selected.model.clone(),
+                serial: selected.name.serial.clone(),
+                flags: TokenFlags::from_info(&ti),
+                ed25519: mechanisms.contains(&MechanismType::ECC_EDWARDS_KEY_PAIR_GEN)
+                    && mechanisms.contains(&MechanismType::EDDSA),
+                logged_in: false,
+                keys: Vec::new(),
+                keys_error: None,
+            };
+            if token.flags.initialized {
+                match list_keys(&module, &selected, uri, login, ui) {
+                    Ok((keys, logged_in)) => {
+                        token.keys = keys;
+                        token.logged_in = logged_in;
+                    }
+                    // A login the user asked for and that failed is an error, not a footnote.
+                    Err(
+                        err @ (Error::WrongPin { .. }
+                        | Error::PinLocked { .. }
+                        | Error::PinFinalTry { .. }
+                        | Error::PinShape { .. }
+                        | Error::Pin(_)),
+                    ) => {
+                        return Err(err);
+                    }
+                    Err(err) => token.keys_error = Some(err.to_string()),
+                }
+            }
+            report.token = Some(token);
+        } else if uri.token().is_some() || uri.serial().is_some() {
+            continue;
+        }
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+fn list_keys(
+    module: &Module,
+    token: &SelectedToken,
+    uri: &Pkcs11Uri,
+    login: bool,
+    ui: &dyn Interaction,
+) -> Result<(Vec<KeyReport>, bool), Error> {
+    let session = module
+        .context()
+        .open_ro_session(token.slot)
+        .map_err(|e| Error::device("C_OpenSession", Some(&token.name), e))?;
+    if login {
+        let mut pin = None;
+        token::login(
+            module,
+            &session,
+            token,
+            uri,
+            &LoginOptions::default(),
+            ui,
+            &mut pin,
+        )?;
+    }
+    let mut keys: Vec<KeyReport> = Vec::new();
+    for handle in objects(&session, ObjectClass::PUBLIC_KEY, token)? {
+        let facts = keys::read_facts(&session, handle, &token.name)?;
+        let (verifying_key, problem) = match (facts.ec_params.as_deref(), facts.ec_point.as_deref())
+        {
+            (Some(params), Some(point)) => match keys::decode_public_key(params, point) {
+                Ok(key) => (Some(key), None),
+                Err(reason) if reason.contains("Ed448") => continue,
+                Err(reason) => (None, Some(reason)),
+            },
+            _ => (None, Some("CKA_EC_POINT is not readable".to_owned())),
+        };
+        keys.push(KeyReport {
+            uri: keys::key_uri(uri, &token.name, facts.label.as_deref(), &facts.id).to_string(),
+            label: facts.label,
+            id: facts.id,
+            verifying_key,
+            problem,
+            has_private_key: login.then_some(false),
+        });
+    }
+    if login {
+        for handle in objects(&session, ObjectClass::PRIVATE_KEY, token)? {
+            let facts = keys::read_facts(&session, handle, &token.name)?;
+            if facts
+                .ec_params
+                .as_deref()
+                .is_some_and(|p| keys::decode_ec_params(p).is_err())
+            {
+                continue;
+            }
+            match keys
+                .iter_mut()
+                .find(|k| k.id == facts.id && k.label == facts.label)
+            {
+                Some(known) => known.has_private_key = Some(true),
+                None => keys.push(KeyReport {
+                    uri: keys::key_uri(uri, &token.name, facts.label.as_deref(), &facts.id)
+                        .to_string(),
+                    label: facts.label,
+                    id: facts.id,
+                    verifying_key: None,
+                    problem: Some("no public key object beside the private key".to_owned()),
+                    has_private_key: Some(true),
+                }),
+            }
+        }
+    }
+    Ok((keys, login))
+}
+
+fn objects(
+    session: &Session,
+    class: ObjectClass,
+    token: &SelectedToken,
+) -> Result<Vec<cryptoki::object::ObjectHandle>, Error> {
+    session
+        .find_objects(&[
+            Attribute::Class(class),
+            Attribute::KeyType(KeyType::EC_EDWARDS),
+        ])
+        .map_err(|e| Error::device("C_FindObjects", Some(&token.name), e))
+}
