@@ -602,38 +602,131 @@ fn json_errors_are_machine_readable() {
 }
 
 fn chain_file(chain: &str, file: &str) -> String {
-    format!("{}/../hsm-adapters/tests/data/yubikey/chains/{chain}/{file}", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../hsm-adapters/tests/data/yubikey/chains/{chain}/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 #[test]
 fn verify_attestation_from_files() {
     let s = scratch();
-    let (f9, key) = (chain_file("ovh-yk5.7.4-root1", "f9.pem"), chain_file("ovh-yk5.7.4-root1", "attestation-9a.pem"));
-    let run = s.run(["key", "verify-attestation", "--device", &f9, "--key-cert", &key]).expect(0);
+    let (f9, key) = (
+        chain_file("ovh-yk5.7.4-root1", "f9.pem"),
+        chain_file("ovh-yk5.7.4-root1", "attestation-9a.pem"),
+    );
+    let run = s
+        .run([
+            "key",
+            "verify-attestation",
+            "--device",
+            &f9,
+            "--key-cert",
+            &key,
+        ])
+        .expect(0);
     assert!(
-        run.stdout.starts_with("attestation holds: the key in slot 9a was generated on YubiKey serial 32718477\n"),
+        run.stdout.starts_with(
+            "attestation holds: the key in slot 9a was generated on YubiKey serial 32718477\n"
+        ),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("  firmware      5.7.4\n") && run.stdout.contains("  PIN policy    always\n"), "{}", run.stdout);
-    let json = s.run(["--json", "key", "verify-attestation", "--device", &f9, "--key-cert", &key]).expect(0).json();
+    assert!(
+        run.stdout.contains("  firmware      5.7.4\n")
+            && run.stdout.contains("  PIN policy    always\n"),
+        "{}",
+        run.stdout
+    );
+    let json = s
+        .run([
+            "--json",
+            "key",
+            "verify-attestation",
+            "--device",
+            &f9,
+            "--key-cert",
+            &key,
+        ])
+        .expect(0)
+        .json();
     assert_eq!(json["holds"], true);
 
     // A per-key certificate from another device does not hold: exit 1 with the reason.
     let other_f9 = chain_file("tmc-5-7-2", "f9.pem");
-    let run = s.run(["key", "verify-attestation", "--device", &other_f9, "--key-cert", &key]).expect(1);
-    assert!(run.stdout.contains("the two certificates do not come from the same device"), "{}", run.stdout);
-    let json = s.run(["--json", "key", "verify-attestation", "--device", &other_f9, "--key-cert", &key]).expect(1).json();
+    let run = s
+        .run([
+            "key",
+            "verify-attestation",
+            "--device",
+            &other_f9,
+            "--key-cert",
+            &key,
+        ])
+        .expect(1);
+    assert!(
+        run.stdout
+            .contains("the two certificates do not come from the same device"),
+        "{}",
+        run.stdout
+    );
+    let json = s
+        .run([
+            "--json",
+            "key",
+            "verify-attestation",
+            "--device",
+            &other_f9,
+            "--key-cert",
+            &key,
+        ])
+        .expect(1)
+        .json();
     assert_eq!(json["holds"], false);
 
     // An attested RSA key is not the Ed25519 key being enrolled.
     let public = s.file_key("alice.key");
-    let run = s.run(["key", "verify-attestation", "--device", &f9, "--key-cert", &key, "--key", &public]).expect(1);
-    assert!(run.stdout.starts_with("attestation does not hold: "), "{}", run.stdout);
+    let run = s
+        .run([
+            "key",
+            "verify-attestation",
+            "--device",
+            &f9,
+            "--key-cert",
+            &key,
+            "--key",
+            &public,
+        ])
+        .expect(1);
+    assert!(
+        run.stdout.starts_with("attestation does not hold: "),
+        "{}",
+        run.stdout
+    );
 
     // Files that are not certificates are input errors.
-    s.write("junk.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
-    let run = s.run(["key", "verify-attestation", "--device", "junk.pem", "--key-cert", &key]).expect(2);
+    s.write(
+        "junk.pem",
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    );
+    let run = s
+        .run([
+            "key",
+            "verify-attestation",
+            "--device",
+            "junk.pem",
+            "--key-cert",
+            &key,
+        ])
+        .expect(2);
     assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
-    s.run(["key", "verify-attestation", "--device", "missing.pem", "--key-cert", &key]).expect(2);
+    s.run([
+        "key",
+        "verify-attestation",
+        "--device",
+        "missing.pem",
+        "--key-cert",
+        &key,
+    ])
+    .expect(2);
 }

@@ -4,6 +4,7 @@
 //! | reference | backend |
 //! | --- | --- |
 //! | `file:./release.key` | an age-encrypted key file ([`crate::filekey`]) |
+//! | `pkcs11:token=ci;object=release?pin-source=env:PIN` | a key in a PKCS#11 token (RFC 7512, [`hallmark_hsm::pkcs11`]) |
 //!
 //! Secrets — passphrases, PINs — never appear in a reference's value on the command line: they
 //! come from a prompt, a file or an environment variable ([`UnlockOptions`]).
@@ -14,6 +15,7 @@ use std::str::FromStr;
 
 use ed25519_dalek::Signature;
 use hallmark_hsm::interact::Interaction;
+use hallmark_hsm::pkcs11::{self, LoginOptions, Pkcs11Signer, Pkcs11Uri, UriError};
 use hallmark_hsm::secret::{SecretError, SecretSource};
 use hallmark_keyring::{Ed25519Signer, KeyId, PublicKey};
 use serde::Serialize;
@@ -25,12 +27,16 @@ use crate::filekey::{self, FileKey, FileKeyError, Unlock};
 pub enum KeyRef {
     /// `file:PATH` — an age-encrypted key file.
     File(PathBuf),
+    /// `pkcs11:…` — a key in a PKCS#11 token (RFC 7512 URI).
+    Pkcs11(Pkcs11Uri),
 }
 
 impl fmt::Display for KeyRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             KeyRef::File(path) => write!(f, "file:{}", path.display()),
+            // The URI's Display never prints a pin-value.
+            KeyRef::Pkcs11(uri) => write!(f, "{uri}"),
         }
     }
 }
@@ -54,6 +60,9 @@ pub enum KeyRefError {
     /// `file:` without a path.
     #[error("file: key reference without a path; write file:PATH, e.g. file:./release.key")]
     EmptyPath,
+    /// A `pkcs11:` URI that does not parse.
+    #[error("invalid PKCS#11 URI: {0}")]
+    Pkcs11(#[from] UriError),
 }
 
 impl FromStr for KeyRef {
@@ -66,17 +75,23 @@ impl FromStr for KeyRef {
             }
             return Ok(KeyRef::File(PathBuf::from(path)));
         }
+        if text.starts_with("pkcs11:") {
+            return Ok(KeyRef::Pkcs11(text.parse()?));
+        }
         Err(KeyRefError::UnknownScheme(text.chars().take(100).collect()))
     }
 }
 
-/// Where the secrets needed to unlock file keys come from.
+/// Where the secrets needed to unlock keys come from, beyond what a reference says itself
+/// (a PKCS#11 URI names its PIN source in `pin-source=`).
 #[derive(Clone, Debug, Default)]
 pub struct UnlockOptions {
     /// The passphrase source for passphrase-protected key files; `None` prompts.
     pub passphrase: Option<SecretSource>,
     /// age identity files, for key files encrypted to age recipients.
     pub age_identities: Vec<PathBuf>,
+    /// Send a PIN even when the token reports that the next wrong PIN locks it.
+    pub allow_final_pin_try: bool,
 }
 
 /// What a signer is, for messages, `--json` output and ceremony transcripts. Never holds a
@@ -148,6 +163,43 @@ impl KeyHandle for FileKey {
     }
 }
 
+impl KeyHandle for Pkcs11Signer {
+    fn describe(&self) -> KeyDescription {
+        let info = self.device_info();
+        let mut device = vec![
+            ("module".to_owned(), info.module.display().to_string()),
+            ("token".to_owned(), info.token_label),
+            ("model".to_owned(), info.model),
+            ("manufacturer".to_owned(), info.manufacturer),
+            ("serial".to_owned(), info.serial),
+            ("cka_id".to_owned(), info.key_id_hex),
+        ];
+        if let Some(label) = info.key_label {
+            device.push(("label".to_owned(), label));
+        }
+        KeyDescription {
+            backend: "pkcs11",
+            reference: info.key_uri,
+            public_key: PublicKey::new(signature::Keypair::verifying_key(self)),
+            device,
+        }
+    }
+
+    fn sign_batch(
+        &self,
+        messages: &[&[u8]],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<Signature>, BatchError> {
+        Pkcs11Signer::sign_batch(self, messages, |done, _| progress(done)).map_err(|err| {
+            BatchError {
+                total: err.total,
+                signed: err.signatures,
+                source: signature::Error::from_source(*err.cause),
+            }
+        })
+    }
+}
+
 /// Why a key could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -158,6 +210,9 @@ pub enum OpenError {
     /// A passphrase or PIN could not be obtained.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// A PKCS#11 token or module failed, or the URI names no usable key.
+    #[error(transparent)]
+    Pkcs11(#[from] pkcs11::Error),
     /// An age identity file could not be read.
     #[error("cannot read age identity file {}: {detail}", path.display())]
     AgeIdentity {
@@ -241,6 +296,16 @@ pub fn open(
             };
             Box::new(FileKey::unlock(path, &how)?)
         }
+        KeyRef::Pkcs11(uri) => {
+            let options = LoginOptions::new().allow_final_pin_try(unlock.allow_final_pin_try);
+            let expected = expected.map(|k| *k.verifying_key());
+            Box::new(Pkcs11Signer::open_with(
+                uri,
+                expected.as_ref(),
+                &options,
+                ui,
+            )?)
+        }
     };
     if let Some(expected) = expected {
         let actual = PublicKey::new(handle.verifying_key()).key_id();
@@ -256,10 +321,15 @@ pub fn open(
 }
 
 /// The public key a reference names, read without unlocking anything when the backend allows
-/// (file keys: from `PATH.pub`).
-pub fn public_key(reference: &KeyRef) -> Result<PublicKey, OpenError> {
+/// (file keys: from `PATH.pub`). A PKCS#11 key is opened (with the login its URI's
+/// `pin-source` provides), which also checks that the private key matches.
+pub fn public_key(reference: &KeyRef, ui: &dyn Interaction) -> Result<PublicKey, OpenError> {
     match reference {
         KeyRef::File(path) => Ok(filekey::read_public_key(path)?),
+        KeyRef::Pkcs11(uri) => {
+            let signer = Pkcs11Signer::open(uri, None, ui)?;
+            Ok(PublicKey::new(signature::Keypair::verifying_key(&signer)))
+        }
     }
 }
 

@@ -46,6 +46,7 @@ impl Run {
 pub struct Scratch {
     dir: tempfile::TempDir,
     exe: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Scratch {
@@ -59,7 +60,13 @@ impl Scratch {
         Scratch {
             dir,
             exe: PathBuf::from(exe),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for every later run.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.to_owned(), value.to_owned()));
     }
 
     /// The directory.
@@ -104,6 +111,9 @@ impl Scratch {
     {
         let mut cmd = Command::new(&self.exe);
         cmd.args(args).current_dir(self.path()).stdin(Stdio::null());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -131,4 +141,60 @@ impl Scratch {
         .expect(0);
         self.read(&format!("{name}.pub")).trim().to_owned()
     }
+}
+
+/// The PKCS#11 module under test: `HALLMARK_TEST_PKCS11_MODULE`, by default SoftHSM2.
+pub fn pkcs11_module() -> String {
+    std::env::var("HALLMARK_TEST_PKCS11_MODULE")
+        .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".to_owned())
+}
+
+/// The user PIN of test tokens, and their security officer PIN.
+pub const TOKEN_PIN: &str = "123456";
+const SO_PIN: &str = "12345678";
+
+/// Throwaway SoftHSM2 tokens for one test: a configuration and token directory inside the
+/// scratch directory, selected for the `hallmark` runs through `SOFTHSM2_CONF`, and a PIN file
+/// `token.pin`. Fails (never skips) when SoftHSM2 is not installed.
+pub fn softhsm_tokens(scratch: &mut Scratch, labels: &[&str]) {
+    let module = pkcs11_module();
+    assert!(
+        Path::new(&module).exists(),
+        "PKCS#11 module {module} is missing: run `bash scripts/test.sh`, which installs SoftHSM2"
+    );
+    let tokens = scratch.join("softhsm-tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let conf = scratch.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    for label in labels {
+        let out = Command::new("softhsm2-util")
+            .args(["--init-token", "--free", "--label", label, "--so-pin", SO_PIN, "--pin", TOKEN_PIN])
+            .env("SOFTHSM2_CONF", &conf)
+            .output()
+            .unwrap_or_else(|e| panic!("softhsm2-util failed to start ({e}): run `bash scripts/test.sh`, which installs SoftHSM2"));
+        assert!(
+            out.status.success(),
+            "softhsm2-util: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    scratch.write("token.pin", format!("{TOKEN_PIN}\n"));
+    let conf = conf.display().to_string();
+    scratch.set_env("SOFTHSM2_CONF", &conf);
+}
+
+/// A `pkcs11:` reference to key `object` on token `token`, with the module and the PIN file.
+pub fn pkcs11_ref(scratch: &Scratch, token: &str, object: &str) -> String {
+    format!(
+        "pkcs11:token={token};object={object}?module-path={}&pin-source=file:{}",
+        pkcs11_module(),
+        scratch.join("token.pin").display()
+    )
 }

@@ -57,6 +57,34 @@ pub struct TokenFlags {
     pub user_pin_to_be_changed: bool,
 }
 
+impl std::fmt::Display for TokenFlags {
+    /// The flags that are set, as words: `initialized, login-required, pin-count-low, …`, or
+    /// `none`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = [
+            (self.initialized, "initialized"),
+            (self.login_required, "login-required"),
+            (self.user_pin_initialized, "user-pin-initialized"),
+            (self.protected_authentication_path, "pin-pad"),
+            (self.write_protected, "write-protected"),
+            (self.user_pin_count_low, "pin-count-low"),
+            (self.user_pin_final_try, "pin-final-try"),
+            (self.user_pin_locked, "pin-locked"),
+            (self.user_pin_to_be_changed, "pin-to-be-changed"),
+        ];
+        let set: Vec<&str> = names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        if set.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&set.join(", "))
+        }
+    }
+}
+
 impl TokenFlags {
     pub(crate) fn from_info(info: &cryptoki::slot::TokenInfo) -> Self {
         TokenFlags {

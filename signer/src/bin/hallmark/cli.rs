@@ -93,6 +93,14 @@ pub enum KeyCommand {
     /// Print a public key and its key id.
     Show(ShowArgs),
 
+    /// List PKCS#11 tokens and the Ed25519 keys on them, with a URI to copy for each key.
+    ///
+    /// Lists every slot of each module given (or of $HALLMARK_PKCS11_MODULE): the token's
+    /// label, model, serial and flags (login required, PIN count low, final try, locked),
+    /// whether it offers Ed25519, and its Ed25519 keys with their key ids. Public keys stored as
+    /// private objects are only visible after a login: give a URI with pin-source=.
+    List(ListArgs),
+
     /// Check a YubiKey attestation given as files: proof that a key was generated on a device.
     ///
     /// Chains the per-key attestation certificate to the device's F9 certificate and the F9
@@ -106,12 +114,13 @@ pub enum KeyCommand {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Where to create the key: file:PATH.
+    /// Where to create the key: file:PATH, or pkcs11:token=…;object=LABEL (RFC 7512; the key
+    /// is generated inside the token and never leaves it).
     #[arg(long, value_name = "REF")]
     pub out: String,
 
     #[command(flatten)]
-    pub passphrase: PassphraseArgs,
+    pub passphrase: UnlockArgs,
 
     /// Encrypt the key file to this age recipient (age1…) instead of a passphrase; repeat for
     /// several custodians, any one of whom can unlock it.
@@ -151,15 +160,25 @@ pub struct VerifyAttestationArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ListArgs {
+    /// A PKCS#11 module path, or a pkcs11: URI naming the module (module-path=, module-name=)
+    /// and optionally a token and pin-source=. Repeat for several modules.
+    #[arg(value_name = "MODULE|URI")]
+    pub modules: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The key: file:PATH (read from PATH.pub, nothing is unlocked).
+    /// The key: file:PATH (read from PATH.pub, nothing is unlocked), pkcs11:… (opened with
+    /// the URI's pin-source), or ed25519:… / a .pub file.
     #[arg(value_name = "REF")]
     pub key: String,
 }
 
-/// Where a file key's passphrase comes from. Without either flag, it is asked on the terminal.
+/// How keys are unlocked. A file key's passphrase is asked on the terminal unless a flag names
+/// a file or variable; a token PIN comes from the key reference's `pin-source=` or a prompt.
 #[derive(Debug, Args, Default, Clone)]
-pub struct PassphraseArgs {
+pub struct UnlockArgs {
     /// Read the file key's passphrase from this file (one trailing newline is ignored).
     #[arg(long, value_name = "PATH", conflicts_with = "passphrase_env")]
     pub passphrase_file: Option<PathBuf>,
@@ -172,6 +191,11 @@ pub struct PassphraseArgs {
     /// (AGE-SECRET-KEY-1…); repeatable.
     #[arg(long = "age-identity", value_name = "PATH")]
     pub age_identities: Vec<PathBuf>,
+
+    /// Send the PIN even when the token says the next wrong PIN locks it. Without this flag
+    /// Hallmark refuses to spend a token's last PIN try.
+    #[arg(long)]
+    pub allow_final_pin_try: bool,
 }
 
 #[derive(Debug, Args)]
@@ -208,7 +232,7 @@ pub struct SignArgs {
     pub force: bool,
 
     #[command(flatten)]
-    pub passphrase: PassphraseArgs,
+    pub passphrase: UnlockArgs,
 
     /// Artifacts: files or directory trees.
     #[arg(required = true, value_name = "PATH")]

@@ -96,7 +96,15 @@ pub fn classify(error: anyhow::Error) -> Failure {
     }
 }
 
-fn is_hardware(_error: &(dyn std::error::Error + 'static)) -> bool {
+fn is_hardware(error: &(dyn std::error::Error + 'static)) -> bool {
+    use hallmark_signer::keyref::OpenError;
+    if let Some(err) = error.downcast_ref::<hallmark_hsm::pkcs11::Error>() {
+        return !err.is_usage();
+    }
+    // `#[error(transparent)]` variants hide the inner error from the source chain.
+    if let Some(OpenError::Pkcs11(err)) = error.downcast_ref::<OpenError>() {
+        return !err.is_usage();
+    }
     false
 }
 

@@ -5,12 +5,13 @@ use std::path::Path;
 use anyhow::Context;
 use hallmark_hsm::attestation::{self, ExpectedKey, TrustRoots};
 use hallmark_hsm::interact::Interaction;
+use hallmark_hsm::pkcs11;
 use hallmark_keyring::PublicKey;
 use hallmark_signer::filekey::{self, Protection};
 use hallmark_signer::keyref::{self, KeyRef};
 use serde_json::json;
 
-use crate::cli::{GenerateArgs, KeyCommand, ShowArgs, VerifyAttestationArgs};
+use crate::cli::{GenerateArgs, KeyCommand, ListArgs, ShowArgs, VerifyAttestationArgs};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
 
@@ -18,6 +19,7 @@ pub fn run(cmd: KeyCommand, out: &Output) -> CmdResult {
     match cmd {
         KeyCommand::Generate(args) => generate(args, out),
         KeyCommand::Show(args) => show(args, out),
+        KeyCommand::List(args) => list(args, out),
         KeyCommand::VerifyAttestation(args) => verify_attestation(args, out),
     }
 }
@@ -32,7 +34,9 @@ fn verify_attestation(args: VerifyAttestationArgs, out: &Output) -> CmdResult {
     let device = read_input(&args.device, "device certificate")?;
     let key_cert = read_input(&args.key_cert, "attestation certificate")?;
     let expected = match &args.key {
-        Some(text) => Some(ExpectedKey::Ed25519(*parse_public_key(text)?.verifying_key())),
+        Some(text) => Some(ExpectedKey::Ed25519(
+            *parse_public_key(text)?.verifying_key(),
+        )),
         None => None,
     };
     let mut roots = TrustRoots::yubico();
@@ -57,7 +61,9 @@ fn verify_attestation(args: VerifyAttestationArgs, out: &Output) -> CmdResult {
                 return Err(Failure::usage(err));
             }
             if out.json {
-                out.json(&json!({ "holds": false, "error": err.code(), "reason": err.to_string() }));
+                out.json(
+                    &json!({ "holds": false, "error": err.code(), "reason": err.to_string() }),
+                );
             } else {
                 println!("attestation does not hold: {err}");
             }
@@ -143,6 +149,15 @@ fn generate(args: GenerateArgs, out: &Output) -> CmdResult {
                 "Keep the passphrase safe: without it the key cannot be unlocked or recovered."
             });
         }
+        KeyRef::Pkcs11(uri) => {
+            let options = pkcs11::LoginOptions::new()
+                .allow_final_pin_try(args.passphrase.allow_final_pin_try);
+            let generated = pkcs11::generate_with(uri, &options, &ui)?;
+            let key = PublicKey::new(generated.verifying_key);
+            let reference = KeyRef::Pkcs11(generated.uri);
+            report_generated(&reference, &key, &[], out);
+            out.note("The private key was generated inside the token and cannot be exported.");
+        }
     }
     Ok(Exit::Success)
 }
@@ -159,6 +174,9 @@ fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &
         println!("created {reference}");
         println!("  public key: {key}");
         println!("  key id:     {}", key.key_id());
+        if let KeyRef::Pkcs11(_) = reference {
+            println!("  sign with:  hallmark sign --key '{reference}' …");
+        }
         for file in files {
             println!("  wrote       {}", file.display());
         }
@@ -173,7 +191,7 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, Failure> {
             .map_err(|e| Failure::usage(anyhow::anyhow!("public key {text:?}: {e}")));
     }
     if let Ok(reference) = text.parse::<KeyRef>() {
-        return keyref::public_key(&reference).map_err(Failure::from);
+        return keyref::public_key(&reference, &TerminalUi).map_err(Failure::from);
     }
     filekey::read_public_key_file(Path::new(text)).map_err(|e| {
         Failure::usage(e).with_hint(
@@ -191,4 +209,114 @@ fn show(args: ShowArgs, out: &Output) -> CmdResult {
         println!("key id: {}", key.key_id());
     }
     Ok(Exit::Success)
+}
+
+fn list(args: ListArgs, out: &Output) -> CmdResult {
+    let mut uris: Vec<pkcs11::Pkcs11Uri> = Vec::new();
+    for text in &args.modules {
+        let uri = if text.starts_with("pkcs11:") {
+            text.parse().map_err(Failure::usage)?
+        } else {
+            let mut uri = pkcs11::Pkcs11Uri::new();
+            uri.set_module_path(Some(text.into()))
+                .map_err(Failure::usage)?;
+            uri
+        };
+        uris.push(uri);
+    }
+    if uris.is_empty() {
+        if std::env::var_os(pkcs11::MODULE_ENV).is_none() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "no PKCS#11 module to list: give a module path or URI, or set {}",
+                pkcs11::MODULE_ENV
+            )));
+        }
+        uris.push(pkcs11::Pkcs11Uri::new());
+    }
+    let mut reports = Vec::new();
+    for uri in &uris {
+        reports.extend(pkcs11::list(uri, &TerminalUi)?);
+    }
+    if out.json {
+        out.json(&reports.iter().map(slot_json).collect::<Vec<_>>());
+        return Ok(Exit::Success);
+    }
+    for slot in &reports {
+        println!(
+            "{} slot {}: {}",
+            slot.module.display(),
+            slot.slot_id,
+            slot.description
+        );
+        let Some(token) = &slot.token else {
+            println!("  (no token)");
+            continue;
+        };
+        println!(
+            "  token {:?}  model {}  manufacturer {}  serial {}",
+            token.label, token.model, token.manufacturer, token.serial
+        );
+        println!("  flags {}", token.flags);
+        if !token.flags.initialized {
+            println!("  (not initialized)");
+            continue;
+        }
+        if !token.ed25519 {
+            println!("  this token does not offer Ed25519 (see docs/hardware/pkcs11.md)");
+        }
+        if let Some(problem) = &token.keys_error {
+            println!("  keys could not be listed: {problem}");
+        }
+        if token.keys.is_empty() && token.keys_error.is_none() {
+            println!(
+                "  no Ed25519 keys{}",
+                if token.logged_in {
+                    ""
+                } else {
+                    " visible without logging in"
+                }
+            );
+        }
+        for key in &token.keys {
+            match &key.verifying_key {
+                Some(vk) => {
+                    let public = PublicKey::new(*vk);
+                    println!("  key {}  id {}", public.key_id().short(), key.id_hex());
+                    println!("    {public}");
+                }
+                None => println!(
+                    "  key id {} ({})",
+                    key.id_hex(),
+                    key.problem.as_deref().unwrap_or("unreadable")
+                ),
+            }
+            println!("    {}", key.uri);
+        }
+    }
+    Ok(Exit::Success)
+}
+
+fn slot_json(slot: &pkcs11::SlotReport) -> serde_json::Value {
+    json!({
+        "module": slot.module.display().to_string(),
+        "slot_id": slot.slot_id,
+        "description": slot.description,
+        "token": slot.token.as_ref().map(|t| json!({
+            "label": t.label,
+            "model": t.model,
+            "manufacturer": t.manufacturer,
+            "serial": t.serial,
+            "flags": t.flags.to_string(),
+            "ed25519": t.ed25519,
+            "logged_in": t.logged_in,
+            "keys_error": t.keys_error,
+            "keys": t.keys.iter().map(|k| json!({
+                "label": k.label,
+                "cka_id": k.id_hex(),
+                "public_key": k.verifying_key.map(|v| PublicKey::new(v).to_string()),
+                "key_id": k.verifying_key.map(|v| PublicKey::new(v).key_id().to_string()),
+                "uri": k.uri,
+            })).collect::<Vec<_>>(),
+        })),
+    })
 }

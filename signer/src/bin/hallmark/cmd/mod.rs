@@ -10,7 +10,7 @@ use clap::CommandFactory;
 use hallmark_hsm::secret::SecretSource;
 use hallmark_signer::keyref::UnlockOptions;
 
-use crate::cli::{Command, PassphraseArgs};
+use crate::cli::{Command, UnlockArgs};
 use crate::exit::CmdResult;
 use crate::ui::Output;
 
@@ -30,7 +30,7 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
 }
 
 /// The passphrase source the flags name, if any (otherwise the terminal is asked).
-pub fn passphrase_source(args: &PassphraseArgs) -> Option<SecretSource> {
+pub fn passphrase_source(args: &UnlockArgs) -> Option<SecretSource> {
     if let Some(path) = &args.passphrase_file {
         Some(SecretSource::File(path.clone()))
     } else {
@@ -40,9 +40,10 @@ pub fn passphrase_source(args: &PassphraseArgs) -> Option<SecretSource> {
     }
 }
 
-pub fn unlock_options(args: &PassphraseArgs) -> UnlockOptions {
+pub fn unlock_options(args: &UnlockArgs) -> UnlockOptions {
     UnlockOptions {
         passphrase: passphrase_source(args),
         age_identities: args.age_identities.clone(),
+        allow_final_pin_try: args.allow_final_pin_try,
     }
 }

@@ -1,0 +1,167 @@
+//! The `hallmark` command with keys inside PKCS#11 tokens, against the real SoftHSM2 module (or
+//! the module named by `HALLMARK_TEST_PKCS11_MODULE`): generate, list, batch sign, verify, and
+//! the errors an operator sees.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use hallmark_tests::{Scratch, pkcs11_ref, softhsm_tokens};
+
+fn scratch_with_token() -> Scratch {
+    let mut s = Scratch::new(env!("CARGO_BIN_EXE_hallmark"));
+    softhsm_tokens(&mut s, &["ci"]);
+    s
+}
+
+fn generate(s: &Scratch, object: &str) -> String {
+    let run = s
+        .run([
+            "--json",
+            "key",
+            "generate",
+            "--out",
+            &pkcs11_ref(s, "ci", object),
+        ])
+        .expect(0);
+    run.json()["public_key"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn generate_list_show() {
+    let s = scratch_with_token();
+    let public = generate(&s, "release");
+    assert!(public.starts_with("ed25519:"));
+
+    let run = s
+        .run([
+            "key",
+            "list",
+            &format!("{}&pin-source=file:token.pin", pkcs11_ref_module(&s)),
+        ])
+        .expect(0);
+    assert!(run.stdout.contains("token \"ci\""), "{}", run.stdout);
+    assert!(run.stdout.contains(&public), "{}", run.stdout);
+    assert!(run.stdout.contains("object=release"), "{}", run.stdout);
+
+    let run = s
+        .run(["--json", "key", "show", &pkcs11_ref(&s, "ci", "release")])
+        .expect(0);
+    assert_eq!(run.json()["public_key"], public.as_str());
+
+    // The same label twice is refused.
+    let run = s
+        .run(["key", "generate", "--out", &pkcs11_ref(&s, "ci", "release")])
+        .expect(2);
+    assert!(run.stderr.contains("release"), "{}", run.stderr);
+}
+
+fn pkcs11_ref_module(_s: &Scratch) -> String {
+    format!("pkcs11:?module-path={}", hallmark_tests::pkcs11_module())
+}
+
+#[test]
+fn batch_sign_and_verify() {
+    let s = scratch_with_token();
+    let public = generate(&s, "release");
+    let names: Vec<String> = (0..50).map(|i| format!("a{i}.bin")).collect();
+    for (i, n) in names.iter().enumerate() {
+        s.write(n, format!("artifact {i}"));
+    }
+    let key = pkcs11_ref(&s, "ci", "release");
+    let mut args = vec![
+        "sign",
+        "--key",
+        key.as_str(),
+        "--name",
+        "org.acme.tool",
+        "--version",
+        "1.0.0",
+    ];
+    args.extend(names.iter().map(String::as_str));
+    let run = s.run(&args).expect(0);
+    assert_eq!(run.stdout.lines().count(), 50, "{}", run.stdout);
+
+    let mut vargs = vec!["verify", "--public-key", public.as_str()];
+    vargs.extend(names.iter().map(String::as_str));
+    let run = s.run(&vargs).expect(0);
+    assert_eq!(
+        run.stdout.matches(": trusted: org.acme.tool@1.0.0").count(),
+        50
+    );
+}
+
+#[test]
+fn wrong_pin_is_a_token_error_and_writes_nothing() {
+    let s = scratch_with_token();
+    generate(&s, "release");
+    s.write("wrong.pin", "654321\n");
+    s.write("a.bin", "x");
+    let key = pkcs11_ref(&s, "ci", "release").replace("token.pin", "wrong.pin");
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            &key,
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1",
+            "a.bin",
+        ])
+        .expect(4);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert!(run.stderr.to_lowercase().contains("pin"), "{}", run.stderr);
+    assert!(
+        !run.stderr.contains("654321") && !run.stdout.contains("654321"),
+        "the PIN leaked: {}",
+        run.stderr
+    );
+    assert!(!s.join("a.bin.hallmark.json").exists());
+}
+
+#[test]
+fn missing_key_and_missing_token_are_clear() {
+    let s = scratch_with_token();
+    s.write("a.bin", "x");
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            &pkcs11_ref(&s, "ci", "nope"),
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1",
+            "a.bin",
+        ])
+        .expect(2);
+    assert!(run.stderr.contains("nope"), "{}", run.stderr);
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            &pkcs11_ref(&s, "absent", "release"),
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1",
+            "a.bin",
+        ])
+        .expect(4);
+    assert!(
+        run.stderr.contains("absent") && run.stderr.contains("ci"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn bad_uri_is_a_usage_error() {
+    let s = scratch_with_token();
+    let run = s
+        .run(["key", "generate", "--out", "pkcs11:token=ci;object=%zz"])
+        .expect(2);
+    assert!(
+        run.stderr.starts_with("error: invalid PKCS#11 URI"),
+        "{}",
+        run.stderr
+    );
+}
