@@ -168,6 +168,12 @@ pub fn hash_all(
     paths: &[&Path],
     progress: &(dyn Fn() + Sync),
 ) -> Result<Vec<ContentDigest>, DigestError> {
+    if let [only] = paths {
+        // One path: no thread pool to start (a tree still hashes its files in parallel).
+        let digest = digest_path(only, &DigestOptions::default())?;
+        progress();
+        return Ok(vec![digest]);
+    }
     paths
         .par_iter()
         .map(|path| {

@@ -43,14 +43,17 @@ pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
         })
         .collect();
     let bar = out.progress(jobs.len() as u64, "verifying");
-    let results: Vec<_> = jobs
-        .par_iter()
-        .map(|(artifact, bundle)| {
-            let result = release::verify_with_keys(artifact, bundle, &keys);
-            bar.inc(1);
-            result
-        })
-        .collect();
+    let verify_one = |(artifact, bundle): &(PathBuf, PathBuf)| {
+        let result = release::verify_with_keys(artifact, bundle, &keys);
+        bar.inc(1);
+        result
+    };
+    // A single artifact is verified without starting a thread pool.
+    let results: Vec<_> = if jobs.len() == 1 {
+        jobs.iter().map(verify_one).collect()
+    } else {
+        jobs.par_iter().map(verify_one).collect()
+    };
     bar.finish_and_clear();
 
     let mut exit = Exit::Success;
