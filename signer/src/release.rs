@@ -259,6 +259,7 @@ pub fn sign_all(
     }
 
     let mut signed = Vec::with_capacity(complete);
+    let mut files = Vec::with_capacity(complete);
     for ((artifact, envelope), statement) in artifacts
         .iter()
         .zip(envelopes)
@@ -267,18 +268,14 @@ pub fn sign_all(
     {
         let mut bundle = Bundle::new(envelope);
         bundle.kel = info.kel.clone();
-        let bytes = bundle.to_json();
-        if force {
-            fsutil::write_replace(&artifact.bundle_path, &bytes, 0o644)?;
-        } else {
-            fsutil::write_new(&artifact.bundle_path, &bytes, 0o644)?;
-        }
+        files.push((artifact.bundle_path.clone(), bundle.to_json()));
         signed.push(SignedArtifact {
             artifact: artifact.clone(),
             digest: statement.digest,
             statement,
         });
     }
+    fsutil::write_many(&files, 0o644, force)?;
     if let Some(source) = failure {
         return Err(ReleaseError::Signing {
             signed: artifacts[..complete]
