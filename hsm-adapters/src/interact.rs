@@ -17,7 +17,9 @@ pub trait Interaction: Send + Sync {
         let first = self.request_secret(what)?;
         let second = self.request_secret(&format!("{what} (again)"))?;
         if first != second {
-            return Err(SecretError::Mismatch { what: what.to_owned() });
+            return Err(SecretError::Mismatch {
+                what: what.to_owned(),
+            });
         }
         Ok(first)
     }
@@ -35,7 +37,9 @@ pub struct Headless;
 
 impl Interaction for Headless {
     fn request_secret(&self, what: &str) -> Result<Secret, SecretError> {
-        Err(SecretError::NoTerminal { what: what.to_owned() })
+        Err(SecretError::NoTerminal {
+            what: what.to_owned(),
+        })
     }
 
     fn notify(&self, message: &str) {

@@ -13,8 +13,11 @@
 //!   and where they come from (prompt, file, environment variable).
 //! * [`interact`] — the user-interaction seam (prompts, "touch your key" notices), with a
 //!   headless implementation for CI.
+//! * [`yubikey`] — Ed25519 keys in YubiKey PIV slots: generation with a self-signed
+//!   certificate, signing, attestation export, listing.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod interact;
 pub mod secret;
+pub mod yubikey;

@@ -79,16 +79,22 @@ impl SecretSource {
             Ok(SecretSource::Prompt)
         } else if let Some(name) = text.strip_prefix("env:") {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
-                return Err(SecretError::BadSource { source_text: text.to_owned() });
+                return Err(SecretError::BadSource {
+                    source_text: text.to_owned(),
+                });
             }
             Ok(SecretSource::Env(name.to_owned()))
         } else if let Some(path) = text.strip_prefix("file:") {
             if path.is_empty() {
-                return Err(SecretError::BadSource { source_text: text.to_owned() });
+                return Err(SecretError::BadSource {
+                    source_text: text.to_owned(),
+                });
             }
             Ok(SecretSource::File(PathBuf::from(path)))
         } else if text.is_empty() {
-            Err(SecretError::BadSource { source_text: text.to_owned() })
+            Err(SecretError::BadSource {
+                source_text: text.to_owned(),
+            })
         } else {
             Ok(SecretSource::File(PathBuf::from(text)))
         }
@@ -102,7 +108,10 @@ impl SecretSource {
             SecretSource::Env(name) => match std::env::var(name) {
                 Ok(value) => Secret::new(value),
                 Err(std::env::VarError::NotPresent) => {
-                    return Err(SecretError::EnvMissing { what: what.to_owned(), name: name.clone() });
+                    return Err(SecretError::EnvMissing {
+                        what: what.to_owned(),
+                        name: name.clone(),
+                    });
                 }
                 Err(std::env::VarError::NotUnicode(_)) => {
                     return Err(SecretError::NotUtf8 {
@@ -113,7 +122,10 @@ impl SecretSource {
             },
         };
         if secret.is_empty() {
-            return Err(SecretError::Empty { what: what.to_owned(), origin: self.to_string() });
+            return Err(SecretError::Empty {
+                what: what.to_owned(),
+                origin: self.to_string(),
+            });
         }
         Ok(secret)
     }
@@ -138,10 +150,16 @@ fn read_secret_file(path: &Path, what: &str) -> Result<Secret, SecretError> {
     let file = std::fs::File::open(path).map_err(io_err)?;
     let len = file.metadata().map_err(io_err)?.len();
     if len > MAX_SECRET_FILE_LEN {
-        return Err(SecretError::FileTooLarge { what: what.to_owned(), path: path.to_owned(), len });
+        return Err(SecretError::FileTooLarge {
+            what: what.to_owned(),
+            path: path.to_owned(),
+            len,
+        });
     }
     let mut bytes = Zeroizing::new(Vec::with_capacity(len as usize));
-    file.take(MAX_SECRET_FILE_LEN + 1).read_to_end(&mut bytes).map_err(io_err)?;
+    file.take(MAX_SECRET_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
     let strip = if bytes.ends_with(b"\r\n") {
         2
     } else {
@@ -261,12 +279,18 @@ mod tests {
     #[test]
     fn parses_sources() {
         assert_eq!(SecretSource::parse("prompt").unwrap(), SecretSource::Prompt);
-        assert_eq!(SecretSource::parse("env:PIN").unwrap(), SecretSource::Env("PIN".into()));
+        assert_eq!(
+            SecretSource::parse("env:PIN").unwrap(),
+            SecretSource::Env("PIN".into())
+        );
         assert_eq!(
             SecretSource::parse("file:/run/pin").unwrap(),
             SecretSource::File("/run/pin".into())
         );
-        assert_eq!(SecretSource::parse("/run/pin").unwrap(), SecretSource::File("/run/pin".into()));
+        assert_eq!(
+            SecretSource::parse("/run/pin").unwrap(),
+            SecretSource::File("/run/pin".into())
+        );
         for bad in ["", "env:", "file:", "env:A=B"] {
             assert!(
                 matches!(SecretSource::parse(bad), Err(SecretError::BadSource { .. })),
@@ -280,16 +304,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pin");
         std::fs::write(&path, "1234\n\n").unwrap();
-        let got = SecretSource::File(path.clone()).read("PIN", &Headless).unwrap();
+        let got = SecretSource::File(path.clone())
+            .read("PIN", &Headless)
+            .unwrap();
         assert_eq!(got.expose(), "1234\n");
         std::fs::write(&path, "1234\r\n").unwrap();
-        assert_eq!(SecretSource::File(path.clone()).read("PIN", &Headless).unwrap().expose(), "1234");
+        assert_eq!(
+            SecretSource::File(path.clone())
+                .read("PIN", &Headless)
+                .unwrap()
+                .expose(),
+            "1234"
+        );
         std::fs::write(&path, "\n").unwrap();
-        let err = SecretSource::File(path.clone()).read("PIN", &Headless).unwrap_err();
+        let err = SecretSource::File(path.clone())
+            .read("PIN", &Headless)
+            .unwrap_err();
         assert!(matches!(err, SecretError::Empty { .. }), "{err}");
         std::fs::write(&path, vec![b'a'; 5000]).unwrap();
         let err = SecretSource::File(path).read("PIN", &Headless).unwrap_err();
-        assert!(matches!(err, SecretError::FileTooLarge { len: 5000, .. }), "{err}");
+        assert!(
+            matches!(err, SecretError::FileTooLarge { len: 5000, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -305,7 +342,9 @@ mod tests {
 
     #[test]
     fn headless_prompt_refuses() {
-        let err = SecretSource::Prompt.read("PIN for token 'ci'", &Headless).unwrap_err();
+        let err = SecretSource::Prompt
+            .read("PIN for token 'ci'", &Headless)
+            .unwrap_err();
         assert!(matches!(err, SecretError::NoTerminal { .. }));
     }
 }
