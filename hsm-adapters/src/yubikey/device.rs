@@ -17,6 +17,10 @@ use super::types::{
     TouchPolicy,
 };
 
+/// How long an unexplained failure waits for pcscd to report the card removed (pcscd polls
+/// some readers only every few hundred milliseconds).
+const REMOVAL_GRACE: Duration = Duration::from_secs(2);
+
 /// An open YubiKey with its identity.
 pub(crate) struct Device {
     pub(crate) yk: YubiKey,
@@ -154,24 +158,31 @@ impl Device {
 
     /// Maps a crate error during `operation` to an [`Error`], telling a removed or reset card
     /// from other failures.
+    ///
+    /// A card pulled out during a command often surfaces as an empty reply (the crate's
+    /// "generic error") or a failed transaction before PC/SC reports it removed; for those,
+    /// this waits up to [`REMOVAL_GRACE`] for pcscd to report the reader empty.
     pub(crate) fn error(&self, operation: &'static str, source: yubikey::Error) -> Error {
         let serial = self.serial;
+        let removed = Error::DeviceRemoved { serial, operation };
         match source {
             yubikey::Error::PcscError {
-                inner: Some(pcsc_error),
-            } => match pcsc_error {
-                pcsc::Error::RemovedCard
-                | pcsc::Error::NoSmartcard
-                | pcsc::Error::ReaderUnavailable
-                | pcsc::Error::UnknownReader => Error::DeviceRemoved { serial, operation },
-                pcsc::Error::ResetCard => Error::DeviceReset { serial, operation },
-                _ if !self.card_present() => Error::DeviceRemoved { serial, operation },
-                _ => Error::Device {
-                    serial: Some(serial),
-                    operation,
-                    source,
-                },
-            },
+                inner:
+                    Some(
+                        pcsc::Error::RemovedCard
+                        | pcsc::Error::NoSmartcard
+                        | pcsc::Error::ReaderUnavailable
+                        | pcsc::Error::UnknownReader,
+                    ),
+            } => removed,
+            yubikey::Error::PcscError {
+                inner: Some(pcsc::Error::ResetCard),
+            } => Error::DeviceReset { serial, operation },
+            yubikey::Error::PcscError { .. } | yubikey::Error::GenericError
+                if self.card_leaves_within(REMOVAL_GRACE) =>
+            {
+                removed
+            }
             source => Error::Device {
                 serial: Some(serial),
                 operation,
@@ -180,21 +191,30 @@ impl Device {
         }
     }
 
-    /// Whether pcscd still sees a card in this device's reader (true when it cannot tell).
-    fn card_present(&self) -> bool {
+    /// Whether pcscd reports this device's reader empty now or within `grace`.
+    fn card_leaves_within(&self, grace: Duration) -> bool {
         let Ok(ctx) = pcsc::Context::establish(pcsc::Scope::User) else {
-            return true;
+            return false;
         };
         let Ok(name) = CString::new(self.reader.as_str()) else {
-            return true;
+            return false;
         };
         let mut states = [pcsc::ReaderState::new(name, pcsc::State::UNAWARE)];
+        let gone = |state: pcsc::State| {
+            state.intersects(pcsc::State::EMPTY | pcsc::State::UNKNOWN | pcsc::State::UNAVAILABLE)
+        };
         if ctx.get_status_change(Duration::ZERO, &mut states).is_err() {
-            return true;
+            return false;
         }
-        !states[0]
-            .event_state()
-            .intersects(pcsc::State::EMPTY | pcsc::State::UNKNOWN)
+        let deadline = std::time::Instant::now() + grace;
+        while !gone(states[0].event_state()) {
+            states[0].sync_current_state();
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() || ctx.get_status_change(left, &mut states).is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// The key in `slot`, if any, as its metadata describes it. Needs firmware 5.3 or later.

@@ -340,13 +340,9 @@ impl PivCard {
         self.session.pin_verified
     }
 
-    /// Power-off, power-on or reset: session state is lost.
+    /// Power-off, power-on or reset: session state is lost, a cached touch included.
     pub fn reset(&mut self) {
-        let last_touch = self.session.last_touch;
-        self.session = Session {
-            last_touch,
-            ..Session::default()
-        };
+        self.session = Session::default();
     }
 
     /// Handles one command APDU.

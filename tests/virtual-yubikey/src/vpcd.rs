@@ -87,12 +87,17 @@ pub enum Error {
         source: io::Error,
     },
     /// pcscd did not see the card arrive or leave in time.
-    #[error("pcscd did not see the virtual card {what} reader {reader:?} within {} s", READER_TIMEOUT.as_secs())]
+    #[error(
+        "pcscd did not see the virtual card {what} reader {reader:?} within {} s (reader state: {state})",
+        READER_TIMEOUT.as_secs()
+    )]
     Timeout {
         /// "arrive in" or "leave".
         what: &'static str,
         /// The reader.
         reader: &'static str,
+        /// The last state pcscd reported.
+        state: String,
     },
     /// Another PC/SC error.
     #[error("PC/SC error while watching reader {reader:?}: {source}")]
@@ -137,7 +142,12 @@ pub fn wait_for_reader(reader: Reader, present: bool) -> Result<(), Error> {
             Ok(()) => {}
             Err(pcsc::Error::Timeout) => {
                 let what = if present { "arrive in" } else { "leave" };
-                return Err(Error::Timeout { what, reader: name });
+                let state = format!("{:?}", states[0].event_state());
+                return Err(Error::Timeout {
+                    what,
+                    reader: name,
+                    state,
+                });
             }
             Err(pcsc::Error::UnknownReader) => return Err(Error::NoReader { reader: name }),
             Err(pcsc::Error::NoService) | Err(pcsc::Error::ServiceStopped) => {
