@@ -16,6 +16,7 @@
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
+    clippy::panic,
     reason = "a benchmark that cannot set up must stop loudly"
 )]
 
