@@ -183,6 +183,9 @@ fn signer_signs_with_pin_once_and_announces_every_touch() {
             "Virtual PCD 00 00"
         )
     );
+    // Unlocking asks for the PIN before any signature; signing then asks nothing more.
+    signer.unlock().unwrap();
+    assert_eq!(card.card().counters.pin_attempts - before.pin_attempts, 1);
     for i in 0..3 {
         let signature = signer.try_sign(&message(i)).unwrap();
         generated
@@ -346,7 +349,7 @@ fn messages_above_the_cap_are_refused_before_any_device_traffic() {
 fn batches_report_progress() {
     let _guard = exclusive();
     let _card = insert(CardConfig::new(SERIAL));
-    let generated = generate_key(Slot::SIGNATURE, PinPolicy::Once, TouchPolicy::Never);
+    let generated = generate_key(Slot::SIGNATURE, PinPolicy::Once, TouchPolicy::Always);
     let secrets = Secrets::new();
     let ui = Recorder::default();
     let signer = YubiKeySigner::open(
@@ -361,6 +364,10 @@ fn batches_report_progress() {
         .sign_batch(&messages, |done, total| progress.push((done, total)))
         .unwrap();
     assert_eq!(progress, (1..=20).map(|i| (i, 20)).collect::<Vec<_>>());
+    let notices: Vec<String> = (1..=20)
+        .map(|i| format!("touch your YubiKey (serial 12345678) to sign ({i} of 20)"))
+        .collect();
+    assert_eq!(ui.notices(), notices);
     for (m, s) in messages.iter().zip(&signatures) {
         generated.verifying_key.verify_strict(m, s).unwrap();
     }
@@ -694,6 +701,37 @@ fn a_missing_touch_times_out() {
     let before = card.card().counters.pin_attempts;
     signer.sign_message(b"x").unwrap();
     assert_eq!(card.card().counters.pin_attempts, before);
+}
+
+#[test]
+fn a_key_without_its_certificate_is_reported() {
+    let _guard = exclusive();
+    let card = insert(CardConfig::new(SERIAL));
+    card.card().faults.touch = Touch::TimesOut;
+    let secrets = Secrets::new();
+    let err = yubikey::generate(
+        &reference(&secrets, Slot::SIGNATURE, "123456"),
+        &GenerateOptions::default(),
+        &Recorder::default(),
+    )
+    .unwrap_err();
+    let key: String = card.card().slots[&0x9c]
+        .key
+        .verifying_key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "slot 9c of YubiKey 12345678 now holds a new key ({key}) but its certificate was not \
+             written: YubiKey 12345678 was not touched in time (slot 9c needs a touch to sign): \
+             run again and touch the YubiKey when it blinks. Run the generation again with \
+             --force to replace the key"
+        )
+    );
+    assert!(!card.card().objects.contains_key(&CERT_9C));
 }
 
 #[test]

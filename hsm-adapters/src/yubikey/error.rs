@@ -249,6 +249,21 @@ pub enum Error {
         /// The subject given.
         subject: String,
     },
+    /// A key was generated but its certificate could not be made or stored.
+    #[error(
+        "slot {slot} of YubiKey {serial} now holds a new key ({}) but its certificate was not written: {source}. Run the generation again with --force to replace the key",
+        hex(.public_key)
+    )]
+    CertificateNotWritten {
+        /// Serial number.
+        serial: u32,
+        /// The slot.
+        slot: Slot,
+        /// The new key.
+        public_key: [u8; 32],
+        /// Why the certificate was not written.
+        source: Box<Error>,
+    },
     /// Attestation is not possible for this key or device.
     #[error("cannot attest slot {slot} of YubiKey {serial}: {reason}")]
     AttestationUnavailable {

@@ -184,7 +184,26 @@ pub fn generate(
         })?,
     };
     let mut session = Session::new(device, key, reference.pin_source_or_prompt(), ui);
-    let certificate = self_signed_certificate(&mut session, subject)?;
+    let certificate_der = write_certificate(&mut session, subject).map_err(|source| {
+        Error::CertificateNotWritten {
+            serial,
+            slot,
+            public_key: verifying_key.to_bytes(),
+            source: Box::new(source),
+        }
+    })?;
+    Ok(GeneratedKey {
+        verifying_key,
+        certificate_der,
+        device: session.info(),
+    })
+}
+
+/// Makes the slot's certificate on the device and stores it in the slot; returns its DER.
+fn write_certificate(session: &mut Session<'_>, subject: Name) -> Result<Vec<u8>, Error> {
+    let serial = session.device.serial;
+    let slot = session.key.slot;
+    let certificate = self_signed_certificate(session, subject)?;
     let certificate_der = certificate.to_der().map_err(|e| Error::Certificate {
         serial,
         slot,
@@ -199,11 +218,7 @@ pub fn generate(
             },
             e => session.device.error("writing the certificate", e),
         })?;
-    Ok(GeneratedKey {
-        verifying_key,
-        certificate_der,
-        device: session.info(),
-    })
+    Ok(certificate_der)
 }
 
 /// The slot certificate's profile: self-issued, an end-entity signing key.

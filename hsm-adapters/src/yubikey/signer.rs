@@ -99,6 +99,15 @@ impl<'ui> Session<'ui> {
         }
     }
 
+    /// Verifies the PIN if the policy is "once" and it is not verified yet.
+    pub(crate) fn unlock(&mut self) -> Result<(), Error> {
+        if self.key.pin_policy == PinPolicy::Once && !self.pin_verified {
+            self.verify_pin()?;
+            self.pin_verified = true;
+        }
+        Ok(())
+    }
+
     /// Signs `message`, verifying the PIN and announcing a touch as the slot's policies need.
     /// `what` completes "touch your YubiKey (serial …) to …".
     pub(crate) fn sign(&mut self, message: &[u8], what: &str) -> Result<Signature, Error> {
@@ -110,11 +119,7 @@ impl<'ui> Session<'ui> {
         }
         match self.key.pin_policy {
             PinPolicy::Never => {}
-            PinPolicy::Once if self.pin_verified => {}
-            PinPolicy::Once => {
-                self.verify_pin()?;
-                self.pin_verified = true;
-            }
+            PinPolicy::Once => self.unlock()?,
             PinPolicy::Always => self.verify_pin()?,
         }
         let touch = match self.key.touch_policy {
@@ -257,6 +262,14 @@ impl<'ui> YubiKeySigner<'ui> {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Asks for and verifies the PIN now, when the slot's PIN policy is "once" and this signer
+    /// has not verified it yet, so that a prompt or a wrong PIN comes before long work rather
+    /// than at the first signature. Does nothing for "never"; for "always" the PIN is asked
+    /// before each signature anyway.
+    pub fn unlock(&self) -> Result<(), Error> {
+        self.session().unlock()
+    }
+
     /// Signs one message, with a typed error (the [`signature::Signer`] impl wraps it).
     pub fn sign_message(&self, message: &[u8]) -> Result<Signature, Error> {
         self.session().sign(message, "sign")
@@ -285,8 +298,9 @@ impl<'ui> YubiKeySigner<'ui> {
         }
         let mut session = self.session();
         let mut signatures = Vec::with_capacity(total);
-        for message in messages {
-            match session.sign(message.as_ref(), "sign") {
+        for (i, message) in messages.iter().enumerate() {
+            let what = format!("sign ({} of {total})", i + 1);
+            match session.sign(message.as_ref(), &what) {
                 Ok(signature) => signatures.push(signature),
                 Err(source) => {
                     return Err(BatchError {
