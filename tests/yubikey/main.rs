@@ -107,6 +107,57 @@ fn generate_writes_a_certificate_that_openssl_verifies() {
     assert_eq!(&spki[spki.len() - 32..], generated.verifying_key.as_bytes());
 }
 
+/// OpenSC's PIV driver is another implementation of the card side of PIV: if it reads back the
+/// certificate and key Hallmark wrote, other tools see the key.
+#[test]
+fn other_piv_tools_see_the_generated_key() {
+    let _guard = exclusive();
+    let _card = insert(CardConfig::new(SERIAL));
+    let generated = generate_key(Slot::SIGNATURE, PinPolicy::Once, TouchPolicy::Always);
+    let module = [
+        "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so",
+        "/usr/lib/aarch64-linux-gnu/opensc-pkcs11.so",
+        "/usr/lib/opensc-pkcs11.so",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())
+    .expect("OpenSC's PKCS#11 module is missing: run bash scripts/test.sh (it installs opensc)");
+    let secrets = Secrets::new();
+    let dir = secrets.path("");
+    // Slot 9c is PKCS#11 object id 02 in OpenSC's PIV driver. It writes an EdDSA public key
+    // as PEM.
+    for (kind, file) in [("cert", "cert.der"), ("pubkey", "pub.pem")] {
+        run(
+            "pkcs11-tool",
+            &[
+                "--module",
+                module,
+                "--read-object",
+                "--type",
+                kind,
+                "--id",
+                "02",
+                "-o",
+                file,
+            ],
+            &dir,
+        );
+    }
+    assert_eq!(
+        std::fs::read(dir.join("cert.der")).unwrap(),
+        generated.certificate_der
+    );
+    run(
+        "openssl",
+        &[
+            "pkey", "-pubin", "-in", "pub.pem", "-outform", "DER", "-out", "pub.der",
+        ],
+        &dir,
+    );
+    let spki = std::fs::read(dir.join("pub.der")).unwrap();
+    assert_eq!(&spki[spki.len() - 32..], generated.verifying_key.as_bytes());
+}
+
 #[test]
 fn generate_uses_the_given_subject_and_policies() {
     let _guard = exclusive();
@@ -512,6 +563,40 @@ fn no_device() {
     assert_eq!(err.to_string(), "no YubiKey found: plug one in");
     assert!(matches!(err, Error::NoDevice { .. }));
     assert_eq!(yubikey::list().unwrap(), []);
+}
+
+#[test]
+fn a_yubikey_held_by_another_program_is_named() {
+    let _guard = exclusive();
+    let _card = insert(CardConfig::new(SERIAL));
+    // Another program (gpg's scdaemon, say) holds the card exclusively.
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
+    let held = ctx
+        .connect(
+            c"Virtual PCD 00 00",
+            pcsc::ShareMode::Exclusive,
+            pcsc::Protocols::T1,
+        )
+        .unwrap();
+    let err = YubiKeySigner::open(
+        &YubiKeyRef::new(Slot::SIGNATURE),
+        None,
+        &Recorder::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no YubiKey found: plug one in (the card in Virtual PCD 00 00 is held by another \
+         program: close it, e.g. gpg-agent or scdaemon)"
+    );
+    drop(held);
+    let err = YubiKeySigner::open(
+        &YubiKeyRef::new(Slot::SIGNATURE),
+        None,
+        &Recorder::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::SlotEmpty { .. }), "{err}");
 }
 
 #[test]

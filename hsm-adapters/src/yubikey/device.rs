@@ -113,7 +113,11 @@ impl Device {
         }
         match (chosen_device, serial) {
             (Some(device), _) => Ok(device),
-            (None, Some(serial)) => Err(Error::DeviceNotFound { serial, connected }),
+            (None, Some(serial)) => Err(Error::DeviceNotFound {
+                serial,
+                connected,
+                busy_readers,
+            }),
             (None, None) if connected.is_empty() => Err(Error::NoDevice { busy_readers }),
             (None, None) => Err(Error::SeveralDevices { serials: connected }),
         }

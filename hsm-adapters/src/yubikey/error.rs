@@ -59,12 +59,17 @@ pub enum Error {
         serials: Vec<u32>,
     },
     /// No connected YubiKey has the serial the reference names.
-    #[error("no YubiKey with serial {serial} is connected (connected: {})", Serials(.connected))]
+    #[error(
+        "no YubiKey with serial {serial} is connected (connected: {}){}",
+        Serials(.connected), busy_hint(.busy_readers)
+    )]
     DeviceNotFound {
         /// The serial asked for.
         serial: u32,
         /// The serials of the connected YubiKeys.
         connected: Vec<u32>,
+        /// Readers holding a card that another program has opened exclusively.
+        busy_readers: Vec<String>,
     },
     /// The firmware predates Ed25519 in PIV.
     #[error(
@@ -390,10 +395,19 @@ mod tests {
         assert_eq!(
             Error::DeviceNotFound {
                 serial: 9,
-                connected: vec![]
+                connected: vec![],
+                busy_readers: vec![]
             }
             .to_string(),
             "no YubiKey with serial 9 is connected (connected: none)"
+        );
+        assert_eq!(
+            Error::NoDevice {
+                busy_readers: vec!["Yubico YubiKey OTP+FIDO+CCID 00 00".into()]
+            }
+            .to_string(),
+            "no YubiKey found: plug one in (the card in Yubico YubiKey OTP+FIDO+CCID 00 00 is \
+             held by another program: close it, e.g. gpg-agent or scdaemon)"
         );
         assert!(
             Error::MessageTooLong {
