@@ -982,6 +982,43 @@ fn a_reset_by_another_program_is_reported() {
 }
 
 #[test]
+fn a_pin_verification_cleared_by_another_program_is_reported() {
+    let _guard = exclusive();
+    let _card = insert(CardConfig::new(SERIAL));
+    generate_key(Slot::SIGNATURE, PinPolicy::Once, TouchPolicy::Never);
+    let secrets = Secrets::new();
+    let ui = Recorder::default();
+    let signer =
+        YubiKeySigner::open(&reference(&secrets, Slot::SIGNATURE, "123456"), None, &ui).unwrap();
+    signer.sign_message(b"first").unwrap();
+    // Another program selects the PIV application (which clears the PIN verification) and
+    // leaves the card without resetting it.
+    let ctx = pcsc::Context::establish(pcsc::Scope::User).unwrap();
+    let other = ctx
+        .connect(
+            c"Virtual PCD 00 00",
+            pcsc::ShareMode::Shared,
+            pcsc::Protocols::T1,
+        )
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let reply = other
+        .transmit(&[0, 0xa4, 4, 0, 5, 0xa0, 0, 0, 3, 8], &mut buf)
+        .unwrap();
+    assert_eq!(&reply[reply.len() - 2..], [0x90, 0x00]);
+    other
+        .disconnect(pcsc::Disposition::LeaveCard)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let err = signer.sign_message(b"second").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "YubiKey 12345678 no longer holds the PIN verification for slot 9c: another program \
+         probably used or reset it; run again"
+    );
+}
+
+#[test]
 fn errors_and_references_carry_no_secret() {
     let _guard = exclusive();
     let _card = insert(CardConfig::new(SERIAL));
