@@ -820,6 +820,25 @@ fn a_key_without_its_certificate_is_reported() {
 }
 
 #[test]
+fn a_short_generate_reply_is_an_error_not_a_panic() {
+    let _guard = exclusive();
+    let card = insert(CardConfig::new(SERIAL));
+    card.card().faults.short_generate_reply = true;
+    let secrets = Secrets::new();
+    let err = yubikey::generate(
+        &reference(&secrets, Slot::SIGNATURE, "123456"),
+        &GenerateOptions::default(),
+        &Recorder::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "YubiKey 12345678 gave an invalid answer while generating an Ed25519 key: \
+         the reply is too short to hold a public key"
+    );
+}
+
+#[test]
 fn management_key_errors() {
     let _guard = exclusive();
     let custom = "00112233445566778899aabbccddeeff0011223344556677";

@@ -1,6 +1,7 @@
 //! Generating an Ed25519 key in a slot, with a self-signed certificate beside it.
 
 use std::cell::RefCell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::str::FromStr;
 use std::time::SystemTime;
 
@@ -131,14 +132,23 @@ pub fn generate(
     }
     device.authenticate_management(reference.management_key_source(), ui)?;
 
-    let spki = piv::generate(
-        &mut device.yk,
-        slot.piv(),
-        AlgorithmId::Ed25519,
-        options.pin_policy.to_piv(),
-        options.touch_policy.to_piv(),
-    )
-    .map_err(|e| match e {
+    // The crate slices the reply without checking its length; a short reply from a faulty
+    // device would panic inside it.
+    let reply = catch_unwind(AssertUnwindSafe(|| {
+        piv::generate(
+            &mut device.yk,
+            slot.piv(),
+            AlgorithmId::Ed25519,
+            options.pin_policy.to_piv(),
+            options.touch_policy.to_piv(),
+        )
+    }))
+    .map_err(|_| Error::InvalidResponse {
+        serial,
+        operation: "generating an Ed25519 key",
+        detail: "the reply is too short to hold a public key".to_owned(),
+    })?;
+    let spki = reply.map_err(|e| match e {
         yubikey::Error::AlgorithmError => Error::InvalidResponse {
             serial,
             operation: "generating an Ed25519 key",

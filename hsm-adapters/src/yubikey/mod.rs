@@ -34,7 +34,8 @@
 //! * It signs at most about 1,010 bytes ([`MAX_MESSAGE_LEN`] is enforced before that).
 //! * Its own self-signed certificate helper pre-hashes Ed25519 input; [`generate`] builds the
 //!   certificate with `x509-cert` and signs the exact to-be-signed bytes instead.
-//! * An empty reply to ATTEST would panic inside it; [`attest`] catches that.
+//! * An empty reply to ATTEST, or a reply to GENERATE too short to hold a key, would panic
+//!   inside it; [`attest`] and [`generate`] catch that (not possible with `panic = "abort"`).
 //! * It does not expose the device's form factor except through attestation.
 
 mod attest;

@@ -122,6 +122,8 @@ pub struct Faults {
     pub remove_at_signature: Option<u64>,
     /// Answer ATTEST with success and no data.
     pub empty_attestation: bool,
+    /// Answer GENERATE with success and a truncated public-key template.
+    pub short_generate_reply: bool,
 }
 
 /// What the card has been asked, for tests to assert on.
@@ -632,6 +634,9 @@ impl PivCard {
         }
         if algorithm != Some(ALG_ED25519) || self.config.version < [5, 7, 0] {
             return status(sw::INCORRECT_DATA);
+        }
+        if self.faults.short_generate_reply {
+            return respond(&[0x7f], sw::OK);
         }
         let mut seed = [0u8; 32];
         if getrandom::fill(&mut seed).is_err() {
