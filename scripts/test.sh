@@ -26,6 +26,9 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+# pcscd with vsmartcard's vpcd readers, for the virtual YubiKey suite (started here if needed).
+bash scripts/pcscd-vpcd.sh
+
 # --- static checks -------------------------------------------------------------------------------
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -17,6 +17,8 @@
 //!   certificate) against Yubico's published roots, from files alone.
 //! * [`pkcs11`] — Ed25519 keys in PKCS#11 tokens: RFC 7512 key references, key generation,
 //!   listing, and a signer with batch signing.
+//! * [`yubikey`] — Ed25519 keys in YubiKey PIV slots: generation with a self-signed
+//!   certificate, signing, attestation export, listing.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -24,3 +26,4 @@ pub mod attestation;
 pub mod interact;
 pub mod pkcs11;
 pub mod secret;
+pub mod yubikey;
