@@ -1,0 +1,3 @@
+//! The threat model of key ceremonies.
+//!
+//! (To be completed.)
