@@ -106,6 +106,30 @@ pub enum CeremonyError {
         /// The receiver.
         receiver: IdentityId,
     },
+    /// The pending event is already in the log.
+    #[error("event #{sequence} {} is already in the log", digest.short())]
+    AlreadyCommitted {
+        /// Its position.
+        sequence: u64,
+        /// Its digest.
+        digest: Sha256Digest,
+    },
+    /// The log already has another event at the pending event's position: committing it would
+    /// fork the log (equivocation).
+    #[error(
+        "the log already has event {} at position #{sequence}; this pending event ({}) was made \
+         for an older state of the log, and committing it would fork the log (two events at one \
+         position are equivocation). Plan the event again on the current log.",
+        theirs.short(), ours.short()
+    )]
+    Fork {
+        /// The position.
+        sequence: u64,
+        /// The pending event's digest.
+        ours: Sha256Digest,
+        /// The log's event there.
+        theirs: Sha256Digest,
+    },
     /// A ceremony parameter is out of range.
     #[error("{0}")]
     Invalid(String),

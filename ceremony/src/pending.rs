@@ -107,6 +107,21 @@ impl PendingEvent {
                         log: kel.identity(),
                     });
                 }
+                if let Some(there) = kel.event(event.sequence) {
+                    let digest = self.event.payload_digest();
+                    return Err(if there.digest == digest {
+                        CeremonyError::AlreadyCommitted {
+                            sequence: event.sequence,
+                            digest,
+                        }
+                    } else {
+                        CeremonyError::Fork {
+                            sequence: event.sequence,
+                            ours: digest,
+                            theirs: there.digest,
+                        }
+                    });
+                }
                 let (entitled, threshold) = kel.entitled_signers(&event)?;
                 let co_signers = if kind == EventKind::Rotation {
                     kel.current().keys.clone()

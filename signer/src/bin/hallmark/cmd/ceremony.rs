@@ -742,6 +742,7 @@ struct Outcome {
 #[allow(clippy::too_many_arguments)]
 fn sign_and_finish(
     action: &str,
+    base: Option<&Kel>,
     planned: &Planned,
     opened: &[Opened],
     destination: Destination<'_>,
@@ -750,10 +751,6 @@ fn sign_and_finish(
     next: Option<&NextKeys>,
     out: &Output,
 ) -> Result<Outcome, Failure> {
-    let base = match &destination {
-        Destination::Log(file) => Some(&file.kel),
-        _ => None,
-    };
     let mut pending = PendingEvent::new(planned)?;
     for o in opened {
         pending.sign(base, o.handle.as_ref())?;
@@ -843,7 +840,7 @@ fn report(
         );
         if outcome.kel.is_some() {
             println!("  committed to {}", written.display());
-        } else {
+        } else if (signed.len() as u64) < needed {
             println!(
                 "  pending in {}: signed by {} of the {} needed; co-sign with `hallmark ceremony \
                  cosign {}`",
@@ -851,6 +848,20 @@ fn report(
                 signed.len(),
                 needed,
                 written.display()
+            );
+        } else {
+            println!(
+                "  pending in {}: signed by {} of the {} needed; append it with `hallmark \
+                 ceremony commit {} {}`",
+                written.display(),
+                signed.len(),
+                needed,
+                written.display(),
+                if event.sequence == 0 {
+                    "--out KEL"
+                } else {
+                    "--identity KEL"
+                }
             );
         }
         println!("  transcript {}", transcript_path.display());
@@ -937,6 +948,7 @@ fn init(args: InitArgs, out: &Output) -> CmdResult {
     ];
     let outcome = sign_and_finish(
         "init",
+        None,
         &planned,
         &opened,
         destination,
@@ -1115,6 +1127,7 @@ fn rotate(args: RotateArgs, out: &Output) -> CmdResult {
     let details = vec![("reason", reason.to_string())];
     let outcome = sign_and_finish(
         "rotate",
+        Some(kel),
         &planned,
         &opened,
         destination,
@@ -1187,6 +1200,7 @@ fn current_keys_ceremony(
     };
     let outcome = sign_and_finish(
         action,
+        Some(kel),
         planned,
         &opened,
         destination,
@@ -1357,13 +1371,6 @@ fn cosign(args: CosignArgs, out: &Output) -> CmdResult {
     });
     must_be_new(&transcript_path, "transcript")?;
     let event = &planned.event;
-    out.note(&format!(
-        "co-signing event #{} ({}) of identity {}: {}",
-        event.sequence,
-        event.kind,
-        pending.identity(),
-        event.digest()
-    ));
     let unlock = super::unlock_options(&args.common.passphrase);
     let is_current = |r: &KeyRef| {
         event.kind == hallmark_keyring::kel::EventKind::Rotation
@@ -1381,6 +1388,13 @@ fn cosign(args: CosignArgs, out: &Output) -> CmdResult {
         })
         .collect();
     let opened = open_signers(&planned, &roles, &unlock, &ui)?;
+    out.note(&format!(
+        "co-signing event #{} ({}) of identity {}: {}",
+        event.sequence,
+        event.kind,
+        pending.identity(),
+        event.digest()
+    ));
     for o in &opened {
         pending.sign(base, o.handle.as_ref())?;
     }
@@ -1423,6 +1437,7 @@ fn commit(args: CommitArgs, out: &Output) -> CmdResult {
     let log = args.identity.as_deref().map(read_log).transpose()?;
     let base = log.as_ref().map(|l| &l.kel);
     let event = pending.key_event()?;
+    pending.plan(base).map_err(Failure::usage)?;
     let (destination, transcript_path) = match (&log, &args.out) {
         (Some(log), _) => (
             log.path.clone(),
