@@ -577,6 +577,17 @@ fn next_keys(args: &NextArgs, ui: &dyn Interaction) -> Result<NextKeys, Failure>
              --next-public-key KEY, or --create-next file:PATH",
         ));
     }
+    for text in &args.next_keys {
+        if let Ok(KeyRef::File(path)) = text.parse::<KeyRef>()
+            && fsutil::exists_no_follow(&path)
+        {
+            eprintln!(
+                "note: next key {} is on this machine; keep it offline, apart from the current \
+                 key (a thief holding both can rotate this identity)",
+                path.display()
+            );
+        }
+    }
     let threshold = match args.next_threshold {
         Some(m) => m,
         None if ids.len() == 1 => 1,
