@@ -30,6 +30,9 @@ use crate::time::Timestamp;
 /// Most events in one log.
 pub const MAX_EVENTS: usize = 1_000_000;
 
+/// Logs at least this long are decoded and their signatures checked on the thread pool.
+const PARALLEL_MIN_EVENTS: usize = 64;
+
 /// An event that passed verification, with the keys whose signatures counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedEvent {
@@ -265,8 +268,15 @@ impl Kel {
             return Err(KelError::new(None, 0, None, KelErrorKind::TooLong));
         }
         // Decoding (canonical JSON, unknown fields, shape) is independent per event.
-        let decoded: Vec<Result<KeyEvent, FormatError>> =
-            envelopes.par_iter().map(KeyEvent::from_envelope).collect();
+        // Short logs are verified on the calling thread: handing a few events to the thread
+        // pool costs more than it saves, and a caller verifying many identities parallelises
+        // across them instead.
+        let parallel = envelopes.len() >= PARALLEL_MIN_EVENTS;
+        let decoded: Vec<Result<KeyEvent, FormatError>> = if parallel {
+            envelopes.par_iter().map(KeyEvent::from_envelope).collect()
+        } else {
+            envelopes.iter().map(KeyEvent::from_envelope).collect()
+        };
 
         let identity = IdentityId::from_inception(&envelopes[0].payload_digest());
         let mut kel = Kel {
@@ -306,10 +316,12 @@ impl Kel {
 
         // Signatures, in parallel, of every event that passed the structural walk; the error
         // at the lowest position wins.
-        let results: Vec<Result<Vec<KeyId>, ThresholdError>> = checks
-            .par_iter()
-            .map(|c| check_threshold(&envelopes[c.index], &c.keys, c.threshold))
-            .collect();
+        let check = |c: &Check| check_threshold(&envelopes[c.index], &c.keys, c.threshold);
+        let results: Vec<Result<Vec<KeyId>, ThresholdError>> = if parallel {
+            checks.par_iter().map(check).collect()
+        } else {
+            checks.iter().map(check).collect()
+        };
         for (check, result) in checks.iter().zip(results) {
             match result {
                 Ok(signers) => kel.events[check.index].signers = signers,
