@@ -540,3 +540,58 @@ fn log_file_round_trips_and_is_strict() {
     std::fs::write(&path, text.as_bytes()).unwrap();
     assert_eq!(KelFile::read_verified(&path).unwrap(), kel);
 }
+
+#[test]
+fn append_applies_the_same_rules_as_verify() {
+    let mut log = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    let kel = log.verify();
+    // entitled_signers: who must sign a planned event.
+    let planned = log.rotation(&[2], &[3], Reason::Lost);
+    assert_eq!(kel.entitled_signers(&planned).unwrap(), (vec![pk(2)], 1));
+    let good = sign(&log.rotation(&[2], &[3], Reason::Scheduled), &[2]);
+    let longer = kel.append(&good).unwrap();
+    log.events.push(good);
+    assert_eq!(longer, log.verify());
+    // The same refusals, at the same position.
+    let stolen = sign(&log.rotation(&[2], &[3], Reason::Scheduled), &[1]);
+    log.events.pop();
+    let err = kel.append(&stolen).unwrap_err();
+    log.events.push(stolen);
+    assert_eq!(err, Kel::verify(&log.events).unwrap_err());
+    assert_eq!(err.at, 1);
+    // An event already in the log is refused as out of sequence.
+    assert!(matches!(
+        *longer
+            .append(&longer.events()[1].envelope)
+            .unwrap_err()
+            .kind,
+        KelErrorKind::Sequence {
+            expected: 2,
+            found: 1
+        }
+    ));
+}
+
+#[test]
+fn the_lowest_failing_position_is_reported_whatever_the_kind() {
+    // A bad signature at #1 and a broken chain at #2: #1 is reported.
+    let mut log = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    let rotation = log.rotation(&[2], &[3], Reason::Scheduled);
+    log.push(&rotation, &[9]);
+    let mut bad = log.rotation(&[3], &[4], Reason::Scheduled);
+    bad.previous = Some(log.events[0].payload_digest());
+    log.push(&bad, &[3]);
+    let (at, kind) = log.refusal();
+    assert_eq!(at, 1);
+    assert!(matches!(kind, KelErrorKind::Signatures { .. }), "{kind}");
+}
+
+#[test]
+fn transferring_to_oneself_is_refused() {
+    let mut giver = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    let mut transfer = giver.next_event(EventKind::Transfer);
+    transfer.to = giver.identity;
+    transfer.names = Some(vec![ns("org.example.tool")]);
+    giver.push(&transfer, &[1]);
+    assert_eq!(giver.refusal(), (1, KelErrorKind::SelfTransfer));
+}

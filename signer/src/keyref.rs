@@ -213,6 +213,17 @@ pub enum OpenError {
     /// A PKCS#11 token or module failed, or the URI names no usable key.
     #[error(transparent)]
     Pkcs11(#[from] pkcs11::Error),
+    /// The public key could not be read without unlocking the key.
+    #[error("cannot read the public key of {reference}: {detail}")]
+    PublicKeyUnavailable {
+        /// The reference.
+        reference: String,
+        /// Why.
+        detail: String,
+    },
+    /// A PKCS#11 URI could not be adjusted.
+    #[error(transparent)]
+    Uri(#[from] UriError),
     /// An age identity file could not be read.
     #[error("cannot read age identity file {}: {detail}", path.display())]
     AgeIdentity {
@@ -320,15 +331,51 @@ pub fn open(
     Ok(handle)
 }
 
-/// The public key a reference names, read without unlocking anything when the backend allows
-/// (file keys: from `PATH.pub`). A PKCS#11 key is opened (with the login its URI's
-/// `pin-source` provides), which also checks that the private key matches.
+/// The public key a reference names, read without unlocking anything when the backend allows:
+/// file keys from `PATH.pub`; PKCS#11 keys from the token's public key object, listed without
+/// logging in (when the public key is a private object, the key is opened with the login its
+/// URI's `pin-source` provides). Pass [`hallmark_hsm::interact::Headless`] to be sure nothing
+/// is asked.
 pub fn public_key(reference: &KeyRef, ui: &dyn Interaction) -> Result<PublicKey, OpenError> {
     match reference {
         KeyRef::File(path) => Ok(filekey::read_public_key(path)?),
         KeyRef::Pkcs11(uri) => {
-            let signer = Pkcs11Signer::open(uri, None, ui)?;
-            Ok(PublicKey::new(signature::Keypair::verifying_key(&signer)))
+            let mut anonymous = uri.clone();
+            anonymous.set_pin_source(None)?;
+            let mut found: Vec<(PublicKey, String)> = Vec::new();
+            for slot in pkcs11::list(&anonymous, ui)? {
+                for key in slot.token.into_iter().flat_map(|t| t.keys) {
+                    let wanted = uri.object().is_none_or(|o| key.label.as_deref() == Some(o))
+                        && uri.id().is_none_or(|id| key.id == id);
+                    if let (true, Some(vk)) = (wanted, key.verifying_key) {
+                        found.push((PublicKey::new(vk), key.uri));
+                    }
+                }
+            }
+            match found.as_slice() {
+                [(key, _)] => Ok(*key),
+                [] if uri.pin_source().is_some() => {
+                    let signer = Pkcs11Signer::open(uri, None, ui)?;
+                    Ok(PublicKey::new(signature::Keypair::verifying_key(&signer)))
+                }
+                [] => Err(OpenError::PublicKeyUnavailable {
+                    reference: reference.to_string(),
+                    detail: "no public Ed25519 key object matches without logging in; add \
+                             pin-source= to the URI or give the public key itself"
+                        .to_owned(),
+                }),
+                several => Err(OpenError::PublicKeyUnavailable {
+                    reference: reference.to_string(),
+                    detail: format!(
+                        "several keys match: {}",
+                        several
+                            .iter()
+                            .map(|(_, u)| u.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
+            }
         }
     }
 }

@@ -30,6 +30,9 @@ use crate::time::Timestamp;
 /// Most events in one log.
 pub const MAX_EVENTS: usize = 1_000_000;
 
+/// Logs at least this long are decoded and their signatures checked on the thread pool.
+const PARALLEL_MIN_EVENTS: usize = 64;
+
 /// An event that passed verification, with the keys whose signatures counted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifiedEvent {
@@ -142,6 +145,22 @@ pub struct KelError {
     pub kind: Box<KelErrorKind>,
 }
 
+impl KelError {
+    fn new(
+        identity: Option<IdentityId>,
+        at: u64,
+        event_kind: Option<EventKind>,
+        kind: KelErrorKind,
+    ) -> Self {
+        KelError {
+            identity,
+            at,
+            event_kind,
+            kind: Box::new(kind),
+        }
+    }
+}
+
 /// The ways a log can be wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -219,7 +238,7 @@ pub enum KelErrorKind {
     #[error("transfer of {0}, which this identity does not own")]
     NotOwned(Namespace),
     /// An acceptance names this identity as the giver.
-    #[error("an identity cannot accept a transfer from itself")]
+    #[error("an identity cannot transfer names to itself or accept them from itself")]
     SelfTransfer,
     /// A revocation names a key this identity never had.
     #[error("revocation of key {}, which this identity never had", .0.short())]
@@ -238,233 +257,315 @@ struct Check {
 
 impl Kel {
     /// Verifies a log from its inception event.
+    ///
+    /// The error reported is the one at the lowest position, whatever its kind: a bad signature
+    /// at event #2 is reported before a broken chain at event #5.
     pub fn verify(envelopes: &[Envelope]) -> Result<Kel, KelError> {
-        let err = |identity, at: usize, event_kind, kind| KelError {
-            identity,
-            at: at as u64,
-            event_kind,
-            kind: Box::new(kind),
-        };
         if envelopes.is_empty() {
-            return Err(err(None, 0, None, KelErrorKind::Empty));
+            return Err(KelError::new(None, 0, None, KelErrorKind::Empty));
         }
         if envelopes.len() > MAX_EVENTS {
-            return Err(err(None, 0, None, KelErrorKind::TooLong));
+            return Err(KelError::new(None, 0, None, KelErrorKind::TooLong));
         }
         // Decoding (canonical JSON, unknown fields, shape) is independent per event.
-        let decoded: Vec<Result<KeyEvent, FormatError>> =
-            envelopes.par_iter().map(KeyEvent::from_envelope).collect();
+        // Short logs are verified on the calling thread: handing a few events to the thread
+        // pool costs more than it saves, and a caller verifying many identities parallelises
+        // across them instead.
+        let parallel = envelopes.len() >= PARALLEL_MIN_EVENTS;
+        let decoded: Vec<Result<KeyEvent, FormatError>> = if parallel {
+            envelopes.par_iter().map(KeyEvent::from_envelope).collect()
+        } else {
+            envelopes.iter().map(KeyEvent::from_envelope).collect()
+        };
 
-        let mut identity: Option<IdentityId> = None;
-        let mut events: Vec<VerifiedEvent> = Vec::with_capacity(envelopes.len());
-        let mut epochs: Vec<Epoch> = Vec::new();
-        let mut claimed = Vec::new();
-        let mut given: Vec<Given> = Vec::new();
-        let mut received: Vec<Received> = Vec::new();
-        let mut revocations = Vec::new();
+        let identity = IdentityId::from_inception(&envelopes[0].payload_digest());
+        let mut kel = Kel {
+            identity,
+            events: Vec::with_capacity(envelopes.len()),
+            epochs: Vec::new(),
+            claimed: Vec::new(),
+            given: Vec::new(),
+            received: Vec::new(),
+            revocations: Vec::new(),
+        };
         let mut checks: Vec<Check> = Vec::with_capacity(envelopes.len());
-
+        let mut structural: Option<KelError> = None;
         for (index, (envelope, decoded)) in envelopes.iter().zip(decoded).enumerate() {
-            let event =
-                decoded.map_err(|e| err(identity, index, None, KelErrorKind::Malformed(e)))?;
-            let digest = Sha256Digest::of(envelope.payload());
-            if index == 0 {
-                if event.kind != EventKind::Inception {
-                    return Err(err(None, 0, Some(event.kind), KelErrorKind::NotInception));
-                }
-                identity = Some(IdentityId::from_inception(&digest));
-            }
-            let fail = |kind| err(identity, index, Some(event.kind), kind);
-            if index > 0 {
-                let id = identity.unwrap_or_else(|| IdentityId::from_inception(&digest));
-                if event.sequence != index as u64 {
-                    return Err(fail(KelErrorKind::Sequence {
-                        expected: index as u64,
-                        found: event.sequence,
-                    }));
-                }
-                if event.identity != Some(id) {
-                    // validate() guarantees the field is present for non-inception events.
-                    return Err(fail(KelErrorKind::WrongIdentity(
-                        event.identity.unwrap_or(id),
-                    )));
-                }
-                let prev = &events[index - 1];
-                let found = event.previous.unwrap_or(prev.digest);
-                if found != prev.digest {
-                    return Err(fail(KelErrorKind::BrokenChain {
-                        expected: prev.digest,
-                        found,
-                    }));
-                }
-                if event.time < prev.event.time {
-                    return Err(fail(KelErrorKind::TimeRegression {
-                        previous: prev.event.time,
-                        found: event.time,
-                    }));
-                }
-            }
-            let sequence = index as u64;
-            match event.kind {
-                EventKind::Inception => {
-                    let keys = event.keys.clone().unwrap_or_default();
-                    let threshold = event.threshold.unwrap_or(0);
-                    checks.push(Check {
-                        index,
-                        keys: keys.clone(),
-                        threshold,
-                        entitled: "the inception's own keys",
-                    });
-                    epochs.push(Epoch {
-                        start: 0,
-                        end: None,
-                        ended_by: None,
-                        keys,
-                        threshold,
-                        next: event.next.clone().unwrap_or_default(),
-                        next_threshold: event.next_threshold.unwrap_or(0),
-                    });
-                    claimed = event.namespaces.clone().unwrap_or_default();
-                }
-                EventKind::Rotation => {
-                    let current = epochs
-                        .last_mut()
-                        .ok_or_else(|| fail(KelErrorKind::NotInception))?;
-                    let keys = event.keys.clone().unwrap_or_default();
-                    for key in &keys {
-                        if !current.next.contains(&key.key_id()) {
-                            return Err(fail(KelErrorKind::UncommittedKey {
-                                key: key.key_id(),
-                                committed_at: current.start,
-                            }));
-                        }
+            let result = decoded
+                .map_err(|e| {
+                    KelError::new(
+                        Some(identity),
+                        index as u64,
+                        None,
+                        KelErrorKind::Malformed(e),
+                    )
+                })
+                .and_then(|event| kel.apply(envelope, event));
+            match result {
+                Ok(check) => checks.push(check),
+                Err(mut e) => {
+                    // Until the inception is accepted, there is no identity to name.
+                    if index == 0 {
+                        e.identity = None;
                     }
-                    if (keys.len() as u64) < current.next_threshold {
-                        return Err(fail(KelErrorKind::TooFewRevealed {
-                            revealed: keys.len(),
-                            threshold: current.next_threshold,
+                    structural = Some(e);
+                    break;
+                }
+            }
+        }
+
+        // Signatures, in parallel, of every event that passed the structural walk; the error
+        // at the lowest position wins.
+        let check = |c: &Check| check_threshold(&envelopes[c.index], &c.keys, c.threshold);
+        let results: Vec<Result<Vec<KeyId>, ThresholdError>> = if parallel {
+            checks.par_iter().map(check).collect()
+        } else {
+            checks.iter().map(check).collect()
+        };
+        for (check, result) in checks.iter().zip(results) {
+            match result {
+                Ok(signers) => kel.events[check.index].signers = signers,
+                Err(source) => return Err(kel.signature_error(check, source)),
+            }
+        }
+        match structural {
+            Some(e) => Err(e),
+            None => Ok(kel),
+        }
+    }
+
+    /// Verifies this log extended by one more event: the event must be the next one, follow
+    /// every rule of its kind and carry enough of the right signatures. The log itself is not
+    /// changed; the longer log is returned.
+    pub fn append(&self, envelope: &Envelope) -> Result<Kel, KelError> {
+        let index = self.events.len();
+        if index >= MAX_EVENTS {
+            return Err(KelError::new(
+                Some(self.identity),
+                index as u64,
+                None,
+                KelErrorKind::TooLong,
+            ));
+        }
+        let event = KeyEvent::from_envelope(envelope).map_err(|e| {
+            KelError::new(
+                Some(self.identity),
+                index as u64,
+                None,
+                KelErrorKind::Malformed(e),
+            )
+        })?;
+        let mut kel = self.clone();
+        let check = kel.apply(envelope, event)?;
+        let signers = check_threshold(envelope, &check.keys, check.threshold)
+            .map_err(|source| kel.signature_error(&check, source))?;
+        kel.events[check.index].signers = signers;
+        Ok(kel)
+    }
+
+    /// The keys entitled to sign `event` as the next event of this log, and how many of them
+    /// must sign — the same rule [`Kel::verify`] applies. For a rotation these are the keys it
+    /// reveals (each of which must have been committed); for every other kind, the current keys.
+    pub fn entitled_signers(&self, event: &KeyEvent) -> Result<(Vec<PublicKey>, u64), KelError> {
+        let envelope = event.to_envelope().map_err(|e| {
+            KelError::new(
+                Some(self.identity),
+                self.events.len() as u64,
+                Some(event.kind),
+                KelErrorKind::Malformed(e),
+            )
+        })?;
+        let mut kel = self.clone();
+        let check = kel.apply(&envelope, event.clone())?;
+        Ok((check.keys, check.threshold))
+    }
+
+    fn signature_error(&self, check: &Check, source: ThresholdError) -> KelError {
+        KelError::new(
+            Some(self.identity),
+            check.index as u64,
+            Some(self.events[check.index].event.kind),
+            KelErrorKind::Signatures {
+                entitled: check.entitled.to_owned(),
+                source,
+            },
+        )
+    }
+
+    /// Applies the structural rules for the next event (position, identity, chain, time, the
+    /// rules of its kind), records it, and returns the signature check it needs.
+    fn apply(&mut self, envelope: &Envelope, event: KeyEvent) -> Result<Check, KelError> {
+        let index = self.events.len();
+        let sequence = index as u64;
+        let kind_of = event.kind;
+        let fail = |kind| KelError::new(Some(self.identity), sequence, Some(kind_of), kind);
+        let digest = envelope.payload_digest();
+        if index == 0 {
+            if event.kind != EventKind::Inception {
+                return Err(fail(KelErrorKind::NotInception));
+            }
+        } else {
+            if event.sequence != sequence {
+                return Err(fail(KelErrorKind::Sequence {
+                    expected: sequence,
+                    found: event.sequence,
+                }));
+            }
+            if event.identity != Some(self.identity) {
+                // validate() guarantees the field is present for non-inception events.
+                return Err(fail(KelErrorKind::WrongIdentity(
+                    event.identity.unwrap_or(self.identity),
+                )));
+            }
+            let prev = &self.events[index - 1];
+            let found = event.previous.unwrap_or(prev.digest);
+            if found != prev.digest {
+                return Err(fail(KelErrorKind::BrokenChain {
+                    expected: prev.digest,
+                    found,
+                }));
+            }
+            if event.time < prev.event.time {
+                return Err(fail(KelErrorKind::TimeRegression {
+                    previous: prev.event.time,
+                    found: event.time,
+                }));
+            }
+        }
+        let check = match event.kind {
+            EventKind::Inception => {
+                let keys = event.keys.clone().unwrap_or_default();
+                let threshold = event.threshold.unwrap_or(0);
+                self.epochs.push(Epoch {
+                    start: 0,
+                    end: None,
+                    ended_by: None,
+                    keys: keys.clone(),
+                    threshold,
+                    next: event.next.clone().unwrap_or_default(),
+                    next_threshold: event.next_threshold.unwrap_or(0),
+                });
+                self.claimed = event.namespaces.clone().unwrap_or_default();
+                Check {
+                    index,
+                    keys,
+                    threshold,
+                    entitled: "the inception's own keys",
+                }
+            }
+            EventKind::Rotation => {
+                let current = self
+                    .epochs
+                    .last_mut()
+                    .ok_or_else(|| fail(KelErrorKind::NotInception))?;
+                let keys = event.keys.clone().unwrap_or_default();
+                for key in &keys {
+                    if !current.next.contains(&key.key_id()) {
+                        return Err(fail(KelErrorKind::UncommittedKey {
+                            key: key.key_id(),
+                            committed_at: current.start,
                         }));
                     }
-                    checks.push(Check {
-                        index,
-                        keys: keys.clone(),
-                        threshold: current.next_threshold,
-                        entitled: "the pre-committed next keys",
-                    });
-                    current.end = Some(sequence);
-                    current.ended_by = event.reason.map(|r| (r, event.time));
-                    epochs.push(Epoch {
-                        start: sequence,
-                        end: None,
-                        ended_by: None,
-                        keys,
-                        threshold: event.threshold.unwrap_or(0),
-                        next: event.next.clone().unwrap_or_default(),
-                        next_threshold: event.next_threshold.unwrap_or(0),
-                    });
                 }
-                EventKind::Transfer | EventKind::Acceptance | EventKind::Revocation => {
-                    let current = epochs
-                        .last()
-                        .ok_or_else(|| fail(KelErrorKind::NotInception))?;
-                    checks.push(Check {
-                        index,
-                        keys: current.keys.clone(),
-                        threshold: current.threshold,
-                        entitled: "the current keys",
-                    });
-                    let names = event.names.clone().unwrap_or_default();
-                    match event.kind {
-                        EventKind::Transfer => {
-                            let to = event.to.ok_or_else(|| fail(KelErrorKind::NotInception))?;
-                            for name in names {
-                                if !owns_namespace(&claimed, &received, &given, &name) {
-                                    return Err(fail(KelErrorKind::NotOwned(name)));
-                                }
-                                given.push(Given {
-                                    name,
-                                    to,
-                                    sequence,
-                                    digest,
-                                });
-                            }
+                if (keys.len() as u64) < current.next_threshold {
+                    return Err(fail(KelErrorKind::TooFewRevealed {
+                        revealed: keys.len(),
+                        threshold: current.next_threshold,
+                    }));
+                }
+                let check = Check {
+                    index,
+                    keys: keys.clone(),
+                    threshold: current.next_threshold,
+                    entitled: "the pre-committed next keys",
+                };
+                current.end = Some(sequence);
+                current.ended_by = event.reason.map(|r| (r, event.time));
+                self.epochs.push(Epoch {
+                    start: sequence,
+                    end: None,
+                    ended_by: None,
+                    keys,
+                    threshold: event.threshold.unwrap_or(0),
+                    next: event.next.clone().unwrap_or_default(),
+                    next_threshold: event.next_threshold.unwrap_or(0),
+                });
+                check
+            }
+            EventKind::Transfer | EventKind::Acceptance | EventKind::Revocation => {
+                let current = self
+                    .epochs
+                    .last()
+                    .ok_or_else(|| fail(KelErrorKind::NotInception))?;
+                let check = Check {
+                    index,
+                    keys: current.keys.clone(),
+                    threshold: current.threshold,
+                    entitled: "the current keys",
+                };
+                let names = event.names.clone().unwrap_or_default();
+                match event.kind {
+                    EventKind::Transfer => {
+                        let to = event.to.ok_or_else(|| fail(KelErrorKind::NotInception))?;
+                        if to == self.identity {
+                            return Err(fail(KelErrorKind::SelfTransfer));
                         }
-                        EventKind::Acceptance => {
-                            let from =
-                                event.from.ok_or_else(|| fail(KelErrorKind::NotInception))?;
-                            if Some(from) == identity {
-                                return Err(fail(KelErrorKind::SelfTransfer));
+                        for name in names {
+                            if !owns_namespace(&self.claimed, &self.received, &self.given, &name) {
+                                return Err(fail(KelErrorKind::NotOwned(name)));
                             }
-                            let transfer = event.transfer.unwrap_or(digest);
-                            for name in names {
-                                received.push(Received {
-                                    name,
-                                    from,
-                                    transfer,
-                                    sequence,
-                                });
-                            }
-                        }
-                        _ => {
-                            let revoked = event.revoked.clone().unwrap_or_default();
-                            for key in &revoked {
-                                if current.has_key(key) {
-                                    return Err(fail(KelErrorKind::RevokesCurrentKey(*key)));
-                                }
-                                if !epochs.iter().any(|e| e.has_key(key)) {
-                                    return Err(fail(KelErrorKind::UnknownKey(*key)));
-                                }
-                            }
-                            revocations.push(Revocation {
+                            self.given.push(Given {
+                                name,
+                                to,
                                 sequence,
-                                keys: revoked,
-                                reason: event.reason.unwrap_or(Reason::Compromised),
-                                since: event.since.unwrap_or(event.time),
-                                time: event.time,
+                                digest,
                             });
                         }
                     }
+                    EventKind::Acceptance => {
+                        let from = event.from.ok_or_else(|| fail(KelErrorKind::NotInception))?;
+                        if from == self.identity {
+                            return Err(fail(KelErrorKind::SelfTransfer));
+                        }
+                        let transfer = event.transfer.unwrap_or(digest);
+                        for name in names {
+                            self.received.push(Received {
+                                name,
+                                from,
+                                transfer,
+                                sequence,
+                            });
+                        }
+                    }
+                    _ => {
+                        let revoked = event.revoked.clone().unwrap_or_default();
+                        for key in &revoked {
+                            if current.has_key(key) {
+                                return Err(fail(KelErrorKind::RevokesCurrentKey(*key)));
+                            }
+                            if !self.epochs.iter().any(|e| e.has_key(key)) {
+                                return Err(fail(KelErrorKind::UnknownKey(*key)));
+                            }
+                        }
+                        self.revocations.push(Revocation {
+                            sequence,
+                            keys: revoked,
+                            reason: event.reason.unwrap_or(Reason::Compromised),
+                            since: event.since.unwrap_or(event.time),
+                            time: event.time,
+                        });
+                    }
                 }
+                check
             }
-            events.push(VerifiedEvent {
-                envelope: envelope.clone(),
-                event,
-                digest,
-                signers: Vec::new(),
-            });
-        }
-
-        // Signatures, in parallel; the lowest failing position is reported.
-        let results: Vec<Result<Vec<KeyId>, ThresholdError>> = checks
-            .par_iter()
-            .map(|c| check_threshold(&envelopes[c.index], &c.keys, c.threshold))
-            .collect();
-        for (check, result) in checks.iter().zip(results) {
-            match result {
-                Ok(signers) => events[check.index].signers = signers,
-                Err(source) => {
-                    return Err(err(
-                        identity,
-                        check.index,
-                        Some(events[check.index].event.kind),
-                        KelErrorKind::Signatures {
-                            entitled: check.entitled.to_owned(),
-                            source,
-                        },
-                    ));
-                }
-            }
-        }
-        let identity = identity.ok_or_else(|| err(None, 0, None, KelErrorKind::Empty))?;
-        Ok(Kel {
-            identity,
-            events,
-            epochs,
-            claimed,
-            given,
-            received,
-            revocations,
-        })
+        };
+        self.events.push(VerifiedEvent {
+            envelope: envelope.clone(),
+            event,
+            digest,
+            signers: Vec::new(),
+        });
+        Ok(check)
     }
 
     /// The identity.

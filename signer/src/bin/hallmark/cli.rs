@@ -65,6 +65,15 @@ pub enum Command {
     /// bad-signature, unlinked-signer-change, …). Exit code 0 only if every artifact is trusted.
     Verify(VerifyArgs),
 
+    /// Key ceremonies: create an identity, rotate, hand over, revoke, back up keys.
+    ///
+    /// An identity is a key event log (org.example.kel): its inception names the signing keys,
+    /// a threshold, the namespaces, and commitments to the next keys (pre-rotation). Every
+    /// command checks the log before any key is unlocked, and writes a signed transcript.
+    /// See docs/ceremony.md for the runbook.
+    #[command(subcommand)]
+    Ceremony(Box<crate::cmd::ceremony::CeremonyCommand>),
+
     /// Run a tour on a throwaway file key: sign a package tree, verify it, tamper with it.
     Quickstart(QuickstartArgs),
 

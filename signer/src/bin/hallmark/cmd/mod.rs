@@ -1,5 +1,6 @@
 //! Command handlers.
 
+pub mod ceremony;
 mod hash;
 mod key;
 mod quickstart;
@@ -20,6 +21,7 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
         Command::Hash(args) => hash::run(args, out),
         Command::Sign(args) => sign::run(args, out),
         Command::Verify(args) => verify::run(args, out),
+        Command::Ceremony(cmd) => ceremony::run(*cmd, out),
         Command::Quickstart(args) => quickstart::run(args, out),
         Command::Completions { shell } => {
             let mut command = crate::cli::Cli::command();
