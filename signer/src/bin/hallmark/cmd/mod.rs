@@ -2,7 +2,9 @@
 
 mod hash;
 mod key;
+mod keyring;
 mod quickstart;
+mod registry;
 mod sign;
 mod verify;
 
@@ -20,6 +22,8 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
         Command::Hash(args) => hash::run(args, out),
         Command::Sign(args) => sign::run(args, out),
         Command::Verify(args) => verify::run(args, out),
+        Command::Keyring(cmd) => keyring::run(cmd, out),
+        Command::Registry(cmd) => registry::run(cmd, out),
         Command::Quickstart(args) => quickstart::run(args, out),
         Command::Completions { shell } => {
             let mut command = crate::cli::Cli::command();
