@@ -36,8 +36,16 @@ impl Fixture {
         let p = Id::incept(1, 2, &["org.example"], t(0));
         let f = Fixture { s, attack, p };
         f.write_kel(&f.p, "org.example.kel");
-        f.run(&["keyring", "pin", "org.example", "--identity", &f.path("org.example.kel"), "--keyring", &f.path("trust")])
-            .expect(0);
+        f.run(&[
+            "keyring",
+            "pin",
+            "org.example",
+            "--identity",
+            &f.path("org.example.kel"),
+            "--keyring",
+            &f.path("trust"),
+        ])
+        .expect(0);
         f
     }
 
@@ -56,8 +64,14 @@ impl Fixture {
     /// Updates the stored log of P (what `hallmark keyring import` does after a ceremony).
     fn import(&self, id: &Id, name: &str) {
         self.write_kel(id, name);
-        self.run(&["keyring", "import", &self.path(name), "--keyring", &self.path("trust")])
-            .expect(0);
+        self.run(&[
+            "keyring",
+            "import",
+            &self.path(name),
+            "--keyring",
+            &self.path("trust"),
+        ])
+        .expect(0);
     }
 
     fn serve(&self, file: &str, bytes: &[u8], bundle: &Bundle) {
@@ -80,17 +94,31 @@ impl Fixture {
         self.s.file_key(&key);
         self.s.file_key(&next);
         self.run(&[
-            "registry", "init", "--registry", &self.path(dir), "--key", &format!("file:{key}"),
-            "--next-key", &format!("file:{next}"), "--passphrase-file", "pw",
+            "registry",
+            "init",
+            "--registry",
+            &self.path(dir),
+            "--key",
+            &format!("file:{key}"),
+            "--next-key",
+            &format!("file:{next}"),
+            "--passphrase-file",
+            "pw",
         ])
         .expect(0);
-        let kel = KelFile::read_verified(&self.s.join(&self.path(&format!("{dir}/registry.kel")))).unwrap();
+        let kel = KelFile::read_verified(&self.s.join(&self.path(&format!("{dir}/registry.kel"))))
+            .unwrap();
         kel.identity().short()
     }
 
     fn accept(&self, dir: &str, file: &str) -> Run {
         self.run(&[
-            "registry", "accept", "--registry", &self.path(dir), "--passphrase-file", "pw",
+            "registry",
+            "accept",
+            "--registry",
+            &self.path(dir),
+            "--passphrase-file",
+            "pw",
             &self.path(file),
         ])
     }
@@ -101,7 +129,11 @@ fn account_takeover_new_key_without_rotation() {
     // The attacker controls the publishing account and signs with a key of their own, in P's
     // name, at P's current position: no rotation links the new key.
     let f = Fixture::new("account-takeover");
-    f.serve("tool.tar", ORIGINAL, &f.p.bundle(NAME, "2.0.0", ORIGINAL, t(50), &[9]));
+    f.serve(
+        "tool.tar",
+        ORIGINAL,
+        &f.p.bundle(NAME, "2.0.0", ORIGINAL, t(50), &[9]),
+    );
     f.expect_verdict(
         "tool.tar",
         1,
@@ -119,7 +151,11 @@ fn maintainer_transfer_without_transfer_statement() {
     // A new maintainer (their own identity) takes over the package; P never transferred it.
     let f = Fixture::new("maintainer-transfer-without-statement");
     let q = Id::incept(5, 6, &[NAME], t(10));
-    f.serve("tool.tar", ORIGINAL, &q.bundle(NAME, "2.0.0", ORIGINAL, t(50), &[5]));
+    f.serve(
+        "tool.tar",
+        ORIGINAL,
+        &q.bundle(NAME, "2.0.0", ORIGINAL, t(50), &[5]),
+    );
     f.expect_verdict(
         "tool.tar",
         1,
@@ -136,7 +172,11 @@ fn typosquat_is_flagged_and_never_pinned_on_first_use() {
     let f = Fixture::new("typosquat");
     let squatter = Id::incept(7, 8, &["org.examp1e"], t(10));
     let name = "org.examp1e.tool";
-    f.serve("tool.tar", ORIGINAL, &squatter.bundle(name, "1.0.0", ORIGINAL, t(50), &[7]));
+    f.serve(
+        "tool.tar",
+        ORIGINAL,
+        &squatter.bundle(name, "1.0.0", ORIGINAL, t(50), &[7]),
+    );
     let expected = format!(
         "unknown-publisher: no pin covers {name} (signed by identity {}); {name} is 1 edit away from the pinned namespace org.example: possible typosquat",
         squatter.short()
@@ -144,7 +184,13 @@ fn typosquat_is_flagged_and_never_pinned_on_first_use() {
     f.expect_verdict("tool.tar", 3, &expected);
     let pins_before = f.s.read(&f.path("trust/pins.json"));
     let run = f
-        .run(&["verify", "--trust-on-first-use", "--keyring", &f.path("trust"), &f.path("tool.tar")])
+        .run(&[
+            "verify",
+            "--trust-on-first-use",
+            "--keyring",
+            &f.path("trust"),
+            &f.path("tool.tar"),
+        ])
         .expect(3);
     assert_eq!(run.stdout, format!("{}: {expected}\n", f.path("tool.tar")));
     assert_eq!(f.s.read(&f.path("trust/pins.json")), pins_before);
@@ -155,7 +201,11 @@ fn dependency_confusion_same_name_other_identity() {
     // Another identity claims the very namespace and publishes the same package name.
     let f = Fixture::new("dependency-confusion");
     let other = Id::incept(5, 6, &["org.example"], t(10));
-    f.serve("tool.tar", ORIGINAL, &other.bundle(NAME, "99.0.0", ORIGINAL, t(50), &[5]));
+    f.serve(
+        "tool.tar",
+        ORIGINAL,
+        &other.bundle(NAME, "99.0.0", ORIGINAL, t(50), &[5]),
+    );
     f.expect_verdict(
         "tool.tar",
         1,
@@ -171,11 +221,19 @@ fn dependency_confusion_same_name_other_identity() {
 fn abandoned_name_re_registration_is_refused_by_the_registry() {
     let f = Fixture::new("abandoned-name-re-registration");
     f.registry("registry");
-    f.serve("tool-1.0.0.tar", ORIGINAL, &f.p.bundle(NAME, "1.0.0", ORIGINAL, t(50), &[1]));
+    f.serve(
+        "tool-1.0.0.tar",
+        ORIGINAL,
+        &f.p.bundle(NAME, "1.0.0", ORIGINAL, t(50), &[1]),
+    );
     f.accept("registry", "tool-1.0.0.tar").expect(0);
     // Years later P is gone; a newcomer registers an identity claiming the same namespace.
     let newcomer = Id::incept(5, 6, &["org.example"], t(5000));
-    f.serve("tool-2.0.0.tar", b"new owner\n", &newcomer.bundle(NAME, "2.0.0", b"new owner\n", t(5001), &[5]));
+    f.serve(
+        "tool-2.0.0.tar",
+        b"new owner\n",
+        &newcomer.bundle(NAME, "2.0.0", b"new owner\n", t(5001), &[5]),
+    );
     let run = f.accept("registry", "tool-2.0.0.tar").expect(1);
     assert_eq!(
         run.stdout,
@@ -202,7 +260,11 @@ fn abandoned_name_re_registration_is_refused_by_the_registry() {
 fn binary_substitution_changed_artifact_old_bundle() {
     let f = Fixture::new("binary-substitution");
     let evil = b"tool release contents, with a backdoor\n";
-    f.serve("tool.tar", evil, &f.p.bundle(NAME, "1.0.0", ORIGINAL, t(50), &[1]));
+    f.serve(
+        "tool.tar",
+        evil,
+        &f.p.bundle(NAME, "1.0.0", ORIGINAL, t(50), &[1]),
+    );
     f.expect_verdict(
         "tool.tar",
         1,
@@ -223,7 +285,9 @@ fn registry_compromise_tampered_bundle() {
     let mut statement = Statement::from_envelope(&genuine.statement).unwrap();
     statement.version = "1.0.1".parse().unwrap();
     let mut forged = statement.to_envelope().unwrap();
-    forged.add_signature(genuine.statement.signatures()[0].clone()).unwrap();
+    forged
+        .add_signature(genuine.statement.signatures()[0].clone())
+        .unwrap();
     let mut bundle = genuine.clone();
     bundle.statement = forged;
     f.serve("tool.tar", ORIGINAL, &bundle);
@@ -244,10 +308,28 @@ fn registry_compromise_forged_receipt() {
     let f = Fixture::new("registry-compromise-forged-receipt");
     f.registry("registry");
     let main = KelFile::read_verified(&f.s.join(&f.path("registry/registry.kel"))).unwrap();
-    f.run(&["keyring", "pin-registry", "main", "--identity", &f.path("registry/registry.kel"), "--keyring", &f.path("trust")])
-        .expect(0);
-    f.run(&["keyring", "pin", "org.example", "--identity", &f.path("org.example.kel"), "--require-receipt", "main", "--keyring", &f.path("trust")])
-        .expect(0);
+    f.run(&[
+        "keyring",
+        "pin-registry",
+        "main",
+        "--identity",
+        &f.path("registry/registry.kel"),
+        "--keyring",
+        &f.path("trust"),
+    ])
+    .expect(0);
+    f.run(&[
+        "keyring",
+        "pin",
+        "org.example",
+        "--identity",
+        &f.path("org.example.kel"),
+        "--require-receipt",
+        "main",
+        "--keyring",
+        &f.path("trust"),
+    ])
+    .expect(0);
     let mut bundle = f.p.bundle(NAME, "1.0.0", ORIGINAL, t(50), &[1]);
     let receipt = Receipt {
         registry: main.identity(),
@@ -282,7 +364,11 @@ fn rollback_to_an_older_key_event_log() {
     p.rotate(3, Reason::Scheduled, t(100));
     f.import(&p, "org.example-2.kel");
     let old = p.prefix(1);
-    f.serve("tool.tar", b"3.0.0\n", &old.bundle(NAME, "3.0.0", b"3.0.0\n", t(200), &[1]));
+    f.serve(
+        "tool.tar",
+        b"3.0.0\n",
+        &old.bundle(NAME, "3.0.0", b"3.0.0\n", t(200), &[1]),
+    );
     f.expect_verdict(
         "tool.tar",
         1,
@@ -296,7 +382,13 @@ fn rollback_to_an_older_key_event_log() {
     // Importing the older log is refused and recorded.
     f.write_kel(&old, "org.example-old.kel");
     let run = f
-        .run(&["keyring", "import", &f.path("org.example-old.kel"), "--keyring", &f.path("trust")])
+        .run(&[
+            "keyring",
+            "import",
+            &f.path("org.example-old.kel"),
+            "--keyring",
+            &f.path("trust"),
+        ])
         .expect(1);
     assert_eq!(
         run.stdout,
@@ -306,7 +398,10 @@ fn rollback_to_an_older_key_event_log() {
             p.identity
         )
     );
-    let log = f.run(&["--json", "keyring", "log", "--keyring", &f.path("trust")]).expect(0).json();
+    let log = f
+        .run(&["--json", "keyring", "log", "--keyring", &f.path("trust")])
+        .expect(0)
+        .json();
     let refused = log
         .as_array()
         .unwrap()
@@ -314,7 +409,8 @@ fn rollback_to_an_older_key_event_log() {
         .find(|e| e["record"]["kind"] == "kel-refused")
         .unwrap();
     assert_eq!(refused["record"]["reason"], "rollback");
-    f.run(&["keyring", "log", "--verify", "--keyring", &f.path("trust")]).expect(0);
+    f.run(&["keyring", "log", "--verify", "--keyring", &f.path("trust")])
+        .expect(0);
 }
 
 #[test]
@@ -327,7 +423,11 @@ fn fork_equivocation_is_refused_and_kept_as_evidence() {
     let mut fork = f.p.clone();
     let other = fork.rotation(2, 4, Reason::Scheduled, t(100));
     fork.push(&other, &[2]);
-    f.serve("tool.tar", ORIGINAL, &fork.bundle(NAME, "2.0.0", ORIGINAL, t(150), &[2]));
+    f.serve(
+        "tool.tar",
+        ORIGINAL,
+        &fork.bundle(NAME, "2.0.0", ORIGINAL, t(150), &[2]),
+    );
     f.expect_verdict(
         "tool.tar",
         1,
@@ -338,17 +438,29 @@ fn fork_equivocation_is_refused_and_kept_as_evidence() {
             fork.event_digest(1).short()
         ),
     );
-    let log = f.run(&["--json", "keyring", "log", "--keyring", &f.path("trust")]).expect(0).json();
+    let log = f
+        .run(&["--json", "keyring", "log", "--keyring", &f.path("trust")])
+        .expect(0)
+        .json();
     let last = log.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["record"]["verdict"], "rejected: equivocation");
     assert_eq!(
         last["record"]["evidence"],
-        serde_json::json!([p.event_digest(1).to_string(), fork.event_digest(1).to_string()])
+        serde_json::json!([
+            p.event_digest(1).to_string(),
+            fork.event_digest(1).to_string()
+        ])
     );
     // Importing the forked log is refused too.
     f.write_kel(&fork, "org.example-fork.kel");
-    f.run(&["keyring", "import", &f.path("org.example-fork.kel"), "--keyring", &f.path("trust")])
-        .expect(1);
+    f.run(&[
+        "keyring",
+        "import",
+        &f.path("org.example-fork.kel"),
+        "--keyring",
+        &f.path("trust"),
+    ])
+    .expect(1);
 }
 
 #[test]
@@ -357,7 +469,11 @@ fn rotation_by_a_thief_holding_only_the_current_key() {
     let mut thief = f.p.clone();
     let rotation = thief.rotation(66, 67, Reason::Scheduled, t(100));
     thief.push(&rotation, &[1]);
-    f.serve("tool.tar", ORIGINAL, &thief.bundle(NAME, "2.0.0", ORIGINAL, t(150), &[66]));
+    f.serve(
+        "tool.tar",
+        ORIGINAL,
+        &thief.bundle(NAME, "2.0.0", ORIGINAL, t(150), &[66]),
+    );
     f.expect_verdict(
         "tool.tar",
         1,
@@ -376,7 +492,11 @@ fn revoked_key_after_a_compromised_rotation() {
     p.rotate(3, Reason::Compromised, t(100));
     f.import(&p, "org.example-2.kel");
     // The thief signs with the stolen key 1 at its old position, back-dating the statement.
-    f.serve("tool.tar", ORIGINAL, &p.bundle_at(0, NAME, "1.5.0", ORIGINAL, t(50), &[1]));
+    f.serve(
+        "tool.tar",
+        ORIGINAL,
+        &p.bundle_at(0, NAME, "1.5.0", ORIGINAL, t(50), &[1]),
+    );
     f.expect_verdict(
         "tool.tar",
         1,
@@ -395,7 +515,11 @@ fn transfer_not_accepted() {
     let mut p = f.p.clone();
     p.transfer(q.identity, &[NAME], t(100));
     f.import(&p, "org.example-2.kel");
-    f.serve("tool.tar", ORIGINAL, &q.bundle(NAME, "2.0.0", ORIGINAL, t(150), &[5]));
+    f.serve(
+        "tool.tar",
+        ORIGINAL,
+        &q.bundle(NAME, "2.0.0", ORIGINAL, t(150), &[5]),
+    );
     f.expect_verdict(
         "tool.tar",
         1,
@@ -414,11 +538,33 @@ fn receipt_from_an_unpinned_registry_does_not_count() {
     let f = Fixture::new("unpinned-registry-receipt");
     let main = f.registry("main");
     f.registry("other");
-    f.run(&["keyring", "pin-registry", "main", "--identity", &f.path("main/registry.kel"), "--keyring", &f.path("trust")])
-        .expect(0);
-    f.run(&["keyring", "pin", "org.example", "--identity", &f.path("org.example.kel"), "--require-receipt", "main", "--keyring", &f.path("trust")])
-        .expect(0);
-    f.serve("tool.tar", ORIGINAL, &f.p.bundle(NAME, "1.0.0", ORIGINAL, t(50), &[1]));
+    f.run(&[
+        "keyring",
+        "pin-registry",
+        "main",
+        "--identity",
+        &f.path("main/registry.kel"),
+        "--keyring",
+        &f.path("trust"),
+    ])
+    .expect(0);
+    f.run(&[
+        "keyring",
+        "pin",
+        "org.example",
+        "--identity",
+        &f.path("org.example.kel"),
+        "--require-receipt",
+        "main",
+        "--keyring",
+        &f.path("trust"),
+    ])
+    .expect(0);
+    f.serve(
+        "tool.tar",
+        ORIGINAL,
+        &f.p.bundle(NAME, "1.0.0", ORIGINAL, t(50), &[1]),
+    );
     f.accept("other", "tool.tar").expect(0);
     f.expect_verdict(
         "tool.tar",

@@ -134,7 +134,13 @@ impl Id {
     }
 
     /// Revokes former keys.
-    pub fn revoke(&mut self, keys: &[u8], reason: Reason, since: Timestamp, time: Timestamp) -> &mut Self {
+    pub fn revoke(
+        &mut self,
+        keys: &[u8],
+        reason: Reason,
+        since: Timestamp,
+        time: Timestamp,
+    ) -> &mut Self {
         let mut e = self.next_event(EventKind::Revocation, time);
         e.revoked = Some(keys.iter().map(|&k| kid(k)).collect());
         e.reason = Some(reason);
@@ -171,8 +177,22 @@ impl Id {
 
     /// A statement for `name@version` of `bytes`, at the log's newest position, created at
     /// `created`, signed by `signers`, in a bundle carrying the whole log.
-    pub fn bundle(&self, name: &str, version: &str, bytes: &[u8], created: Timestamp, signers: &[u8]) -> Bundle {
-        self.bundle_at(self.events.len() - 1, name, version, bytes, created, signers)
+    pub fn bundle(
+        &self,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+        created: Timestamp,
+        signers: &[u8],
+    ) -> Bundle {
+        self.bundle_at(
+            self.events.len() - 1,
+            name,
+            version,
+            bytes,
+            created,
+            signers,
+        )
     }
 
     /// The same, naming position `seq` and carrying the log up to it.

@@ -5,8 +5,8 @@
 //!
 //! | kind | fields besides `kind`, `sequence`, `time` |
 //! | --- | --- |
-//! | `inception` | `keys`, `threshold`, `next`, `next_threshold`, `namespaces`, [`attestations`] |
-//! | `rotation` | `identity`, `previous`, `keys`, `threshold`, `next`, `next_threshold`, `reason`, [`attestations`] |
+//! | `inception` | `keys`, `threshold`, `next`, `next_threshold`, `namespaces`, \[`attestations`\] |
+//! | `rotation` | `identity`, `previous`, `keys`, `threshold`, `next`, `next_threshold`, `reason`, \[`attestations`\] |
 //! | `transfer` | `identity`, `previous`, `to`, `names` |
 //! | `acceptance` | `identity`, `previous`, `from`, `transfer`, `names` |
 //! | `revocation` | `identity`, `previous`, `revoked`, `reason`, `since` |

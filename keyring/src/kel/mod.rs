@@ -4,7 +4,7 @@
 //! * [`log`] — [`Kel::verify`], the walk from inception that every consumer and registry uses;
 //!   key sets by position, revocations, ownership of names, comparison of two logs (extension,
 //!   rollback, fork), and transfer links between identities;
-//! * [`file`] — the log file (`org.example.kel`).
+//! * [`file`](mod@file) — the log file (`org.example.kel`).
 
 pub mod event;
 pub mod file;

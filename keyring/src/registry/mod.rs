@@ -25,7 +25,7 @@
 //! | kind | fields | attached |
 //! | --- | --- | --- |
 //! | `key-event` | `identity`, `sequence`, `event` | the event |
-//! | `publish` | `identity`, `name`, `version`, `content`, `statement`, `sequence`, [`override`] | the statement |
+//! | `publish` | `identity`, `name`, `version`, `content`, `statement`, `sequence`, \[`override`\] | the statement |
 //! | `yank` | `name`, `version`, `statement`, `reason` | |
 //!
 //! The registry's own inception is entry 0, a `key-event` of its own identity; every entry is

@@ -11,12 +11,12 @@
 //!
 //! | kind | fields | attached |
 //! | --- | --- | --- |
-//! | `pin` | `namespace`, `identity`, `pinned_at`, [`policy`], `source` | |
+//! | `pin` | `namespace`, `identity`, `pinned_at`, \[`policy`\], `source` | |
 //! | `unpin` | `namespace`, `identity` | |
 //! | `pin-registry` | `name`, `identity` | |
 //! | `kel-extended` | `identity`, `from`, `to`, `head`, `via` | |
-//! | `kel-refused` | `identity`, `reason`, `detail`, [`evidence`] | the two events of a fork |
-//! | `verdict` | `release`, `statement`, `content`, [`identity`], `verdict`, `message`, [`evidence`] | the two events of a fork |
+//! | `kel-refused` | `identity`, `reason`, `detail`, \[`evidence`\] | the two events of a fork |
+//! | `verdict` | `release`, `statement`, `content`, \[`identity`\], `verdict`, `message`, \[`evidence`\] | the two events of a fork |
 
 use serde::{Deserialize, Serialize};
 

@@ -590,28 +590,27 @@ impl<'a> Gate<'a> {
         // 5. Revocation.
         let mut valid = signers.clone();
         let mut first_unproven: Option<String> = None;
+        let mut proven = false;
         for key in &signers {
-            if let Some((when, what)) = compromise_of(&signer_kel, epoch, key)
-                && proof.as_ref().is_none_or(|(t, _)| *t >= when)
-            {
-                valid.retain(|k| k != key);
-                first_unproven.get_or_insert(format!(
-                    "{release} is signed by key {}, which {what}; no receipt from a pinned registry and no earlier verification shows it was signed before then",
-                    key.short()
-                ));
+            let Some((when, what)) = compromise_of(&signer_kel, epoch, key) else {
+                continue;
+            };
+            match &proof {
+                Some((t, _)) if *t < when => proven = true,
+                _ => {
+                    valid.retain(|k| k != key);
+                    first_unproven.get_or_insert(format!(
+                        "{release} is signed by key {}, which {what}; no receipt from a pinned registry and no earlier verification shows it was signed before then",
+                        key.short()
+                    ));
+                }
             }
         }
         if (valid.len() as u64) < epoch.threshold {
             return ctx.reject(Rejection::Revoked, first_unproven.unwrap_or_default());
         }
-        if valid.len() < signers.len()
-            || epoch
-                .ended_by
-                .is_some_and(|(r, _)| r == Reason::Compromised)
-        {
-            if let Some((t, how)) = &proof {
-                chain.push(format!("signed before the compromise: {how} on {t}"));
-            }
+        if proven && let Some((t, how)) = &proof {
+            chain.push(format!("signed before the compromise: {how} on {t}"));
         }
 
         // 6. Rollback: made (by its own time) after its keys were rotated away.
