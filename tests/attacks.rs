@@ -451,6 +451,35 @@ fn fork_equivocation_is_refused_and_kept_as_evidence() {
             fork.event_digest(1).to_string()
         ])
     );
+    // A rewritten log (an event edited after signing) is refused and recorded as well.
+    let mut rewritten = p.clone();
+    let edited = p.prefix(1).rotation(2, 5, Reason::Scheduled, t(100));
+    let mut envelope = edited.to_envelope().unwrap();
+    envelope
+        .add_signature(p.events[1].signatures()[0].clone())
+        .unwrap();
+    rewritten.events[1] = envelope;
+    f.write_kel(&rewritten, "org.example-rewritten.kel");
+    let run = f
+        .run(&[
+            "keyring",
+            "import",
+            &f.path("org.example-rewritten.kel"),
+            "--keyring",
+            &f.path("trust"),
+        ])
+        .expect(1);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "{}: {}: rejected: bad-signature: the log does not verify: key event log {}: event #1 (rotation): the signature by key {} does not verify",
+            f.path("org.example-rewritten.kel"),
+            p.identity,
+            p.short(),
+            short(2)
+        )),
+        "{}",
+        run.stdout
+    );
     // Importing the forked log is refused too.
     f.write_kel(&fork, "org.example-fork.kel");
     f.run(&[

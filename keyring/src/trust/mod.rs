@@ -462,6 +462,24 @@ impl TrustStore {
         }
     }
 
+    /// Records that a key event log offered for `identity` (the digest of its first event)
+    /// does not verify — rewritten, spliced or forged — and returns the refusal.
+    pub fn refuse_invalid(
+        &mut self,
+        identity: IdentityId,
+        detail: String,
+        now: Timestamp,
+    ) -> TrustError {
+        match self.refuse(identity, Rejection::BadSignature, detail, Vec::new(), now) {
+            Err(e) => e,
+            Ok(_) => TrustError::Refused {
+                identity,
+                verdict: Verdict::Rejected(Rejection::BadSignature),
+                detail: String::new(),
+            },
+        }
+    }
+
     fn refuse(
         &mut self,
         identity: IdentityId,

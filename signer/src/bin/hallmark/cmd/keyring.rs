@@ -3,7 +3,7 @@
 use hallmark_keyring::KelFile;
 use hallmark_keyring::kel::Kel;
 use hallmark_keyring::trust::{self, Imported, Policy, TrustError, TrustStore};
-use hallmark_keyring::{Namespace, Sha256Digest, Timestamp};
+use hallmark_keyring::{IdentityId, Namespace, Sha256Digest, Timestamp};
 use serde_json::json;
 
 use crate::cli::{KeyringCommand, PinArgs, PinRegistryArgs};
@@ -32,9 +32,36 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
             let mut reports = Vec::new();
             let mut exit = Exit::Success;
             for path in &paths {
-                let kel = read_kel(path)?;
-                let identity = kel.identity();
-                match store.import(kel, "import", Timestamp::now()) {
+                let bytes = hallmark_keyring::fsutil::read_bounded(
+                    path,
+                    hallmark_keyring::kel::file::MAX_KEL_FILE_BYTES as u64,
+                )
+                .map_err(|e| {
+                    Failure::usage(anyhow::anyhow!("cannot read {}: {e}", path.display()))
+                })?;
+                let file = KelFile::from_json(&bytes).map_err(|e| {
+                    Failure::usage(anyhow::anyhow!(
+                        "{} is not a Hallmark key event log: {e}",
+                        path.display()
+                    ))
+                })?;
+                let Some(first) = file.events.first() else {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "{} holds no events",
+                        path.display()
+                    )));
+                };
+                let identity = IdentityId::from_inception(&first.payload_digest());
+                let result = match Kel::verify(&file.events) {
+                    Ok(kel) => store.import(kel, "import", Timestamp::now()),
+                    // A rewritten or forged log: refused, and the refusal recorded.
+                    Err(e) => Err(store.refuse_invalid(
+                        identity,
+                        format!("the log does not verify: {e}"),
+                        Timestamp::now(),
+                    )),
+                };
+                match result {
                     Ok(imported) => {
                         let text = match imported {
                             Imported::New { events } => format!("stored ({events} events)"),
