@@ -779,3 +779,60 @@ fn base64_decode(text: &str) -> Vec<u8> {
 fn base64_encode(bytes: &[u8]) -> String {
     hallmark_keyring::encoding::base64_encode(bytes)
 }
+
+#[test]
+fn sign_related_carries_the_givers_log_for_a_transfer() {
+    let s = scratch();
+    let mut p = Id::incept(1, 2, &["org.example"], t(0));
+    p.write(&s.join("p.kel"));
+    // The consumer pinned P before the transfer.
+    s.run([
+        "keyring",
+        "pin",
+        "org.example",
+        "--identity",
+        "p.kel",
+        "--keyring",
+        "trust",
+    ])
+    .expect(0);
+    let mut q = Id::incept(5, 6, &["org.q"], t(10));
+    p.transfer(q.identity, &["org.example.tool"], t(100));
+    q.accept(&p, &["org.example.tool"], t(110));
+    std::fs::remove_file(s.join("p.kel")).unwrap();
+    p.write(&s.join("p.kel"));
+    q.write(&s.join("q.kel"));
+    write_file_key(&s.join("q.key"), 5);
+    s.write("tool.tar", b"q\n");
+    s.run([
+        "sign",
+        "--key",
+        "file:q.key",
+        "--identity",
+        "q.kel",
+        "--related",
+        "p.kel",
+        "--passphrase-file",
+        "pw",
+        "--name",
+        "org.example.tool",
+        "--version",
+        "2.0.0",
+        "tool.tar",
+    ])
+    .expect(0);
+    let run = s
+        .run(["verify", "--keyring", "trust", "tool.tar"])
+        .expect(0);
+    assert!(
+        run.stdout.starts_with(&format!(
+            "tool.tar: trusted-after-transfer: org.example.tool@2.0.0 signed by key {} of identity {}; org.example.tool transferred from identity {} to identity {} by transfer #1",
+            short(5),
+            q.short(),
+            p.short(),
+            q.short()
+        )),
+        "{}",
+        run.stdout
+    );
+}

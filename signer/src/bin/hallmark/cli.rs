@@ -183,6 +183,12 @@ pub struct SignArgs {
     #[arg(long, value_name = "KEL")]
     pub identity: Option<PathBuf>,
 
+    /// Carry another identity's key event log in every bundle (repeatable): after a transfer,
+    /// the giver's log with its transfer event, so verifiers who pinned the giver can follow
+    /// the transfer offline.
+    #[arg(long, value_name = "KEL", requires = "identity")]
+    pub related: Vec<PathBuf>,
+
     /// Replace existing bundles.
     #[arg(long)]
     pub force: bool,
