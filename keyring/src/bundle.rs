@@ -2,7 +2,8 @@
 //!
 //! `tool-1.2.0.tar` is accompanied by `tool-1.2.0.tar.hallmark.json`, which holds the signed
 //! package statement, the prefix of the signer's key event log that verification needs (so
-//! verifying works offline), registry receipts, and hardware attestations if any. The bundle
+//! verifying works offline), registry receipts, hardware attestations if any, and `related`
+//! key event logs of other identities (a transfer's giver). The bundle
 //! itself is not signed — everything in it that matters is — so it is written as readable,
 //! indented JSON; its fields are still parsed strictly (unknown fields refused, sizes bounded).
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::{Envelope, PayloadType};
 use crate::error::FormatError;
+use crate::kel::file::{KEL_MEDIA_TYPE, KelFile};
 use crate::key::KeyId;
 use crate::statement::Statement;
 
@@ -57,6 +59,10 @@ pub struct Bundle {
     /// Hardware attestations of the signing keys.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attestations: Vec<Attestation>,
+    /// Key event logs of other identities that verification needs, e.g. the log of the
+    /// identity that transferred the package to the signer (with its transfer event).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<KelFile>,
 }
 
 impl Bundle {
@@ -68,6 +74,7 @@ impl Bundle {
             kel: Vec::new(),
             receipts: Vec::new(),
             attestations: Vec::new(),
+            related: Vec::new(),
         }
     }
 
@@ -107,6 +114,17 @@ impl Bundle {
         }
         for receipt in &bundle.receipts {
             receipt.expect_type(PayloadType::Receipt)?;
+        }
+        for related in &bundle.related {
+            if related.media_type != KEL_MEDIA_TYPE {
+                return Err(FormatError::MediaType {
+                    found: related.media_type.chars().take(100).collect(),
+                    expected: KEL_MEDIA_TYPE,
+                });
+            }
+            for event in &related.events {
+                event.expect_type(PayloadType::KeyEvent)?;
+            }
         }
         for attestation in &bundle.attestations {
             for cert in &attestation.certificates {

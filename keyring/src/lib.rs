@@ -15,7 +15,13 @@
 //! * [`kel`] — key event logs: pre-rotation, rotation, transfer, revocation, and their walk;
 //! * [`bundle`] — the file that travels beside an artifact;
 //! * [`verdict`] — the closed set of verification outcomes;
-//! * [`verify`] — verifying a bundle against keys.
+//! * [`verify`] — verifying a bundle against keys;
+//! * [`hashlog`] — append-only, hash-chained logs (the registry's log, the audit log);
+//! * [`receipt`] — registry receipts (countersignatures);
+//! * [`similar`] — look-alike names (typosquats);
+//! * [`trust`] — the consumer's trust store (pins, policy, audit log) and the gatekeeper
+//!   ([`trust::Gate`]) that turns a bundle into one verdict;
+//! * [`registry`] — a registry's checks, its log and its receipts.
 //!
 //! The byte-level formats are specified, with worked examples that the tests check, in
 //! `docs/formats.md`.
@@ -29,12 +35,17 @@ pub mod encoding;
 pub mod envelope;
 pub mod error;
 pub mod fsutil;
+pub mod hashlog;
 pub mod ids;
 pub mod kel;
 pub mod key;
+pub mod receipt;
+pub mod registry;
+pub mod similar;
 pub mod statement;
 pub mod threshold;
 pub mod time;
+pub mod trust;
 pub mod verdict;
 pub mod verify;
 

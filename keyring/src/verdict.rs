@@ -124,6 +124,12 @@ pub struct Decision {
     /// first, when the verdict rests on them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<String>,
+    /// The identity that signed, when the statement names one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::ids::IdentityId>,
+    /// The pinned namespace the decision was made under, if a pin covers the package.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin: Option<crate::statement::Namespace>,
 }
 
 impl Decision {
@@ -134,6 +140,8 @@ impl Decision {
             message: message.into(),
             release,
             chain: Vec::new(),
+            identity: None,
+            pin: None,
         }
     }
 }

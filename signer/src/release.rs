@@ -17,7 +17,7 @@ use hallmark_keyring::fsutil::{self, WriteError};
 use hallmark_keyring::key::verify_signature;
 use hallmark_keyring::statement::SignerRef;
 use hallmark_keyring::{
-    Decision, Envelope, FormatError, PackageName, PublicKey, Statement, Timestamp, Version,
+    Decision, Envelope, FormatError, KelFile, PackageName, PublicKey, Statement, Timestamp, Version,
 };
 use rayon::prelude::*;
 
@@ -43,6 +43,9 @@ pub struct ReleaseInfo {
     pub signer: SignerRef,
     /// The key events to carry in each bundle (empty for a bare key).
     pub kel: Vec<Envelope>,
+    /// Other identities' logs to carry in each bundle (e.g. the log of the identity that
+    /// transferred the package to the signer).
+    pub related: Vec<KelFile>,
     /// The creation time written into statements.
     pub created: Timestamp,
 }
@@ -268,6 +271,7 @@ pub fn sign_all(
     {
         let mut bundle = Bundle::new(envelope);
         bundle.kel = info.kel.clone();
+        bundle.related = info.related.clone();
         files.push((artifact.bundle_path.clone(), bundle.to_json()));
         signed.push(SignedArtifact {
             artifact: artifact.clone(),

@@ -650,6 +650,24 @@ impl Kel {
         )
     }
 
+    /// Whether the identity owned `name` as of log position `sequence`: the same rule as
+    /// [`Kel::owns`], counting only transfers and acceptances at or before that position.
+    pub fn owns_at(&self, name: &PackageName, sequence: u64) -> bool {
+        let received: Vec<Received> = self
+            .received
+            .iter()
+            .filter(|r| r.sequence <= sequence)
+            .cloned()
+            .collect();
+        let given: Vec<Given> = self
+            .given
+            .iter()
+            .filter(|g| g.sequence <= sequence)
+            .cloned()
+            .collect();
+        owns_namespace(&self.claimed, &received, &given, &Namespace::from(name))
+    }
+
     /// The first `len` events as a log of their own (a prefix is always valid).
     pub fn prefix(&self, len: usize) -> Option<Kel> {
         if len == 0 || len > self.events.len() {

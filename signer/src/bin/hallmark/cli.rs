@@ -58,11 +58,14 @@ pub enum Command {
     /// written if any bundle already exists, unless --force is given.
     Sign(SignArgs),
 
-    /// Verify artifacts against the keys you expect.
+    /// Verify artifacts against pinned publishers, an identity, or the keys you expect.
     ///
     /// Recomputes each artifact's digest, reads its bundle (PATH.hallmark.json), and prints one
-    /// verdict per artifact: trusted, or rejected with the reason (digest-mismatch,
-    /// bad-signature, unlinked-signer-change, …). Exit code 0 only if every artifact is trusted.
+    /// verdict per artifact: trusted, trusted-after-rotation, trusted-after-transfer,
+    /// unknown-publisher, or rejected with the reason (unlinked-signer-change, revoked,
+    /// digest-mismatch, equivocation, rollback, bad-signature) and the chain that links the
+    /// signer to the pin. Exit code 0 only if every artifact is trusted; 1 if any is rejected;
+    /// 3 if any publisher is unknown (and none rejected). See docs/verifying.md.
     Verify(VerifyArgs),
 
     /// Key ceremonies: create an identity, rotate, hand over, revoke, back up keys.
@@ -73,6 +76,14 @@ pub enum Command {
     /// See docs/ceremony.md for the runbook.
     #[command(subcommand)]
     Ceremony(Box<crate::cmd::ceremony::CeremonyCommand>),
+
+    /// Manage a trust store: pin publishers, import their key event logs, read the audit log.
+    #[command(subcommand)]
+    Keyring(KeyringCommand),
+
+    /// Run a registry: check publishes and key events, countersign them, keep a signed log.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
 
     /// Run a tour on a throwaway file key: sign a package tree, verify it, tamper with it.
     Quickstart(QuickstartArgs),
@@ -236,6 +247,12 @@ pub struct SignArgs {
     #[arg(long, value_name = "KEL")]
     pub identity: Option<PathBuf>,
 
+    /// Carry another identity's key event log in every bundle (repeatable): after a transfer,
+    /// the giver's log with its transfer event, so verifiers who pinned the giver can follow
+    /// the transfer offline.
+    #[arg(long, value_name = "KEL", requires = "identity")]
+    pub related: Vec<PathBuf>,
+
     /// Replace existing bundles.
     #[arg(long)]
     pub force: bool,
@@ -249,11 +266,33 @@ pub struct SignArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("against").required(true).args(["public_keys", "keyring", "identity"])))]
 pub struct VerifyArgs {
     /// The public key expected to have signed: `ed25519:…`, a key reference (file:PATH reads
     /// PATH.pub), or a path to a .pub file. Repeat to accept any of several keys.
-    #[arg(long = "public-key", required = true, value_name = "KEY")]
+    #[arg(long = "public-key", value_name = "KEY")]
     pub public_keys: Vec<String>,
+
+    /// Verify against the pins and policy of this trust store (a directory; see `hallmark
+    /// keyring`). Every verdict is recorded in its audit log, and longer key event logs seen
+    /// in bundles are stored; pins are never changed (except by --trust-on-first-use).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["public_keys", "identity"])]
+    pub keyring: Option<PathBuf>,
+
+    /// Verify against this identity (its key event log file), for every namespace it holds,
+    /// without a trust store.
+    #[arg(long, value_name = "KEL", conflicts_with = "public_keys")]
+    pub identity: Option<PathBuf>,
+
+    /// With --keyring: a package no pin covers is pinned to the identity that signed it (for
+    /// the namespace that identity claims) and recorded, instead of failing as
+    /// unknown-publisher. Look-alike names of pinned namespaces are never pinned this way.
+    #[arg(long, requires = "keyring")]
+    pub trust_on_first_use: bool,
+
+    /// With --keyring: do not write to the trust store (no audit entries, no stored logs).
+    #[arg(long, requires = "keyring")]
+    pub no_record: bool,
 
     /// The bundle to use, when verifying a single artifact whose bundle is not beside it.
     #[arg(long, value_name = "PATH")]
@@ -262,6 +301,230 @@ pub struct VerifyArgs {
     /// Artifacts: files or directory trees, each with its PATH.hallmark.json.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+}
+
+/// The trust store directory, for every `hallmark keyring` command.
+#[derive(Debug, Args, Clone)]
+pub struct KeyringDir {
+    /// The trust store (a directory, created by the first pin).
+    #[arg(long, value_name = "DIR", env = "HALLMARK_KEYRING")]
+    pub keyring: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyringCommand {
+    /// Pin a namespace to an identity: releases under it must be signed by that identity, or
+    /// by keys and identities it linked through rotations and transfers.
+    ///
+    /// The identity's key event log is stored in the trust store. The identity must hold the
+    /// namespace. A namespace pinned to another identity is refused (remove the old pin with
+    /// `hallmark keyring unpin` first); the most specific pin covering a package wins.
+    Pin(PinArgs),
+
+    /// Pin a registry under a name, so that pins can require its receipts.
+    PinRegistry(PinRegistryArgs),
+
+    /// Remove a pin.
+    Unpin {
+        /// The pinned namespace.
+        #[arg(value_name = "NAMESPACE")]
+        namespace: String,
+        #[command(flatten)]
+        dir: KeyringDir,
+    },
+
+    /// Store newer key event logs of pinned identities (after a rotation, transfer or
+    /// revocation). A log that does not extend the stored one — shorter (rollback) or
+    /// different at some position (equivocation) — is refused, and the refusal is recorded.
+    Import {
+        /// Key event log files.
+        #[arg(required = true, value_name = "KEL")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        dir: KeyringDir,
+    },
+
+    /// Show pins, pinned registries and stored key event logs.
+    Show {
+        #[command(flatten)]
+        dir: KeyringDir,
+    },
+
+    /// Print the audit log, or verify its hash chain.
+    Log {
+        /// Verify the chain: any edited, removed or reordered entry is reported with its
+        /// position (exit 1).
+        #[arg(long)]
+        verify: bool,
+        /// With --verify: also require the log to end at this entry digest (kept from an
+        /// earlier `keyring log --verify`), which catches entries removed from the end.
+        #[arg(long, value_name = "DIGEST", requires = "verify")]
+        expect_head: Option<String>,
+        #[command(flatten)]
+        dir: KeyringDir,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// The namespace (e.g. org.example) or single package name to pin.
+    #[arg(value_name = "NAMESPACE")]
+    pub namespace: String,
+
+    /// The identity's key event log file (e.g. org.example.kel).
+    #[arg(long, value_name = "KEL")]
+    pub identity: PathBuf,
+
+    /// Require a receipt from this pinned registry on every release (repeatable).
+    #[arg(long, value_name = "REGISTRY")]
+    pub require_receipt: Vec<String>,
+
+    /// Require a hardware attestation of every signing key.
+    #[arg(long)]
+    pub require_attestation: bool,
+
+    #[command(flatten)]
+    pub dir: KeyringDir,
+}
+
+#[derive(Debug, Args)]
+pub struct PinRegistryArgs {
+    /// The name pins use to refer to the registry (e.g. main).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// The registry's key event log (registry.kel in the registry's directory).
+    #[arg(long, value_name = "KEL")]
+    pub identity: PathBuf,
+
+    #[command(flatten)]
+    pub dir: KeyringDir,
+}
+
+/// The registry directory, for every `hallmark registry` command.
+#[derive(Debug, Args, Clone)]
+pub struct RegistryDir {
+    /// The registry's directory.
+    #[arg(long, value_name = "DIR", env = "HALLMARK_REGISTRY")]
+    pub registry: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Create a registry: its identity (inception naming --key, committing to --next-key),
+    /// its key event log (DIR/registry.kel, for consumers to pin) and its log.
+    Init(RegistryInitArgs),
+
+    /// Check submissions and countersign the ones that pass.
+    ///
+    /// Each PATH is a bundle (PATH.hallmark.json), an artifact whose bundle is beside it, or a
+    /// key event log (*.kel: rotations, transfers, acceptances, revocations). Checks: the
+    /// signature at the statement's position; the key event log extends what the registry
+    /// holds (no fork, no rollback); the namespace belongs to the identity or was transferred
+    /// to it; the version was never published with other content; the name is not within two
+    /// edits of another publisher's. Accepted submissions are appended to the log (one flush
+    /// for the whole run) and a receipt is written into each bundle (for a key event log, into
+    /// PATH.receipts.json). Exit 1 if any submission is refused.
+    Accept(RegistryAcceptArgs),
+
+    /// Re-issue the receipts of accepted bundles from the log and write them into the bundles.
+    Receipt(RegistryReceiptArgs),
+
+    /// Verify a registry log: chain, signatures, key event logs and statements. Any edited,
+    /// removed or reordered entry is reported with its position (exit 1).
+    VerifyLog(RegistryVerifyLogArgs),
+
+    /// Mark a published version as yanked. It stays in the log and is never re-used.
+    Yank(RegistryYankArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryInitArgs {
+    /// The registry's signing key (file:, pkcs11: or yubikey: reference).
+    #[arg(long, value_name = "REF")]
+    pub key: String,
+
+    /// The key its first rotation will reveal (only its public key is read).
+    #[arg(long, value_name = "REF")]
+    pub next_key: String,
+
+    /// The namespace the registry's identity claims.
+    #[arg(long, value_name = "NAMESPACE", default_value = "local.registry")]
+    pub namespace: String,
+
+    #[command(flatten)]
+    pub passphrase: UnlockArgs,
+
+    #[command(flatten)]
+    pub dir: RegistryDir,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryAcceptArgs {
+    /// Accept names within two edits of another publisher's name, recording this reason in
+    /// the log.
+    #[arg(long, value_name = "REASON")]
+    pub allow_similar: Option<String>,
+
+    #[command(flatten)]
+    pub passphrase: UnlockArgs,
+
+    #[command(flatten)]
+    pub dir: RegistryDir,
+
+    /// Bundles, artifacts or key event logs.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryReceiptArgs {
+    #[command(flatten)]
+    pub passphrase: UnlockArgs,
+
+    #[command(flatten)]
+    pub dir: RegistryDir,
+
+    /// Bundles or artifacts.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["registry", "log"])))]
+pub struct RegistryVerifyLogArgs {
+    /// The registry's directory.
+    #[arg(long, value_name = "DIR")]
+    pub registry: Option<PathBuf>,
+
+    /// A copy of a registry's log (log.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Require the log to be that of this registry identity (hid:…).
+    #[arg(long, value_name = "IDENTITY")]
+    pub expect_identity: Option<String>,
+
+    /// Require the log to end at this entry digest, which catches entries removed from the end.
+    #[arg(long, value_name = "DIGEST")]
+    pub expect_head: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryYankArgs {
+    /// The release: NAME@VERSION.
+    #[arg(value_name = "NAME@VERSION")]
+    pub release: String,
+
+    /// Why (recorded in the log).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: String,
+
+    #[command(flatten)]
+    pub passphrase: UnlockArgs,
+
+    #[command(flatten)]
+    pub dir: RegistryDir,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,9 @@
 pub mod ceremony;
 mod hash;
 mod key;
+mod keyring;
 mod quickstart;
+mod registry;
 mod sign;
 mod verify;
 
@@ -22,6 +24,8 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
         Command::Sign(args) => sign::run(args, out),
         Command::Verify(args) => verify::run(args, out),
         Command::Ceremony(cmd) => ceremony::run(*cmd, out),
+        Command::Keyring(cmd) => keyring::run(cmd, out),
+        Command::Registry(cmd) => registry::run(cmd, out),
         Command::Quickstart(args) => quickstart::run(args, out),
         Command::Completions { shell } => {
             let mut command = crate::cli::Cli::command();

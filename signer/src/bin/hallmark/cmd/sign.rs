@@ -69,11 +69,17 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
     let digests = release::hash_all(&paths, &|| bar.inc(1)).map_err(Failure::usage)?;
     bar.finish_and_clear();
 
+    let mut related = Vec::with_capacity(args.related.len());
+    for path in &args.related {
+        let kel = KelFile::read_verified(path).map_err(Failure::usage)?;
+        related.push(KelFile::from_kel(&kel));
+    }
     let info = ReleaseInfo {
         name,
         version,
         signer,
         kel: kel_events,
+        related,
         created: Timestamp::now(),
     };
     let signers: Vec<&dyn KeyHandle> = handles.iter().map(|h| h.as_ref()).collect();

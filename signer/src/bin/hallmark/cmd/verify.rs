@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
-use hallmark_keyring::Decision;
 use hallmark_keyring::bundle::Bundle;
+use hallmark_keyring::digest::{DigestOptions, digest_path};
+use hallmark_keyring::trust::{Gate, NoAttestationVerifier, Outcome, TrustStore, TrustView};
+use hallmark_keyring::{Decision, KelFile, Timestamp};
 use hallmark_signer::release;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -26,6 +28,9 @@ pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
         return Err(Failure::usage(anyhow::anyhow!(
             "--bundle names the bundle of a single artifact"
         )));
+    }
+    if args.keyring.is_some() || args.identity.is_some() {
+        return run_trust(args, out);
     }
     let keys = args
         .public_keys
@@ -83,6 +88,124 @@ pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
                     artifact: shown,
                     decision: None,
                     error: Some(err.to_string()),
+                });
+            }
+        }
+    }
+    if out.json {
+        out.json(&reports);
+    }
+    Ok(exit)
+}
+
+/// `verify --keyring DIR` and `verify --identity KEL`: the gatekeeper.
+fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
+    let now = Timestamp::now();
+    let record = args.keyring.is_some() && !args.no_record;
+    let (mut store, identity_view) = match (&args.keyring, &args.identity) {
+        (Some(dir), _) => {
+            let store = TrustStore::open(dir, args.trust_on_first_use, record)
+                .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+            (Some(store), None)
+        }
+        (None, Some(path)) => {
+            let kel = KelFile::read_verified(path).map_err(Failure::usage)?;
+            (None, Some(TrustView::for_identity(kel, now)))
+        }
+        (None, None) => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "give --keyring DIR, --identity KEL or --public-key KEY"
+            )));
+        }
+    };
+    let jobs: Vec<(PathBuf, PathBuf)> = args
+        .paths
+        .iter()
+        .map(|p| {
+            (
+                p.clone(),
+                args.bundle.clone().unwrap_or_else(|| Bundle::path_for(p)),
+            )
+        })
+        .collect();
+    // Attestations are verified by the hardware crate's verifier once it is wired in; until
+    // then a policy that requires them fails closed.
+    let attestation = NoAttestationVerifier;
+    let bar = out.progress(jobs.len() as u64, "verifying");
+    let results: Vec<Result<Outcome, String>> = {
+        let view = match (&store, &identity_view) {
+            (Some(store), _) => store.view(),
+            (None, Some(view)) => view,
+            (None, None) => return Ok(Exit::Usage),
+        };
+        let gate = Gate::new(view, &attestation, args.trust_on_first_use, now);
+        jobs.par_iter()
+            .map(|(artifact, bundle_path)| {
+                let result = (|| {
+                    let bundle =
+                        release::read_bundle(artifact, bundle_path).map_err(|e| e.to_string())?;
+                    let actual = digest_path(artifact, &DigestOptions::default())
+                        .map_err(|e| e.to_string())?;
+                    gate.decide(&bundle, &actual).map_err(|e| {
+                        format!(
+                            "bundle {} is damaged or not a Hallmark bundle: {e}",
+                            bundle_path.display()
+                        )
+                    })
+                })();
+                bar.inc(1);
+                result
+            })
+            .collect()
+    };
+    bar.finish_and_clear();
+
+    // Record the verdicts (and longer logs, and first-use pins) before printing them.
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut slots = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(o) => {
+                slots.push(Ok(outcomes.len()));
+                outcomes.push(o);
+            }
+            Err(e) => slots.push(Err(e)),
+        }
+    }
+    if record && let Some(store) = store.as_mut() {
+        store
+            .record(&mut outcomes, now)
+            .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    }
+
+    let mut exit = Exit::Success;
+    let mut reports = Vec::with_capacity(slots.len());
+    for ((artifact, _), slot) in jobs.iter().zip(slots) {
+        let shown = artifact.display().to_string();
+        match slot {
+            Ok(i) => {
+                let decision = outcomes[i].decision.clone();
+                exit = exit.worst(match decision.verdict.exit_code() {
+                    0 => Exit::Success,
+                    3 => Exit::UnknownPublisher,
+                    _ => Exit::Refused,
+                });
+                if !out.json {
+                    println!("{shown}: {decision}");
+                }
+                reports.push(Report {
+                    artifact: shown,
+                    decision: Some(decision),
+                    error: None,
+                });
+            }
+            Err(err) => {
+                exit = exit.worst(Exit::Usage);
+                eprintln!("error: {err}");
+                reports.push(Report {
+                    artifact: shown,
+                    decision: None,
+                    error: Some(err),
                 });
             }
         }

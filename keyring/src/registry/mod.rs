@@ -1,0 +1,700 @@
+//! A registry: checks every publish and every key event, countersigns what it accepts, and
+//! keeps a signed, hash-chained log of it.
+//!
+//! A registry is a directory:
+//!
+//! ```text
+//! registry/
+//!   registry.json   the registry's identity and the reference of its signing key
+//!   registry.kel    the registry's key event log, for consumers to pin
+//!   log.jsonl       the log ([`crate::hashlog`]), every entry signed by the registry
+//!   .lock           taken while writing
+//! ```
+//!
+//! **Storage.** The log is the registry's only state: everything else (the key event log held
+//! for each identity, who registered which namespace, which versions exist, which are yanked)
+//! is rebuilt from it when the registry is opened. Appends are one `write` and one `fsync` per
+//! batch, so a batch of accepts costs one flush; a torn final line from a killed process was
+//! never acknowledged and is cut off by the next append. Receipts are written into bundles only
+//! after the log is flushed; they are a deterministic function of the log entry (Ed25519
+//! signatures are deterministic), so a receipt lost to a crash is re-issued byte for byte by
+//! submitting the bundle again or by [`Registry::receipt`].
+//!
+//! **Log records** ([`RegistryRecord`], field `kind`):
+//!
+//! | kind | fields | attached |
+//! | --- | --- | --- |
+//! | `key-event` | `identity`, `sequence`, `event` | the event |
+//! | `publish` | `identity`, `name`, `version`, `content`, `statement`, `sequence`, \[`override`\] | the statement |
+//! | `yank` | `name`, `version`, `statement`, `reason` | |
+//!
+//! The registry's own inception is entry 0, a `key-event` of its own identity; every entry is
+//! signed by the registry's keys current at that entry.
+
+mod state;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::Bundle;
+use crate::digest::ContentDigest;
+use crate::envelope::{Ed25519Signer, Envelope, SignError};
+use crate::error::FormatError;
+use crate::fsutil::{self, ReadError, WriteError};
+use crate::hashlog::{self, Head, LogError, LogIoError, LogLine, Record};
+use crate::ids::{IdentityId, Sha256Digest};
+use crate::kel::file::{KelFile, KelFileError};
+use crate::kel::{EventKind, Kel, KeyEvent};
+use crate::key::{KeyId, PublicKey};
+use crate::receipt::{Receipt, SubjectType};
+use crate::statement::{Namespace, PackageName, Version};
+use crate::time::Timestamp;
+
+pub use state::{Release, State};
+
+/// The registry configuration's media type.
+pub const REGISTRY_MEDIA_TYPE: &str = "application/vnd.hallmark.registry.v1+json";
+/// The configuration file.
+pub const CONFIG_FILE: &str = "registry.json";
+/// The registry's key event log.
+pub const KEL_FILE: &str = "registry.kel";
+/// The log.
+pub const LOG_FILE: &str = "log.jsonl";
+/// The lock file.
+pub const LOCK_FILE: &str = ".lock";
+
+/// What a registry log entry records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum RegistryRecord {
+    /// A key event of a publisher (or of the registry itself), accepted.
+    KeyEvent {
+        /// The identity.
+        identity: IdentityId,
+        /// The event's position in the identity's log.
+        sequence: u64,
+        /// The event's digest.
+        event: Sha256Digest,
+    },
+    /// A release, accepted.
+    Publish {
+        /// The signing identity.
+        identity: IdentityId,
+        /// The package.
+        name: PackageName,
+        /// The version.
+        version: Version,
+        /// The content digest.
+        content: ContentDigest,
+        /// The statement's payload digest.
+        statement: Sha256Digest,
+        /// The statement's position in the identity's log.
+        sequence: u64,
+        /// Why a look-alike name was allowed, if it was.
+        #[serde(default, rename = "override", skip_serializing_if = "Option::is_none")]
+        override_reason: Option<String>,
+    },
+    /// A version withdrawn from use (kept, never deleted or re-used).
+    Yank {
+        /// The package.
+        name: PackageName,
+        /// The version.
+        version: Version,
+        /// The statement's payload digest.
+        statement: Sha256Digest,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Record for RegistryRecord {
+    fn attached_digests(&self) -> Vec<Sha256Digest> {
+        match self {
+            RegistryRecord::KeyEvent { event, .. } => vec![*event],
+            RegistryRecord::Publish { statement, .. } => vec![*statement],
+            RegistryRecord::Yank { .. } => Vec::new(),
+        }
+    }
+}
+
+/// The registry configuration (`registry.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// Always [`REGISTRY_MEDIA_TYPE`].
+    pub media_type: String,
+    /// The registry's identity.
+    pub identity: IdentityId,
+    /// The key reference of its signing key (no secret in it).
+    pub key: String,
+}
+
+/// Why a registry operation failed (as opposed to a submission being refused).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// No registry at the path.
+    #[error("no registry at {}: create one with `hallmark registry init --registry {}`", path.display(), path.display())]
+    NotARegistry {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A registry exists already.
+    #[error("{} already holds a registry; refusing to overwrite it", path.display())]
+    Exists {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: ReadError,
+    },
+    /// A file could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A directory could not be created.
+    #[error("cannot use directory {}: {source}", path.display())]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is damaged.
+    #[error("{} is damaged: {source}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: FormatError,
+    },
+    /// The registry's key event log is damaged.
+    #[error(transparent)]
+    Kel(#[from] KelFileError),
+    /// The log could not be read or appended.
+    #[error(transparent)]
+    LogIo(#[from] LogIoError),
+    /// The log is broken.
+    #[error("the registry log {} is broken at {source}; see `hallmark registry verify-log`", path.display())]
+    Log {
+        /// The log.
+        path: PathBuf,
+        /// Where and how.
+        source: LogError,
+    },
+    /// The signing key is not a current key of the registry.
+    #[error("key {} is not a current signing key of registry {identity}", key.short())]
+    NotRegistryKey {
+        /// The key offered.
+        key: KeyId,
+        /// The registry.
+        identity: IdentityId,
+    },
+    /// Signing failed.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The lock could not be taken.
+    #[error("cannot lock registry {}: {source}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The registry's inception could not be built.
+    #[error("cannot create the registry identity: {0}")]
+    Inception(String),
+}
+
+/// Why a submission was refused. The message says what to do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    /// The check that refused it: `signature`, `key-event-log`, `equivocation`, `rollback`,
+    /// `namespace`, `immutable-version`, `similar-name`, `input`.
+    pub check: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+fn refuse(check: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        check,
+        message: message.into(),
+    }
+}
+
+/// What a successful submission did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The receipts: for a bundle, the statement's; for a key event log, one per event.
+    pub receipts: Vec<Envelope>,
+    /// Whether the submission was already in the log (re-issued receipts, nothing appended).
+    pub already: bool,
+    /// Key events appended.
+    pub new_events: usize,
+    /// `name@version` for a bundle.
+    pub release: Option<String>,
+}
+
+/// A submission: a bundle (publish) or a key event log (rotation, transfer, revocation, …).
+#[derive(Clone, Debug)]
+pub enum Submission {
+    /// A bundle.
+    Bundle(Box<Bundle>),
+    /// A key event log file's events.
+    Kel(Vec<Envelope>),
+}
+
+/// Options for accepting submissions.
+#[derive(Clone, Debug, Default)]
+pub struct AcceptOptions {
+    /// Allow names within edit distance 2 of another publisher's name, recording this reason.
+    pub allow_similar: Option<String>,
+}
+
+/// An open registry.
+pub struct Registry {
+    dir: PathBuf,
+    config: Config,
+    state: State,
+    _lock: Option<File>,
+}
+
+fn read_config(dir: &Path) -> Result<Config, RegistryError> {
+    let path = dir.join(CONFIG_FILE);
+    if !fsutil::exists_no_follow(&path) {
+        return Err(RegistryError::NotARegistry {
+            path: dir.to_owned(),
+        });
+    }
+    let bytes = fsutil::read_bounded(&path, 64 * 1024).map_err(|source| RegistryError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let config: Config = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Format {
+        path: path.clone(),
+        source: FormatError::json("registry configuration", &e),
+    })?;
+    if config.media_type != REGISTRY_MEDIA_TYPE {
+        return Err(RegistryError::Format {
+            path,
+            source: FormatError::MediaType {
+                found: config.media_type.chars().take(100).collect(),
+                expected: REGISTRY_MEDIA_TYPE,
+            },
+        });
+    }
+    Ok(config)
+}
+
+fn lock(dir: &Path) -> Result<File, RegistryError> {
+    let path = dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| RegistryError::Lock {
+            path: path.clone(),
+            source,
+        })?;
+    file.lock()
+        .map_err(|source| RegistryError::Lock { path, source })?;
+    Ok(file)
+}
+
+/// The result of verifying a registry log.
+#[derive(Clone, Debug)]
+pub struct LogReport {
+    /// The registry identity (from entry 0).
+    pub identity: IdentityId,
+    /// Entries.
+    pub entries: u64,
+    /// Digest of the last entry.
+    pub head: Option<Sha256Digest>,
+    /// Bytes of an interrupted append at the end, not part of the log.
+    pub torn_tail: usize,
+    /// Publishes, key events and yanks.
+    pub counts: (u64, u64, u64),
+}
+
+/// Verifies a registry log completely: the chain, every entry's signature by the registry's
+/// keys current at that entry, every publisher's key event log as the entries build it, and
+/// every statement's signature at its position. Names the first wrong position.
+pub fn verify_log(path: &Path, expected: Option<IdentityId>) -> Result<LogReport, RegistryError> {
+    let raw = hashlog::read(path)?;
+    let log_err = |source| RegistryError::Log {
+        path: path.to_owned(),
+        source,
+    };
+    let mut state = State::default();
+    let (_, head) =
+        hashlog::verify_lines::<RegistryRecord>(&raw.lines, |checked| state.replay(checked, true))
+            .map_err(log_err)?;
+    let identity = state.registry.ok_or_else(|| {
+        log_err(LogError {
+            at: 0,
+            kind: hashlog::LogErrorKind::Invalid(
+                "the log does not start with the registry's inception".to_owned(),
+            ),
+        })
+    })?;
+    if let Some(expected) = expected
+        && expected != identity
+    {
+        return Err(log_err(LogError {
+            at: 0,
+            kind: hashlog::LogErrorKind::Invalid(format!(
+                "the log belongs to registry {identity}, not {expected}"
+            )),
+        }));
+    }
+    Ok(LogReport {
+        identity,
+        entries: head.len,
+        head: head.digest,
+        torn_tail: raw.torn_tail,
+        counts: state.counts,
+    })
+}
+
+impl Registry {
+    /// Creates a registry in `dir`: an identity whose inception names `signer`'s key, commits
+    /// to `next` for its first rotation and claims `namespace`; writes the configuration, the
+    /// registry's key event log, and the log with the inception as entry 0.
+    pub fn init<S: Ed25519Signer + Sync + ?Sized>(
+        dir: &Path,
+        signer: &S,
+        key_reference: &str,
+        next: &PublicKey,
+        namespace: Namespace,
+        now: Timestamp,
+    ) -> Result<Registry, RegistryError> {
+        if fsutil::exists_no_follow(&dir.join(CONFIG_FILE))
+            || fsutil::exists_no_follow(&dir.join(LOG_FILE))
+        {
+            return Err(RegistryError::Exists {
+                path: dir.to_owned(),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(|source| RegistryError::Dir {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let lock = lock(dir)?;
+        let key = PublicKey::new(signer.verifying_key());
+        let mut event = KeyEvent::new(EventKind::Inception, 0, now);
+        event.keys = Some(vec![key]);
+        event.threshold = Some(1);
+        event.next = Some(vec![next.key_id()]);
+        event.next_threshold = Some(1);
+        event.namespaces = Some(vec![namespace]);
+        let mut envelope = event
+            .to_envelope()
+            .map_err(|e| RegistryError::Inception(e.to_string()))?;
+        envelope.sign(signer)?;
+        let kel = Kel::verify(std::slice::from_ref(&envelope))
+            .map_err(|e| RegistryError::Inception(e.to_string()))?;
+        let config = Config {
+            media_type: REGISTRY_MEDIA_TYPE.to_owned(),
+            identity: kel.identity(),
+            key: key_reference.to_owned(),
+        };
+        let registry = Registry {
+            dir: dir.to_owned(),
+            config,
+            state: State::default(),
+            _lock: Some(lock),
+        };
+        let record = RegistryRecord::KeyEvent {
+            identity: kel.identity(),
+            sequence: 0,
+            event: envelope.payload_digest(),
+        };
+        let entry = registry.state.head.next_entry(now, record);
+        let mut entry_env = entry
+            .to_envelope()
+            .map_err(|source| RegistryError::Format {
+                path: dir.join(LOG_FILE),
+                source,
+            })?;
+        entry_env.sign(signer)?;
+        let line = LogLine {
+            entry: entry_env,
+            attached: vec![envelope],
+        };
+        fsutil::write_new(
+            &dir.join(KEL_FILE),
+            &KelFile::from_kel(&kel).to_json(),
+            0o644,
+        )?;
+        hashlog::append(&dir.join(LOG_FILE), &[line.to_json()])?;
+        let mut config_json = serde_json::to_vec_pretty(&registry.config).unwrap_or_default();
+        config_json.push(b'\n');
+        fsutil::write_new(&dir.join(CONFIG_FILE), &config_json, 0o644)?;
+        // Replay what was written, so the in-memory state is exactly what `open` would build.
+        drop(registry);
+        Registry::open(dir)
+    }
+
+    /// Opens the registry in `dir`, locked for writing, and rebuilds its state from the log
+    /// (chain checked; signatures are checked by [`verify_log`]).
+    pub fn open(dir: &Path) -> Result<Registry, RegistryError> {
+        let config = read_config(dir)?;
+        let lock = lock(dir)?;
+        let path = dir.join(LOG_FILE);
+        let raw = hashlog::read(&path)?;
+        let mut state = State::default();
+        hashlog::verify_lines::<RegistryRecord>(&raw.lines, |checked| state.replay(checked, false))
+            .map_err(|source| RegistryError::Log {
+                path: path.clone(),
+                source,
+            })?;
+        if state.registry != Some(config.identity) {
+            return Err(RegistryError::Log {
+                path,
+                source: LogError {
+                    at: 0,
+                    kind: hashlog::LogErrorKind::Invalid(format!(
+                        "the log does not start with the inception of registry {}",
+                        config.identity
+                    )),
+                },
+            });
+        }
+        Ok(Registry {
+            dir: dir.to_owned(),
+            config,
+            state,
+            _lock: Some(lock),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The registry's state, rebuilt from its log.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The registry's own key event log.
+    pub fn kel(&self) -> Option<Arc<Kel>> {
+        self.state.kel(&self.config.identity)
+    }
+
+    fn check_signer<S: Ed25519Signer + ?Sized>(&self, signer: &S) -> Result<(), RegistryError> {
+        let key = PublicKey::new(signer.verifying_key()).key_id();
+        let current = self.kel().is_some_and(|k| k.current().has_key(&key));
+        if current {
+            Ok(())
+        } else {
+            Err(RegistryError::NotRegistryKey {
+                key,
+                identity: self.config.identity,
+            })
+        }
+    }
+
+    /// Checks submissions in order and accepts those that pass: appends their entries to the
+    /// log with one flush, then returns one result per submission (receipts for the accepted
+    /// ones). Nothing is acknowledged before the log is durable.
+    pub fn accept<S: Ed25519Signer + Sync + ?Sized>(
+        &mut self,
+        signer: &S,
+        submissions: &[Submission],
+        options: &AcceptOptions,
+        now: Timestamp,
+    ) -> Result<Vec<Result<Accepted, Refusal>>, RegistryError> {
+        self.check_signer(signer)?;
+        let registry_sequence = self.kel().map_or(0, |k| k.head().event.sequence);
+        let mut staged = self.state.clone();
+        let mut plans = Vec::with_capacity(submissions.len());
+        let first_new = staged.head.len;
+        for submission in submissions {
+            let result = match submission {
+                Submission::Bundle(bundle) => staged.stage_bundle(bundle, options, now),
+                Submission::Kel(events) => staged.stage_kel(events, now),
+            };
+            plans.push(result);
+        }
+        // Sign the new entries (in parallel) and append them with one flush.
+        let pending = staged.take_pending();
+        let signed: Vec<Result<LogLine, SignError>> = pending
+            .par_iter()
+            .map(|(entry, attached)| {
+                let mut envelope = entry.clone();
+                envelope.sign(signer)?;
+                Ok(LogLine {
+                    entry: envelope,
+                    attached: attached.clone(),
+                })
+            })
+            .collect();
+        let mut lines = Vec::with_capacity(signed.len());
+        for line in signed {
+            lines.push(line?.to_json());
+        }
+        if !lines.is_empty() {
+            hashlog::append(&self.dir.join(LOG_FILE), &lines)?;
+        }
+        self.state = staged;
+        debug_assert!(self.state.head.len >= first_new);
+        // Receipts, deterministic from the log.
+        let mut results = Vec::with_capacity(plans.len());
+        for plan in plans {
+            results.push(match plan {
+                Ok(plan) => {
+                    let receipts = plan
+                        .subjects
+                        .par_iter()
+                        .map(|(index, subject_type, subject, identity)| {
+                            self.issue(
+                                signer,
+                                *index,
+                                *subject_type,
+                                *subject,
+                                *identity,
+                                registry_sequence,
+                            )
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(Accepted {
+                        receipts,
+                        already: plan.already,
+                        new_events: plan.new_events,
+                        release: plan.release,
+                    })
+                }
+                Err(refusal) => Err(refusal),
+            });
+        }
+        Ok(results)
+    }
+
+    fn issue<S: Ed25519Signer + ?Sized>(
+        &self,
+        signer: &S,
+        index: u64,
+        subject_type: SubjectType,
+        subject: Sha256Digest,
+        identity: IdentityId,
+        current_sequence: u64,
+    ) -> Result<Envelope, RegistryError> {
+        let (entry_digest, time, registry_sequence) =
+            self.state
+                .entry_info(index)
+                .unwrap_or((subject, Timestamp::now(), current_sequence));
+        let receipt = Receipt {
+            registry: self.config.identity,
+            registry_sequence,
+            subject,
+            subject_type,
+            identity,
+            log_index: index,
+            log_entry: entry_digest,
+            time,
+        };
+        let mut envelope = receipt
+            .to_envelope()
+            .map_err(|source| RegistryError::Format {
+                path: self.dir.join(LOG_FILE),
+                source,
+            })?;
+        envelope.sign(signer)?;
+        Ok(envelope)
+    }
+
+    /// The receipt for a statement the registry has accepted (re-issued from the log), or
+    /// `None` if the log does not record it.
+    pub fn receipt<S: Ed25519Signer + ?Sized>(
+        &self,
+        signer: &S,
+        statement: &Sha256Digest,
+    ) -> Result<Option<Envelope>, RegistryError> {
+        self.check_signer(signer)?;
+        let Some(&(index, identity)) = self.state.publishes.get(statement) else {
+            return Ok(None);
+        };
+        let seq = self.kel().map_or(0, |k| k.head().event.sequence);
+        self.issue(
+            signer,
+            index,
+            SubjectType::Statement,
+            *statement,
+            identity,
+            seq,
+        )
+        .map(Some)
+    }
+
+    /// Yanks a published version: appends a `yank` entry. The version stays in the log and
+    /// can never be published again.
+    pub fn yank<S: Ed25519Signer + Sync + ?Sized>(
+        &mut self,
+        signer: &S,
+        name: &PackageName,
+        version: &Version,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<Result<u64, Refusal>, RegistryError> {
+        self.check_signer(signer)?;
+        let mut staged = self.state.clone();
+        let index = match staged.stage_yank(name, version, reason, now) {
+            Ok(index) => index,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let pending = staged.take_pending();
+        let mut lines = Vec::new();
+        for (entry, attached) in pending {
+            let mut envelope = entry;
+            envelope.sign(signer)?;
+            lines.push(
+                LogLine {
+                    entry: envelope,
+                    attached,
+                }
+                .to_json(),
+            );
+        }
+        hashlog::append(&self.dir.join(LOG_FILE), &lines)?;
+        self.state = staged;
+        Ok(Ok(index))
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// What staging a submission planned.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    subjects: Vec<(u64, SubjectType, Sha256Digest, IdentityId)>,
+    already: bool,
+    new_events: usize,
+    release: Option<String>,
+}
+
+/// Reads the log's head without opening the registry for writing.
+pub fn head(dir: &Path) -> Result<Head, RegistryError> {
+    let path = dir.join(LOG_FILE);
+    let raw = hashlog::read(&path)?;
+    let mut state = State::default();
+    let (_, head) = hashlog::verify_lines::<RegistryRecord>(&raw.lines, |c| state.replay(c, false))
+        .map_err(|source| RegistryError::Log { path, source })?;
+    Ok(head)
+}

@@ -1,0 +1,160 @@
+//! The consumer's audit log: every pin, import, refusal and verdict, hash-chained.
+//!
+//! The log is `audit.log` in the trust store, in the format of [`crate::hashlog`]; entries are
+//! unsigned (a consumer need not hold a key), so their integrity rests on the chain: an edited,
+//! removed or reordered entry breaks it at a position `hallmark keyring log --verify` names.
+//! Removing entries from the end leaves a valid shorter chain; compare the head with one kept
+//! elsewhere (`--expect-head`) — or with the trust store's history in version control — to
+//! catch that.
+//!
+//! Each entry's `record` is one of (field `kind`):
+//!
+//! | kind | fields | attached |
+//! | --- | --- | --- |
+//! | `pin` | `namespace`, `identity`, `pinned_at`, \[`policy`\], `source` | |
+//! | `unpin` | `namespace`, `identity` | |
+//! | `pin-registry` | `name`, `identity` | |
+//! | `kel-extended` | `identity`, `from`, `to`, `head`, `via` | |
+//! | `kel-refused` | `identity`, `reason`, `detail`, \[`evidence`\] | the two events of a fork |
+//! | `verdict` | `release`, `statement`, `content`, \[`identity`\], `verdict`, `message`, \[`evidence`\] | the two events of a fork |
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::ContentDigest;
+use crate::hashlog::Record;
+use crate::ids::{IdentityId, Sha256Digest};
+use crate::statement::Namespace;
+use crate::trust::pins::{PinSource, Policy};
+
+/// What an audit entry records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum AuditRecord {
+    /// A pin was made (or its policy changed).
+    Pin {
+        /// The namespace.
+        namespace: Namespace,
+        /// The identity.
+        identity: IdentityId,
+        /// The log position the pin was made at.
+        pinned_at: u64,
+        /// Its policy.
+        #[serde(default, skip_serializing_if = "Policy::is_default")]
+        policy: Policy,
+        /// Manual or trust-on-first-use.
+        source: PinSource,
+    },
+    /// A pin was removed.
+    Unpin {
+        /// The namespace.
+        namespace: Namespace,
+        /// The identity it was pinned to.
+        identity: IdentityId,
+    },
+    /// A registry was pinned.
+    PinRegistry {
+        /// The registry's name.
+        name: String,
+        /// Its identity.
+        identity: IdentityId,
+    },
+    /// A stored key event log was replaced by a longer one that extends it.
+    KelExtended {
+        /// The identity.
+        identity: IdentityId,
+        /// Events before.
+        from: u64,
+        /// Events after.
+        to: u64,
+        /// Digest of the newest event.
+        head: Sha256Digest,
+        /// `import`, `pin` or `verify`.
+        via: String,
+    },
+    /// A key event log was refused: shorter than, or forked from, the stored one.
+    KelRefused {
+        /// The identity.
+        identity: IdentityId,
+        /// `rollback`, `equivocation` or `invalid`.
+        reason: String,
+        /// What exactly.
+        detail: String,
+        /// Digests of the attached evidence (for a fork: the stored event, then the other).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evidence: Vec<Sha256Digest>,
+    },
+    /// A verdict was given.
+    Verdict {
+        /// `name@version`.
+        release: String,
+        /// Digest of the statement payload.
+        statement: Sha256Digest,
+        /// The content digest the statement signs.
+        content: ContentDigest,
+        /// The signing identity, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<IdentityId>,
+        /// The verdict (`trusted`, `rejected: revoked`, …).
+        verdict: String,
+        /// Its message.
+        message: String,
+        /// Digests of attached evidence.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evidence: Vec<Sha256Digest>,
+    },
+}
+
+impl Record for AuditRecord {
+    fn attached_digests(&self) -> Vec<Sha256Digest> {
+        match self {
+            AuditRecord::KelRefused { evidence, .. } | AuditRecord::Verdict { evidence, .. } => {
+                evidence.clone()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl AuditRecord {
+    /// One line for people.
+    pub fn describe(&self) -> String {
+        match self {
+            AuditRecord::Pin {
+                namespace,
+                identity,
+                pinned_at,
+                policy,
+                source,
+            } => format!(
+                "pin {namespace} -> {identity} at event #{pinned_at} ({source}; policy: {policy})"
+            ),
+            AuditRecord::Unpin {
+                namespace,
+                identity,
+            } => format!("unpin {namespace} (was {identity})"),
+            AuditRecord::PinRegistry { name, identity } => {
+                format!("pin registry `{name}` -> {identity}")
+            }
+            AuditRecord::KelExtended {
+                identity,
+                from,
+                to,
+                head,
+                via,
+            } => format!(
+                "key event log of {identity} extended from {from} to {to} events (head {}) by {via}",
+                head.short()
+            ),
+            AuditRecord::KelRefused {
+                identity,
+                reason,
+                detail,
+                ..
+            } => format!("refused key event log of {identity}: {reason}: {detail}"),
+            AuditRecord::Verdict {
+                verdict, message, ..
+            } => format!("{verdict}: {message}"),
+        }
+    }
+}

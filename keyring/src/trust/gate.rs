@@ -1,0 +1,1035 @@
+//! The gatekeeper: one verdict per artifact, from the statement, the bundle, the pinned
+//! identity's key event log, receipts, revocations and policy.
+//!
+//! [`Gate::decide`] takes the steps below in order and stops at the first that fails, so every
+//! artifact gets exactly one [`Decision`]:
+//!
+//! 1. **Pin** — the most specific pin covering the package. None: `unknown-publisher` (with a
+//!    typosquat warning when the name is one or two edits from a pinned namespace), or, in
+//!    trust-on-first-use mode, a new pin for the signer's claimed namespace (never for a
+//!    look-alike name).
+//! 2. **Key event logs** — the bundle's log (and `related` logs) must verify; for each
+//!    identity the longer of the stored and offered logs is used when one extends the other,
+//!    and two logs that differ at a position are `rejected: equivocation` (both events kept as
+//!    evidence).
+//! 3. **Link to the pin** — the signer is the pinned identity, or a chain of accepted
+//!    transfers leads from the pinned identity to it ([`find_transfer`]); otherwise
+//!    `rejected: unlinked-signer-change`.
+//! 4. **Position and signature** — the statement's event is the one the log holds at that
+//!    position (else `equivocation`), the identity held the name there, and the threshold of
+//!    the keys of that position signed (else `unlinked-signer-change`, or `bad-signature` for
+//!    a signature that does not verify).
+//! 5. **Revocation** — keys rotated away or revoked as `compromised` count only if a receipt
+//!    from a pinned registry, or an earlier verification in the audit log, shows the statement
+//!    existed before the compromise: `rejected: revoked`.
+//! 6. **Rollback** — a statement that names a position whose keys a (`scheduled` or `lost`)
+//!    rotation had already replaced when, by its own time, it was made: `rejected: rollback`.
+//! 7. **Policy** — receipts from the named registries, hardware attestation; any receipt that
+//!    claims a pinned registry and does not verify is `bad-signature`.
+//! 8. **Digest** — the artifact is what the statement signs: else `digest-mismatch`.
+//!
+//! The gate reads a [`TrustView`] and never changes it; what the caller may store afterwards
+//! (longer logs, evidence, a trust-on-first-use pin) is returned in the [`Outcome`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::bundle::{Attestation, Bundle};
+use crate::digest::ContentDigest;
+use crate::envelope::Envelope;
+use crate::error::FormatError;
+use crate::ids::{IdentityId, Sha256Digest};
+use crate::kel::log::{Epoch, KelError, KelErrorKind};
+use crate::kel::{Comparison, Kel, Reason, find_transfer};
+use crate::key::{KeyId, PublicKey};
+use crate::receipt::{Receipt, SubjectType, verify_receipt};
+use crate::similar::lookalike;
+use crate::statement::{Namespace, PackageName, Signer, Statement};
+use crate::threshold::{ThresholdError, check_threshold};
+use crate::time::Timestamp;
+use crate::trust::pins::{Pin, PinSource, PinsFile, Policy};
+use crate::verdict::{Decision, Rejection, Verdict};
+use crate::verify::check_digest;
+
+/// Most transfers followed from a pinned identity to a signer.
+pub const MAX_TRANSFER_HOPS: usize = 8;
+
+/// Verifies hardware attestations for the gate. The keyring has no hardware dependencies; the
+/// command line supplies an implementation backed by `hallmark_hsm::attestation`.
+pub trait AttestationVerifier: Sync {
+    /// Checks that `attestation` proves `key` was generated in, and cannot leave, hardware.
+    /// `Ok` carries a short description of the device for messages; `Err` the reason.
+    fn verify(&self, attestation: &Attestation, key: &PublicKey) -> Result<String, String>;
+}
+
+/// An attestation verifier that refuses everything: for builds and tools that cannot check
+/// attestations, so a policy that requires them fails closed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoAttestationVerifier;
+
+impl AttestationVerifier for NoAttestationVerifier {
+    fn verify(&self, _: &Attestation, _: &PublicKey) -> Result<String, String> {
+        Err("this program cannot verify hardware attestations".to_owned())
+    }
+}
+
+/// What the gate decides against: pins, the stored key event logs and the history of earlier
+/// verifications.
+#[derive(Clone, Debug, Default)]
+pub struct TrustView {
+    /// Pins and pinned registries.
+    pub pins: PinsFile,
+    /// The longest key event log seen for each identity (publishers and registries).
+    pub kels: HashMap<IdentityId, Arc<Kel>>,
+    /// For each statement (payload digest), when it was first found trusted.
+    pub history: HashMap<Sha256Digest, Timestamp>,
+}
+
+impl TrustView {
+    /// A view that pins every namespace `kel`'s identity holds to it, as of its inception
+    /// (`hallmark verify --identity KEL`).
+    pub fn for_identity(kel: Kel, now: Timestamp) -> Self {
+        let mut pins = PinsFile::default();
+        let namespaces: Vec<Namespace> = kel
+            .claimed()
+            .iter()
+            .chain(kel.received().iter().map(|r| &r.name))
+            .cloned()
+            .collect();
+        for namespace in namespaces {
+            // Names received and given back may repeat; the first pin of a namespace stands.
+            let _ = pins.add(Pin {
+                namespace,
+                identity: kel.identity(),
+                pinned_at: 0,
+                policy: Policy::default(),
+                source: PinSource::Manual,
+                created: now,
+            });
+        }
+        let mut kels = HashMap::new();
+        kels.insert(kel.identity(), Arc::new(kel));
+        TrustView {
+            pins,
+            kels,
+            history: HashMap::new(),
+        }
+    }
+}
+
+/// A decision and what the caller may record because of it.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The verdict with its reason.
+    pub decision: Decision,
+    /// Digest of the statement payload.
+    pub statement: Sha256Digest,
+    /// The content digest the statement signs.
+    pub content: ContentDigest,
+    /// Key event logs that extend the stored ones (or are new), to store.
+    pub longer_kels: Vec<Arc<Kel>>,
+    /// Evidence of equivocation: the stored event and the conflicting one.
+    pub evidence: Vec<Envelope>,
+    /// A trust-on-first-use pin, when the verdict is trusted and none covered the package.
+    pub tofu_pin: Option<Pin>,
+}
+
+/// The verdict engine.
+pub struct Gate<'a> {
+    view: &'a TrustView,
+    attestation: &'a dyn AttestationVerifier,
+    tofu: bool,
+    now: Timestamp,
+    cache: Mutex<HashMap<Sha256Digest, Result<Arc<Kel>, KelError>>>,
+}
+
+/// The decision being built for one artifact.
+struct Ctx {
+    release: String,
+    identity: Option<IdentityId>,
+    pin: Option<Namespace>,
+}
+
+impl Ctx {
+    fn decision(&self, verdict: Verdict, message: String) -> Decision {
+        let mut d = Decision::new(verdict, message, Some(self.release.clone()));
+        d.identity = self.identity;
+        d.pin = self.pin.clone();
+        d
+    }
+
+    fn reject(&self, rejection: Rejection, message: String) -> Decision {
+        self.decision(Verdict::Rejected(rejection), message)
+    }
+}
+
+fn keys_text(keys: &[KeyId]) -> String {
+    keys.iter().map(KeyId::short).collect::<Vec<_>>().join("+")
+}
+
+fn epoch_keys(epoch: &Epoch) -> String {
+    keys_text(&epoch.keys.iter().map(PublicKey::key_id).collect::<Vec<_>>())
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The pinned namespace `name` is a look-alike of, and the distance: the name's first labels
+/// (as many as the namespace has) one or two edits from it.
+pub fn typosquat_of(name: &PackageName, pins: &PinsFile) -> Option<(Namespace, usize)> {
+    let labels: Vec<&str> = name.as_str().split('.').collect();
+    pins.pins
+        .iter()
+        .filter_map(|pin| {
+            let depth = pin.namespace.depth();
+            let prefix = labels[..depth.min(labels.len())].join(".");
+            lookalike(&prefix, pin.namespace.as_str())
+                .or_else(|| lookalike(name.as_str(), pin.namespace.as_str()))
+                .map(|d| (pin.namespace.clone(), d))
+        })
+        .min_by_key(|(_, d)| *d)
+}
+
+/// Maps a key event log that does not verify to a verdict: keys that are not entitled (a
+/// rotation signed only by the current key, an uncommitted key) are an unlinked signer change;
+/// everything else is a bad signature or an inconsistent document.
+fn kel_rejection(err: &KelError) -> Rejection {
+    match &*err.kind {
+        KelErrorKind::Signatures {
+            source: ThresholdError::BadSignature { .. },
+            ..
+        } => Rejection::BadSignature,
+        KelErrorKind::Signatures { .. }
+        | KelErrorKind::UncommittedKey { .. }
+        | KelErrorKind::TooFewRevealed { .. } => Rejection::UnlinkedSignerChange,
+        _ => Rejection::BadSignature,
+    }
+}
+
+enum Resolved {
+    Kel(Arc<Kel>),
+    None,
+}
+
+impl<'a> Gate<'a> {
+    /// A gate over `view`. `tofu` enables trust-on-first-use; `now` dates new pins.
+    pub fn new(
+        view: &'a TrustView,
+        attestation: &'a dyn AttestationVerifier,
+        tofu: bool,
+        now: Timestamp,
+    ) -> Self {
+        Gate {
+            view,
+            attestation,
+            tofu,
+            now,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Verifies a list of key events, once per distinct list across every artifact checked
+    /// by this gate (a release of many artifacts carries the same log in every bundle).
+    fn verified(&self, events: &[Envelope]) -> Result<Arc<Kel>, KelError> {
+        let mut h = Sha256::new();
+        for e in events {
+            h.update(e.payload_digest().as_bytes());
+            for s in e.signatures() {
+                h.update(s.keyid.as_bytes());
+                h.update(s.sig);
+            }
+        }
+        let key = Sha256Digest::from_bytes(h.finalize().into());
+        if let Ok(cache) = self.cache.lock()
+            && let Some(hit) = cache.get(&key)
+        {
+            return hit.clone();
+        }
+        let result = Kel::verify(events).map(Arc::new);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, result.clone());
+        }
+        result
+    }
+
+    /// Decides about one artifact whose content digest is `actual`.
+    ///
+    /// `Err` means the bundle's statement cannot be read at all (an input error, exit 2);
+    /// every other outcome is a decision.
+    pub fn decide(&self, bundle: &Bundle, actual: &ContentDigest) -> Result<Outcome, FormatError> {
+        let statement = bundle.statement()?;
+        let mut out = Outcome {
+            decision: Decision::new(Verdict::UnknownPublisher, "", None),
+            statement: bundle.statement.payload_digest(),
+            content: statement.digest,
+            longer_kels: Vec::new(),
+            evidence: Vec::new(),
+            tofu_pin: None,
+        };
+        let mut ctx = Ctx {
+            release: statement.release(),
+            identity: None,
+            pin: None,
+        };
+        out.decision = self.decide_inner(bundle, &statement, actual, &mut ctx, &mut out);
+        if !out.decision.verdict.is_trusted() {
+            out.tofu_pin = None;
+        }
+        Ok(out)
+    }
+
+    fn decide_inner(
+        &self,
+        bundle: &Bundle,
+        statement: &Statement,
+        actual: &ContentDigest,
+        ctx: &mut Ctx,
+        out: &mut Outcome,
+    ) -> Decision {
+        let name = &statement.name;
+        let release = ctx.release.clone();
+        let pins = &self.view.pins;
+
+        let (sid, seq, event) = match statement.signer.kind() {
+            Ok(Signer::Identity {
+                identity,
+                sequence,
+                event,
+            }) => (*identity, sequence, *event),
+            Ok(Signer::Key(key)) => {
+                return match pins.lookup(name) {
+                    Some(pin) => {
+                        ctx.pin = Some(pin.namespace.clone());
+                        ctx.reject(
+                            Rejection::UnlinkedSignerChange,
+                            format!(
+                                "{release} is signed by the bare key {}, not in the name of identity {} which is pinned for {}",
+                                key.key_id().short(),
+                                pin.identity.short(),
+                                pin.namespace
+                            ),
+                        )
+                    }
+                    None => ctx.decision(
+                        Verdict::UnknownPublisher,
+                        format!(
+                            "no pin covers {name}, and it is signed by the bare key {} rather than an identity",
+                            key.key_id().short()
+                        ),
+                    ),
+                };
+            }
+            Err(e) => return ctx.reject(Rejection::BadSignature, e.to_string()),
+        };
+        ctx.identity = Some(sid);
+
+        // The logs the bundle offers: the signer's, and related ones (e.g. a giver's).
+        let mut offered: Vec<Arc<Kel>> = Vec::new();
+        if !bundle.kel.is_empty() {
+            match self.verified(&bundle.kel) {
+                Ok(kel) => {
+                    if kel.identity() != sid {
+                        return ctx.reject(
+                            Rejection::BadSignature,
+                            format!(
+                                "the bundle's key event log belongs to identity {}, but the statement for {release} names identity {}",
+                                kel.identity().short(),
+                                sid.short()
+                            ),
+                        );
+                    }
+                    offered.push(kel);
+                }
+                Err(e) => {
+                    return ctx.reject(
+                        kel_rejection(&e),
+                        format!(
+                            "the key event log in the bundle for {release} does not verify: {e}"
+                        ),
+                    );
+                }
+            }
+        }
+        for related in &bundle.related {
+            match self.verified(&related.events) {
+                Ok(kel) => offered.push(kel),
+                Err(e) => {
+                    return ctx.reject(
+                        kel_rejection(&e),
+                        format!(
+                            "a related key event log in the bundle for {release} does not verify: {e}"
+                        ),
+                    );
+                }
+            }
+        }
+
+        // 1. The pin.
+        let pin = match pins.lookup(name) {
+            Some(pin) => pin.clone(),
+            None => {
+                let squat = typosquat_of(name, pins);
+                if self.tofu && squat.is_none() {
+                    let kel = match self.resolve(sid, &offered, out) {
+                        Ok(Resolved::Kel(kel)) => kel,
+                        Ok(Resolved::None) => {
+                            return ctx.decision(
+                                Verdict::UnknownPublisher,
+                                format!(
+                                    "no pin covers {name}, and the bundle carries no key event log of identity {} to pin on first use",
+                                    sid.short()
+                                ),
+                            );
+                        }
+                        Err(msg) => return ctx.reject(Rejection::Equivocation, msg),
+                    };
+                    let Some(namespace) = held_namespace(&kel, name) else {
+                        return ctx.decision(
+                            Verdict::UnknownPublisher,
+                            format!(
+                                "no pin covers {name}, and identity {} does not claim it, so it is not pinned on first use",
+                                sid.short()
+                            ),
+                        );
+                    };
+                    let pin = Pin {
+                        namespace,
+                        identity: sid,
+                        pinned_at: kel.head().event.sequence,
+                        policy: Policy::default(),
+                        source: PinSource::TrustOnFirstUse,
+                        created: self.now,
+                    };
+                    out.tofu_pin = Some(pin.clone());
+                    pin
+                } else {
+                    let advice = match squat {
+                        Some((ns, d)) => format!(
+                            "{name} is {d} edit{} away from the pinned namespace {ns}: possible typosquat",
+                            plural(d)
+                        ),
+                        None => {
+                            "pin its publisher with `hallmark keyring pin NAMESPACE --identity KEL`"
+                                .to_owned()
+                        }
+                    };
+                    return ctx.decision(
+                        Verdict::UnknownPublisher,
+                        format!(
+                            "no pin covers {name} (signed by identity {}); {advice}",
+                            sid.short()
+                        ),
+                    );
+                }
+            }
+        };
+        ctx.pin = Some(pin.namespace.clone());
+
+        // 2. The signer's log: the longer of the stored and offered ones.
+        let signer_kel = match self.resolve(sid, &offered, out) {
+            Ok(Resolved::Kel(kel)) => kel,
+            Ok(Resolved::None) => {
+                return ctx.reject(
+                    Rejection::UnlinkedSignerChange,
+                    format!(
+                        "{release} is signed in the name of identity {}, but neither the bundle nor the keyring holds its key event log",
+                        sid.short()
+                    ),
+                );
+            }
+            Err(msg) => return ctx.reject(Rejection::Equivocation, msg),
+        };
+
+        // 3. The link from the pin to the signer.
+        let mut chain: Vec<String> = Vec::new();
+        let (link_start, transferred) = if sid == pin.identity {
+            (pin.pinned_at, false)
+        } else {
+            let pinned_kel = match self.resolve(pin.identity, &offered, out) {
+                Ok(Resolved::Kel(kel)) => kel,
+                Ok(Resolved::None) => {
+                    return ctx.reject(
+                        Rejection::UnlinkedSignerChange,
+                        format!(
+                            "{release} is signed by identity {}, not by identity {} which is pinned for {}, and the keyring holds no key event log of the pinned identity to look for a transfer",
+                            sid.short(),
+                            pin.identity.short(),
+                            pin.namespace
+                        ),
+                    );
+                }
+                Err(msg) => return ctx.reject(Rejection::Equivocation, msg),
+            };
+            match self.transfer_chain(&pinned_kel, &signer_kel, name, &offered, out) {
+                Ok((links, acceptance)) => {
+                    chain.extend(links);
+                    (acceptance, true)
+                }
+                Err(TransferFailure::Equivocation(msg)) => {
+                    return ctx.reject(Rejection::Equivocation, msg);
+                }
+                Err(TransferFailure::Missing(why)) => {
+                    return ctx.reject(
+                        Rejection::UnlinkedSignerChange,
+                        format!(
+                            "{release} is signed by identity {}, not by identity {} which is pinned for {}{why}",
+                            sid.short(),
+                            pin.identity.short(),
+                            pin.namespace
+                        ),
+                    );
+                }
+            }
+        };
+
+        // 4. Position, ownership and signature.
+        let Some(at) = signer_kel.event(seq) else {
+            return ctx.reject(
+                Rejection::UnlinkedSignerChange,
+                format!(
+                    "{release} names event #{seq} of identity {}, which neither the bundle nor the keyring holds",
+                    sid.short()
+                ),
+            );
+        };
+        if at.digest != event {
+            return ctx.reject(
+                Rejection::Equivocation,
+                format!(
+                    "{release} names event {} at #{seq} of identity {}, but its log holds {} there: the signer worked from a different history",
+                    event.short(),
+                    sid.short(),
+                    at.digest.short()
+                ),
+            );
+        }
+        if !signer_kel.owns_at(name, seq) {
+            let target = Namespace::from(name);
+            let given = signer_kel
+                .given()
+                .iter()
+                .rev()
+                .find(|g| g.sequence <= seq && g.name.contains(&target));
+            let why = match given {
+                Some(g) => format!(
+                    "; it transferred {} to identity {} in event #{}",
+                    g.name,
+                    g.to.short(),
+                    g.sequence
+                ),
+                None => String::new(),
+            };
+            return ctx.reject(
+                Rejection::UnlinkedSignerChange,
+                format!(
+                    "{release} is signed by identity {}, which did not hold {name} at event #{seq}{why}",
+                    sid.short()
+                ),
+            );
+        }
+        let Some(epoch) = signer_kel.epoch_at(seq) else {
+            return ctx.reject(
+                Rejection::BadSignature,
+                format!("identity {} has no keys at event #{seq}", sid.short()),
+            );
+        };
+        let signers = match check_threshold(&bundle.statement, &epoch.keys, epoch.threshold) {
+            Ok(signers) => signers,
+            Err(ThresholdError::BadSignature { key }) => {
+                return ctx.reject(
+                    Rejection::BadSignature,
+                    format!(
+                        "the signature by key {} on {release} does not verify; the bundle was altered or is corrupt",
+                        key.short()
+                    ),
+                );
+            }
+            Err(ThresholdError::NotMet { needed, signed, .. }) if !signed.is_empty() => {
+                return ctx.reject(
+                    Rejection::UnlinkedSignerChange,
+                    format!(
+                        "{release} is signed by {} of the keys of identity {} at event #{seq}, but {needed} must sign",
+                        signed.len(),
+                        sid.short()
+                    ),
+                );
+            }
+            Err(_) => {
+                let actual: Vec<KeyId> = bundle
+                    .statement
+                    .signatures()
+                    .iter()
+                    .map(|s| s.keyid)
+                    .collect();
+                let by = if actual.is_empty() {
+                    "nobody".to_owned()
+                } else {
+                    format!("key {}", keys_text(&actual))
+                };
+                return ctx.reject(
+                    Rejection::UnlinkedSignerChange,
+                    format!(
+                        "{release} is signed by {by}, not by the keys of identity {} at event #{seq} ({}), and no rotation links them",
+                        sid.short(),
+                        epoch_keys(epoch)
+                    ),
+                );
+            }
+        };
+
+        // Receipts: every one that claims a pinned registry must verify.
+        let receipts = match self.receipts(bundle, &out.statement, &release) {
+            Ok(r) => r,
+            Err(msg) => return ctx.reject(Rejection::BadSignature, msg),
+        };
+        let proof = self.proof_time(&receipts, &out.statement);
+
+        // 5. Revocation.
+        let mut valid = signers.clone();
+        let mut first_unproven: Option<String> = None;
+        let mut proven = false;
+        for key in &signers {
+            let Some((when, what)) = compromise_of(&signer_kel, epoch, key) else {
+                continue;
+            };
+            match &proof {
+                Some((t, _)) if *t < when => proven = true,
+                _ => {
+                    valid.retain(|k| k != key);
+                    first_unproven.get_or_insert(format!(
+                        "{release} is signed by key {}, which {what}; no receipt from a pinned registry and no earlier verification shows it was signed before then",
+                        key.short()
+                    ));
+                }
+            }
+        }
+        if (valid.len() as u64) < epoch.threshold {
+            return ctx.reject(Rejection::Revoked, first_unproven.unwrap_or_default());
+        }
+        if proven && let Some((t, how)) = &proof {
+            chain.push(format!("signed before the compromise: {how} on {t}"));
+        }
+
+        // 6. Rollback: made (by its own time) after its keys were rotated away.
+        if let (Some(end), Some((reason, rotated))) = (epoch.end, epoch.ended_by)
+            && reason != Reason::Compromised
+            && statement.created > rotated
+            && proof.as_ref().is_none_or(|(t, _)| *t >= rotated)
+        {
+            return ctx.reject(
+                Rejection::Rollback,
+                format!(
+                    "{release} was signed on {} at event #{seq} by key {}, but rotation #{end} replaced that key on {rotated}: a release made after a rotation names the newer event, so this bundle presents an outdated key state",
+                    statement.created,
+                    keys_text(&signers)
+                ),
+            );
+        }
+
+        // 7. Policy.
+        for registry in &pin.policy.require_receipt {
+            if !receipts.iter().any(|(name, _)| name == registry) {
+                let id = pins
+                    .registry(registry)
+                    .map(|r| r.identity.short())
+                    .unwrap_or_default();
+                let unpinned = bundle.receipts.len() - receipts.len();
+                let note = if unpinned > 0 {
+                    format!(
+                        " ({unpinned} receipt{} from registries that are not pinned, which do not count)",
+                        plural(unpinned)
+                    )
+                } else {
+                    String::new()
+                };
+                return ctx.reject(
+                    Rejection::BadSignature,
+                    format!(
+                        "the policy for {} requires a receipt from registry `{registry}` ({id}); the bundle for {release} carries none that verifies{note}",
+                        pin.namespace
+                    ),
+                );
+            }
+        }
+        if pin.policy.require_attestation {
+            for key in &signers {
+                if let Err(msg) = self.attested(bundle, &signer_kel, epoch, key) {
+                    return ctx.reject(
+                        Rejection::BadSignature,
+                        format!(
+                            "the policy for {} requires hardware attestation, and signing key {} of {release} {msg}",
+                            pin.namespace,
+                            key.short()
+                        ),
+                    );
+                }
+            }
+        }
+
+        // 8. Digest.
+        if let Err(mut decision) = check_digest(statement, actual) {
+            decision.identity = ctx.identity;
+            decision.pin = ctx.pin.clone();
+            return decision;
+        }
+
+        // The verdict, with the rotations from the pinned position to the signing one.
+        let epochs = signer_kel.epochs();
+        let last = signer_kel.events().len() as u64 - 1;
+        let from = epochs
+            .iter()
+            .rposition(|e| e.covers(link_start.min(last)))
+            .unwrap_or(0);
+        let to = epochs.iter().rposition(|e| e.covers(seq)).unwrap_or(0);
+        let mut rotations = Vec::new();
+        if to > from {
+            for pair in epochs[from..=to].windows(2) {
+                let (reason, time) = pair[0]
+                    .ended_by
+                    .map_or(("unknown".to_owned(), String::new()), |(r, t)| {
+                        (r.to_string(), t.to_string())
+                    });
+                rotations.push(format!(
+                    "{} → {} by rotation #{} ({reason}, {time})",
+                    epoch_keys(&pair[0]),
+                    epoch_keys(&pair[1]),
+                    pair[1].start
+                ));
+            }
+        }
+        let keys = keys_text(&signers);
+        let tofu = out
+            .tofu_pin
+            .as_ref()
+            .map(|p| format!("; pinned {} to it on first use", p.namespace))
+            .unwrap_or_default();
+        let (verdict, mut message) = if transferred {
+            (
+                Verdict::TrustedAfterTransfer,
+                format!("{release} signed by key {keys} of identity {}", sid.short()),
+            )
+        } else if !rotations.is_empty() {
+            (
+                Verdict::TrustedAfterRotation,
+                format!("{release} signed by key {keys}"),
+            )
+        } else {
+            (
+                Verdict::Trusted,
+                format!("{release} signed by key {keys} of identity {}", sid.short()),
+            )
+        };
+        // Transfers first, then rotations, then notes: rebuild in that order.
+        let mut ordered: Vec<String> = Vec::new();
+        if transferred {
+            ordered.extend(
+                chain
+                    .iter()
+                    .filter(|c| c.contains(" transferred "))
+                    .cloned(),
+            );
+        }
+        ordered.extend(rotations);
+        ordered.extend(
+            chain
+                .iter()
+                .filter(|c| c.starts_with("signed before"))
+                .cloned(),
+        );
+        for link in &ordered {
+            message.push_str("; ");
+            message.push_str(link);
+        }
+        message.push_str(&tofu);
+        let mut decision = ctx.decision(verdict, message);
+        decision.chain = ordered;
+        decision
+    }
+
+    /// The longest log of `identity` among the stored one and those offered; a fork between
+    /// any two is equivocation (the evidence goes into `out`).
+    fn resolve(
+        &self,
+        identity: IdentityId,
+        offered: &[Arc<Kel>],
+        out: &mut Outcome,
+    ) -> Result<Resolved, String> {
+        let stored = self.view.kels.get(&identity).cloned();
+        let mut best = stored.clone();
+        let mut best_source = "the keyring";
+        for kel in offered.iter().filter(|k| k.identity() == identity) {
+            let Some(current) = &best else {
+                best = Some(kel.clone());
+                best_source = "the bundle";
+                continue;
+            };
+            match current.compare(kel) {
+                Comparison::Extends { .. } => {
+                    best = Some(kel.clone());
+                    best_source = "the bundle";
+                }
+                Comparison::Forked { at, ours, theirs } => {
+                    let message = format!(
+                        "identity {} has two different events at #{at} ({best_source}: {}, the bundle: {}): its keys signed conflicting histories, which only a compromise explains; both events are kept as evidence",
+                        identity.short(),
+                        ours.payload_digest().short(),
+                        theirs.payload_digest().short()
+                    );
+                    out.evidence = vec![*ours, *theirs];
+                    return Err(message);
+                }
+                _ => {}
+            }
+        }
+        match best {
+            Some(kel) => {
+                let longer = stored
+                    .as_ref()
+                    .is_none_or(|s| s.events().len() < kel.events().len());
+                if longer && !out.longer_kels.iter().any(|k| k.identity() == identity) {
+                    out.longer_kels.push(kel.clone());
+                }
+                Ok(Resolved::Kel(kel))
+            }
+            None => Ok(Resolved::None),
+        }
+    }
+
+    /// Follows accepted transfers of `name` from the pinned identity to the signer.
+    fn transfer_chain(
+        &self,
+        pinned: &Arc<Kel>,
+        signer: &Arc<Kel>,
+        name: &PackageName,
+        offered: &[Arc<Kel>],
+        out: &mut Outcome,
+    ) -> Result<(Vec<String>, u64), TransferFailure> {
+        follow_transfers(
+            pinned,
+            signer,
+            name,
+            &mut |id| match self.resolve(id, offered, out) {
+                Ok(Resolved::Kel(kel)) => Ok(Some(kel)),
+                Ok(Resolved::None) => Ok(None),
+                Err(msg) => Err(msg),
+            },
+        )
+    }
+
+    /// The statement receipts from pinned registries that verify, with the registry's name.
+    /// `Err` if a receipt claims a pinned registry and does not verify, or is malformed.
+    fn receipts(
+        &self,
+        bundle: &Bundle,
+        statement: &Sha256Digest,
+        release: &str,
+    ) -> Result<Vec<(String, Receipt)>, String> {
+        let mut good = Vec::new();
+        for envelope in &bundle.receipts {
+            let receipt = Receipt::from_envelope(envelope)
+                .map_err(|e| format!("a receipt in the bundle for {release} is malformed: {e}"))?;
+            if receipt.subject_type != SubjectType::Statement {
+                continue;
+            }
+            let Some(registry) = self.view.pins.registry_by_identity(&receipt.registry) else {
+                continue;
+            };
+            let Some(kel) = self.view.kels.get(&registry.identity) else {
+                return Err(format!(
+                    "the keyring holds no key event log for registry `{}`; re-pin it with `hallmark keyring pin-registry`",
+                    registry.name
+                ));
+            };
+            let receipt = verify_receipt(envelope, kel, statement).map_err(|e| {
+                format!(
+                    "the receipt from registry `{}` in the bundle for {release} does not verify: {e}",
+                    registry.name
+                )
+            })?;
+            good.push((registry.name.clone(), receipt));
+        }
+        Ok(good)
+    }
+
+    /// The earliest proof that the statement existed: a verified receipt's time, or an
+    /// earlier verification recorded in the audit log.
+    fn proof_time(
+        &self,
+        receipts: &[(String, Receipt)],
+        statement: &Sha256Digest,
+    ) -> Option<(Timestamp, String)> {
+        let from_receipts = receipts
+            .iter()
+            .map(|(name, r)| (r.time, format!("receipt from registry `{name}`")))
+            .min_by_key(|(t, _)| *t);
+        let from_history = self
+            .view
+            .history
+            .get(statement)
+            .map(|t| (*t, "verification recorded in the audit log".to_owned()));
+        match (from_receipts, from_history) {
+            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether `key` carries a hardware attestation that verifies.
+    fn attested(
+        &self,
+        bundle: &Bundle,
+        kel: &Kel,
+        epoch: &Epoch,
+        key: &KeyId,
+    ) -> Result<(), String> {
+        let Some(public) = epoch.keys.iter().find(|k| &k.key_id() == key) else {
+            return Err("is not a key of its epoch".to_owned());
+        };
+        let from_events = kel
+            .events()
+            .iter()
+            .filter_map(|e| e.event.attestations.as_ref())
+            .flatten();
+        let mut last_error = None;
+        for attestation in bundle.attestations.iter().chain(from_events) {
+            if &attestation.key != key {
+                continue;
+            }
+            match self.attestation.verify(attestation, public) {
+                Ok(_) => return Ok(()),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(match last_error {
+            Some(e) => format!("has an attestation that does not verify: {e}"),
+            None => "has none".to_owned(),
+        })
+    }
+}
+
+/// Why no chain of transfers links two identities.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransferFailure {
+    /// No accepted transfer links them; the text continues a sentence (", and no transfer
+    /// links them", ": … was never accepted").
+    Missing(String),
+    /// Looking up an intermediate identity's log found equivocation.
+    Equivocation(String),
+}
+
+/// Follows accepted transfers of `name` from `from` to `to`, at most [`MAX_TRANSFER_HOPS`],
+/// looking up intermediate identities' logs with `lookup` (`Err`: equivocation found).
+/// Returns the links, as text, and the position of `to`'s acceptance.
+///
+/// This is the one transfer rule: the gatekeeper and the registry both use it.
+pub fn follow_transfers(
+    from: &Arc<Kel>,
+    to: &Arc<Kel>,
+    name: &PackageName,
+    lookup: &mut dyn FnMut(IdentityId) -> Result<Option<Arc<Kel>>, String>,
+) -> Result<(Vec<String>, u64), TransferFailure> {
+    let target = Namespace::from(name);
+    let mut current = from.clone();
+    let mut links = Vec::new();
+    for _ in 0..MAX_TRANSFER_HOPS {
+        let mut receivers: Vec<IdentityId> = current
+            .given()
+            .iter()
+            .filter(|g| g.name.contains(&target))
+            .map(|g| g.to)
+            .collect();
+        receivers.dedup();
+        let next = if receivers.contains(&to.identity()) {
+            to.identity()
+        } else if let Some(last) = receivers.last() {
+            *last
+        } else if links.is_empty() {
+            return Err(TransferFailure::Missing(
+                ", and no transfer links them".to_owned(),
+            ));
+        } else {
+            return Err(TransferFailure::Missing(format!(
+                ": the transfers end at identity {}, which did not hand {name} on",
+                current.identity().short()
+            )));
+        };
+        let receiver = if next == to.identity() {
+            to.clone()
+        } else {
+            match lookup(next) {
+                Ok(Some(kel)) => kel,
+                Ok(None) => {
+                    return Err(TransferFailure::Missing(format!(
+                        ": identity {} transferred {name} to identity {}, whose key event log neither the bundle nor the keyring holds",
+                        current.identity().short(),
+                        next.short()
+                    )));
+                }
+                Err(msg) => return Err(TransferFailure::Equivocation(msg)),
+            }
+        };
+        match find_transfer(&current, &receiver, name) {
+            Ok(link) => {
+                links.push(format!(
+                    "{} transferred from identity {} to identity {} by transfer #{} ({}), accepted in #{}",
+                    link.name,
+                    current.identity().short(),
+                    receiver.identity().short(),
+                    link.transfer_sequence,
+                    link.time,
+                    link.acceptance_sequence
+                ));
+                if receiver.identity() == to.identity() {
+                    return Ok((links, link.acceptance_sequence));
+                }
+                current = receiver;
+            }
+            Err(e) => return Err(TransferFailure::Missing(format!(": {e}"))),
+        }
+    }
+    Err(TransferFailure::Missing(format!(
+        ": more than {MAX_TRANSFER_HOPS} transfers"
+    )))
+}
+
+/// The most specific namespace `kel`'s identity holds that covers `name`.
+fn held_namespace(kel: &Kel, name: &PackageName) -> Option<Namespace> {
+    if !kel.owns(name) {
+        return None;
+    }
+    kel.claimed()
+        .iter()
+        .chain(kel.received().iter().map(|r| &r.name))
+        .filter(|ns| ns.covers(name))
+        .max_by_key(|ns| ns.depth())
+        .cloned()
+}
+
+/// When `key` (of `epoch`) was declared compromised, and by what, if it was: a rotation with
+/// reason `compromised` that ended the epoch, or a revocation with that reason.
+fn compromise_of(kel: &Kel, epoch: &Epoch, key: &KeyId) -> Option<(Timestamp, String)> {
+    let mut found: Option<(Timestamp, String)> = None;
+    if let (Some(end), Some((Reason::Compromised, time))) = (epoch.end, epoch.ended_by) {
+        found = Some((
+            time,
+            format!("rotation #{end} ({time}) retired as compromised"),
+        ));
+    }
+    for revocation in kel.revocations() {
+        if revocation.reason == Reason::Compromised
+            && revocation.keys.contains(key)
+            && found.as_ref().is_none_or(|(t, _)| revocation.since < *t)
+        {
+            found = Some((
+                revocation.since,
+                format!(
+                    "revocation #{} declared compromised since {}",
+                    revocation.sequence, revocation.since
+                ),
+            ));
+        }
+    }
+    found
+}

@@ -1,0 +1,743 @@
+//! The consumer's trust store: pins, the longest key event log seen per identity, and the
+//! audit log — a directory a team commits to its repository.
+//!
+//! ```text
+//! trust/
+//!   pins.json          pins (namespace → identity, policy) and pinned registries; see [`pins`]
+//!   kels/<hex>.kel     the longest key event log seen for each identity (publishers and
+//!                      registries), named by the identity's hex digest
+//!   audit.log          every pin, import, refusal and verdict, hash-chained; see [`audit`]
+//!   .gitignore         ignores the lock file
+//!   .lock              taken while writing, so two processes never interleave writes
+//! ```
+//!
+//! Every file is replaced atomically ([`crate::fsutil::write_replace`]: temporary file, fsync,
+//! rename, fsync of the directory) and the audit log is appended durably
+//! ([`crate::hashlog::append`]), so a process killed at any point leaves each file either as it
+//! was or as it was meant to be. A change is written logs first, then pins, then the audit
+//! entry, so an interrupted change can leave a longer stored log (which is always safe) but
+//! never a pin without its log.
+//!
+//! A stored log is only ever replaced by one that extends it. A shorter log (rollback), a log
+//! that differs at a position (a fork: equivocation, kept as evidence) or one that does not
+//! verify is refused, and the refusal is recorded in the audit log.
+
+pub mod audit;
+pub mod gate;
+pub mod pins;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::envelope::Envelope;
+use crate::error::FormatError;
+use crate::fsutil::{self, ReadError, WriteError};
+use crate::hashlog::{self, Checked, Head, LogError, LogIoError, LogLine};
+use crate::ids::IdentityId;
+use crate::kel::file::{KelFile, KelFileError};
+use crate::kel::{Comparison, Kel};
+use crate::statement::{Namespace, PackageName};
+use crate::time::Timestamp;
+use crate::verdict::{Rejection, Verdict};
+
+pub use audit::AuditRecord;
+pub use gate::{AttestationVerifier, Gate, NoAttestationVerifier, Outcome, TrustView};
+pub use pins::{Pin, PinError, PinSource, PinsFile, Policy, RegistryPin};
+
+/// File names inside a trust store.
+pub const PINS_FILE: &str = "pins.json";
+/// The directory of stored key event logs.
+pub const KELS_DIR: &str = "kels";
+/// The audit log.
+pub const AUDIT_FILE: &str = "audit.log";
+/// The lock file.
+pub const LOCK_FILE: &str = ".lock";
+
+/// Why a trust-store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    /// No trust store at the path.
+    #[error(
+        "no trust store at {}: create one with `hallmark keyring pin NAMESPACE --identity KEL --keyring {}`",
+        path.display(), path.display()
+    )]
+    NotAStore {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: ReadError,
+    },
+    /// A file could not be written.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A directory could not be created or listed.
+    #[error("cannot use directory {}: {source}", path.display())]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file is not in its format.
+    #[error("{} is damaged: {source}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: FormatError,
+    },
+    /// A stored key event log is damaged.
+    #[error(transparent)]
+    Kel(#[from] KelFileError),
+    /// A stored log is filed under the wrong identity.
+    #[error("{} holds the log of identity {found}, not of the identity its name says", path.display())]
+    Misfiled {
+        /// The file.
+        path: PathBuf,
+        /// The identity inside.
+        found: IdentityId,
+    },
+    /// The audit log could not be read or appended.
+    #[error(transparent)]
+    AuditIo(#[from] LogIoError),
+    /// The audit log is broken.
+    #[error("the audit log {} is broken at {source}; see `hallmark keyring log --verify`", path.display())]
+    Audit {
+        /// The log.
+        path: PathBuf,
+        /// Where and how.
+        source: LogError,
+    },
+    /// A pin was refused.
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    /// The identity does not hold the namespace.
+    #[error(
+        "identity {identity} does not hold {namespace}: it claims {}",
+        if held.is_empty() { "nothing".to_owned() } else { held.join(", ") }
+    )]
+    NotHeld {
+        /// The identity.
+        identity: IdentityId,
+        /// The namespace asked for.
+        namespace: Namespace,
+        /// What it holds.
+        held: Vec<String>,
+    },
+    /// A key event log was refused (and the refusal recorded).
+    #[error("refused the key event log of {identity}: {verdict}: {detail}")]
+    Refused {
+        /// The identity.
+        identity: IdentityId,
+        /// `rejected: rollback` or `rejected: equivocation`.
+        verdict: Verdict,
+        /// What exactly.
+        detail: String,
+    },
+    /// The lock could not be taken.
+    #[error("cannot lock trust store {}: {source}", path.display())]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// What happened to a key event log offered to the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Imported {
+    /// The store did not hold the identity; the log is now stored.
+    New {
+        /// Events stored.
+        events: u64,
+    },
+    /// The log extends the stored one and replaced it.
+    Extended {
+        /// Events before.
+        from: u64,
+        /// Events after.
+        to: u64,
+    },
+    /// The log is the stored one, or a prefix of it; nothing changed.
+    Unchanged,
+}
+
+/// An open trust store.
+pub struct TrustStore {
+    dir: PathBuf,
+    view: TrustView,
+    head: Head,
+    torn_tail: usize,
+    _lock: Option<File>,
+}
+
+fn kel_path(dir: &Path, identity: &IdentityId) -> PathBuf {
+    let text = identity.to_string();
+    let hex = text.trim_start_matches("hid:");
+    dir.join(KELS_DIR).join(format!("{hex}.kel"))
+}
+
+/// The audit log's entries, checked, and the size of a torn tail.
+pub struct AuditLog {
+    /// The entries.
+    pub entries: Vec<Checked<AuditRecord>>,
+    /// The head.
+    pub head: Head,
+    /// Bytes of an interrupted, unacknowledged append at the end (cut off by the next write).
+    pub torn_tail: usize,
+}
+
+/// Reads and verifies a trust store's audit log.
+pub fn read_audit_log(dir: &Path) -> Result<AuditLog, TrustError> {
+    let path = dir.join(AUDIT_FILE);
+    let raw = hashlog::read(&path)?;
+    let (entries, head) = hashlog::verify_lines::<AuditRecord>(&raw.lines, |c| {
+        if c.line.entry.signatures().is_empty() {
+            Ok(())
+        } else {
+            Err("audit entries are unsigned; this one carries signatures".to_owned())
+        }
+    })
+    .map_err(|source| TrustError::Audit {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(AuditLog {
+        entries,
+        head,
+        torn_tail: raw.torn_tail,
+    })
+}
+
+impl TrustStore {
+    /// Opens the store at `dir`. With `create`, a missing store is created; with `lock`, the
+    /// store is locked for writing until the value is dropped.
+    pub fn open(dir: &Path, create: bool, lock: bool) -> Result<Self, TrustError> {
+        let pins_path = dir.join(PINS_FILE);
+        let dir_err = |source| TrustError::Dir {
+            path: dir.to_owned(),
+            source,
+        };
+        if !fsutil::exists_no_follow(&pins_path) {
+            if !create {
+                return Err(TrustError::NotAStore {
+                    path: dir.to_owned(),
+                });
+            }
+            std::fs::create_dir_all(dir.join(KELS_DIR)).map_err(dir_err)?;
+            let gitignore = dir.join(".gitignore");
+            if !fsutil::exists_no_follow(&gitignore) {
+                fsutil::write_new(&gitignore, b".lock\n", 0o644)?;
+            }
+        }
+        let lock = if lock {
+            let path = dir.join(LOCK_FILE);
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(|source| TrustError::Lock {
+                    path: path.clone(),
+                    source,
+                })?;
+            file.lock()
+                .map_err(|source| TrustError::Lock { path, source })?;
+            Some(file)
+        } else {
+            None
+        };
+        let pins = if fsutil::exists_no_follow(&pins_path) {
+            let bytes = fsutil::read_bounded(&pins_path, pins::MAX_PINS_BYTES as u64).map_err(
+                |source| TrustError::Read {
+                    path: pins_path.clone(),
+                    source,
+                },
+            )?;
+            PinsFile::from_json(&bytes).map_err(|source| TrustError::Format {
+                path: pins_path.clone(),
+                source,
+            })?
+        } else {
+            let pins = PinsFile::default();
+            fsutil::write_replace(&pins_path, &pins.to_json(), 0o644)?;
+            pins
+        };
+        let mut kels = HashMap::new();
+        let kels_dir = dir.join(KELS_DIR);
+        if kels_dir.is_dir() {
+            let entries = std::fs::read_dir(&kels_dir).map_err(|source| TrustError::Dir {
+                path: kels_dir.clone(),
+                source,
+            })?;
+            for entry in entries {
+                let entry = entry.map_err(|source| TrustError::Dir {
+                    path: kels_dir.clone(),
+                    source,
+                })?;
+                let path = entry.path();
+                if path.extension().is_none_or(|e| e != "kel") {
+                    continue;
+                }
+                let kel = KelFile::read_verified(&path)?;
+                if kel_path(dir, &kel.identity()) != path {
+                    return Err(TrustError::Misfiled {
+                        path,
+                        found: kel.identity(),
+                    });
+                }
+                kels.insert(kel.identity(), Arc::new(kel));
+            }
+        }
+        let audit = read_audit_log(dir)?;
+        let mut history = HashMap::new();
+        for entry in &audit.entries {
+            if let AuditRecord::Verdict {
+                statement, verdict, ..
+            } = &entry.entry.record
+                && verdict.starts_with("trusted")
+            {
+                history.entry(*statement).or_insert(entry.entry.time);
+            }
+        }
+        Ok(TrustStore {
+            dir: dir.to_owned(),
+            view: TrustView {
+                pins,
+                kels,
+                history,
+            },
+            head: audit.head,
+            torn_tail: audit.torn_tail,
+            _lock: lock,
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the gate decides against.
+    pub fn view(&self) -> &TrustView {
+        &self.view
+    }
+
+    /// The audit log's head.
+    pub fn audit_head(&self) -> Head {
+        self.head
+    }
+
+    /// Bytes of an interrupted append at the end of the audit log.
+    pub fn audit_torn_tail(&self) -> usize {
+        self.torn_tail
+    }
+
+    fn append(
+        &mut self,
+        records: Vec<(AuditRecord, Vec<Envelope>)>,
+        now: Timestamp,
+    ) -> Result<(), TrustError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut head = self.head;
+        let mut lines = Vec::with_capacity(records.len());
+        for (record, attached) in records {
+            let entry = head.next_entry(now, record);
+            head.advance(&entry);
+            let envelope = entry.to_envelope().map_err(|source| TrustError::Format {
+                path: self.dir.join(AUDIT_FILE),
+                source,
+            })?;
+            lines.push(
+                LogLine {
+                    entry: envelope,
+                    attached,
+                }
+                .to_json(),
+            );
+        }
+        hashlog::append(&self.dir.join(AUDIT_FILE), &lines)?;
+        self.head = head;
+        self.torn_tail = 0;
+        Ok(())
+    }
+
+    fn write_kel(&mut self, kel: Arc<Kel>) -> Result<(), TrustError> {
+        let path = kel_path(&self.dir, &kel.identity());
+        std::fs::create_dir_all(self.dir.join(KELS_DIR)).map_err(|source| TrustError::Dir {
+            path: self.dir.join(KELS_DIR),
+            source,
+        })?;
+        fsutil::write_replace(&path, &KelFile::from_kel(&kel).to_json(), 0o644)?;
+        self.view.kels.insert(kel.identity(), kel);
+        Ok(())
+    }
+
+    fn write_pins(&self) -> Result<(), TrustError> {
+        fsutil::write_replace(&self.dir.join(PINS_FILE), &self.view.pins.to_json(), 0o644)?;
+        Ok(())
+    }
+
+    /// Offers a key event log: stored if new or if it extends the stored one; refused — and
+    /// the refusal recorded — if it is shorter (rollback) or forked (equivocation).
+    pub fn import(&mut self, kel: Kel, via: &str, now: Timestamp) -> Result<Imported, TrustError> {
+        let identity = kel.identity();
+        let Some(stored) = self.view.kels.get(&identity).cloned() else {
+            let events = kel.events().len() as u64;
+            let head = kel.head().digest;
+            self.write_kel(Arc::new(kel))?;
+            self.append(
+                vec![(
+                    AuditRecord::KelExtended {
+                        identity,
+                        from: 0,
+                        to: events,
+                        head,
+                        via: via.to_owned(),
+                    },
+                    Vec::new(),
+                )],
+                now,
+            )?;
+            return Ok(Imported::New { events });
+        };
+        match stored.compare(&kel) {
+            Comparison::Same => Ok(Imported::Unchanged),
+            Comparison::Extends { .. } => {
+                let from = stored.events().len() as u64;
+                let to = kel.events().len() as u64;
+                let head = kel.head().digest;
+                self.write_kel(Arc::new(kel))?;
+                self.append(
+                    vec![(
+                        AuditRecord::KelExtended {
+                            identity,
+                            from,
+                            to,
+                            head,
+                            via: via.to_owned(),
+                        },
+                        Vec::new(),
+                    )],
+                    now,
+                )?;
+                Ok(Imported::Extended { from, to })
+            }
+            Comparison::Shorter { missing } => {
+                let detail = format!(
+                    "the offered log has {} event{}, the stored one {}: it lacks the {missing} newest (a rollback would hide them)",
+                    kel.events().len(),
+                    if kel.events().len() == 1 { "" } else { "s" },
+                    stored.events().len()
+                );
+                self.refuse(identity, Rejection::Rollback, detail, Vec::new(), now)
+            }
+            Comparison::Forked { at, ours, theirs } => {
+                let detail = format!(
+                    "the offered log differs from the stored one at event #{at} (stored {}, offered {}): two histories signed by the identity's keys, which only a compromise explains; both events are kept as evidence",
+                    ours.payload_digest().short(),
+                    theirs.payload_digest().short()
+                );
+                self.refuse(
+                    identity,
+                    Rejection::Equivocation,
+                    detail,
+                    vec![*ours, *theirs],
+                    now,
+                )
+            }
+            Comparison::DifferentIdentity => Ok(Imported::Unchanged),
+        }
+    }
+
+    /// Records that a key event log offered for `identity` (the digest of its first event)
+    /// does not verify — rewritten, spliced or forged — and returns the refusal.
+    pub fn refuse_invalid(
+        &mut self,
+        identity: IdentityId,
+        detail: String,
+        now: Timestamp,
+    ) -> TrustError {
+        match self.refuse(identity, Rejection::BadSignature, detail, Vec::new(), now) {
+            Err(e) => e,
+            Ok(_) => TrustError::Refused {
+                identity,
+                verdict: Verdict::Rejected(Rejection::BadSignature),
+                detail: String::new(),
+            },
+        }
+    }
+
+    fn refuse(
+        &mut self,
+        identity: IdentityId,
+        rejection: Rejection,
+        detail: String,
+        evidence: Vec<Envelope>,
+        now: Timestamp,
+    ) -> Result<Imported, TrustError> {
+        let digests = evidence.iter().map(Envelope::payload_digest).collect();
+        self.append(
+            vec![(
+                AuditRecord::KelRefused {
+                    identity,
+                    reason: rejection.as_str().to_owned(),
+                    detail: detail.clone(),
+                    evidence: digests,
+                },
+                evidence,
+            )],
+            now,
+        )?;
+        Err(TrustError::Refused {
+            identity,
+            verdict: Verdict::Rejected(rejection),
+            detail,
+        })
+    }
+
+    /// Pins `namespace` to `kel`'s identity with `policy`, storing the log. Refused if the
+    /// identity does not hold the namespace, if the namespace is pinned to another identity,
+    /// or if the log does not extend the stored one. Returns whether anything changed.
+    pub fn pin(
+        &mut self,
+        namespace: Namespace,
+        kel: Kel,
+        policy: Policy,
+        now: Timestamp,
+    ) -> Result<bool, TrustError> {
+        let identity = kel.identity();
+        let as_name: Option<PackageName> = namespace.as_str().parse().ok();
+        if !as_name.is_some_and(|n| kel.owns(&n)) {
+            return Err(TrustError::NotHeld {
+                identity,
+                namespace,
+                held: kel
+                    .claimed()
+                    .iter()
+                    .chain(kel.received().iter().map(|r| &r.name))
+                    .map(ToString::to_string)
+                    .collect(),
+            });
+        }
+        // Check the conflict before storing anything.
+        if let Some(existing) = self
+            .view
+            .pins
+            .pins
+            .iter()
+            .find(|p| p.namespace == namespace)
+            && existing.identity != identity
+        {
+            return Err(PinError::Conflict {
+                namespace,
+                existing: existing.identity,
+            }
+            .into());
+        }
+        for name in &policy.require_receipt {
+            if self.view.pins.registry(name).is_none() {
+                return Err(PinError::UnknownRegistry(name.clone()).into());
+            }
+        }
+        self.import(kel, "pin", now)?;
+        let pinned_at = self
+            .view
+            .kels
+            .get(&identity)
+            .map_or(0, |k| k.head().event.sequence);
+        let pin = Pin {
+            namespace: namespace.clone(),
+            identity,
+            pinned_at,
+            policy: policy.clone(),
+            source: PinSource::Manual,
+            created: now,
+        };
+        if !self.view.pins.add(pin)? {
+            return Ok(false);
+        }
+        self.write_pins()?;
+        self.append(
+            vec![(
+                AuditRecord::Pin {
+                    namespace,
+                    identity,
+                    pinned_at,
+                    policy,
+                    source: PinSource::Manual,
+                },
+                Vec::new(),
+            )],
+            now,
+        )?;
+        Ok(true)
+    }
+
+    /// Removes a pin.
+    pub fn unpin(&mut self, namespace: &Namespace, now: Timestamp) -> Result<Pin, TrustError> {
+        let pin = self.view.pins.remove(namespace)?;
+        self.write_pins()?;
+        self.append(
+            vec![(
+                AuditRecord::Unpin {
+                    namespace: namespace.clone(),
+                    identity: pin.identity,
+                },
+                Vec::new(),
+            )],
+            now,
+        )?;
+        Ok(pin)
+    }
+
+    /// Pins a registry under `name`, storing its log. Returns whether anything changed.
+    pub fn pin_registry(
+        &mut self,
+        name: &str,
+        kel: Kel,
+        now: Timestamp,
+    ) -> Result<bool, TrustError> {
+        pins::check_registry_name(name).map_err(|source| TrustError::Format {
+            path: self.dir.join(PINS_FILE),
+            source,
+        })?;
+        let identity = kel.identity();
+        if let Some(existing) = self.view.pins.registry(name)
+            && existing.identity != identity
+        {
+            return Err(PinError::RegistryConflict {
+                name: name.to_owned(),
+                existing: existing.identity,
+            }
+            .into());
+        }
+        self.import(kel, "pin-registry", now)?;
+        let added = self.view.pins.add_registry(RegistryPin {
+            name: name.to_owned(),
+            identity,
+            created: now,
+        })?;
+        if !added {
+            return Ok(false);
+        }
+        self.write_pins()?;
+        self.append(
+            vec![(
+                AuditRecord::PinRegistry {
+                    name: name.to_owned(),
+                    identity,
+                },
+                Vec::new(),
+            )],
+            now,
+        )?;
+        Ok(true)
+    }
+
+    /// Records the outcomes of a verification run: stores longer logs, makes
+    /// trust-on-first-use pins (a second pin of the same namespace in one run to another
+    /// identity turns that artifact's verdict into `rejected: unlinked-signer-change`), and
+    /// appends one audit entry per verdict — all with one flush of the audit log. Pins made
+    /// by `hallmark keyring pin` are never changed.
+    pub fn record(&mut self, outcomes: &mut [Outcome], now: Timestamp) -> Result<(), TrustError> {
+        let mut records = Vec::with_capacity(outcomes.len());
+        let mut pins_changed = false;
+        for outcome in outcomes.iter_mut() {
+            for kel in &outcome.longer_kels {
+                let stored = self.view.kels.get(&kel.identity());
+                let extends = match stored {
+                    None => true,
+                    Some(s) => matches!(s.compare(kel), Comparison::Extends { .. }),
+                };
+                if extends {
+                    let from = stored.map_or(0, |s| s.events().len() as u64);
+                    let (identity, to, head) =
+                        (kel.identity(), kel.events().len() as u64, kel.head().digest);
+                    self.write_kel(kel.clone())?;
+                    records.push((
+                        AuditRecord::KelExtended {
+                            identity,
+                            from,
+                            to,
+                            head,
+                            via: "verify".to_owned(),
+                        },
+                        Vec::new(),
+                    ));
+                }
+            }
+            if let Some(pin) = outcome.tofu_pin.take() {
+                let covering = self
+                    .view
+                    .pins
+                    .pins
+                    .iter()
+                    .filter(|p| p.namespace.contains(&pin.namespace))
+                    .max_by_key(|p| p.namespace.depth());
+                match covering {
+                    Some(existing) if existing.identity != pin.identity => {
+                        outcome.decision.verdict =
+                            Verdict::Rejected(Rejection::UnlinkedSignerChange);
+                        outcome.decision.message = format!(
+                            "{} is signed by identity {}, but {} was pinned to identity {} on first use earlier in this run",
+                            outcome.decision.release.clone().unwrap_or_default(),
+                            pin.identity.short(),
+                            existing.namespace,
+                            existing.identity.short()
+                        );
+                        outcome.decision.chain.clear();
+                    }
+                    Some(_) => {}
+                    None => {
+                        records.push((
+                            AuditRecord::Pin {
+                                namespace: pin.namespace.clone(),
+                                identity: pin.identity,
+                                pinned_at: pin.pinned_at,
+                                policy: Policy::default(),
+                                source: PinSource::TrustOnFirstUse,
+                            },
+                            Vec::new(),
+                        ));
+                        self.view.pins.add(pin)?;
+                        pins_changed = true;
+                    }
+                }
+            }
+            let evidence = std::mem::take(&mut outcome.evidence);
+            let decision = &outcome.decision;
+            if decision.verdict.is_trusted() {
+                self.view.history.entry(outcome.statement).or_insert(now);
+            }
+            records.push((
+                AuditRecord::Verdict {
+                    release: decision.release.clone().unwrap_or_default(),
+                    statement: outcome.statement,
+                    content: outcome.content,
+                    identity: decision.identity,
+                    verdict: decision.verdict.to_string(),
+                    message: decision.message.clone(),
+                    evidence: evidence.iter().map(Envelope::payload_digest).collect(),
+                },
+                evidence,
+            ));
+        }
+        if pins_changed {
+            self.write_pins()?;
+        }
+        self.append(records, now)
+    }
+}

@@ -1,0 +1,314 @@
+//! `hallmark keyring pin|pin-registry|unpin|import|show|log`.
+
+use hallmark_keyring::KelFile;
+use hallmark_keyring::kel::Kel;
+use hallmark_keyring::trust::{self, Imported, Policy, TrustError, TrustStore};
+use hallmark_keyring::{IdentityId, Namespace, Sha256Digest, Timestamp};
+use serde_json::json;
+
+use crate::cli::{KeyringCommand, PinArgs, PinRegistryArgs};
+use crate::exit::{CmdResult, Exit, Failure};
+use crate::ui::Output;
+
+pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
+    match cmd {
+        KeyringCommand::Pin(args) => pin(args, out),
+        KeyringCommand::PinRegistry(args) => pin_registry(args, out),
+        KeyringCommand::Unpin { namespace, dir } => {
+            let namespace: Namespace = namespace.parse().map_err(Failure::usage)?;
+            let mut store = TrustStore::open(&dir.keyring, false, true).map_err(trust_failure)?;
+            let pin = store
+                .unpin(&namespace, Timestamp::now())
+                .map_err(trust_failure)?;
+            if out.json {
+                out.json(&json!({ "unpinned": namespace.to_string(), "identity": pin.identity }));
+            } else {
+                println!("unpinned {namespace} (was {})", pin.identity);
+            }
+            Ok(Exit::Success)
+        }
+        KeyringCommand::Import { paths, dir } => {
+            let mut store = TrustStore::open(&dir.keyring, false, true).map_err(trust_failure)?;
+            let mut reports = Vec::new();
+            let mut exit = Exit::Success;
+            for path in &paths {
+                let bytes = hallmark_keyring::fsutil::read_bounded(
+                    path,
+                    hallmark_keyring::kel::file::MAX_KEL_FILE_BYTES as u64,
+                )
+                .map_err(|e| {
+                    Failure::usage(anyhow::anyhow!("cannot read {}: {e}", path.display()))
+                })?;
+                let file = KelFile::from_json(&bytes).map_err(|e| {
+                    Failure::usage(anyhow::anyhow!(
+                        "{} is not a Hallmark key event log: {e}",
+                        path.display()
+                    ))
+                })?;
+                let Some(first) = file.events.first() else {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "{} holds no events",
+                        path.display()
+                    )));
+                };
+                let identity = IdentityId::from_inception(&first.payload_digest());
+                let result = match Kel::verify(&file.events) {
+                    Ok(kel) => store.import(kel, "import", Timestamp::now()),
+                    // A rewritten or forged log: refused, and the refusal recorded.
+                    Err(e) => Err(store.refuse_invalid(
+                        identity,
+                        format!("the log does not verify: {e}"),
+                        Timestamp::now(),
+                    )),
+                };
+                match result {
+                    Ok(imported) => {
+                        let text = match imported {
+                            Imported::New { events } => format!("stored ({events} events)"),
+                            Imported::Extended { from, to } => {
+                                format!("extended from {from} to {to} events")
+                            }
+                            Imported::Unchanged => "unchanged".to_owned(),
+                        };
+                        if !out.json {
+                            println!("{}: {identity}: {text}", path.display());
+                        }
+                        reports.push(json!({"path": path.display().to_string(), "identity": identity, "result": text}));
+                    }
+                    Err(TrustError::Refused {
+                        verdict, detail, ..
+                    }) => {
+                        exit = exit.worst(Exit::Refused);
+                        if !out.json {
+                            println!("{}: {identity}: {verdict}: {detail}", path.display());
+                        }
+                        reports.push(json!({"path": path.display().to_string(), "identity": identity, "verdict": verdict, "message": detail}));
+                    }
+                    Err(e) => return Err(trust_failure(e)),
+                }
+            }
+            if out.json {
+                out.json(&reports);
+            }
+            Ok(exit)
+        }
+        KeyringCommand::Show { dir } => show(&dir.keyring, out),
+        KeyringCommand::Log {
+            verify,
+            expect_head,
+            dir,
+        } => log(&dir.keyring, verify, expect_head.as_deref(), out),
+    }
+}
+
+/// Maps trust-store errors to exit codes: refusals (a conflicting pin, a log that would roll
+/// back or fork) are 1, everything else an input error.
+fn trust_failure(error: TrustError) -> Failure {
+    let exit = match &error {
+        TrustError::Refused { .. } | TrustError::Pin(trust::PinError::Conflict { .. }) => {
+            Exit::Refused
+        }
+        _ => Exit::Usage,
+    };
+    Failure {
+        exit,
+        error: error.into(),
+        hint: None,
+    }
+}
+
+fn read_kel(path: &std::path::Path) -> Result<Kel, Failure> {
+    KelFile::read_verified(path).map_err(Failure::usage)
+}
+
+fn pin(args: PinArgs, out: &Output) -> CmdResult {
+    let namespace: Namespace = args.namespace.parse().map_err(Failure::usage)?;
+    let kel = read_kel(&args.identity)?;
+    let identity = kel.identity();
+    let policy = Policy {
+        require_receipt: args.require_receipt,
+        require_attestation: args.require_attestation,
+    };
+    let mut store = TrustStore::open(&args.dir.keyring, true, true).map_err(trust_failure)?;
+    let changed = store
+        .pin(namespace.clone(), kel, policy.clone(), Timestamp::now())
+        .map_err(trust_failure)?;
+    if out.json {
+        out.json(&json!({
+            "pinned": namespace.to_string(),
+            "identity": identity,
+            "policy": policy,
+            "changed": changed,
+        }));
+    } else if changed {
+        println!("pinned {namespace} to {identity} (policy: {policy})");
+    } else {
+        println!("{namespace} is already pinned to {identity} (policy: {policy})");
+    }
+    Ok(Exit::Success)
+}
+
+fn pin_registry(args: PinRegistryArgs, out: &Output) -> CmdResult {
+    let kel = read_kel(&args.identity)?;
+    let identity = kel.identity();
+    let mut store = TrustStore::open(&args.dir.keyring, true, true).map_err(trust_failure)?;
+    let changed = store
+        .pin_registry(&args.name, kel, Timestamp::now())
+        .map_err(trust_failure)?;
+    if out.json {
+        out.json(&json!({ "registry": args.name, "identity": identity, "changed": changed }));
+    } else if changed {
+        println!("pinned registry `{}` to {identity}", args.name);
+    } else {
+        println!("registry `{}` is already pinned to {identity}", args.name);
+    }
+    Ok(Exit::Success)
+}
+
+fn show(dir: &std::path::Path, out: &Output) -> CmdResult {
+    let store = TrustStore::open(dir, false, false).map_err(trust_failure)?;
+    let view = store.view();
+    let mut kels: Vec<_> = view.kels.values().collect();
+    kels.sort_by_key(|k| k.identity());
+    if out.json {
+        out.json(&json!({
+            "pins": view.pins.pins,
+            "registries": view.pins.registries,
+            "kels": kels.iter().map(|k| json!({
+                "identity": k.identity(),
+                "events": k.events().len(),
+                "head": k.head().digest,
+                "current_keys": k.current().keys.iter().map(|key| key.key_id().to_string()).collect::<Vec<_>>(),
+                "threshold": k.current().threshold,
+            })).collect::<Vec<_>>(),
+            "audit": { "entries": store.audit_head().len, "head": store.audit_head().digest },
+        }));
+        return Ok(Exit::Success);
+    }
+    println!("pins:");
+    if view.pins.pins.is_empty() {
+        println!("  (none)");
+    }
+    for pin in &view.pins.pins {
+        println!(
+            "  {} -> {} (event #{}, {}, policy: {})",
+            pin.namespace, pin.identity, pin.pinned_at, pin.source, pin.policy
+        );
+    }
+    println!("registries:");
+    if view.pins.registries.is_empty() {
+        println!("  (none)");
+    }
+    for r in &view.pins.registries {
+        println!("  {} -> {}", r.name, r.identity);
+    }
+    println!("key event logs:");
+    for kel in kels {
+        println!(
+            "  {}: {} event{}, current key{} {}",
+            kel.identity(),
+            kel.events().len(),
+            if kel.events().len() == 1 { "" } else { "s" },
+            if kel.current().keys.len() == 1 {
+                ""
+            } else {
+                "s"
+            },
+            kel.current()
+                .keys
+                .iter()
+                .map(|k| k.key_id().short())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let head = store.audit_head();
+    println!(
+        "audit log: {} entr{}{}",
+        head.len,
+        if head.len == 1 { "y" } else { "ies" },
+        head.digest
+            .map(|d| format!(", head {d}"))
+            .unwrap_or_default()
+    );
+    Ok(Exit::Success)
+}
+
+fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Output) -> CmdResult {
+    if !dir.join(trust::PINS_FILE).exists() {
+        return Err(trust_failure(TrustError::NotAStore {
+            path: dir.to_owned(),
+        }));
+    }
+    let expected: Option<Sha256Digest> = match expect_head {
+        Some(text) => Some(text.parse().map_err(Failure::usage)?),
+        None => None,
+    };
+    let log = match trust::read_audit_log(dir) {
+        Ok(log) => log,
+        Err(TrustError::Audit { source, .. }) if verify => {
+            if out.json {
+                out.json(&json!({ "verified": false, "position": source.at, "error": source.kind.to_string() }));
+            } else {
+                println!("audit log broken at entry #{}: {}", source.at, source.kind);
+            }
+            return Ok(Exit::Refused);
+        }
+        Err(e) => return Err(trust_failure(e)),
+    };
+    if verify {
+        if let Some(expected) = expected
+            && log.head.digest != Some(expected)
+        {
+            let found = log
+                .head
+                .digest
+                .map_or("nothing (the log is empty)".to_owned(), |d| d.to_string());
+            if out.json {
+                out.json(&json!({ "verified": false, "position": log.head.len, "error": format!("the log ends at {found}, not at {expected}") }));
+            } else {
+                println!(
+                    "audit log does not end at {expected}: it ends at {found} after {} entries; entries were removed from the end, or the log was replaced",
+                    log.head.len
+                );
+            }
+            return Ok(Exit::Refused);
+        }
+        if out.json {
+            out.json(&json!({ "verified": true, "entries": log.head.len, "head": log.head.digest, "torn_tail": log.torn_tail }));
+        } else {
+            println!(
+                "audit log verified: {} entries, head {}",
+                log.head.len,
+                log.head
+                    .digest
+                    .map_or("(empty)".to_owned(), |d| d.to_string())
+            );
+            if log.torn_tail > 0 {
+                println!(
+                    "note: {} bytes at the end are an interrupted write, not part of the log; the next write removes them",
+                    log.torn_tail
+                );
+            }
+        }
+        return Ok(Exit::Success);
+    }
+    if out.json {
+        out.json(
+            &log.entries
+                .iter()
+                .map(|e| json!({ "index": e.entry.index, "time": e.entry.time, "digest": e.digest, "record": e.entry.record }))
+                .collect::<Vec<_>>(),
+        );
+    } else {
+        for e in &log.entries {
+            println!(
+                "#{} {} {}",
+                e.entry.index,
+                e.entry.time,
+                e.entry.record.describe()
+            );
+        }
+    }
+    Ok(Exit::Success)
+}

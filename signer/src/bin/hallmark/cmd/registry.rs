@@ -1,0 +1,472 @@
+//! `hallmark registry init|accept|receipt|verify-log|yank`.
+
+use std::path::{Path, PathBuf};
+
+use hallmark_keyring::bundle::{BUNDLE_SUFFIX, Bundle};
+use hallmark_keyring::envelope::Envelope;
+use hallmark_keyring::fsutil;
+use hallmark_keyring::kel::file::KelFile;
+use hallmark_keyring::receipt::Receipt;
+use hallmark_keyring::registry::{
+    self, AcceptOptions, Registry, RegistryError, Submission, verify_log,
+};
+use hallmark_keyring::{IdentityId, Namespace, PackageName, Sha256Digest, Timestamp, Version};
+use hallmark_signer::keyref::{self, KeyHandle, KeyRef};
+use hallmark_signer::release::read_bundle;
+use rayon::prelude::*;
+use serde_json::json;
+
+use crate::cli::{
+    RegistryAcceptArgs, RegistryCommand, RegistryInitArgs, RegistryReceiptArgs,
+    RegistryVerifyLogArgs, RegistryYankArgs, UnlockArgs,
+};
+use crate::exit::{CmdResult, Exit, Failure};
+use crate::ui::{Output, TerminalUi};
+
+/// The media type of the receipts file written beside a key event log.
+pub const RECEIPTS_MEDIA_TYPE: &str = "application/vnd.hallmark.receipts.v1+json";
+
+pub fn run(cmd: RegistryCommand, out: &Output) -> CmdResult {
+    match cmd {
+        RegistryCommand::Init(args) => init(args, out),
+        RegistryCommand::Accept(args) => accept(args, out),
+        RegistryCommand::Receipt(args) => receipt(args, out),
+        RegistryCommand::VerifyLog(args) => verify(args, out),
+        RegistryCommand::Yank(args) => yank(args, out),
+    }
+}
+
+fn registry_failure(error: RegistryError) -> Failure {
+    Failure::from(anyhow::Error::from(error))
+}
+
+/// A file key reference with a relative path is made absolute, so the registry finds its key
+/// from any working directory.
+fn absolute_reference(text: &str) -> String {
+    match text.strip_prefix("file:") {
+        Some(path) if Path::new(path).is_relative() => match std::env::current_dir() {
+            Ok(cwd) => format!("file:{}", cwd.join(path).display()),
+            Err(_) => text.to_owned(),
+        },
+        _ => text.to_owned(),
+    }
+}
+
+fn open_key(reference: &str, passphrase: &UnlockArgs) -> Result<Box<dyn KeyHandle>, Failure> {
+    let reference: KeyRef = reference.parse().map_err(Failure::usage)?;
+    let unlock = super::unlock_options(passphrase);
+    Ok(keyref::open(&reference, &unlock, &TerminalUi, None)?)
+}
+
+fn init(args: RegistryInitArgs, out: &Output) -> CmdResult {
+    let namespace: Namespace = args.namespace.parse().map_err(Failure::usage)?;
+    let next: KeyRef = args.next_key.parse().map_err(Failure::usage)?;
+    let next = keyref::public_key(&next, &hallmark_hsm::interact::Headless)?;
+    let handle = open_key(&args.key, &args.passphrase)?;
+    let reference = absolute_reference(&args.key);
+    let registry = Registry::init(
+        &args.dir.registry,
+        handle.as_ref(),
+        &reference,
+        &next,
+        namespace,
+        Timestamp::now(),
+    )
+    .map_err(registry_failure)?;
+    let identity = registry.config().identity;
+    let kel_path = args.dir.registry.join(registry::KEL_FILE);
+    if out.json {
+        out.json(&json!({ "identity": identity, "kel": kel_path.display().to_string() }));
+    } else {
+        println!("registry {identity}");
+        println!(
+            "its key event log, for consumers to pin: {}",
+            kel_path.display()
+        );
+    }
+    Ok(Exit::Success)
+}
+
+/// Where a submission comes from and where its receipts go.
+enum Input {
+    Bundle {
+        shown: PathBuf,
+        bundle_path: PathBuf,
+    },
+    Kel {
+        path: PathBuf,
+    },
+}
+
+fn classify(path: &Path) -> Input {
+    let text = path.to_string_lossy();
+    if text.ends_with(BUNDLE_SUFFIX) {
+        Input::Bundle {
+            shown: path.to_owned(),
+            bundle_path: path.to_owned(),
+        }
+    } else if text.ends_with(".kel") {
+        Input::Kel {
+            path: path.to_owned(),
+        }
+    } else {
+        Input::Bundle {
+            shown: path.to_owned(),
+            bundle_path: Bundle::path_for(path),
+        }
+    }
+}
+
+fn read_submission(input: &Input) -> Result<(Submission, Option<Bundle>), String> {
+    match input {
+        Input::Bundle { shown, bundle_path } => {
+            let bundle = read_bundle(shown, bundle_path).map_err(|e| e.to_string())?;
+            Ok((Submission::Bundle(Box::new(bundle.clone())), Some(bundle)))
+        }
+        Input::Kel { path } => {
+            let bytes = fsutil::read_bounded(path, 256 * 1024 * 1024)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let file = KelFile::from_json(&bytes)
+                .map_err(|e| format!("{} is not a key event log: {e}", path.display()))?;
+            Ok((Submission::Kel(file.events), None))
+        }
+    }
+}
+
+/// Adds receipts to a bundle, replacing older receipts from the same registry for the same
+/// subject. Returns whether anything changed.
+fn add_receipts(bundle: &mut Bundle, receipts: &[Envelope]) -> bool {
+    let mut changed = false;
+    for receipt in receipts {
+        if bundle.receipts.contains(receipt) {
+            continue;
+        }
+        let new = Receipt::from_envelope(receipt).ok();
+        bundle.receipts.retain(|old| {
+            let old = Receipt::from_envelope(old).ok();
+            match (&old, &new) {
+                (Some(o), Some(n)) => !(o.registry == n.registry && o.subject == n.subject),
+                _ => true,
+            }
+        });
+        bundle.receipts.push(receipt.clone());
+        changed = true;
+    }
+    changed
+}
+
+fn write_receipts(
+    input: &Input,
+    bundle: Option<Bundle>,
+    receipts: &[Envelope],
+) -> Result<String, String> {
+    match (input, bundle) {
+        (Input::Bundle { bundle_path, .. }, Some(mut bundle)) => {
+            if add_receipts(&mut bundle, receipts) {
+                fsutil::write_replace(bundle_path, &bundle.to_json(), 0o644)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(bundle_path.display().to_string())
+        }
+        (Input::Kel { path }, _) => {
+            let mut target = path.clone().into_os_string();
+            target.push(".receipts.json");
+            let target = PathBuf::from(target);
+            let mut text = serde_json::to_vec_pretty(&json!({
+                "mediaType": RECEIPTS_MEDIA_TYPE,
+                "receipts": receipts,
+            }))
+            .unwrap_or_default();
+            text.push(b'\n');
+            fsutil::write_replace(&target, &text, 0o644).map_err(|e| e.to_string())?;
+            Ok(target.display().to_string())
+        }
+        _ => Err("no bundle to write into".to_owned()),
+    }
+}
+
+fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
+    let inputs: Vec<Input> = args.paths.iter().map(|p| classify(p)).collect();
+    // Read everything first: unreadable input is an input error before anything is unlocked.
+    let read: Vec<Result<(Submission, Option<Bundle>), String>> =
+        inputs.par_iter().map(read_submission).collect();
+    let mut registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
+    let handle = open_key(&registry.config().key.clone(), &args.passphrase)?;
+    let mut submissions = Vec::new();
+    let mut slots = Vec::with_capacity(read.len());
+    let mut bundles = Vec::with_capacity(read.len());
+    for r in read {
+        match r {
+            Ok((submission, bundle)) => {
+                slots.push(Ok(submissions.len()));
+                submissions.push(submission);
+                bundles.push(bundle);
+            }
+            Err(e) => {
+                slots.push(Err(e));
+                bundles.push(None);
+            }
+        }
+    }
+    let options = AcceptOptions {
+        allow_similar: args.allow_similar,
+    };
+    let results = registry
+        .accept(handle.as_ref(), &submissions, &options, Timestamp::now())
+        .map_err(registry_failure)?;
+    // The log is durable now; write the receipts (in parallel, each atomically).
+    let written: Vec<Option<Result<String, String>>> = slots
+        .par_iter()
+        .zip(bundles.into_par_iter())
+        .zip(inputs.par_iter())
+        .map(|((slot, bundle), input)| match slot {
+            Ok(i) => match &results[*i] {
+                Ok(accepted) => Some(write_receipts(input, bundle, &accepted.receipts)),
+                Err(_) => None,
+            },
+            Err(_) => None,
+        })
+        .collect();
+
+    let mut exit = Exit::Success;
+    let mut reports = Vec::with_capacity(slots.len());
+    for ((slot, input), written) in slots.iter().zip(&inputs).zip(written) {
+        let shown = match input {
+            Input::Bundle { shown, .. } => shown.display().to_string(),
+            Input::Kel { path } => path.display().to_string(),
+        };
+        match slot {
+            Err(e) => {
+                exit = exit.worst(Exit::Usage);
+                eprintln!("error: {e}");
+                reports.push(json!({ "path": shown, "error": e }));
+            }
+            Ok(i) => match &results[*i] {
+                Err(refusal) => {
+                    exit = exit.worst(Exit::Refused);
+                    if !out.json {
+                        println!("{shown}: refused ({}): {}", refusal.check, refusal.message);
+                    }
+                    reports.push(json!({ "path": shown, "accepted": false, "check": refusal.check, "message": refusal.message }));
+                }
+                Ok(accepted) => {
+                    let target = match written {
+                        Some(Ok(target)) => target,
+                        Some(Err(e)) => {
+                            exit = exit.worst(Exit::Usage);
+                            eprintln!(
+                                "error: {shown}: accepted, but the receipt could not be written: {e}; `hallmark registry receipt` re-issues it"
+                            );
+                            String::new()
+                        }
+                        None => String::new(),
+                    };
+                    let indexes: Vec<u64> = accepted
+                        .receipts
+                        .iter()
+                        .filter_map(|r| Receipt::from_envelope(r).ok().map(|r| r.log_index))
+                        .collect();
+                    let what = accepted
+                        .release
+                        .clone()
+                        .unwrap_or_else(|| format!("{} new key event(s)", accepted.new_events));
+                    if !out.json {
+                        println!(
+                            "{shown}: {} {what} (log entr{} {}); receipt written to {target}",
+                            if accepted.already {
+                                "already accepted"
+                            } else {
+                                "accepted"
+                            },
+                            if indexes.len() == 1 { "y" } else { "ies" },
+                            indexes
+                                .iter()
+                                .map(|i| format!("#{i}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                    }
+                    reports.push(json!({
+                        "path": shown,
+                        "accepted": true,
+                        "already": accepted.already,
+                        "release": accepted.release,
+                        "new_events": accepted.new_events,
+                        "log_entries": indexes,
+                        "receipts": target,
+                    }));
+                }
+            },
+        }
+    }
+    if out.json {
+        out.json(&reports);
+    }
+    Ok(exit)
+}
+
+fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
+    let registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
+    let handle = open_key(&registry.config().key.clone(), &args.passphrase)?;
+    let mut exit = Exit::Success;
+    let mut reports = Vec::new();
+    for path in &args.paths {
+        let input = classify(path);
+        let Input::Bundle { shown, bundle_path } = &input else {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{}: give bundles or artifacts; key event logs get their receipts from `registry accept`",
+                path.display()
+            )));
+        };
+        let bundle = read_bundle(shown, bundle_path).map_err(Failure::usage)?;
+        let digest: Sha256Digest = bundle.statement.payload_digest();
+        match registry
+            .receipt(handle.as_ref(), &digest)
+            .map_err(registry_failure)?
+        {
+            Some(receipt) => {
+                let target = write_receipts(&input, Some(bundle), &[receipt])
+                    .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+                if !out.json {
+                    println!("{}: receipt written to {target}", shown.display());
+                }
+                reports.push(json!({ "path": shown.display().to_string(), "receipt": target }));
+            }
+            None => {
+                exit = exit.worst(Exit::Refused);
+                if !out.json {
+                    println!(
+                        "{}: the registry log holds no publish of this statement; submit it with `hallmark registry accept`",
+                        shown.display()
+                    );
+                }
+                reports.push(json!({ "path": shown.display().to_string(), "receipt": null }));
+            }
+        }
+    }
+    if out.json {
+        out.json(&reports);
+    }
+    Ok(exit)
+}
+
+fn verify(args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
+    let (path, mut expected) = match (&args.registry, &args.log) {
+        (Some(dir), _) => {
+            let config_path = dir.join(registry::CONFIG_FILE);
+            if !config_path.exists() {
+                return Err(registry_failure(RegistryError::NotARegistry {
+                    path: dir.clone(),
+                }));
+            }
+            let bytes = fsutil::read_bounded(&config_path, 64 * 1024).map_err(Failure::usage)?;
+            let config: registry::Config =
+                serde_json::from_slice(&bytes).map_err(Failure::usage)?;
+            (dir.join(registry::LOG_FILE), Some(config.identity))
+        }
+        (None, Some(log)) => (log.clone(), None),
+        (None, None) => unreachable_source()?,
+    };
+    if let Some(text) = &args.expect_identity {
+        expected = Some(text.parse::<IdentityId>().map_err(Failure::usage)?);
+    }
+    let expected_head: Option<Sha256Digest> = match &args.expect_head {
+        Some(t) => Some(t.parse().map_err(Failure::usage)?),
+        None => None,
+    };
+    match verify_log(&path, expected) {
+        Ok(report) => {
+            if let Some(head) = expected_head
+                && report.head != Some(head)
+            {
+                let found = report.head.map_or("nothing".to_owned(), |d| d.to_string());
+                if out.json {
+                    out.json(&json!({ "verified": false, "position": report.entries, "error": format!("the log ends at {found}, not at {head}") }));
+                } else {
+                    println!(
+                        "registry log does not end at {head}: it ends at {found} after {} entries; entries were removed from the end, or the log was replaced",
+                        report.entries
+                    );
+                }
+                return Ok(Exit::Refused);
+            }
+            let (publishes, events, yanks) = report.counts;
+            if out.json {
+                out.json(&json!({
+                    "verified": true,
+                    "registry": report.identity,
+                    "entries": report.entries,
+                    "head": report.head,
+                    "publishes": publishes,
+                    "key_events": events,
+                    "yanks": yanks,
+                    "torn_tail": report.torn_tail,
+                }));
+            } else {
+                println!(
+                    "registry log verified: {} entries ({publishes} publishes, {events} key events, {yanks} yanks), registry {}, head {}",
+                    report.entries,
+                    report.identity,
+                    report.head.map_or("(empty)".to_owned(), |d| d.to_string())
+                );
+                if report.torn_tail > 0 {
+                    println!(
+                        "note: {} bytes at the end are an interrupted write, not part of the log; the next accept removes them",
+                        report.torn_tail
+                    );
+                }
+            }
+            Ok(Exit::Success)
+        }
+        Err(RegistryError::Log { source, .. }) => {
+            if out.json {
+                out.json(&json!({ "verified": false, "position": source.at, "error": source.kind.to_string() }));
+            } else {
+                println!(
+                    "registry log broken at entry #{}: {}",
+                    source.at, source.kind
+                );
+            }
+            Ok(Exit::Refused)
+        }
+        Err(e) => Err(registry_failure(e)),
+    }
+}
+
+fn unreachable_source() -> Result<(PathBuf, Option<IdentityId>), Failure> {
+    Err(Failure::usage(anyhow::anyhow!(
+        "give --registry DIR or --log FILE"
+    )))
+}
+
+fn yank(args: RegistryYankArgs, out: &Output) -> CmdResult {
+    let Some((name, version)) = args.release.split_once('@') else {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "give the release as NAME@VERSION, e.g. org.example.tool@1.0.0"
+        )));
+    };
+    let name: PackageName = name.parse().map_err(Failure::usage)?;
+    let version: Version = version.parse().map_err(Failure::usage)?;
+    let mut registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
+    let handle = open_key(&registry.config().key.clone(), &args.passphrase)?;
+    match registry
+        .yank(
+            handle.as_ref(),
+            &name,
+            &version,
+            &args.reason,
+            Timestamp::now(),
+        )
+        .map_err(registry_failure)?
+    {
+        Ok(index) => {
+            if out.json {
+                out.json(&json!({ "yanked": format!("{name}@{version}"), "log_index": index }));
+            } else {
+                println!("yanked {name}@{version} (log entry #{index})");
+            }
+            Ok(Exit::Success)
+        }
+        Err(refusal) => Err(Failure::usage(anyhow::anyhow!(refusal.message))),
+    }
+}
