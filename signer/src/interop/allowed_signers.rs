@@ -173,18 +173,23 @@ impl AllowedSigners {
             .find(|e| e.is_key(key) && e.time_ok(time).is_ok())
     }
 
-    /// The first line that allows `key` to sign as `principal` in `namespace` at `time` (as
-    /// `ssh-keygen -Y verify -I`).
+    /// The first line that allows `key` to sign in `namespace` at `time`, as `principal` when
+    /// one is given (as `ssh-keygen -Y verify -I`), or as any principal when none is.
     pub fn check(
         &self,
         key: &PublicKey,
-        principal: &str,
+        principal: Option<&str>,
         namespace: &str,
         time: u64,
     ) -> Result<&AllowedSigner, NotAllowed> {
-        let mut refusal = NotAllowed::NoMatch(principal.to_owned());
+        let mut refusal = match principal {
+            Some(p) => NotAllowed::NoMatch(p.to_owned()),
+            None => NotAllowed::UnknownKey,
+        };
         for entry in &self.entries {
-            if !entry.is_key(key) || !match_pattern_list(principal, &entry.principals) {
+            if !entry.is_key(key)
+                || principal.is_some_and(|p| !match_pattern_list(p, &entry.principals))
+            {
                 continue;
             }
             if let Some(namespaces) = &entry.namespaces
@@ -483,25 +488,26 @@ mod tests {
         assert_eq!(signers.entries[0].key, EntryKey::Other("ssh-rsa".into()));
         let now = parse_time("20260101Z").unwrap();
         let entry = signers
-            .check(&key(), "alice@example.org", "git", now)
+            .check(&key(), Some("alice@example.org"), "git", now)
             .unwrap();
         assert_eq!(entry.line, 4);
         assert_eq!(
-            signers.check(&key(), "alice@example.org", "file", now),
+            signers.check(&key(), Some("alice@example.org"), "file", now),
             Err(NotAllowed::Namespace {
                 line: 4,
                 namespace: "file".into()
             })
         );
         assert!(matches!(
-            signers.check(&key(), "alice@example.org", "git", 0),
+            signers.check(&key(), Some("alice@example.org"), "git", 0),
             Err(NotAllowed::Time { line: 4, .. })
         ));
         // The cert-authority line never matches a plain key.
         assert_eq!(
-            signers.check(&key(), "ci@example.org", "git", now),
+            signers.check(&key(), Some("ci@example.org"), "git", now),
             Err(NotAllowed::NoMatch("ci@example.org".into()))
         );
+        assert_eq!(signers.check(&key(), None, "git", now).unwrap().line, 4);
         assert_eq!(
             signers.find_principals(&key(), now).unwrap().principals,
             "alice@example.org,!mallory@*"

@@ -1,6 +1,7 @@
 //! Command handlers.
 
 mod hash;
+mod interop;
 mod key;
 mod quickstart;
 mod sign;
@@ -21,6 +22,7 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
         Command::Sign(args) => sign::run(args, out),
         Command::Verify(args) => verify::run(args, out),
         Command::Quickstart(args) => quickstart::run(args, out),
+        Command::SshKeygen(args) => interop::ssh_keygen(args, out),
         Command::Completions { shell } => {
             let mut command = crate::cli::Cli::command();
             clap_complete::generate(shell, &mut command, "hallmark", &mut std::io::stdout());
