@@ -8,10 +8,12 @@
 //! | [`KeyFormat::Pem`] | `-----BEGIN PUBLIC KEY-----`: SubjectPublicKeyInfo (RFC 8410), as OpenSSL writes it |
 //! | [`KeyFormat::Jwk`] | `{"kty":"OKP","crv":"Ed25519","x":"<base64url>"}` (RFC 8037) |
 //!
-//! Every renderer writes one canonical text (without a final newline), and every parser
-//! accepts exactly that text, optionally followed by one `\n`: `render(parse(t)) == t` for
-//! every `t` a parser accepts, less that newline. Weak (small-order) keys are refused by every
-//! parser.
+//! Every renderer writes one canonical text (without a final newline). The Hallmark, OpenSSH
+//! and PEM parsers accept exactly that text, optionally followed by one `\n`, so that
+//! `SshPublicKey::parse(t).to_string() == t` and `pem(parse_pem(t)) == t`;
+//! [`MinisignPublicKey`] keeps its comment and key id, so it round-trips as well. A JWK is JSON:
+//! members may come in any order and `kid`, `use`, `alg`, `key_ops` may be present, so only the
+//! key round-trips. Weak (small-order) keys are refused by every parser.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use hallmark_keyring::encoding::{EncodingError, base64_decode, base64_encode};

@@ -198,7 +198,7 @@ pub struct ShowArgs {
 /// Public key forms `hallmark key show` prints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum KeyShowFormat {
-    /// ed25519:<base64>, and the key id.
+    /// ed25519:BASE64, and the key id.
     Hallmark,
     /// ssh-ed25519 AAAA… comment.
     Ssh,
@@ -356,11 +356,11 @@ pub struct PeerSignArgs {
     pub format: SignFormat,
 
     /// minisign: the trusted (signed) comment. Default, as minisign's:
-    /// "timestamp:<unix time>\tfile:<file name>\thashed".
+    /// "timestamp:UNIX_TIME\\tfile:FILE_NAME\\thashed".
     #[arg(long, value_name = "TEXT")]
     pub trusted_comment: Option<String>,
 
-    /// minisign: the untrusted comment line. Default: "signature from hallmark key <id>".
+    /// minisign: the untrusted comment line. Default: "signature from hallmark key KEY_ID".
     #[arg(long, value_name = "TEXT")]
     pub untrusted_comment: Option<String>,
 
