@@ -3,10 +3,12 @@
 //! * [`filekey`] — Ed25519 keys in age-encrypted files, the no-hardware backend;
 //! * [`keyref`] — key references (`file:`, `pkcs11:`, `yubikey:`) resolved to signers in one
 //!   place;
+//! * [`interop`] — minisign and OpenSSH signatures and public key forms, from any backend;
 //! * [`release`] — hashing, signing and verifying many artifacts in one run.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod filekey;
+pub mod interop;
 pub mod keyref;
 pub mod release;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const AFTER_HELP: &str = "\
 Key references name a key wherever it lives:
@@ -87,6 +87,16 @@ pub enum Command {
 
     /// Run a tour on a throwaway file key: sign a package tree, verify it, tamper with it.
     Quickstart(QuickstartArgs),
+
+    /// ssh-keygen's -Y sign / verify / find-principals / check-novalidate, for git.
+    ///
+    /// With `git config gpg.format ssh` and `gpg.ssh.program` naming a link to `hallmark` called
+    /// `hallmark-ssh-keygen` (or a script running `hallmark ssh-keygen "$@"`), git signs commits
+    /// and tags with any Hallmark key. `-f` names a file holding a key reference, or an OpenSSH
+    /// public key line whose comment is a key reference (`hallmark key show REF --format ssh`
+    /// writes one). See docs/interop.md.
+    #[command(name = "ssh-keygen")]
+    SshKeygen(SshKeygenArgs),
 
     /// Print a shell completion script.
     ///
@@ -193,6 +203,89 @@ pub struct ShowArgs {
     /// the URI's pin-source), or ed25519:… / a .pub file.
     #[arg(value_name = "REF")]
     pub key: String,
+
+    /// The form to print: hallmark (ed25519:…), ssh (an OpenSSH public key line), minisign
+    /// (a minisign public key file), pem (SubjectPublicKeyInfo) or jwk (RFC 8037).
+    #[arg(long, value_enum, default_value_t = KeyShowFormat::Hallmark)]
+    pub format: KeyShowFormat,
+
+    /// ssh: the comment after the key. Default: the key reference, when REF is one (file paths
+    /// made absolute), so that the line can serve as git's signing key file.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+}
+
+/// Public key forms `hallmark key show` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KeyShowFormat {
+    /// ed25519:BASE64, and the key id.
+    Hallmark,
+    /// ssh-ed25519 AAAA… comment.
+    Ssh,
+    /// A minisign public key file (the key id is derived from the Hallmark key id).
+    Minisign,
+    /// -----BEGIN PUBLIC KEY----- (RFC 8410).
+    Pem,
+    /// {"kty":"OKP","crv":"Ed25519","x":…} (RFC 8037).
+    Jwk,
+}
+
+/// The arguments git (and people used to ssh-keygen) give: `-Y sign -n NS -f KEYFILE [-U]
+/// FILE…`, `-Y verify -n NS -f ALLOWED -I ID -s SIG`, `-Y find-principals -f ALLOWED -s SIG`,
+/// `-Y check-novalidate -n NS -s SIG`.
+#[derive(Debug, Args)]
+pub struct SshKeygenArgs {
+    /// The operation: sign, verify, find-principals or check-novalidate.
+    #[arg(short = 'Y', value_name = "OP")]
+    pub op: String,
+
+    /// The namespace.
+    #[arg(short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// sign: the key file (a key reference, or an OpenSSH line whose comment is one); verify,
+    /// find-principals: the allowed-signers file.
+    #[arg(short = 'f', value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// verify: the principal.
+    #[arg(short = 'I', value_name = "ID")]
+    pub principal: Option<String>,
+
+    /// verify, find-principals, check-novalidate: the signature file.
+    #[arg(short = 's', value_name = "SIG")]
+    pub signature: Option<PathBuf>,
+
+    /// Options: hashalg=sha256|sha512 (sign), verify-time=TIME (verify, find-principals).
+    #[arg(short = 'O', value_name = "OPTION")]
+    pub options: Vec<String>,
+
+    /// sign: the key file holds a public key given literally (git passes this for
+    /// `user.signingkey = key::…`); handled like any key file.
+    #[arg(short = 'U')]
+    pub literal_key: bool,
+
+    /// verify: a revocation list of public keys, one per line (binary KRLs are refused).
+    #[arg(short = 'r', value_name = "FILE")]
+    pub revoked: Option<PathBuf>,
+
+    /// Read a key file's passphrase from this file.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "HALLMARK_PASSPHRASE_FILE",
+        hide_env_values = true
+    )]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Read a key file's passphrase from the environment variable this names.
+    #[arg(long, value_name = "NAME", env = "HALLMARK_PASSPHRASE_ENV")]
+    pub passphrase_env: Option<String>,
+
+    /// sign: the files to sign (FILE.sig is written beside each; none: standard input to
+    /// standard output).
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 /// How keys are unlocked. A file key's passphrase is asked on the terminal unless a flag names
@@ -232,13 +325,14 @@ pub struct SignArgs {
     #[arg(long = "key", required = true, value_name = "REF")]
     pub keys: Vec<String>,
 
-    /// The package name, reverse-domain (e.g. org.acme.database-tool).
+    /// The package name, reverse-domain (e.g. org.acme.database-tool). Required for the
+    /// hallmark format.
     #[arg(long, value_name = "NAME")]
-    pub name: String,
+    pub name: Option<String>,
 
-    /// The version being released (e.g. 1.2.0).
+    /// The version being released (e.g. 1.2.0). Required for the hallmark format.
     #[arg(long, value_name = "VERSION")]
-    pub version: String,
+    pub version: Option<String>,
 
     /// Sign in the name of this identity: its key event log file (e.g. org.example.kel, from
     /// `hallmark ceremony init`). The keys must be the identity's current keys, at least its
@@ -263,13 +357,101 @@ pub struct SignArgs {
     /// Artifacts: files or directory trees.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub peer: PeerSignArgs,
+}
+
+/// Signature formats `hallmark sign` writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum SignFormat {
+    /// A Hallmark bundle, PATH.hallmark.json.
+    #[default]
+    Hallmark,
+    /// A minisign signature, FILE.minisig (prehashed, verifiable with `minisign -V`).
+    Minisign,
+    /// An SSH signature, FILE.sig (verifiable with `ssh-keygen -Y verify`).
+    Ssh,
+}
+
+/// Options of the peer formats.
+#[derive(Debug, Args)]
+pub struct PeerSignArgs {
+    /// The signature format: hallmark (a bundle), minisign (FILE.minisig) or ssh (FILE.sig).
+    #[arg(long, value_enum, default_value_t = SignFormat::Hallmark)]
+    pub format: SignFormat,
+
+    /// minisign: the trusted (signed) comment. Default, as minisign's:
+    /// "timestamp:UNIX_TIME\\tfile:FILE_NAME\\thashed".
+    #[arg(long, value_name = "TEXT")]
+    pub trusted_comment: Option<String>,
+
+    /// minisign: the untrusted comment line. Default: "signature from hallmark key KEY_ID".
+    #[arg(long, value_name = "TEXT")]
+    pub untrusted_comment: Option<String>,
+
+    /// ssh: the namespace the signature is for, e.g. "file" or "git". Required for --format ssh.
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// ssh: the hash applied to the file.
+    #[arg(long, value_enum, default_value_t = SshHash::Sha512)]
+    pub hash: SshHash,
+}
+
+/// The hash of an SSH signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SshHash {
+    /// SHA-512 (ssh-keygen's default).
+    Sha512,
+    /// SHA-256.
+    Sha256,
+}
+
+/// Signature formats `hallmark verify` reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum VerifyFormat {
+    /// Hallmark bundles, PATH.hallmark.json.
+    #[default]
+    Hallmark,
+    /// minisign signatures, FILE.minisig.
+    Minisign,
+    /// SSH signatures, FILE.sig.
+    Ssh,
+}
+
+/// Options of the peer formats for `hallmark verify`.
+#[derive(Debug, Args)]
+pub struct PeerVerifyArgs {
+    /// The signature format: hallmark (bundles), minisign (FILE.minisig) or ssh (FILE.sig).
+    #[arg(long, value_enum, default_value_t = VerifyFormat::Hallmark)]
+    pub format: VerifyFormat,
+
+    /// minisign, ssh: the signature file, when verifying a single file whose signature is not
+    /// beside it.
+    #[arg(long, value_name = "PATH")]
+    pub signature: Option<PathBuf>,
+
+    /// ssh: the namespace the signature must be for. Required for --format ssh.
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// ssh: an OpenSSH allowed-signers file naming the keys allowed to sign (instead of, or
+    /// besides, --public-key).
+    #[arg(long, value_name = "PATH")]
+    pub allowed_signers: Option<PathBuf>,
+
+    /// ssh: with --allowed-signers, the principal the signer must be allowed to sign as.
+    #[arg(long, value_name = "ID", requires = "allowed_signers")]
+    pub principal: Option<String>,
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("against").required(true).args(["public_keys", "keyring", "identity"])))]
+#[command(group(clap::ArgGroup::new("against").required(true).args(["public_keys", "keyring", "identity", "allowed_signers"])))]
 pub struct VerifyArgs {
     /// The public key expected to have signed: `ed25519:…`, a key reference (file:PATH reads
-    /// PATH.pub), or a path to a .pub file. Repeat to accept any of several keys.
+    /// PATH.pub), or a path to a .pub file. Repeat to accept any of several keys. With
+    /// --format minisign or ssh, also a minisign public key, an OpenSSH line, PEM or JWK.
     #[arg(long = "public-key", value_name = "KEY")]
     pub public_keys: Vec<String>,
 
@@ -301,6 +483,9 @@ pub struct VerifyArgs {
     /// Artifacts: files or directory trees, each with its PATH.hallmark.json.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub peer: PeerVerifyArgs,
 }
 
 /// The trust store directory, for every `hallmark keyring` command.

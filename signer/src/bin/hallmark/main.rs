@@ -19,8 +19,21 @@ use clap::Parser;
 
 use crate::exit::{Exit, Failure};
 
+/// The name under which the binary acts as `hallmark ssh-keygen` (a link for git's
+/// `gpg.ssh.program`, which takes a program, not a command line).
+const SSH_KEYGEN_NAME: &str = "hallmark-ssh-keygen";
+
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n == SSH_KEYGEN_NAME)
+        .unwrap_or(false);
+    if invoked_as {
+        args.insert(1, "ssh-keygen".into());
+    }
+    let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
             // clap prints help/version with exit 0 and usage errors with exit 2.

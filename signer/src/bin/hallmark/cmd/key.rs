@@ -11,14 +11,14 @@ use hallmark_signer::filekey::{self, Protection};
 use hallmark_signer::keyref::{self, KeyRef};
 use serde_json::json;
 
-use crate::cli::{GenerateArgs, KeyCommand, ListArgs, ShowArgs, VerifyAttestationArgs};
+use crate::cli::{GenerateArgs, KeyCommand, ListArgs, VerifyAttestationArgs};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
 
 pub fn run(cmd: KeyCommand, out: &Output) -> CmdResult {
     match cmd {
         KeyCommand::Generate(args) => generate(args, out),
-        KeyCommand::Show(args) => show(args, out),
+        KeyCommand::Show(args) => super::interop::show(args, out),
         KeyCommand::List(args) => list(args, out),
         KeyCommand::VerifyAttestation(args) => verify_attestation(args, out),
     }
@@ -198,17 +198,6 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, Failure> {
             "give a public key as ed25519:<base64>, file:KEY (reads KEY.pub) or a .pub file",
         )
     })
-}
-
-fn show(args: ShowArgs, out: &Output) -> CmdResult {
-    let key = parse_public_key(&args.key)?;
-    if out.json {
-        out.json(&json!({ "public_key": key.to_string(), "key_id": key.key_id().to_string() }));
-    } else {
-        println!("{key}");
-        println!("key id: {}", key.key_id());
-    }
-    Ok(Exit::Success)
 }
 
 fn list(args: ListArgs, out: &Output) -> CmdResult {

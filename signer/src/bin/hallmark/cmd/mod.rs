@@ -2,6 +2,7 @@
 
 pub mod ceremony;
 mod hash;
+mod interop;
 mod key;
 mod keyring;
 mod quickstart;
@@ -27,6 +28,7 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
         Command::Keyring(cmd) => keyring::run(cmd, out),
         Command::Registry(cmd) => registry::run(cmd, out),
         Command::Quickstart(args) => quickstart::run(args, out),
+        Command::SshKeygen(args) => interop::ssh_keygen(args, out),
         Command::Completions { shell } => {
             let mut command = crate::cli::Cli::command();
             clap_complete::generate(shell, &mut command, "hallmark", &mut std::io::stdout());

@@ -8,15 +8,29 @@ use hallmark_signer::keyref::{self, KeyHandle, KeyRef};
 use hallmark_signer::release::{self, ReleaseInfo};
 use serde_json::json;
 
-use crate::cli::SignArgs;
+use crate::cli::{SignArgs, SignFormat};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
 
 pub fn run(args: SignArgs, out: &Output) -> CmdResult {
+    if args.peer.format != SignFormat::Hallmark {
+        return super::interop::sign(args, out);
+    }
     // Everything that can be checked without a key is checked first: nothing is unlocked and
     // no PIN is asked for if the run would fail anyway.
-    let name: PackageName = args.name.parse().map_err(Failure::usage)?;
-    let version: Version = args.version.parse().map_err(Failure::usage)?;
+    let required = |value: &Option<String>, flag: &str| {
+        value.clone().ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "{flag} is required for a Hallmark bundle (or give --format minisign or ssh)"
+            ))
+        })
+    };
+    let name: PackageName = required(&args.name, "--name")?
+        .parse()
+        .map_err(Failure::usage)?;
+    let version: Version = required(&args.version, "--version")?
+        .parse()
+        .map_err(Failure::usage)?;
     let references = args
         .keys
         .iter()

@@ -10,7 +10,7 @@ use hallmark_signer::release;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::cli::VerifyArgs;
+use crate::cli::{VerifyArgs, VerifyFormat};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::Output;
 
@@ -24,6 +24,9 @@ struct Report {
 }
 
 pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
+    if args.peer.format != VerifyFormat::Hallmark {
+        return super::interop::verify(args, out);
+    }
     if args.bundle.is_some() && args.paths.len() != 1 {
         return Err(Failure::usage(anyhow::anyhow!(
             "--bundle names the bundle of a single artifact"
