@@ -1,0 +1,192 @@
+//! Walking a tree: listing entries, checking names and links, and collecting the files to hash.
+
+use std::fs::{self, FileType, Metadata};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::error::{DigestError, SpecialKind};
+use super::hash::{self, FileJob};
+use super::manifest::{Entry, EntryKind, component_problem};
+
+/// What the path given by the caller turned out to be, after following symbolic links.
+pub(crate) enum Root {
+    File { canonical: PathBuf, size: u64 },
+    Dir { canonical: PathBuf },
+}
+
+/// Resolves the caller's path (following links: the caller named it) and classifies it.
+pub(crate) fn open_root(path: &Path) -> Result<Root, DigestError> {
+    let root_error = |source| DigestError::Root {
+        path: path.to_path_buf(),
+        source,
+    };
+    let canonical = fs::canonicalize(path).map_err(root_error)?;
+    let metadata = fs::metadata(&canonical).map_err(root_error)?;
+    let file_type = metadata.file_type();
+    if file_type.is_dir() {
+        Ok(Root::Dir { canonical })
+    } else if file_type.is_file() {
+        Ok(Root::File {
+            canonical,
+            size: metadata.len(),
+        })
+    } else {
+        Err(DigestError::SpecialFile {
+            path: path.to_path_buf(),
+            kind: special_kind(file_type),
+        })
+    }
+}
+
+/// A regular file found by the walk, to be hashed.
+pub(crate) struct Job {
+    /// Index of its entry in [`Walked::entries`].
+    pub(crate) entry: usize,
+    /// Its size when listed.
+    pub(crate) size: u64,
+    pub(crate) file: FileJob,
+}
+
+/// Everything below a root: entries (files still without their digest) and the files to hash.
+pub(crate) struct Walked {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) jobs: Vec<Job>,
+}
+
+/// Lists every entry below `canonical` without following links. `root` is the path as the
+/// caller gave it, used to name entries in errors.
+pub(crate) fn walk(root: &Path, canonical: &Path) -> Result<Walked, DigestError> {
+    let mut walked = Walked {
+        entries: Vec::new(),
+        jobs: Vec::new(),
+    };
+    // Directories still to list: (relative path, absolute path).
+    let mut pending = vec![(String::new(), canonical.to_path_buf())];
+    while let Some((dir_rel, dir_abs)) = pending.pop() {
+        let unreadable = |source| DigestError::UnreadableDir {
+            path: root.join(&dir_rel),
+            source,
+        };
+        let mut children = fs::read_dir(&dir_abs)
+            .map_err(unreadable)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unreadable)?;
+        // The digest does not depend on listing order, but errors are reported in name order
+        // so the same tree always gives the same error.
+        children.sort_unstable_by_key(|child| child.file_name());
+        for child in children {
+            let name = child.file_name();
+            let shown = || root.join(&dir_rel).join(&name);
+            let Some(name) = name.to_str() else {
+                return Err(DigestError::NonUtf8Name { path: shown() });
+            };
+            if let Some(reason) = component_problem(name) {
+                return Err(DigestError::NonCanonicalName {
+                    path: shown(),
+                    reason,
+                });
+            }
+            let rel = if dir_rel.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{dir_rel}/{name}")
+            };
+            // `DirEntry::metadata` does not follow symbolic links.
+            let metadata = child
+                .metadata()
+                .map_err(|source| DigestError::UnreadableDir {
+                    path: shown(),
+                    source,
+                })?;
+            let file_type = metadata.file_type();
+            if file_type.is_dir() {
+                walked.entries.push(Entry::directory(rel.clone()));
+                pending.push((rel, child.path()));
+            } else if file_type.is_file() {
+                let executable = is_executable(&metadata);
+                let kind = if executable {
+                    EntryKind::Executable
+                } else {
+                    EntryKind::File
+                };
+                walked.jobs.push(Job {
+                    entry: walked.entries.len(),
+                    size: metadata.len(),
+                    file: FileJob {
+                        display: shown(),
+                        open: child.path(),
+                        executable: Some(executable),
+                    },
+                });
+                // The digest is filled in once the file is hashed.
+                walked.entries.push(Entry::hashed(kind, [0; 32], rel));
+            } else if file_type.is_symlink() {
+                let sha256 = check_symlink(&child.path(), shown(), canonical)?;
+                walked
+                    .entries
+                    .push(Entry::hashed(EntryKind::Symlink, sha256, rel));
+            } else {
+                return Err(DigestError::SpecialFile {
+                    path: shown(),
+                    kind: special_kind(file_type),
+                });
+            }
+        }
+    }
+    Ok(walked)
+}
+
+/// Checks that the link at `abs` is relative and resolves, through the file system, to a place
+/// inside `canonical_root`; returns the SHA-256 of its target string.
+fn check_symlink(
+    abs: &Path,
+    shown: PathBuf,
+    canonical_root: &Path,
+) -> Result<[u8; 32], DigestError> {
+    let target = fs::read_link(abs).map_err(|source| DigestError::UnreadableFile {
+        path: shown.clone(),
+        source,
+    })?;
+    if target.is_absolute() {
+        return Err(DigestError::SymlinkAbsolute {
+            path: shown,
+            target,
+        });
+    }
+    // Resolve through the file system, not lexically: in `sub/../x` with `sub -> .`, the `..`
+    // leaves the directory `sub` resolves to, not the one that contains `sub`.
+    match fs::canonicalize(abs) {
+        Err(source) => Err(DigestError::SymlinkUnresolved {
+            path: shown,
+            target,
+            source,
+        }),
+        Ok(resolved) if !resolved.starts_with(canonical_root) => Err(DigestError::SymlinkEscapes {
+            path: shown,
+            target,
+            resolved,
+            root: canonical_root.to_path_buf(),
+        }),
+        Ok(_) => Ok(hash::sha256(target.as_os_str().as_bytes())),
+    }
+}
+
+/// The owner-execute bit, as git records it.
+pub(crate) fn is_executable(metadata: &Metadata) -> bool {
+    metadata.permissions().mode() & 0o100 != 0
+}
+
+fn special_kind(file_type: FileType) -> SpecialKind {
+    if file_type.is_fifo() {
+        SpecialKind::Fifo
+    } else if file_type.is_socket() {
+        SpecialKind::Socket
+    } else if file_type.is_char_device() {
+        SpecialKind::CharDevice
+    } else if file_type.is_block_device() {
+        SpecialKind::BlockDevice
+    } else {
+        SpecialKind::Unknown
+    }
+}
