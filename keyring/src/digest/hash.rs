@@ -3,7 +3,8 @@
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::PathBuf;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
 use sha2::{Digest, Sha256};
@@ -26,30 +27,36 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// A regular file to hash.
-pub(crate) struct FileJob {
-    /// How errors name it: below the path the caller gave.
-    pub(crate) display: PathBuf,
-    /// Where to open it: below the canonical root.
-    pub(crate) open: PathBuf,
-    /// The owner-execute bit seen by the walk, checked again once the file is open.
-    pub(crate) executable: Option<bool>,
+/// Opens a directory of the tree, to open its files relative to it.
+pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rustix::fs::open(path, flags, Mode::empty())?)
 }
 
-/// Hashes one regular file, refusing it if it stopped being one since the walk (a link or a
-/// FIFO swapped in would otherwise be followed or block).
-pub(crate) fn hash_file(job: &FileJob, progress: &dyn Progress) -> Result<[u8; 32], DigestError> {
+/// Hashes the regular file `name` in directory `dir` (or at the absolute path `name`, with
+/// [`rustix::fs::CWD`]). `display` names it in errors. If `executable` is given, the file must
+/// still have that owner-execute bit.
+///
+/// The file is refused if it stopped being a regular file since the walk (a link or a FIFO
+/// swapped in would otherwise be followed or block).
+pub(crate) fn hash_file(
+    dir: BorrowedFd<'_>,
+    name: &Path,
+    display: &dyn Fn() -> PathBuf,
+    executable: Option<bool>,
+    progress: &dyn Progress,
+) -> Result<[u8; 32], DigestError> {
     let unreadable = |source| DigestError::UnreadableFile {
-        path: job.display.clone(),
+        path: display(),
         source,
     };
     let changed = |what| DigestError::Changed {
-        path: job.display.clone(),
+        path: display(),
         what,
     };
     let flags =
         OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
-    let fd = rustix::fs::open(&job.open, flags, Mode::empty()).map_err(|errno| {
+    let fd = rustix::fs::openat(dir, name, flags, Mode::empty()).map_err(|errno| {
         if errno == rustix::io::Errno::LOOP {
             changed("it became a symbolic link")
         } else {
@@ -61,10 +68,7 @@ pub(crate) fn hash_file(job: &FileJob, progress: &dyn Progress) -> Result<[u8; 3
     if !metadata.file_type().is_file() {
         return Err(changed("it is no longer a regular file"));
     }
-    if job
-        .executable
-        .is_some_and(|was| was != is_executable(&metadata))
-    {
+    if executable.is_some_and(|was| was != is_executable(&metadata)) {
         return Err(changed("its executable bit flipped"));
     }
     BUFFER

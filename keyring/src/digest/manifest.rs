@@ -1,6 +1,7 @@
 //! The canonical manifest of a directory tree, whose SHA-256 is the tree digest.
 
 use std::collections::HashSet;
+use std::os::fd::AsFd;
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -137,19 +138,41 @@ impl Manifest {
     ) -> Result<Self, DigestError> {
         let walk::Walked {
             mut entries,
-            mut jobs,
+            mut dirs,
         } = walk::walk(root, canonical)?;
         let progress = options.progress();
-        let total_bytes = jobs.iter().map(|job| job.size).sum();
-        progress.start(jobs.len() as u64, total_bytes);
+        let files = dirs.iter().map(|dir| dir.files.len() as u64).sum();
+        let bytes = dirs.iter().map(|dir| dir.bytes).sum();
+        progress.start(files, bytes);
 
-        // Largest first, so the last file to finish is a small one and the cores end together.
-        jobs.sort_unstable_by_key(|job| std::cmp::Reverse(job.size));
-        let digests = jobs
+        // Largest first, so that the last work to finish is small and the cores end together.
+        dirs.sort_unstable_by_key(|dir| std::cmp::Reverse(dir.bytes));
+        for dir in &mut dirs {
+            dir.files
+                .sort_unstable_by_key(|file| std::cmp::Reverse(file.size));
+        }
+        let entries_ref = &entries;
+        let digests = dirs
             .par_iter()
-            .map(|job| hash::hash_file(&job.file, progress).map(|sha256| (job.entry, sha256)))
+            .map(|dir| {
+                let fd =
+                    hash::open_dir(&dir.open).map_err(|source| DigestError::UnreadableDir {
+                        path: dir.display.clone(),
+                        source,
+                    })?;
+                dir.files
+                    .par_iter()
+                    .map(|file| {
+                        let path = entries_ref[file.entry].path();
+                        let name = Path::new(path.rsplit_once('/').map_or(path, |(_, name)| name));
+                        let display = || dir.display.join(name);
+                        hash::hash_file(fd.as_fd(), name, &display, Some(file.executable), progress)
+                            .map(|sha256| (file.entry, sha256))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        for (index, sha256) in digests {
+        for (index, sha256) in digests.into_iter().flatten() {
             entries[index].set_sha256(sha256);
         }
         entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));

@@ -208,12 +208,9 @@ pub fn digest_path(path: &Path, options: &DigestOptions<'_>) -> Result<ContentDi
         walk::Root::File { canonical, size } => {
             let progress = options.progress();
             progress.start(1, size);
-            let job = hash::FileJob {
-                display: path.to_path_buf(),
-                open: canonical,
-                executable: None,
-            };
-            Ok(ContentDigest::File(hash::hash_file(&job, progress)?))
+            let display = || path.to_path_buf();
+            let sha256 = hash::hash_file(rustix::fs::CWD, &canonical, &display, None, progress)?;
+            Ok(ContentDigest::File(sha256))
         }
         walk::Root::Dir { canonical } => {
             Ok(Manifest::build_from_canonical(path, &canonical, options)?.digest())

@@ -5,8 +5,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::error::{DigestError, SpecialKind};
-use super::hash::{self, FileJob};
+use super::hash;
 use super::manifest::{Entry, EntryKind, component_problem};
 
 /// What the path given by the caller turned out to be, after following symbolic links.
@@ -40,101 +42,162 @@ pub(crate) fn open_root(path: &Path) -> Result<Root, DigestError> {
 }
 
 /// A regular file found by the walk, to be hashed.
-pub(crate) struct Job {
-    /// Index of its entry in [`Walked::entries`].
+pub(crate) struct FileJob {
+    /// Index of its entry in [`Walked::entries`]; its name is the last component of that path.
     pub(crate) entry: usize,
     /// Its size when listed.
     pub(crate) size: u64,
-    pub(crate) file: FileJob,
+    /// Its owner-execute bit when listed.
+    pub(crate) executable: bool,
+}
+
+/// The regular files of one directory. Files are opened relative to the directory, which is
+/// opened once for all of them.
+pub(crate) struct DirJob {
+    /// Where to open the directory: below the canonical root.
+    pub(crate) open: PathBuf,
+    /// How errors name it: below the path the caller gave.
+    pub(crate) display: PathBuf,
+    pub(crate) files: Vec<FileJob>,
+    /// Total size of `files`.
+    pub(crate) bytes: u64,
 }
 
 /// Everything below a root: entries (files still without their digest) and the files to hash.
 pub(crate) struct Walked {
     pub(crate) entries: Vec<Entry>,
-    pub(crate) jobs: Vec<Job>,
+    pub(crate) dirs: Vec<DirJob>,
+}
+
+/// What listing one directory found.
+struct Listing {
+    entries: Vec<Entry>,
+    /// (index in `entries`, size, executable) of each regular file.
+    files: Vec<(usize, u64, bool)>,
+    /// Subdirectories to list next: (relative path, absolute path).
+    subdirs: Vec<(String, PathBuf)>,
 }
 
 /// Lists every entry below `canonical` without following links. `root` is the path as the
 /// caller gave it, used to name entries in errors.
+///
+/// Directories are listed level by level, each level in parallel; errors are reported in that
+/// order (by depth, then by name), so the same tree always gives the same error.
 pub(crate) fn walk(root: &Path, canonical: &Path) -> Result<Walked, DigestError> {
     let mut walked = Walked {
         entries: Vec::new(),
-        jobs: Vec::new(),
+        dirs: Vec::new(),
     };
-    // Directories still to list: (relative path, absolute path).
-    let mut pending = vec![(String::new(), canonical.to_path_buf())];
-    while let Some((dir_rel, dir_abs)) = pending.pop() {
-        let unreadable = |source| DigestError::UnreadableDir {
-            path: root.join(&dir_rel),
-            source,
-        };
-        let mut children = fs::read_dir(&dir_abs)
-            .map_err(unreadable)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(unreadable)?;
-        // The digest does not depend on listing order, but errors are reported in name order
-        // so the same tree always gives the same error.
-        children.sort_unstable_by_key(|child| child.file_name());
-        for child in children {
-            let name = child.file_name();
-            let shown = || root.join(&dir_rel).join(&name);
-            let Some(name) = name.to_str() else {
-                return Err(DigestError::NonUtf8Name { path: shown() });
-            };
-            if let Some(reason) = component_problem(name) {
-                return Err(DigestError::NonCanonicalName {
-                    path: shown(),
-                    reason,
+    let mut level = vec![(String::new(), canonical.to_path_buf())];
+    while !level.is_empty() {
+        let listings: Vec<_> = level
+            .par_iter()
+            .map(|(rel, abs)| list(root, canonical, rel, abs))
+            .collect();
+        let mut next = Vec::new();
+        for ((rel, abs), listing) in level.into_iter().zip(listings) {
+            let listing = listing?;
+            let offset = walked.entries.len();
+            let files: Vec<FileJob> = listing
+                .files
+                .into_iter()
+                .map(|(index, size, executable)| FileJob {
+                    entry: offset + index,
+                    size,
+                    executable,
+                })
+                .collect();
+            walked.entries.extend(listing.entries);
+            if !files.is_empty() {
+                walked.dirs.push(DirJob {
+                    open: abs,
+                    display: root.join(&rel),
+                    bytes: files.iter().map(|f| f.size).sum(),
+                    files,
                 });
             }
-            let rel = if dir_rel.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{dir_rel}/{name}")
-            };
-            // `DirEntry::metadata` does not follow symbolic links.
-            let metadata = child
-                .metadata()
-                .map_err(|source| DigestError::UnreadableDir {
-                    path: shown(),
-                    source,
-                })?;
-            let file_type = metadata.file_type();
-            if file_type.is_dir() {
-                walked.entries.push(Entry::directory(rel.clone()));
-                pending.push((rel, child.path()));
-            } else if file_type.is_file() {
-                let executable = is_executable(&metadata);
-                let kind = if executable {
-                    EntryKind::Executable
-                } else {
-                    EntryKind::File
-                };
-                walked.jobs.push(Job {
-                    entry: walked.entries.len(),
-                    size: metadata.len(),
-                    file: FileJob {
-                        display: shown(),
-                        open: child.path(),
-                        executable: Some(executable),
-                    },
-                });
-                // The digest is filled in once the file is hashed.
-                walked.entries.push(Entry::hashed(kind, [0; 32], rel));
-            } else if file_type.is_symlink() {
-                let sha256 = check_symlink(&child.path(), shown(), canonical)?;
-                walked
-                    .entries
-                    .push(Entry::hashed(EntryKind::Symlink, sha256, rel));
-            } else {
-                return Err(DigestError::SpecialFile {
-                    path: shown(),
-                    kind: special_kind(file_type),
-                });
-            }
+            next.extend(listing.subdirs);
         }
+        level = next;
     }
     Ok(walked)
+}
+
+/// Lists one directory: checks every name, classifies every entry, checks links.
+fn list(
+    root: &Path,
+    canonical: &Path,
+    dir_rel: &str,
+    dir_abs: &Path,
+) -> Result<Listing, DigestError> {
+    let unreadable = |source| DigestError::UnreadableDir {
+        path: root.join(dir_rel),
+        source,
+    };
+    let mut children = fs::read_dir(dir_abs)
+        .map_err(unreadable)?
+        .map(|child| child.map(|child| (child.file_name(), child)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unreadable)?;
+    // The digest does not depend on listing order, but errors are reported in name order.
+    children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut listing = Listing {
+        entries: Vec::with_capacity(children.len()),
+        files: Vec::new(),
+        subdirs: Vec::new(),
+    };
+    for (name, child) in children {
+        let shown = || root.join(dir_rel).join(&name);
+        let Some(name) = name.to_str() else {
+            return Err(DigestError::NonUtf8Name { path: shown() });
+        };
+        if let Some(reason) = component_problem(name) {
+            return Err(DigestError::NonCanonicalName {
+                path: shown(),
+                reason,
+            });
+        }
+        let rel = if dir_rel.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{dir_rel}/{name}")
+        };
+        // `DirEntry::metadata` does not follow symbolic links.
+        let metadata = child
+            .metadata()
+            .map_err(|source| DigestError::UnreadableDir {
+                path: shown(),
+                source,
+            })?;
+        let file_type = metadata.file_type();
+        if file_type.is_dir() {
+            listing.entries.push(Entry::directory(rel.clone()));
+            listing.subdirs.push((rel, child.path()));
+        } else if file_type.is_file() {
+            let executable = is_executable(&metadata);
+            let kind = if executable {
+                EntryKind::Executable
+            } else {
+                EntryKind::File
+            };
+            listing
+                .files
+                .push((listing.entries.len(), metadata.len(), executable));
+            // The digest is filled in once the file is hashed.
+            listing.entries.push(Entry::hashed(kind, [0; 32], rel));
+        } else if file_type.is_symlink() {
+            let sha256 = check_symlink(&child.path(), shown(), canonical)?;
+            listing
+                .entries
+                .push(Entry::hashed(EntryKind::Symlink, sha256, rel));
+        } else {
+            return Err(DigestError::SpecialFile {
+                path: shown(),
+                kind: special_kind(file_type),
+            });
+        }
+    }
+    Ok(listing)
 }
 
 /// Checks that the link at `abs` is relative and resolves, through the file system, to a place
