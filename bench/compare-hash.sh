@@ -15,7 +15,8 @@
 #   - the limit: SHA-256 throughput of one core from `openssl speed -evp sha256`, times the
 #                number of cores.
 # Needs: bash, coreutils, findutils, openssl, hyperfine, awk. Env: RUNS (default 10),
-# KEEP=1 to keep the trees, BENCH_DIR to build them somewhere other than $TMPDIR.
+# BENCH_DIR to build the trees somewhere other than $TMPDIR, KEEP=1 to keep them, and
+# TREES=DIR to reuse trees kept by an earlier run (the directory it printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,38 +39,49 @@ else
   hallmark=("$PWD/target/release/examples/hash")
 fi
 
-work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/hallmark-bench.XXXXXX")
-[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
-
-echo "building trees in $work" >&2
-# (a) 20,000 files: 200 leaf directories of 100 files each. Each leaf is cut from a random
-# stream with `split`, then its files are truncated into 16 size classes between 1 and 16 KiB.
-small="$work/small"
-leaf=0
-for top in $(seq -w 0 19); do
-  for sub in $(seq -w 0 9); do
-    dir="$small/d$top/s$sub"
-    mkdir -p "$dir"
-    head -c $((100 * 16384)) /dev/urandom | (cd "$dir" && split -a 2 -d -b 16384 - f)
-    for k in $(seq 1 16); do
-      size=$((k * 1024 - (k > 1 ? (leaf * 31 + k * 7) % 1000 : 0)))
-      # Files whose two-digit index is congruent to k modulo 16 get size class k.
-      files=()
-      for ((i = k - 1; i < 100; i += 16)); do files+=("$dir/f$(printf %02d "$i")"); done
-      truncate -s "$size" "${files[@]}"
+build_trees() {
+  echo "building trees in $work" >&2
+  # (a) 20,000 files: 200 leaf directories of 100 files each. Each leaf is cut from a random
+  # stream with `split`, then its files are truncated into 16 size classes between 1 and 16 KiB.
+  small="$work/small"
+  leaf=0
+  for top in $(seq -w 0 19); do
+    for sub in $(seq -w 0 9); do
+      dir="$small/d$top/s$sub"
+      mkdir -p "$dir"
+      head -c $((100 * 16384)) /dev/urandom | (cd "$dir" && split -a 2 -d -b 16384 - f)
+      for k in $(seq 1 16); do
+        size=$((k * 1024 - (k > 1 ? (leaf * 31 + k * 7) % 1000 : 0)))
+        # Files whose two-digit index is congruent to k modulo 16 get size class k.
+        files=()
+        for ((i = k - 1; i < 100; i += 16)); do files+=("$dir/f$(printf %02d "$i")"); done
+        truncate -s "$size" "${files[@]}"
+      done
+      leaf=$((leaf + 1))
     done
-    leaf=$((leaf + 1))
   done
-done
-# (b) 1 GiB in 20 files.
-large="$work/large"
-mkdir -p "$large/a" "$large/b"
-per_file=$(((1 << 30) / 20))
-for i in $(seq -w 0 19); do
-  sub=a
-  [ $((10#$i % 2)) -eq 0 ] || sub=b
-  head -c "$per_file" /dev/urandom >"$large/$sub/part$i.bin"
-done
+  # (b) 1 GiB in 20 files.
+  large="$work/large"
+  mkdir -p "$large/a" "$large/b"
+  per_file=$(((1 << 30) / 20))
+  for i in $(seq -w 0 19); do
+    sub=a
+    [ $((10#$i % 2)) -eq 0 ] || sub=b
+    head -c "$per_file" /dev/urandom >"$large/$sub/part$i.bin"
+  done
+}
+
+if [ -n "${TREES:-}" ]; then
+  work=$TREES
+  [ -f "$work/.complete" ] || { echo "compare-hash: $work holds no complete trees" >&2; exit 2; }
+  small="$work/small"
+  large="$work/large"
+else
+  work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/hallmark-bench.XXXXXX")
+  [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
+  build_trees
+  touch "$work/.complete"
+fi
 
 count_small=$(find "$small" -type f | wc -l)
 bytes_small=$(find "$small" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')

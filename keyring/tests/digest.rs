@@ -859,3 +859,71 @@ fn a_3_gib_sparse_file_streams_in_bounded_memory() {
     assert_eq!(manifest.entries()[0].sha256(), Some(expected.sha256()));
     assert!(peak_rss().saturating_sub(before) < 64 << 20);
 }
+
+/// Changes the tree once the walk is done, before any file is hashed.
+struct ChangeAfterWalk<F: Fn() + Sync>(F);
+
+impl<F: Fn() + Sync> Progress for ChangeAfterWalk<F> {
+    fn start(&self, _files: u64, _bytes: u64) {
+        (self.0)()
+    }
+}
+
+#[test]
+fn an_entry_changed_between_walk_and_hashing_is_refused() {
+    use rustix::fs::{CWD, FileType, Mode, mknodat};
+    type Change = fn(&Path);
+    let cases: &[(&str, Change, &str)] = &[
+        (
+            "d/file",
+            |p| {
+                fs::remove_file(p).unwrap();
+                symlink("other", p).unwrap();
+            },
+            "it became a symbolic link",
+        ),
+        (
+            "d/file",
+            |p| {
+                fs::remove_file(p).unwrap();
+                mknodat(CWD, p, FileType::Fifo, Mode::from_raw_mode(0o644), 0).unwrap();
+            },
+            "it is no longer a regular file",
+        ),
+        ("d/file", |p| chmod(p, 0o755), "its executable bit flipped"),
+        (
+            "d",
+            |p| {
+                fs::rename(p, p.with_file_name("moved")).unwrap();
+                symlink("moved", p).unwrap();
+            },
+            "it is no longer a directory",
+        ),
+    ];
+    for (target, change, what) in cases {
+        let tmp = tempdir();
+        let root = tmp.path().join("root");
+        build(
+            &root,
+            &[
+                file("d/file", 0o644, b"content"),
+                file("d/other", 0o644, b""),
+            ],
+        );
+        let at = root.join(target);
+        let hook = ChangeAfterWalk(|| change(&at));
+        let err = digest_path(&root, &DigestOptions::new().with_progress(&hook)).unwrap_err();
+        let DigestError::Changed { path, what: said } = &err else {
+            panic!("{target}, {what}: {err:?}")
+        };
+        assert_eq!((path, said), (&at, what));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} changed while the tree was being hashed ({what}); hash again once nothing \
+                 writes to the tree",
+                at.display()
+            )
+        );
+    }
+}

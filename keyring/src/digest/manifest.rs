@@ -155,11 +155,23 @@ impl Manifest {
         let digests = dirs
             .par_iter()
             .map(|dir| {
-                let fd =
-                    hash::open_dir(&dir.open).map_err(|source| DigestError::UnreadableDir {
-                        path: dir.display.clone(),
-                        source,
-                    })?;
+                let fd = hash::open_dir(&dir.open).map_err(|source| {
+                    // With O_NOFOLLOW | O_DIRECTORY, a link swapped in gives ENOTDIR or ELOOP.
+                    let code = source.raw_os_error();
+                    if code == Some(rustix::io::Errno::NOTDIR.raw_os_error())
+                        || code == Some(rustix::io::Errno::LOOP.raw_os_error())
+                    {
+                        DigestError::Changed {
+                            path: dir.display.clone(),
+                            what: "it is no longer a directory",
+                        }
+                    } else {
+                        DigestError::UnreadableDir {
+                            path: dir.display.clone(),
+                            source,
+                        }
+                    }
+                })?;
                 dir.files
                     .par_iter()
                     .map(|file| {
