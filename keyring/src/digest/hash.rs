@@ -34,8 +34,9 @@ pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
 }
 
 /// Hashes the regular file `name` in directory `dir` (or at the absolute path `name`, with
-/// [`rustix::fs::CWD`]). `display` names it in errors. If `executable` is given, the file must
-/// still have that owner-execute bit.
+/// [`rustix::fs::CWD`]). `display` names it in errors. Returns the file's owner-execute bit,
+/// read from the open file, and its SHA-256. If `executable` is given (the walk saw the file),
+/// the file must still have that owner-execute bit.
 ///
 /// The file is refused if it stopped being a regular file since the walk (a link or a FIFO
 /// swapped in would otherwise be followed or block).
@@ -45,7 +46,7 @@ pub(crate) fn hash_file(
     display: &dyn Fn() -> PathBuf,
     executable: Option<bool>,
     progress: &dyn Progress,
-) -> Result<[u8; 32], DigestError> {
+) -> Result<(bool, [u8; 32]), DigestError> {
     let unreadable = |source| DigestError::UnreadableFile {
         path: display(),
         source,
@@ -68,30 +69,40 @@ pub(crate) fn hash_file(
     if !metadata.file_type().is_file() {
         return Err(changed("it is no longer a regular file"));
     }
-    if executable.is_some_and(|was| was != is_executable(&metadata)) {
+    let is_executable = is_executable(&metadata);
+    if executable.is_some_and(|was| was != is_executable) {
         return Err(changed("its executable bit flipped"));
     }
+    let size = metadata.len();
     BUFFER
         .with(|cell| match cell.try_borrow_mut() {
             Ok(mut buffer) => {
                 if buffer.len() < BUFFER_SIZE {
                     buffer.resize(BUFFER_SIZE, 0);
                 }
-                stream(&mut file, &mut buffer, progress)
+                stream(&mut file, &mut buffer, size, progress)
             }
             // Only reachable if a progress hook hashes from inside a callback.
-            Err(_) => stream(&mut file, &mut vec![0; BUFFER_SIZE], progress),
+            Err(_) => stream(&mut file, &mut vec![0; BUFFER_SIZE], size, progress),
         })
+        .map(|sha256| (is_executable, sha256))
         .map_err(unreadable)
 }
 
 /// Reads `reader` to its end through `buffer`, hashing as it goes.
+///
+/// `size` is the file's size from `fstat` on the open file. A read that returns fewer bytes
+/// than asked for and brings the total to exactly `size` is taken as the end of the file,
+/// which saves the final empty read for every small file. Otherwise (a file growing, or a file
+/// system that returns short reads) reading goes on until a read returns nothing.
 fn stream(
     reader: &mut impl Read,
     buffer: &mut [u8],
+    size: u64,
     progress: &dyn Progress,
 ) -> io::Result<[u8; 32]> {
     let mut hasher = Sha256::new();
+    let mut total = 0u64;
     // Bytes hashed but not yet reported: the last chunk is reported with the file's completion.
     let mut unreported = 0u64;
     loop {
@@ -106,6 +117,10 @@ fn stream(
             progress.advance(0, unreported);
         }
         unreported = n as u64;
+        total += n as u64;
+        if n < buffer.len() && total == size {
+            break;
+        }
     }
     progress.advance(1, unreported);
     Ok(hasher.finalize().into())

@@ -75,7 +75,13 @@ impl Entry {
         }
     }
 
-    pub(crate) fn set_sha256(&mut self, sha256: [u8; 32]) {
+    /// Completes a regular file's entry once it is hashed.
+    pub(crate) fn set_file(&mut self, executable: bool, sha256: [u8; 32]) {
+        self.kind = if executable {
+            EntryKind::Executable
+        } else {
+            EntryKind::File
+        };
         self.sha256 = Some(sha256);
     }
 
@@ -139,14 +145,14 @@ impl Manifest {
         let walk::Walked {
             mut entries,
             mut dirs,
-        } = walk::walk(root, canonical)?;
+        } = walk::walk(root, canonical, options.wants_totals())?;
         let progress = options.progress();
         let files = dirs.iter().map(|dir| dir.files.len() as u64).sum();
         let bytes = dirs.iter().map(|dir| dir.bytes).sum();
         progress.start(files, bytes);
 
         // Largest first, so that the last work to finish is small and the cores end together.
-        dirs.sort_unstable_by_key(|dir| std::cmp::Reverse(dir.bytes));
+        dirs.sort_unstable_by_key(|dir| std::cmp::Reverse((dir.bytes, dir.files.len())));
         for dir in &mut dirs {
             dir.files
                 .sort_unstable_by_key(|file| std::cmp::Reverse(file.size));
@@ -178,14 +184,14 @@ impl Manifest {
                         let path = entries_ref[file.entry].path();
                         let name = Path::new(path.rsplit_once('/').map_or(path, |(_, name)| name));
                         let display = || dir.display.join(name);
-                        hash::hash_file(fd.as_fd(), name, &display, Some(file.executable), progress)
-                            .map(|sha256| (file.entry, sha256))
+                        hash::hash_file(fd.as_fd(), name, &display, file.executable, progress)
+                            .map(|(executable, sha256)| (file.entry, executable, sha256))
                     })
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        for (index, sha256) in digests.into_iter().flatten() {
-            entries[index].set_sha256(sha256);
+        for (index, executable, sha256) in digests.into_iter().flatten() {
+            entries[index].set_file(executable, sha256);
         }
         entries.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
         Ok(Self { entries })
