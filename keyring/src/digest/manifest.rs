@@ -7,7 +7,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::error::{DigestError, ManifestError, ManifestErrorReason};
-use super::{ContentDigest, DigestOptions, hash, hex, parse_hex32, walk};
+use super::{ContentDigest, DigestOptions, hash, parse_hex32, walk};
 
 /// The first line of every manifest, newline included.
 pub const MANIFEST_HEADER: &str = "hallmark-tree-v1\n";
@@ -105,12 +105,22 @@ impl Entry {
         out.push(self.kind.code() as u8);
         out.push(b' ');
         match &self.sha256 {
-            Some(sha256) => out.extend_from_slice(hex(sha256).as_bytes()),
+            Some(sha256) => push_hex(out, sha256),
             None => out.push(b'-'),
         }
         out.push(b' ');
         out.extend_from_slice(self.path.as_bytes());
         out.push(b'\n');
+    }
+}
+
+/// Appends the lowercase hex of `bytes` without an intermediate string (a manifest of a large
+/// tree has tens of thousands of digests).
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)]);
+        out.push(DIGITS[usize::from(byte & 0x0f)]);
     }
 }
 
