@@ -80,6 +80,8 @@ else
   work=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/hallmark-bench.XXXXXX")
   [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
   build_trees
+  # Write the new files back now, so that writeback does not run during the first timings.
+  sync
   touch "$work/.complete"
 fi
 

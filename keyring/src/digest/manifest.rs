@@ -161,7 +161,8 @@ impl Manifest {
         let bytes = dirs.iter().map(|dir| dir.bytes).sum();
         progress.start(files, bytes);
 
-        // Largest first, so that the last work to finish is small and the cores end together.
+        // Largest first (by size when the walk read sizes, else by number of files), so that
+        // the last work to finish is small and the cores end together.
         dirs.sort_unstable_by_key(|dir| std::cmp::Reverse((dir.bytes, dir.files.len())));
         for dir in &mut dirs {
             dir.files
