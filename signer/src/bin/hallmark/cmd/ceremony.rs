@@ -209,8 +209,11 @@ pub struct RotateArgs {
     #[command(flatten)]
     pub next: NextArgs,
 
-    /// Why: scheduled, lost or compromised.
-    #[arg(long, value_enum)]
+    /// Why: `scheduled` (the default: the old keys are retired intact and what they signed
+    /// stays valid), `lost` (the old keys are gone but not known to be in other hands), or
+    /// `compromised` (what the old keys signed stays valid only with proof it came first,
+    /// such as a registry receipt).
+    #[arg(long, value_enum, default_value = "scheduled")]
     pub reason: RotationReason,
 
     /// Write the rotation as a pending event here instead of appending it, for co-signers.
