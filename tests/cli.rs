@@ -730,3 +730,25 @@ fn verify_attestation_from_files() {
     ])
     .expect(2);
 }
+
+#[test]
+fn quickstart_tour_runs_to_the_end() {
+    let s = scratch();
+    let run = s
+        .run(["quickstart", "--dir", "tour", "--work-factor", "10"])
+        .expect(0);
+    for expected in [
+        "hello-1.0.0: trusted: org.example.hello@1.0.0 signed by key ",
+        "hello-1.0.0: rejected: digest-mismatch: digest mismatch for org.example.hello@1.0.0",
+        "hello-1.1.0: trusted-after-rotation: org.example.hello@1.1.0 signed by key ",
+        "hello-2.0.0: rejected: unlinked-signer-change: org.example.hello@2.0.0 is signed by identity ",
+        "\nDone: ",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "missing {expected:?} in:\n{}",
+            run.stdout
+        );
+    }
+    assert!(s.join("tour/org.example.kel").exists());
+}

@@ -12,13 +12,19 @@ fn hallmark(s: &Scratch, line: &str) -> Run {
 }
 
 fn key_id(s: &Scratch, key: &str) -> String {
-    let json = hallmark(s, &format!("--json key show file:{key}")).expect(0).json();
+    let json = hallmark(s, &format!("--json key show file:{key}"))
+        .expect(0)
+        .json();
     json["key_id"].as_str().unwrap()[..16].to_owned()
 }
 
 fn journey_until_rotation(s: &Scratch) {
     for key in ["alice.key", "alice-next.key", "alice-next2.key"] {
-        hallmark(s, &format!("key generate --out file:{key} --passphrase-file pw --work-factor 10")).expect(0);
+        hallmark(
+            s,
+            &format!("key generate --out file:{key} --passphrase-file pw --work-factor 10"),
+        )
+        .expect(0);
     }
     hallmark(
         s,
@@ -26,7 +32,11 @@ fn journey_until_rotation(s: &Scratch) {
          --namespace org.example --passphrase-file pw --out org.example.kel",
     )
     .expect(0);
-    hallmark(s, "keyring pin org.example --identity org.example.kel --keyring trust").expect(0);
+    hallmark(
+        s,
+        "keyring pin org.example --identity org.example.kel --keyring trust",
+    )
+    .expect(0);
     s.write("tool-1.0.0.tar", b"tool 1.0.0\n");
     hallmark(
         s,
@@ -44,7 +54,9 @@ fn pin_sign_verify_rotate_verify() {
     let identity = s.read("org.example.kel");
     let run = hallmark(&s, "verify --keyring trust tool-1.0.0.tar").expect(0);
     assert!(
-        run.stdout.starts_with(&format!("tool-1.0.0.tar: trusted: org.example.tool@1.0.0 signed by key {a} of identity hid:")),
+        run.stdout.starts_with(&format!(
+            "tool-1.0.0.tar: trusted: org.example.tool@1.0.0 signed by key {a} of identity hid:"
+        )),
         "{}",
         run.stdout
     );
@@ -74,7 +86,11 @@ fn pin_sign_verify_rotate_verify() {
 
     // A new identity claiming org.example is not linked to the pin.
     for key in ["mallory.key", "mallory-next.key"] {
-        hallmark(&s, &format!("key generate --out file:{key} --passphrase-file pw --work-factor 10")).expect(0);
+        hallmark(
+            &s,
+            &format!("key generate --out file:{key} --passphrase-file pw --work-factor 10"),
+        )
+        .expect(0);
     }
     hallmark(
         &s,
@@ -96,7 +112,9 @@ fn pin_sign_verify_rotate_verify() {
         run.stdout
     );
     // Verification never changed the pin.
-    let show = hallmark(&s, "--json keyring show --keyring trust").expect(0).json();
+    let show = hallmark(&s, "--json keyring show --keyring trust")
+        .expect(0)
+        .json();
     assert_eq!(show["pins"].as_array().unwrap().len(), 1, "{show}");
 }
 
@@ -129,5 +147,9 @@ fn after_a_compromised_rotation_the_old_key_is_revoked() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("retired as compromised"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("retired as compromised"),
+        "{}",
+        run.stdout
+    );
 }

@@ -717,6 +717,11 @@ pub struct QuickstartArgs {
     /// Work in this directory (created if missing) instead of a temporary one, and keep it.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+
+    /// scrypt work factor (log2 N, 10 to 22) for the tour's throwaway key files; by default
+    /// age's choice of about one second per key, as for real keys.
+    #[arg(long, value_name = "LOG_N")]
+    pub work_factor: Option<u8>,
 }
 
 #[cfg(test)]

@@ -100,19 +100,44 @@ pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
 
     println!("Hallmark quickstart, working in {}", dir.display());
     println!(
-        "The key's passphrase is random and passed in the environment variable {PASSPHRASE_VAR}."
+        "Every key's passphrase is random and passed in the environment variable {PASSPHRASE_VAR}."
     );
+    let pass = ["--passphrase-env", PASSPHRASE_VAR];
+    let work_factor = args.work_factor.map(|w| w.to_string());
+    let generate_flags: Vec<&str> = match &work_factor {
+        Some(w) => vec!["--passphrase-env", PASSPHRASE_VAR, "--work-factor", w],
+        None => pass.to_vec(),
+    };
 
-    tour.heading("Generate a signing key: Ed25519, encrypted with age, written 0600");
+    tour.heading("Generate the signing key and, now already, the key that will replace it");
+    for key in ["release.key", "release-next.key"] {
+        let out = format!("file:{key}");
+        tour.hallmark(
+            &[&["key", "generate", "--out", &out][..], &generate_flags].concat(),
+            0,
+        )?;
+    }
+
+    tour.heading(
+        "Create the publisher's identity: its key, its namespace, and a commitment to the next key",
+    );
     tour.hallmark(
         &[
-            "key",
-            "generate",
-            "--out",
-            "file:release.key",
-            "--passphrase-env",
-            PASSPHRASE_VAR,
-        ],
+            &[
+                "ceremony",
+                "init",
+                "--key",
+                "file:release.key",
+                "--next-key",
+                "file:release-next.key",
+                "--namespace",
+                "org.example",
+                "--out",
+                "org.example.kel",
+            ][..],
+            &pass,
+        ]
+        .concat(),
         0,
     )?;
 
@@ -122,34 +147,48 @@ pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
         .map_err(Failure::usage)?;
     tour.hallmark(&["hash", "hello-1.0.0"], 0)?;
 
-    tour.heading("Sign it: the bundle hello-1.0.0.hallmark.json is written beside it");
+    tour.heading("Sign it in the identity's name: hello-1.0.0.hallmark.json is written beside it");
     tour.hallmark(
         &[
-            "sign",
-            "--key",
-            "file:release.key",
-            "--passphrase-env",
-            PASSPHRASE_VAR,
-            "--name",
-            "org.example.hello",
-            "--version",
-            "1.0.0",
-            "hello-1.0.0",
+            &[
+                "sign",
+                "--key",
+                "file:release.key",
+                "--identity",
+                "org.example.kel",
+                "--name",
+                "org.example.hello",
+                "--version",
+                "1.0.0",
+                "hello-1.0.0",
+            ][..],
+            &pass,
+        ]
+        .concat(),
+        0,
+    )?;
+
+    tour.heading("As a consumer, pin the publisher for org.example, then verify");
+    tour.hallmark(
+        &[
+            "keyring",
+            "pin",
+            "org.example",
+            "--identity",
+            "org.example.kel",
+            "--keyring",
+            "trust",
         ],
         0,
     )?;
-
-    tour.heading("Verify it as a consumer who expects this publisher's key");
-    tour.hallmark(
-        &["verify", "--public-key", "file:release.key", "hello-1.0.0"],
-        0,
-    )?;
+    tour.hallmark(&["verify", "--keyring", "trust", "hello-1.0.0"], 0)?;
 
     tour.heading("Tamper with one byte of the package and verify again");
     let target = dir.join("hello-1.0.0/bin/hello");
-    let mut bytes = std::fs::read(&target)
+    let original = std::fs::read(&target)
         .context("cannot read the sample")
         .map_err(Failure::usage)?;
+    let mut bytes = original.clone();
     if let Some(last) = bytes.iter_mut().rev().nth(1) {
         *last ^= 0x01;
     }
@@ -157,12 +196,123 @@ pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
         .context("cannot modify the sample")
         .map_err(Failure::usage)?;
     println!("(changed one byte of hello-1.0.0/bin/hello)");
+    tour.hallmark(&["verify", "--keyring", "trust", "hello-1.0.0"], 1)?;
+    std::fs::write(&target, &original)
+        .context("cannot restore the sample")
+        .map_err(Failure::usage)?;
+
+    tour.heading("Rotate to the pre-committed key, committing to the one after it");
     tour.hallmark(
-        &["verify", "--public-key", "file:release.key", "hello-1.0.0"],
-        1,
+        &[
+            &["key", "generate", "--out", "file:release-next2.key"][..],
+            &generate_flags,
+        ]
+        .concat(),
+        0,
+    )?;
+    tour.hallmark(
+        &[
+            &[
+                "ceremony",
+                "rotate",
+                "--identity",
+                "org.example.kel",
+                "--key",
+                "file:release-next.key",
+                "--next-key",
+                "file:release-next2.key",
+                "--reason",
+                "scheduled",
+            ][..],
+            &pass,
+        ]
+        .concat(),
+        0,
     )?;
 
-    println!("\nDone. The tampered package was refused with exit code 1.");
+    tour.heading("Sign the next release with the new key; the consumer sees a linked change");
+    write_sample_package(&dir.join("hello-1.1.0"))
+        .context("cannot write the sample package")
+        .map_err(Failure::usage)?;
+    tour.hallmark(
+        &[
+            &[
+                "sign",
+                "--key",
+                "file:release-next.key",
+                "--identity",
+                "org.example.kel",
+                "--name",
+                "org.example.hello",
+                "--version",
+                "1.1.0",
+                "hello-1.1.0",
+            ][..],
+            &pass,
+        ]
+        .concat(),
+        0,
+    )?;
+    tour.hallmark(
+        &["verify", "--keyring", "trust", "hello-1.1.0", "hello-1.0.0"],
+        0,
+    )?;
+
+    tour.heading("An impostor's new identity claims org.example: the change is not linked");
+    for key in ["impostor.key", "impostor-next.key"] {
+        let out = format!("file:{key}");
+        tour.hallmark(
+            &[&["key", "generate", "--out", &out][..], &generate_flags].concat(),
+            0,
+        )?;
+    }
+    tour.hallmark(
+        &[
+            &[
+                "ceremony",
+                "init",
+                "--key",
+                "file:impostor.key",
+                "--next-key",
+                "file:impostor-next.key",
+                "--namespace",
+                "org.example",
+                "--out",
+                "impostor.kel",
+            ][..],
+            &pass,
+        ]
+        .concat(),
+        0,
+    )?;
+    write_sample_package(&dir.join("hello-2.0.0"))
+        .context("cannot write the sample package")
+        .map_err(Failure::usage)?;
+    tour.hallmark(
+        &[
+            &[
+                "sign",
+                "--key",
+                "file:impostor.key",
+                "--identity",
+                "impostor.kel",
+                "--name",
+                "org.example.hello",
+                "--version",
+                "2.0.0",
+                "hello-2.0.0",
+            ][..],
+            &pass,
+        ]
+        .concat(),
+        0,
+    )?;
+    tour.hallmark(&["verify", "--keyring", "trust", "hello-2.0.0"], 1)?;
+
+    println!(
+        "\nDone: the tampered package and the impostor's release were refused (exit code 1); the \
+         release signed after the rotation was trusted, linked to the pinned key by the rotation."
+    );
     if args.dir.is_some() {
         println!("The files are kept in {}.", dir.display());
     }
