@@ -148,99 +148,140 @@ pub fn write_replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteEr
     })
 }
 
-/// Writes many files atomically and durably as one batch: every file is written to a temporary
-/// file beside its target, the file system is flushed once (`syncfs`), then each temporary file
-/// is moved into place (with `replace`, renamed over any existing file; without, linked, which
-/// fails if the target exists) and each directory is flushed once.
+/// A batch of files written atomically and durably together: [`StagedWrites::stage`] writes
+/// each file to a temporary file beside its target; [`StagedWrites::commit`] flushes the file
+/// system once (`syncfs`), then moves each temporary file into place (with `replace`, renamed
+/// over any existing file; without, linked, which fails if the target exists) and flushes each
+/// directory once. Files staged but not committed are removed when the batch is dropped.
 ///
 /// One flush for the batch instead of one per file: signing a thousand artifacts costs one
-/// `syncfs` rather than a thousand `fsync`s. Each file is still all-or-nothing; if the batch
-/// stops part-way, the files moved into place before the failure stay, and the error names the
-/// file that failed.
+/// `syncfs` rather than a thousand `fsync`s, and staging can run while other work (a token
+/// signing) goes on. Each file is all-or-nothing; if a commit stops part-way, the files moved
+/// into place before the failure stay, and the error names the file that failed.
+#[derive(Debug)]
+pub struct StagedWrites {
+    mode: u32,
+    replace: bool,
+    staged: Vec<(PathBuf, PathBuf)>,
+}
+
+impl StagedWrites {
+    /// An empty batch of files with this mode; `replace` allows overwriting existing targets.
+    pub fn new(mode: u32, replace: bool) -> Self {
+        StagedWrites {
+            mode,
+            replace,
+            staged: Vec::new(),
+        }
+    }
+
+    /// Writes `bytes` to a temporary file beside `path`.
+    pub fn stage(&mut self, path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+        if !self.replace && exists_no_follow(path) {
+            return Err(WriteError::Exists {
+                path: path.to_owned(),
+            });
+        }
+        let io = |source| WriteError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let (mut file, tmp) = temp_in(parent_dir(path), self.mode).map_err(io)?;
+        let written = file
+            .set_permissions(std::fs::Permissions::from_mode(self.mode))
+            .and_then(|()| file.write_all(bytes));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io(e));
+        }
+        self.staged.push((path.to_owned(), tmp));
+        Ok(())
+    }
+
+    /// How many files are staged.
+    pub fn len(&self) -> usize {
+        self.staged.len()
+    }
+
+    /// Whether nothing is staged.
+    pub fn is_empty(&self) -> bool {
+        self.staged.is_empty()
+    }
+
+    /// Flushes the staged files and moves them into place.
+    pub fn commit(mut self) -> Result<(), WriteError> {
+        let staged = std::mem::take(&mut self.staged);
+        let Some((first, _)) = staged.first() else {
+            return Ok(());
+        };
+        let cleanup = |rest: &[(PathBuf, PathBuf)]| {
+            for (_, tmp) in rest {
+                let _ = std::fs::remove_file(tmp);
+            }
+        };
+        let flushed = File::open(parent_dir(first))
+            .and_then(|dir| rustix::fs::syncfs(&dir).map_err(std::io::Error::from));
+        if let Err(source) = flushed {
+            cleanup(&staged);
+            return Err(WriteError::Io {
+                path: first.clone(),
+                source,
+            });
+        }
+        let mut dirs: Vec<&Path> = Vec::new();
+        for (index, (path, tmp)) in staged.iter().enumerate() {
+            let moved = if self.replace {
+                std::fs::rename(tmp, path)
+            } else {
+                let linked = std::fs::hard_link(tmp, path);
+                let _ = std::fs::remove_file(tmp);
+                linked
+            };
+            if let Err(e) = moved {
+                cleanup(&staged[index + 1..]);
+                return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    WriteError::Exists { path: path.clone() }
+                } else {
+                    WriteError::Io {
+                        path: path.clone(),
+                        source: e,
+                    }
+                });
+            }
+            let dir = parent_dir(path);
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        for dir in dirs {
+            sync_dir(dir).map_err(|source| WriteError::Io {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for StagedWrites {
+    fn drop(&mut self) {
+        for (_, tmp) in &self.staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Writes many files atomically and durably as one batch (see [`StagedWrites`]).
 pub fn write_many(
     files: &[(PathBuf, Vec<u8>)],
     mode: u32,
     replace: bool,
 ) -> Result<(), WriteError> {
-    let mut temps: Vec<PathBuf> = Vec::with_capacity(files.len());
-    let cleanup = |temps: &[PathBuf]| {
-        for tmp in temps {
-            let _ = std::fs::remove_file(tmp);
-        }
-    };
+    let mut batch = StagedWrites::new(mode, replace);
     for (path, bytes) in files {
-        if !replace && exists_no_follow(path) {
-            cleanup(&temps);
-            return Err(WriteError::Exists { path: path.clone() });
-        }
-        let io = |source| WriteError::Io {
-            path: path.clone(),
-            source,
-        };
-        let written = temp_in(parent_dir(path), mode).and_then(|(mut file, tmp)| {
-            let result = file
-                .set_permissions(std::fs::Permissions::from_mode(mode))
-                .and_then(|()| file.write_all(bytes));
-            match result {
-                Ok(()) => Ok(tmp),
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    Err(e)
-                }
-            }
-        });
-        match written {
-            Ok(tmp) => temps.push(tmp),
-            Err(e) => {
-                cleanup(&temps);
-                return Err(io(e));
-            }
-        }
+        batch.stage(path, bytes)?;
     }
-    let Some((first, _)) = files.first() else {
-        return Ok(());
-    };
-    let flushed = File::open(parent_dir(first))
-        .and_then(|dir| rustix::fs::syncfs(&dir).map_err(std::io::Error::from));
-    if let Err(source) = flushed {
-        cleanup(&temps);
-        return Err(WriteError::Io {
-            path: first.clone(),
-            source,
-        });
-    }
-    let mut dirs: Vec<&Path> = Vec::new();
-    for (index, ((path, _), tmp)) in files.iter().zip(&temps).enumerate() {
-        let moved = if replace {
-            std::fs::rename(tmp, path)
-        } else {
-            let linked = std::fs::hard_link(tmp, path);
-            let _ = std::fs::remove_file(tmp);
-            linked
-        };
-        if let Err(e) = moved {
-            cleanup(&temps[index..]);
-            return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                WriteError::Exists { path: path.clone() }
-            } else {
-                WriteError::Io {
-                    path: path.clone(),
-                    source: e,
-                }
-            });
-        }
-        let dir = parent_dir(path);
-        if !dirs.contains(&dir) {
-            dirs.push(dir);
-        }
-    }
-    for dir in dirs {
-        sync_dir(dir).map_err(|source| WriteError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-    }
-    Ok(())
+    batch.commit()
 }
 
 /// Reads a whole file, refusing files larger than `max` bytes before reading them.

@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use hallmark_keyring::bundle::{Bundle, MAX_BUNDLE_BYTES};
 use hallmark_keyring::digest::{ContentDigest, DigestError, DigestOptions, digest_path};
 use hallmark_keyring::envelope::EnvelopeSignature;
-use hallmark_keyring::fsutil::{self, WriteError};
-use hallmark_keyring::key::verify_signature;
+use hallmark_keyring::fsutil::{self, StagedWrites, WriteError};
 use hallmark_keyring::statement::SignerRef;
 use hallmark_keyring::{
     Decision, Envelope, FormatError, KelFile, PackageName, PublicKey, Statement, Timestamp, Version,
@@ -22,6 +21,9 @@ use hallmark_keyring::{
 use rayon::prelude::*;
 
 use crate::keyref::KeyHandle;
+
+/// How many statements are signed between hand-overs to the bundle writer.
+const SIGNING_CHUNK: usize = 64;
 
 /// An artifact to sign and the bundle that will be written beside it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -228,58 +230,103 @@ pub fn sign_all(
     }
     let inputs: Vec<Vec<u8>> = envelopes.iter().map(Envelope::signing_input).collect();
     let input_refs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
-
-    // How many statements every signer has signed so far; a failure keeps the common prefix.
-    let mut complete = artifacts.len();
-    let mut failure: Option<Box<dyn std::error::Error + Send + Sync>> = None;
-    for (index, signer) in signers.iter().enumerate() {
-        let key = PublicKey::new(signer.verifying_key());
-        let keyid = key.key_id();
-        let offset = index * artifacts.len();
-        let signatures = match signer.sign_batch(&input_refs, &|n| progress(offset + n)) {
-            Ok(sigs) => sigs,
-            Err(err) => {
-                complete = complete.min(err.signed.len());
-                let sigs = err.signed;
-                failure = Some(Box::new(err.source));
-                sigs
-            }
-        };
-        for (i, sig) in signatures.iter().enumerate().take(complete) {
-            let sig = sig.to_bytes();
-            if verify_signature(&key, &inputs[i], &sig).is_err() {
-                return Err(ReleaseError::BadSignatureFromSigner {
-                    signer: signer.describe().reference,
-                });
-            }
-            envelopes[i]
-                .add_signature(EnvelopeSignature { keyid, sig })
-                .map_err(|e| ReleaseError::Signers(e.to_string()))?;
-        }
-        if failure.is_some() {
-            break;
-        }
-    }
-
-    let mut signed = Vec::with_capacity(complete);
-    let mut files = Vec::with_capacity(complete);
-    for ((artifact, envelope), statement) in artifacts
+    let keys: Vec<(PublicKey, String)> = signers
         .iter()
-        .zip(envelopes)
+        .map(|s| (PublicKey::new(s.verifying_key()), s.describe().reference))
+        .collect();
+    let total = artifacts.len();
+
+    // Signing is a pipeline: this thread has the signers sign a chunk of statements (a token
+    // signs one at a time), while a second thread checks the signatures of the previous chunk
+    // and stages its bundles; one flush then commits every bundle. A failed signer keeps what
+    // every signer signed before the failure.
+    let (staged, complete, failure) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<Envelope>)>();
+        let writer = scope.spawn(|| -> Result<StagedWrites, ReleaseError> {
+            let mut staged = StagedWrites::new(0o644, force);
+            for (start, chunk) in rx {
+                for (offset, envelope) in chunk.into_iter().enumerate() {
+                    let index = start + offset;
+                    for (key, reference) in &keys {
+                        if !matches!(envelope.signature_by(key), Ok(Some(_))) {
+                            return Err(ReleaseError::BadSignatureFromSigner {
+                                signer: reference.clone(),
+                            });
+                        }
+                    }
+                    let mut bundle = Bundle::new(envelope);
+                    bundle.kel = info.kel.clone();
+                    bundle.related = info.related.clone();
+                    staged.stage(&artifacts[index].bundle_path, &bundle.to_json())?;
+                }
+            }
+            Ok(staged)
+        });
+
+        let mut complete = 0;
+        let mut failure: Option<Box<dyn std::error::Error + Send + Sync>> = None;
+        let mut pending = envelopes.into_iter();
+        'chunks: for start in (0..total).step_by(SIGNING_CHUNK) {
+            let end = (start + SIGNING_CHUNK).min(total);
+            let mut chunk: Vec<Envelope> = pending.by_ref().take(end - start).collect();
+            let mut signed_here = end - start;
+            for (index, signer) in signers.iter().enumerate() {
+                let done_before = start * signers.len() + index * (end - start);
+                let signatures = match signer
+                    .sign_batch(&input_refs[start..end], &|n| progress(done_before + n))
+                {
+                    Ok(signatures) => signatures,
+                    Err(err) => {
+                        signed_here = signed_here.min(err.signed.len());
+                        failure = Some(Box::new(err.source));
+                        err.signed
+                    }
+                };
+                let keyid = keys[index].0.key_id();
+                for (envelope, signature) in chunk.iter_mut().zip(signatures).take(signed_here) {
+                    // Distinct signers were checked above, so adding cannot collide.
+                    let _ = envelope.add_signature(EnvelopeSignature {
+                        keyid,
+                        sig: signature.to_bytes(),
+                    });
+                }
+                if failure.is_some() {
+                    break;
+                }
+            }
+            chunk.truncate(signed_here);
+            complete = start + signed_here;
+            // The writer stops early on a bad signature; then there is no point signing on.
+            if tx.send((start, chunk)).is_err() || failure.is_some() {
+                break 'chunks;
+            }
+        }
+        drop(tx);
+        let staged = writer.join().unwrap_or_else(|_| {
+            Err(ReleaseError::Signers(
+                "the bundle writer stopped unexpectedly".to_owned(),
+            ))
+        });
+        (staged, complete, failure)
+    });
+    let staged = staged?;
+    if staged.len() != complete {
+        return Err(ReleaseError::Signers(
+            "not every signed bundle was staged".to_owned(),
+        ));
+    }
+    staged.commit()?;
+
+    let signed = artifacts
+        .iter()
         .zip(statements)
         .take(complete)
-    {
-        let mut bundle = Bundle::new(envelope);
-        bundle.kel = info.kel.clone();
-        bundle.related = info.related.clone();
-        files.push((artifact.bundle_path.clone(), bundle.to_json()));
-        signed.push(SignedArtifact {
+        .map(|(artifact, statement)| SignedArtifact {
             artifact: artifact.clone(),
             digest: statement.digest,
             statement,
-        });
-    }
-    fsutil::write_many(&files, 0o644, force)?;
+        })
+        .collect();
     if let Some(source) = failure {
         return Err(ReleaseError::Signing {
             signed: artifacts[..complete]
