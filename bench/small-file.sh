@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One small file, Hallmark's own format against the peers: `hallmark sign` / `hallmark verify
+# --public-key` (bundle beside the file) vs `minisign -S` / `minisign -V` and `ssh-keygen -Y
+# sign` / `ssh-keygen -Y verify`, each a whole process, timed with hyperfine. Prints the ratios.
+# Target: a single verify within 1.25x of `minisign -V`.
+#
+# The peers' secret keys have no passphrase; Hallmark's file key is always encrypted, here at
+# the lowest scrypt work factor Hallmark allows (2^10), so signing includes an unlock.
+# Usage: bash bench/small-file.sh [SIZE_BYTES]   (HALLMARK=path to the binary, default release)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+size="${1:-1024}"
+hallmark="${HALLMARK:-$PWD/target/release/hallmark}"
+[ -x "$hallmark" ] || cargo build --release --locked --quiet -p hallmark-signer --bin hallmark
+for tool in minisign ssh-keygen hyperfine python3; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing (bash scripts/test.sh installs minisign and ssh; apt-get install hyperfine)" >&2; exit 1; }
+done
+work="$(mktemp -d -t hallmark-small-XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+head -c "$size" /dev/urandom > f
+echo "bench passphrase" > pw
+"$hallmark" key generate --out file:k --passphrase-file pw --work-factor 10 >/dev/null 2>&1
+minisign -G -W -p m.pub -s m.key >/dev/null
+ssh-keygen -q -t ed25519 -N '' -f sk
+echo "bench $(cat sk.pub)" > allowed
+
+hyperfine -N --warmup 10 --runs 100 --export-json sign.json \
+  --prepare "rm -f f.hallmark.json f.minisig f.sig" \
+  "$hallmark sign --key file:k --passphrase-file pw --name org.bench.file --version 1 f" \
+  "minisign -S -s m.key -m f" \
+  "ssh-keygen -Y sign -f sk -n file f" >/dev/null 2>&1
+"$hallmark" sign --key file:k --passphrase-file pw --name org.bench.file --version 1 --force f >/dev/null
+minisign -S -s m.key -m f >/dev/null 2>&1 || true
+rm -f f.sig; ssh-keygen -Y sign -f sk -n file f >/dev/null 2>&1
+# Through hyperfine's shell (its start-up is measured and subtracted), so that ssh-keygen -Y
+# verify can read the file on standard input.
+hyperfine --warmup 20 --runs 300 --export-json verify.json \
+  "$hallmark verify --public-key k.pub f" \
+  "minisign -V -q -p m.pub -m f" \
+  "ssh-keygen -Y verify -f allowed -I bench -n file -s f.sig < f" >/dev/null 2>&1
+
+python3 - <<'PY'
+import json
+for kind in ("sign", "verify"):
+    r = json.load(open(f"{kind}.json"))["results"]
+    hm, ms, ssh = (x["median"] * 1000 for x in r)
+    print(f"{kind:6}  hallmark {hm:6.2f} ms   minisign {ms:6.2f} ms ({hm/ms:4.2f}x)   ssh-keygen {ssh:6.2f} ms ({hm/ssh:4.2f}x)")
+print("target: hallmark verify within 1.25x of minisign -V")
+PY
