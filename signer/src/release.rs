@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use hallmark_keyring::bundle::{Bundle, MAX_BUNDLE_BYTES};
-use hallmark_keyring::digest::{ContentDigest, DigestError, DigestOptions, digest_path};
+use hallmark_keyring::digest::{ContentDigest, DigestError, DigestOptions, Progress, digest_path};
 use hallmark_keyring::envelope::EnvelopeSignature;
 use hallmark_keyring::fsutil::{self, StagedWrites, WriteError};
 use hallmark_keyring::statement::SignerRef;
@@ -168,24 +168,24 @@ pub fn plan(paths: &[PathBuf], force: bool) -> Result<Vec<Artifact>, ReleaseErro
     Ok(artifacts)
 }
 
-/// Computes content digests of many paths in parallel. `progress` is called once per path.
+/// Computes content digests of many paths in parallel. `progress`, when given, hears about
+/// every path's files and bytes (asking for it costs one `stat` per file, so leave it out when
+/// nobody watches).
 pub fn hash_all(
     paths: &[&Path],
-    progress: &(dyn Fn() + Sync),
+    progress: Option<&dyn Progress>,
 ) -> Result<Vec<ContentDigest>, DigestError> {
+    let options = match progress {
+        Some(progress) => DigestOptions::new().with_progress(progress),
+        None => DigestOptions::new(),
+    };
     if let [only] = paths {
         // One path: no thread pool to start (a tree still hashes its files in parallel).
-        let digest = digest_path(only, &DigestOptions::default())?;
-        progress();
-        return Ok(vec![digest]);
+        return Ok(vec![digest_path(only, &options)?]);
     }
     paths
         .par_iter()
-        .map(|path| {
-            let digest = digest_path(path, &DigestOptions::default());
-            progress();
-            digest
-        })
+        .map(|path| digest_path(path, &options))
         .collect()
 }
 

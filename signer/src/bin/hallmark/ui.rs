@@ -69,6 +69,24 @@ impl Output {
         bar
     }
 
+    /// A byte-counting progress bar for hashing, or `None` when it would not be shown (then
+    /// the digest walk is spared a `stat` per file).
+    pub fn hash_progress(&self, what: &str) -> Option<HashBar> {
+        if self.quiet || self.json || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template(
+            "{msg:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_message(what.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Some(HashBar(bar))
+    }
+
     /// A note for people on standard error (suppressed by --quiet and --json).
     pub fn note(&self, text: &str) {
         if !self.quiet && !self.json {
@@ -82,5 +100,24 @@ impl Output {
             Ok(text) => println!("{text}"),
             Err(e) => eprintln!("error: cannot encode output: {e}"),
         }
+    }
+}
+
+/// A progress bar fed by the content digest walk.
+pub struct HashBar(ProgressBar);
+
+impl HashBar {
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl hallmark_keyring::digest::Progress for HashBar {
+    fn start(&self, _files: u64, bytes: u64) {
+        self.0.inc_length(bytes);
+    }
+
+    fn advance(&self, _files: u64, bytes: u64) {
+        self.0.inc(bytes);
     }
 }

@@ -21,7 +21,16 @@ pub fn run(args: HashArgs, out: &Output) -> CmdResult {
     let mut results = Vec::with_capacity(args.paths.len());
     for path in &args.paths {
         let shown = path.display().to_string();
-        match digest_path(path, &DigestOptions::default()) {
+        let bar = out.hash_progress("hashing");
+        let options = match &bar {
+            Some(bar) => DigestOptions::new().with_progress(bar),
+            None => DigestOptions::new(),
+        };
+        let result = digest_path(path, &options);
+        if let Some(bar) = &bar {
+            bar.finish();
+        }
+        match result {
             Ok(digest) => {
                 if !out.json {
                     println!("{digest}  {shown}");

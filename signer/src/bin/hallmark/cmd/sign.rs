@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use hallmark_keyring::digest::Progress;
 use hallmark_keyring::statement::SignerRef;
 use hallmark_keyring::{Kel, KelFile, PackageName, PublicKey, Timestamp, Version};
 use hallmark_signer::keyref::{self, KeyHandle, KeyRef};
@@ -78,10 +79,13 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
         },
     };
 
-    let bar = out.progress(artifacts.len() as u64, "hashing");
+    let bar = out.hash_progress("hashing");
     let paths: Vec<&Path> = artifacts.iter().map(|a| a.path.as_path()).collect();
-    let digests = release::hash_all(&paths, &|| bar.inc(1)).map_err(Failure::usage)?;
-    bar.finish_and_clear();
+    let digests = release::hash_all(&paths, bar.as_ref().map(|b| b as &dyn Progress))
+        .map_err(Failure::usage)?;
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
 
     let mut related = Vec::with_capacity(args.related.len());
     for path in &args.related {
