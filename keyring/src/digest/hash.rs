@@ -13,8 +13,8 @@ use super::Progress;
 use super::error::DigestError;
 use super::walk::is_executable;
 
-/// Size of each thread's read buffer. Small files are read whole in one call; large files
-/// stream through it, so memory stays at this size per thread whatever the file size. 256 KiB
+/// Largest size of each thread's read buffer. Small files are read whole in one call; large
+/// files stream through it, so memory stays at this size per thread whatever the file size. 256 KiB
 /// keeps a chunk in the L2 cache between the copy from the page cache and the hash.
 pub(crate) const BUFFER_SIZE: usize = 256 * 1024;
 
@@ -74,19 +74,30 @@ pub(crate) fn hash_file(
         return Err(changed("its executable bit flipped"));
     }
     let size = metadata.len();
+    let wanted = buffer_len(size);
     BUFFER
         .with(|cell| match cell.try_borrow_mut() {
             Ok(mut buffer) => {
-                if buffer.len() < BUFFER_SIZE {
-                    buffer.resize(BUFFER_SIZE, 0);
+                if buffer.len() < wanted {
+                    buffer.resize(wanted, 0);
                 }
                 stream(&mut file, &mut buffer, size, progress)
             }
             // Only reachable if a progress hook hashes from inside a callback.
-            Err(_) => stream(&mut file, &mut vec![0; BUFFER_SIZE], size, progress),
+            Err(_) => stream(&mut file, &mut vec![0; wanted], size, progress),
         })
         .map(|sha256| (is_executable, sha256))
         .map_err(unreadable)
+}
+
+/// The buffer a file of `size` bytes needs: one byte more than the file, so that a single read
+/// returns it whole and shows the end (see [`stream`]), in whole pages, and never more than
+/// [`BUFFER_SIZE`]. A thread's buffer only grows, so hashing one small file does not zero a
+/// large buffer first.
+fn buffer_len(size: u64) -> usize {
+    const PAGE: u64 = 4096;
+    let wanted = size.saturating_add(1).div_ceil(PAGE).saturating_mul(PAGE);
+    usize::try_from(wanted).map_or(BUFFER_SIZE, |n| n.min(BUFFER_SIZE))
 }
 
 /// Reads `reader` to its end through `buffer`, hashing as it goes.
@@ -124,4 +135,20 @@ fn stream(
     }
     progress.advance(1, unreported);
     Ok(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BUFFER_SIZE, buffer_len};
+
+    #[test]
+    fn buffers_hold_small_files_whole_plus_one_byte() {
+        assert_eq!(buffer_len(0), 4096);
+        assert_eq!(buffer_len(1024), 4096);
+        assert_eq!(buffer_len(4095), 4096);
+        assert_eq!(buffer_len(4096), 8192);
+        assert_eq!(buffer_len(BUFFER_SIZE as u64 - 1), BUFFER_SIZE);
+        assert_eq!(buffer_len(BUFFER_SIZE as u64), BUFFER_SIZE);
+        assert_eq!(buffer_len(u64::MAX), BUFFER_SIZE);
+    }
 }
