@@ -15,7 +15,7 @@ mod ui;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::exit::{Exit, Failure};
 
@@ -33,7 +33,15 @@ fn main() -> ExitCode {
     if invoked_as {
         args.insert(1, "ssh-keygen".into());
     }
-    let cli = match cli::Cli::try_parse_from(args) {
+    let mut command = cli::Cli::command();
+    let parsed = command
+        .try_get_matches_from_mut(args)
+        .and_then(|mut matches| cli::Cli::from_arg_matches_mut(&mut matches))
+        .map_err(|err| err.format(&mut command));
+    // The command tree describes every subcommand; freeing it takes longer than parsing with
+    // it, and the process ends soon after. The operating system takes the memory back.
+    std::mem::forget(command);
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
             // clap prints help/version with exit 0 and usage errors with exit 2.
