@@ -33,18 +33,27 @@ hyperfine -N --warmup 10 --runs 100 --export-json sign.json \
 "$hallmark" sign --key file:k --passphrase-file pw --name org.bench.file --version 1 --force f >/dev/null
 minisign -S -s m.key -m f >/dev/null 2>&1 || true
 rm -f f.sig; ssh-keygen -Y sign -f sk -n file f >/dev/null 2>&1
-# Through hyperfine's shell (its start-up is measured and subtracted), so that ssh-keygen -Y
-# verify can read the file on standard input.
-hyperfine --warmup 20 --runs 300 --export-json verify.json \
+# Hallmark and minisign verify as processes of their own (-N: no shell in between, nothing
+# subtracted); ssh-keygen -Y verify reads the message on standard input, so it goes through
+# hyperfine's shell, whose start-up hyperfine measures and subtracts.
+hyperfine -N --warmup 30 --runs 500 --export-json verify.json \
   "$hallmark verify --public-key k.pub f" \
-  "minisign -V -q -p m.pub -m f" \
+  "minisign -V -q -p m.pub -m f" >/dev/null 2>&1
+hyperfine --warmup 20 --runs 300 --export-json verify-ssh.json \
   "ssh-keygen -Y verify -f allowed -I bench -n file -s f.sig < f" >/dev/null 2>&1
+"$hallmark" --version >/dev/null
+hyperfine -N --warmup 30 --runs 500 --export-json startup.json \
+  "$hallmark --version" "minisign -v" >/dev/null 2>&1
 
 python3 - <<'PY'
 import json
-for kind in ("sign", "verify"):
-    r = json.load(open(f"{kind}.json"))["results"]
-    hm, ms, ssh = (x["median"] * 1000 for x in r)
-    print(f"{kind:6}  hallmark {hm:6.2f} ms   minisign {ms:6.2f} ms ({hm/ms:4.2f}x)   ssh-keygen {ssh:6.2f} ms ({hm/ssh:4.2f}x)")
+def medians(name):
+    return [x["median"] * 1000 for x in json.load(open(name))["results"]]
+hm, ms, ssh = medians("sign.json")
+print(f"sign    hallmark {hm:6.2f} ms   minisign {ms:6.2f} ms ({hm/ms:4.2f}x)   ssh-keygen {ssh:6.2f} ms ({hm/ssh:4.2f}x)")
+(hm, ms), (ssh,) = medians("verify.json"), medians("verify-ssh.json")
+print(f"verify  hallmark {hm:6.2f} ms   minisign {ms:6.2f} ms ({hm/ms:4.2f}x)   ssh-keygen {ssh:6.2f} ms ({hm/ssh:4.2f}x)")
+hv, mv = medians("startup.json")
+print(f"start   hallmark --version {hv:6.2f} ms   minisign -v {mv:6.2f} ms (process start-up alone)")
 print("target: hallmark verify within 1.25x of minisign -V")
 PY
