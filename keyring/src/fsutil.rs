@@ -100,6 +100,27 @@ fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, WriteErro
     Ok(tmp)
 }
 
+/// Moves the finished file `tmp` to `path` unless something exists there, in which case it
+/// fails with [`std::io::ErrorKind::AlreadyExists`] and removes `tmp`: a file created
+/// meanwhile is never replaced. One `renameat2(RENAME_NOREPLACE)` where the file system has it,
+/// else `link(2)` (which also refuses an existing name) and `unlink(2)`.
+fn move_new(tmp: &Path, path: &Path) -> std::io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags};
+    use rustix::io::Errno;
+    match rustix::fs::renameat_with(CWD, tmp, CWD, path, RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(()),
+        // Not supported by this file system or kernel: fall back to link and unlink.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+        Err(errno) => {
+            let _ = std::fs::remove_file(tmp);
+            return Err(errno.into());
+        }
+    }
+    let linked = std::fs::hard_link(tmp, path);
+    let _ = std::fs::remove_file(tmp);
+    linked
+}
+
 /// Writes a new file atomically with the given mode; fails with [`WriteError::Exists`] if
 /// anything exists at `path`.
 pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
@@ -109,10 +130,7 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError>
         });
     }
     let tmp = write_temp(path, bytes, mode)?;
-    // link(2) fails if the name exists, so a file created meanwhile is not replaced.
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
+    match move_new(&tmp, path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(WriteError::Exists {
@@ -233,9 +251,7 @@ impl StagedWrites {
             let moved = if self.replace {
                 std::fs::rename(tmp, path)
             } else {
-                let linked = std::fs::hard_link(tmp, path);
-                let _ = std::fs::remove_file(tmp);
-                linked
+                move_new(tmp, path)
             };
             if let Err(e) = moved {
                 cleanup(&staged[index + 1..]);
@@ -368,6 +384,27 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(dir.path()).unwrap().count(),
             5,
+            "temporary files left behind"
+        );
+    }
+
+    #[test]
+    fn a_file_created_after_staging_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        let mut staged = StagedWrites::new(0o644, false);
+        staged.stage(&a, b"ours a").unwrap();
+        staged.stage(&b, b"ours b").unwrap();
+        std::fs::write(&b, b"theirs").unwrap();
+        assert!(matches!(
+            staged.commit(),
+            Err(WriteError::Exists { path }) if path == b
+        ));
+        assert_eq!(std::fs::read(&a).unwrap(), b"ours a");
+        assert_eq!(std::fs::read(&b).unwrap(), b"theirs");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
             "temporary files left behind"
         );
     }
