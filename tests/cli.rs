@@ -752,3 +752,30 @@ fn quickstart_tour_runs_to_the_end() {
     }
     assert!(s.join("tour/org.example.kel").exists());
 }
+
+#[test]
+fn an_artifact_given_twice_is_refused_before_anything_is_signed() {
+    let s = scratch();
+    s.file_key("alice.key");
+    s.write("a.tar", b"a");
+    s.write("b.tar", b"b");
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            "file:alice.key",
+            "--passphrase-file",
+            "pw",
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1.0.0",
+            "a.tar",
+            "b.tar",
+            ".//a.tar",
+        ])
+        .expect(2);
+    assert_eq!(run.stderr.trim(), "error: .//a.tar is given more than once");
+    assert!(!s.join("a.tar.hallmark.json").exists());
+    assert!(!s.join("b.tar.hallmark.json").exists());
+}

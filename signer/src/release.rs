@@ -145,13 +145,34 @@ fn list(paths: &[PathBuf]) -> String {
 pub fn plan(paths: &[PathBuf], force: bool) -> Result<Vec<Artifact>, ReleaseError> {
     let mut artifacts: Vec<Artifact> = Vec::with_capacity(paths.len());
     let mut existing = Vec::new();
+    // Two spellings of one artifact (`a.tar`, `./a.tar`, `dir/../a.tar`) would write one bundle
+    // twice: bundles are told apart by their directory, resolved once per spelling, and name.
+    let mut seen = std::collections::HashSet::with_capacity(paths.len());
+    let mut dirs: std::collections::HashMap<PathBuf, PathBuf> = std::collections::HashMap::new();
     for path in paths {
-        std::fs::metadata(path).map_err(|source| ReleaseError::Artifact {
+        let artifact_error = |source| ReleaseError::Artifact {
             path: path.clone(),
             source,
-        })?;
+        };
+        std::fs::metadata(path).map_err(artifact_error)?;
         let bundle_path = Bundle::path_for(path);
-        if artifacts.iter().any(|a| a.bundle_path == bundle_path) {
+        let parent = match bundle_path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let dir = match dirs.get(parent) {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = std::fs::canonicalize(parent).map_err(artifact_error)?;
+                dirs.insert(parent.to_path_buf(), dir.clone());
+                dir
+            }
+        };
+        let name = bundle_path
+            .file_name()
+            .map(Path::new)
+            .unwrap_or(&bundle_path);
+        if !seen.insert(dir.join(name)) {
             return Err(ReleaseError::Duplicate { path: path.clone() });
         }
         if !force && fsutil::exists_no_follow(&bundle_path) {
