@@ -1,6 +1,9 @@
 //! Shared helpers for Hallmark's end-to-end tests: a scratch directory per test and a runner
-//! for the `hallmark` binary that captures exit code, standard output and standard error.
+//! for the `hallmark` binary that captures exit code, standard output and standard error;
+//! throwaway SoftHSM2 tokens; and the user journey, runnable on every backend ([`journey`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod journey;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
