@@ -131,9 +131,10 @@ pub struct BatchError {
     pub signed: Vec<Signature>,
     /// How many were asked for.
     pub total: usize,
-    /// What failed.
+    /// What failed: the backend's own error (a YubiKey or PKCS#11 error, which says what to
+    /// do), or the [`signature::Error`] of a single signature.
     #[source]
-    pub source: signature::Error,
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// An opened signer of any backend.
@@ -164,7 +165,7 @@ pub trait KeyHandle: Ed25519Signer + Send + Sync {
                     return Err(BatchError {
                         signed,
                         total: messages.len(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
@@ -216,7 +217,7 @@ impl KeyHandle for Pkcs11Signer {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
-                source: signature::Error::from_source(*err.cause),
+                source: err.cause,
             }
         })
     }
@@ -289,7 +290,7 @@ impl KeyHandle for YubiKeySigner<'_> {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
-                source: signature::Error::from_source(err.source),
+                source: Box::new(err.source),
             }
         })
     }
@@ -551,7 +552,10 @@ mod tests {
              history and logs; use pin-source=file:PATH, env:NAME or prompt"
         );
         assert_eq!(
-            "yubikey:serial=1".parse::<KeyRef>().unwrap_err().to_string(),
+            "yubikey:serial=1"
+                .parse::<KeyRef>()
+                .unwrap_err()
+                .to_string(),
             "YubiKey reference \"yubikey:serial=1\" names no slot: add one, e.g. \
              `yubikey:slot=9c` (slots: 9a, 9c, 9d, 9e, 82 to 95)"
         );

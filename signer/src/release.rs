@@ -283,7 +283,7 @@ pub fn sign_all(
                     Ok(signatures) => signatures,
                     Err(err) => {
                         signed_here = signed_here.min(err.signed.len());
-                        failure = Some(Box::new(err.source));
+                        failure = Some(err.source);
                         err.signed
                     }
                 };
