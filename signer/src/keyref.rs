@@ -513,6 +513,23 @@ pub fn public_key(reference: &KeyRef, ui: &dyn Interaction) -> Result<PublicKey,
     }
 }
 
+/// The public key a reference names, when it can be read without any secret: file keys from
+/// `PATH.pub`, PKCS#11 keys from public key objects listed without logging in (the URI's
+/// `pin-source` is ignored), YubiKey keys from the slot's metadata. `None` when that is not
+/// possible. Never asks for, reads or sends a PIN or passphrase, so it can never cost a PIN
+/// retry — use it to check a key before opening it.
+pub fn peek_public_key(reference: &KeyRef) -> Option<PublicKey> {
+    let headless = hallmark_hsm::interact::Headless;
+    match reference {
+        KeyRef::Pkcs11(uri) => {
+            let mut anonymous = uri.clone();
+            anonymous.set_pin_source(None).ok()?;
+            public_key(&KeyRef::Pkcs11(anonymous), &headless).ok()
+        }
+        other => public_key(other, &headless).ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,8 +22,8 @@
 //! [`Interaction`](crate::interact::Interaction)) only when the slot's PIN policy needs it.
 //! Before a PIN is sent, the retry counter is read (from the PIN's metadata, which costs
 //! nothing) and a blocked PIN is reported without sending anything; when one retry is left the
-//! PIN is not sent either unless [`SignerOptions::allow_final_pin_try`] (or
-//! [`GenerateOptions::allow_final_pin_try`]) says so, because a wrong one would block it; a PIN
+//! PIN is not sent either unless [`SignerOptions`] (or [`GenerateOptions`]) allow the final
+//! try, because a wrong one would block it; a PIN
 //! that is not 6 to 8 bytes long is refused without sending it. A wrong PIN is reported with the
 //! retries left and is never retried automatically.
 //!

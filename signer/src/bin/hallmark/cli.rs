@@ -8,11 +8,12 @@ const AFTER_HELP: &str = "\
 Key references name a key wherever it lives:
   file:./release.key                          an age-encrypted key file
   pkcs11:token=ci;object=release?pin-source=env:PIN   a key in a PKCS#11 token (RFC 7512)
-  yubikey:slot=9c                             a key in a YubiKey PIV slot
+  yubikey:serial=12345678;slot=9c?pin-source=file:pin   a key in a YubiKey PIV slot
 
 Secrets never go on the command line: passphrases and PINs come from the terminal, a file
 (--passphrase-file, pin-source=file:…) or an environment variable (--passphrase-env,
-pin-source=env:…).
+pin-source=env:…). A token's or YubiKey's last PIN try is never spent without
+--allow-final-pin-try. `hallmark key list` shows the YubiKeys and keys this machine sees.
 
 Exit codes: 0 trusted/success, 1 verification refused (the verdict says why), 2 usage or
 input error, 3 unknown publisher, 4 hardware/token error.

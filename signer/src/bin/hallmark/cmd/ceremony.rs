@@ -99,8 +99,8 @@ pub enum RevocationReason {
 
 #[derive(Debug, Args)]
 pub struct NextArgs {
-    /// A next key, read as a public key only (file:PATH reads PATH.pub; nothing is unlocked).
-    /// Repeat for M-of-N.
+    /// A next key, read as a public key only (file:PATH reads PATH.pub, yubikey:… reads the
+    /// slot without a PIN; nothing is unlocked). Repeat for M-of-N.
     #[arg(long = "next-key", value_name = "REF")]
     pub next_keys: Vec<String>,
 
@@ -140,7 +140,8 @@ pub struct NextArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// A signing key held here; it signs the inception. Repeat for M-of-N.
+    /// A signing key held here (file:, pkcs11: or yubikey: reference); it signs the inception.
+    /// A YubiKey key's attestation goes into the inception. Repeat for M-of-N.
     #[arg(long = "key", value_name = "REF")]
     pub keys: Vec<String>,
 
@@ -188,7 +189,8 @@ pub struct RotateArgs {
     #[arg(long, value_name = "KEL")]
     pub identity: PathBuf,
 
-    /// A pre-committed next key held here; it is revealed and signs. Repeat for M-of-N.
+    /// A pre-committed next key held here (file:, pkcs11: or yubikey: reference); it is
+    /// revealed and signs. A YubiKey key's attestation goes into the rotation. Repeat for M-of-N.
     #[arg(long = "key", value_name = "REF")]
     pub keys: Vec<String>,
 
@@ -517,9 +519,10 @@ fn parse_names(texts: &[String]) -> Result<Vec<Namespace>, Failure> {
         .collect()
 }
 
-/// The public key a reference names, without unlocking it, when the backend can tell.
+/// The public key a reference names, without unlocking it (and without sending any PIN), when
+/// the backend can tell.
 fn peek_key(reference: &KeyRef) -> Option<PublicKey> {
-    keyref::public_key(reference, &Headless).ok()
+    keyref::peek_public_key(reference)
 }
 
 /// The path of a `file:` reference; other backends are refused with `why`.

@@ -12,7 +12,6 @@ use serde_json::json;
 use crate::cli::{SignArgs, SignFormat};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
-use hallmark_hsm::interact::Headless;
 
 pub fn run(args: SignArgs, out: &Output) -> CmdResult {
     if args.peer.format != SignFormat::Hallmark {
@@ -157,7 +156,7 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
 /// here, before any PIN is asked for; a reference whose public key cannot be read without
 /// unlocking is checked after opening instead.
 fn expected_identity_key(kel: &Kel, reference: &KeyRef) -> Result<Option<PublicKey>, Failure> {
-    let Ok(key) = keyref::public_key(reference, &Headless) else {
+    let Some(key) = keyref::peek_public_key(reference) else {
         return Ok(None);
     };
     let current = kel.current();
