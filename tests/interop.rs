@@ -12,20 +12,20 @@
 //! key, both built here from the seed (see `minisign_secret_key` and `openssh_private_key`) —
 //! so the expected files are the peers' answers, not Hallmark's.
 //!
-//! YubiKey: the virtual-card tests of the YubiKey backend open keys through the same
-//! `keyref::open`, so `yubikey:` references reach every code path tested here unchanged. When
-//! that backend lands, add `yubikey_key_in_both_formats` beside `softhsm_key_in_both_formats`,
-//! signing with a `yubikey:serial=…;slot=9c` reference on the virtual card.
+//! The "Hallmark signs, the peers verify" half runs on every backend through
+//! `hallmark_tests::peers::hallmark_signs_peers_verify`: here with a file key and a SoftHSM2
+//! key, and in `yubikey_cli.rs` (which shares pcscd with the other YubiKey tests, so runs in
+//! nextest's `pcscd` group) with a key on the virtual YubiKey.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use base64ct::{Base64, Encoding};
 use blake2::Digest;
 use ed25519_dalek::SigningKey;
 use hallmark_hsm::secret::Secret;
 use hallmark_signer::filekey::{Protection, write_key};
+use hallmark_tests::peers::{hallmark_sign, hallmark_signs_peers_verify, tool, tool_env};
 use hallmark_tests::{PASSPHRASE, Run, Scratch, pkcs11_ref, softhsm_tokens};
 
 /// RFC 8032 §7.1 TEST 1.
@@ -51,45 +51,6 @@ fn seed() -> [u8; 32] {
 
 fn scratch() -> Scratch {
     Scratch::new(env!("CARGO_BIN_EXE_hallmark"))
-}
-
-/// Runs a peer tool in the scratch directory; fails loudly when it is not installed.
-fn tool(s: &Scratch, program: &str, args: &[&str], stdin: Option<&[u8]>) -> Run {
-    tool_env(s, program, args, stdin, &[])
-}
-
-fn tool_env(
-    s: &Scratch,
-    program: &str,
-    args: &[&str],
-    stdin: Option<&[u8]>,
-    env: &[(&str, &str)],
-) -> Run {
-    use std::io::Write;
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(s.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {program} ({e}): run `bash scripts/test.sh`, which installs minisign, \
-             openssh-client and git"
-        )
-    });
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or_default()).unwrap();
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 /// Writes the RFC 8032 TEST 1 key as a Hallmark key file `name` (and `name.pub`).
@@ -349,247 +310,6 @@ fn key_id_of(public_key_file: &str) -> [u8; 8] {
     let b64 = public_key_file.lines().nth(1).unwrap();
     let bytes = Base64::decode_vec(b64).unwrap();
     bytes[2..10].try_into().unwrap()
-}
-
-fn hallmark_sign(s: &Scratch, key: &str, format: &str, extra: &[&str], file: &str) -> Run {
-    let mut args = vec!["sign", "--format", format, "--key", key];
-    if key.starts_with("file:") {
-        args.extend_from_slice(&["--passphrase-file", "pw"]);
-    }
-    args.extend_from_slice(extra);
-    args.push(file);
-    s.run(&args)
-}
-
-/// Hallmark signs with `key`, the peers verify, and both refuse a tampered file and another
-/// key.
-fn hallmark_signs_peers_verify(s: &Scratch, key: &str) {
-    s.write("release.tar", "release contents\n");
-    s.write("tampered.tar", "release contents!\n");
-    hallmark_sign(s, key, "minisign", &[], "release.tar").expect(0);
-    hallmark_sign(s, key, "ssh", &["--namespace", "file"], "release.tar").expect(0);
-    std::fs::copy(
-        s.join("release.tar.minisig"),
-        s.join("tampered.tar.minisig"),
-    )
-    .unwrap();
-    std::fs::copy(s.join("release.tar.sig"), s.join("tampered.tar.sig")).unwrap();
-
-    let minisign_pub = s
-        .run(["key", "show", key, "--format", "minisign"])
-        .expect(0);
-    s.write("hallmark.minisign.pub", &minisign_pub.stdout);
-    let ssh_pub = s.run(["key", "show", key, "--format", "ssh"]).expect(0);
-    s.write(
-        "allowed_signers",
-        format!("release@example.org {}", ssh_pub.stdout),
-    );
-
-    // Another key, for the wrong-key cases.
-    s.file_key("other.key");
-    let other_minisign = s
-        .run(["key", "show", "file:other.key", "--format", "minisign"])
-        .expect(0);
-    s.write("other.minisign.pub", &other_minisign.stdout);
-    let other_ssh = s
-        .run(["key", "show", "file:other.key", "--format", "ssh"])
-        .expect(0);
-    s.write(
-        "other_signers",
-        format!("release@example.org {}", other_ssh.stdout),
-    );
-
-    // minisign accepts, and refuses a tampered file and another key.
-    let run = tool(
-        s,
-        "minisign",
-        &["-V", "-p", "hallmark.minisign.pub", "-m", "release.tar"],
-        None,
-    )
-    .expect(0);
-    assert!(run.stdout.contains("file:release.tar"), "{}", run.stdout);
-    let run = tool(
-        s,
-        "minisign",
-        &["-V", "-p", "hallmark.minisign.pub", "-m", "tampered.tar"],
-        None,
-    );
-    assert_ne!(run.code, 0);
-    assert!(
-        run.stderr.contains("Signature verification failed"),
-        "{}",
-        run.stderr
-    );
-    let run = tool(
-        s,
-        "minisign",
-        &["-V", "-p", "other.minisign.pub", "-m", "release.tar"],
-        None,
-    );
-    assert_ne!(run.code, 0);
-    assert!(run.stderr.contains("key id"), "{}", run.stderr);
-    // The -P form works too.
-    let p = minisign_pub.stdout.lines().nth(1).unwrap().to_owned();
-    tool(s, "minisign", &["-V", "-P", &p, "-m", "release.tar"], None).expect(0);
-
-    // ssh-keygen accepts, and refuses a tampered file, another key and another namespace.
-    let verify = |allowed: &str, ns: &str, file: &str| {
-        let message = std::fs::read(s.join(file)).unwrap();
-        let sig = format!("{file}.sig");
-        tool(
-            s,
-            "ssh-keygen",
-            &[
-                "-Y",
-                "verify",
-                "-f",
-                allowed,
-                "-I",
-                "release@example.org",
-                "-n",
-                ns,
-                "-s",
-                &sig,
-            ],
-            Some(&message),
-        )
-    };
-    let run = verify("allowed_signers", "file", "release.tar").expect(0);
-    assert!(
-        run.stdout.starts_with(
-            "Good \"file\" signature for release@example.org with ED25519 key SHA256:"
-        ),
-        "{}",
-        run.stdout
-    );
-    assert_ne!(verify("allowed_signers", "file", "tampered.tar").code, 0);
-    assert_ne!(verify("other_signers", "file", "release.tar").code, 0);
-    assert_ne!(verify("allowed_signers", "git", "release.tar").code, 0);
-    let message = std::fs::read(s.join("release.tar")).unwrap();
-    tool(
-        s,
-        "ssh-keygen",
-        &[
-            "-Y",
-            "check-novalidate",
-            "-n",
-            "file",
-            "-s",
-            "release.tar.sig",
-        ],
-        Some(&message),
-    )
-    .expect(0);
-
-    // Hallmark agrees on all of it.
-    s.run([
-        "verify",
-        "--format",
-        "minisign",
-        "--public-key",
-        key,
-        "release.tar",
-    ])
-    .expect(0);
-    let run = s
-        .run([
-            "verify",
-            "--format",
-            "minisign",
-            "--public-key",
-            key,
-            "tampered.tar",
-        ])
-        .expect(1);
-    assert!(
-        run.stdout
-            .contains("tampered.tar: refused: the signature does not verify")
-    );
-    let run = s
-        .run([
-            "verify",
-            "--format",
-            "minisign",
-            "--public-key",
-            "other.minisign.pub",
-            "release.tar",
-        ])
-        .expect(1);
-    assert!(
-        run.stdout.contains("which is not a given key"),
-        "{}",
-        run.stdout
-    );
-    s.run([
-        "verify",
-        "--format",
-        "ssh",
-        "-n",
-        "file",
-        "--allowed-signers",
-        "allowed_signers",
-        "--principal",
-        "release@example.org",
-        "release.tar",
-    ])
-    .expect(0);
-    s.run([
-        "verify",
-        "--format",
-        "ssh",
-        "-n",
-        "file",
-        "--public-key",
-        key,
-        "release.tar",
-    ])
-    .expect(0);
-    s.run([
-        "verify",
-        "--format",
-        "ssh",
-        "-n",
-        "file",
-        "--public-key",
-        key,
-        "tampered.tar",
-    ])
-    .expect(1);
-    let run = s
-        .run([
-            "verify",
-            "--format",
-            "ssh",
-            "-n",
-            "file",
-            "--allowed-signers",
-            "other_signers",
-            "release.tar",
-        ])
-        .expect(1);
-    assert!(
-        run.stdout.contains("no allowed signer lists this key"),
-        "{}",
-        run.stdout
-    );
-    let run = s
-        .run([
-            "verify",
-            "--format",
-            "ssh",
-            "-n",
-            "git",
-            "--public-key",
-            key,
-            "release.tar",
-        ])
-        .expect(1);
-    assert!(
-        run.stdout
-            .contains("the signature is for namespace \"file\", not \"git\""),
-        "{}",
-        run.stdout
-    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! the errors an operator sees.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use hallmark_tests::journey::{Journey, JourneyKeys};
 use hallmark_tests::{Scratch, pkcs11_ref, softhsm_tokens};
 
 fn scratch_with_token() -> Scratch {
@@ -164,4 +165,32 @@ fn bad_uri_is_a_usage_error() {
         "{}",
         run.stderr
     );
+}
+
+/// The user journey (see `hallmark_tests::journey`) with every key in a SoftHSM2 token.
+fn token_keys(s: &Scratch) -> Journey<'_> {
+    Journey {
+        scratch: s,
+        keys: JourneyKeys {
+            alice: pkcs11_ref(s, "ci", "alice"),
+            alice_next: pkcs11_ref(s, "ci", "alice-next"),
+            alice_next2: pkcs11_ref(s, "ci", "alice-next2"),
+            mallory: pkcs11_ref(s, "ci", "mallory"),
+            mallory_next: pkcs11_ref(s, "ci", "mallory-next"),
+        },
+        generate_args: Vec::new(),
+        unlock_args: Vec::new(),
+    }
+}
+
+#[test]
+fn journey_pin_sign_verify_rotate_verify() {
+    let s = scratch_with_token();
+    token_keys(&s).pin_sign_verify_rotate_verify();
+}
+
+#[test]
+fn journey_after_a_compromised_rotation_the_old_key_is_revoked() {
+    let s = scratch_with_token();
+    token_keys(&s).after_a_compromised_rotation_the_old_key_is_revoked();
 }

@@ -5,9 +5,11 @@
 //! | --- | --- |
 //! | `file:./release.key` | an age-encrypted key file ([`crate::filekey`]) |
 //! | `pkcs11:token=ci;object=release?pin-source=env:PIN` | a key in a PKCS#11 token (RFC 7512, [`hallmark_hsm::pkcs11`]) |
+//! | `yubikey:serial=12345678;slot=9c?pin-source=env:PIN` | a key in a YubiKey PIV slot ([`hallmark_hsm::yubikey`]) |
 //!
-//! Secrets — passphrases, PINs — never appear in a reference's value on the command line: they
-//! come from a prompt, a file or an environment variable ([`UnlockOptions`]).
+//! Secrets — passphrases, PINs, management keys — never appear in a reference's value on the
+//! command line: they come from a prompt, a file or an environment variable (the reference's
+//! `pin-source=` / `management-key-source=`, or [`UnlockOptions`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,6 +19,8 @@ use ed25519_dalek::Signature;
 use hallmark_hsm::interact::Interaction;
 use hallmark_hsm::pkcs11::{self, LoginOptions, Pkcs11Signer, Pkcs11Uri, UriError};
 use hallmark_hsm::secret::{SecretError, SecretSource};
+use hallmark_hsm::yubikey::{self, SignerOptions, YubiKeyRef, YubiKeySigner};
+use hallmark_keyring::bundle::Attestation;
 use hallmark_keyring::{Ed25519Signer, KeyId, PublicKey};
 use serde::Serialize;
 
@@ -29,6 +33,8 @@ pub enum KeyRef {
     File(PathBuf),
     /// `pkcs11:…` — a key in a PKCS#11 token (RFC 7512 URI).
     Pkcs11(Pkcs11Uri),
+    /// `yubikey:…` — a key in a YubiKey PIV slot.
+    YubiKey(YubiKeyRef),
 }
 
 impl fmt::Display for KeyRef {
@@ -37,6 +43,8 @@ impl fmt::Display for KeyRef {
             KeyRef::File(path) => write!(f, "file:{}", path.display()),
             // The URI's Display never prints a pin-value.
             KeyRef::Pkcs11(uri) => write!(f, "{uri}"),
+            // A YubiKey reference names secret sources, never secrets.
+            KeyRef::YubiKey(reference) => write!(f, "{reference}"),
         }
     }
 }
@@ -63,6 +71,9 @@ pub enum KeyRefError {
     /// A `pkcs11:` URI that does not parse.
     #[error("invalid PKCS#11 URI: {0}")]
     Pkcs11(#[from] UriError),
+    /// A `yubikey:` reference that does not parse.
+    #[error(transparent)]
+    YubiKey(#[from] yubikey::RefError),
 }
 
 impl FromStr for KeyRef {
@@ -78,19 +89,22 @@ impl FromStr for KeyRef {
         if text.starts_with("pkcs11:") {
             return Ok(KeyRef::Pkcs11(text.parse()?));
         }
+        if text.starts_with("yubikey:") {
+            return Ok(KeyRef::YubiKey(text.parse()?));
+        }
         Err(KeyRefError::UnknownScheme(text.chars().take(100).collect()))
     }
 }
 
 /// Where the secrets needed to unlock keys come from, beyond what a reference says itself
-/// (a PKCS#11 URI names its PIN source in `pin-source=`).
+/// (PKCS#11 and YubiKey references name their PIN source in `pin-source=`).
 #[derive(Clone, Debug, Default)]
 pub struct UnlockOptions {
     /// The passphrase source for passphrase-protected key files; `None` prompts.
     pub passphrase: Option<SecretSource>,
     /// age identity files, for key files encrypted to age recipients.
     pub age_identities: Vec<PathBuf>,
-    /// Send a PIN even when the token reports that the next wrong PIN locks it.
+    /// Send a PIN even when the token or YubiKey reports that the next wrong PIN locks it.
     pub allow_final_pin_try: bool,
 }
 
@@ -117,15 +131,24 @@ pub struct BatchError {
     pub signed: Vec<Signature>,
     /// How many were asked for.
     pub total: usize,
-    /// What failed.
+    /// What failed: the backend's own error (a YubiKey or PKCS#11 error, which says what to
+    /// do), or the [`signature::Error`] of a single signature.
     #[source]
-    pub source: signature::Error,
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// An opened signer of any backend.
 pub trait KeyHandle: Ed25519Signer + Send + Sync {
     /// What this signer is.
     fn describe(&self) -> KeyDescription;
+
+    /// The key's hardware attestation — proof, signed by the device's maker, that the key was
+    /// generated inside the device — when the backend gives one. File keys and PKCS#11 keys
+    /// have none (`Ok(None)`); a YubiKey gives its per-key and F9 certificates. An error says
+    /// why a device that could attest did not (e.g. the key was imported).
+    fn attestation(&self) -> Result<Option<Attestation>, OpenError> {
+        Ok(None)
+    }
 
     /// Signs many small messages, calling `progress` after each. Hardware backends override
     /// this to use one session (or a pool) for the whole batch.
@@ -142,7 +165,7 @@ pub trait KeyHandle: Ed25519Signer + Send + Sync {
                     return Err(BatchError {
                         signed,
                         total: messages.len(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
@@ -194,7 +217,80 @@ impl KeyHandle for Pkcs11Signer {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
-                source: signature::Error::from_source(*err.cause),
+                source: err.cause,
+            }
+        })
+    }
+}
+
+/// The canonical reference of a YubiKey key: its serial and slot, no secret sources.
+fn yubikey_reference(info: &yubikey::DeviceInfo) -> YubiKeyRef {
+    YubiKeyRef::new(info.slot).with_serial(info.serial)
+}
+
+/// The facts a YubiKey key is described by, in transcripts and `--json` output.
+pub fn yubikey_facts(info: &yubikey::DeviceInfo) -> Vec<(String, String)> {
+    let mut facts = vec![
+        ("serial".to_owned(), info.serial.to_string()),
+        ("firmware".to_owned(), info.firmware.to_string()),
+        ("slot".to_owned(), info.slot.to_string()),
+        ("pin_policy".to_owned(), info.pin_policy.to_string()),
+        ("touch_policy".to_owned(), info.touch_policy.to_string()),
+        ("reader".to_owned(), info.reader.clone()),
+    ];
+    if let Some(origin) = info.origin {
+        facts.push(("origin".to_owned(), origin.to_string()));
+    }
+    if let Some(form_factor) = info.form_factor {
+        facts.push(("form_factor".to_owned(), form_factor.to_string()));
+    }
+    facts
+}
+
+/// The attestation format of YubiKey PIV attestations in bundles and key events.
+pub const YUBIKEY_PIV_FORMAT: &str = "yubikey-piv";
+
+/// A YubiKey attestation in the form bundles and key events carry: the per-key certificate,
+/// then the device's F9 certificate, each DER in base64.
+pub fn attestation_record(key: &PublicKey, attestation: &yubikey::Attestation) -> Attestation {
+    use base64ct::{Base64, Encoding};
+    Attestation {
+        key: key.key_id(),
+        format: YUBIKEY_PIV_FORMAT.to_owned(),
+        certificates: vec![
+            Base64::encode_string(&attestation.key_certificate_der),
+            Base64::encode_string(&attestation.device_certificate_der),
+        ],
+    }
+}
+
+impl KeyHandle for YubiKeySigner<'_> {
+    fn describe(&self) -> KeyDescription {
+        let info = self.device_info();
+        KeyDescription {
+            backend: "yubikey",
+            reference: yubikey_reference(info).to_string(),
+            public_key: PublicKey::new(signature::Keypair::verifying_key(self)),
+            device: yubikey_facts(info),
+        }
+    }
+
+    fn attestation(&self) -> Result<Option<Attestation>, OpenError> {
+        let attestation = YubiKeySigner::attestation(self)?;
+        let key = PublicKey::new(signature::Keypair::verifying_key(self));
+        Ok(Some(attestation_record(&key, &attestation)))
+    }
+
+    fn sign_batch(
+        &self,
+        messages: &[&[u8]],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<Signature>, BatchError> {
+        YubiKeySigner::sign_batch(self, messages, |done, _| progress(done)).map_err(|err| {
+            BatchError {
+                total: err.total,
+                signed: err.signatures,
+                source: Box::new(err.source),
             }
         })
     }
@@ -213,6 +309,9 @@ pub enum OpenError {
     /// A PKCS#11 token or module failed, or the URI names no usable key.
     #[error(transparent)]
     Pkcs11(#[from] pkcs11::Error),
+    /// A YubiKey failed, or the reference names no usable key.
+    #[error(transparent)]
+    YubiKey(#[from] yubikey::Error),
     /// The public key could not be read without unlocking the key.
     #[error("cannot read the public key of {reference}: {detail}")]
     PublicKeyUnavailable {
@@ -242,6 +341,25 @@ pub enum OpenError {
         /// The id of the key expected.
         expected: KeyId,
     },
+}
+
+/// The attestation of an opened key, for bundles, key events and transcripts: `None` for a
+/// backend without attestations, and also — after a warning through `ui` saying why — for a
+/// YubiKey key its device cannot attest (an imported key, firmware without attestation). Other
+/// device failures are errors.
+pub fn attestation_or_warn(
+    handle: &dyn KeyHandle,
+    ui: &dyn Interaction,
+) -> Result<Option<Attestation>, OpenError> {
+    match handle.attestation() {
+        Err(OpenError::YubiKey(err @ yubikey::Error::AttestationUnavailable { .. })) => {
+            ui.warn(&format!(
+                "{err}; nothing will carry an attestation of this key"
+            ));
+            Ok(None)
+        }
+        other => other,
+    }
 }
 
 /// Reads X25519 age identities (`AGE-SECRET-KEY-1…` lines; `#` comments and blank lines
@@ -278,13 +396,17 @@ pub fn read_age_identities(path: &Path) -> Result<Vec<age::x25519::Identity>, Op
 
 /// Opens the key a reference names, unlocking it with the given options, and — when `expected`
 /// is given — checks that it is that key before it signs anything.
-pub fn open(
+///
+/// A PKCS#11 token is logged in to, and a YubiKey whose PIN policy is "once" has its PIN
+/// verified, here: a wrong PIN shows before any long work. A YubiKey key keeps `ui` to announce
+/// touches (and to ask for the PIN before each signature under the policy "always").
+pub fn open<'ui>(
     reference: &KeyRef,
     unlock: &UnlockOptions,
-    ui: &dyn Interaction,
+    ui: &'ui dyn Interaction,
     expected: Option<&PublicKey>,
-) -> Result<Box<dyn KeyHandle>, OpenError> {
-    let handle: Box<dyn KeyHandle> = match reference {
+) -> Result<Box<dyn KeyHandle + 'ui>, OpenError> {
+    let handle: Box<dyn KeyHandle + 'ui> = match reference {
         KeyRef::File(path) => {
             let how = if filekey::is_passphrase_protected(path)? {
                 let source = unlock.passphrase.clone().unwrap_or(SecretSource::Prompt);
@@ -317,6 +439,13 @@ pub fn open(
                 ui,
             )?)
         }
+        KeyRef::YubiKey(yk) => {
+            let options = SignerOptions::new().allow_final_pin_try(unlock.allow_final_pin_try);
+            let expected = expected.map(|k| *k.verifying_key());
+            let signer = YubiKeySigner::open_with(yk, expected.as_ref(), &options, ui)?;
+            signer.unlock()?;
+            Box::new(signer)
+        }
     };
     if let Some(expected) = expected {
         let actual = PublicKey::new(handle.verifying_key()).key_id();
@@ -334,11 +463,15 @@ pub fn open(
 /// The public key a reference names, read without unlocking anything when the backend allows:
 /// file keys from `PATH.pub`; PKCS#11 keys from the token's public key object, listed without
 /// logging in (when the public key is a private object, the key is opened with the login its
-/// URI's `pin-source` provides). Pass [`hallmark_hsm::interact::Headless`] to be sure nothing
-/// is asked.
+/// URI's `pin-source` provides); YubiKey keys from the slot's metadata, which needs no PIN.
+/// Pass [`hallmark_hsm::interact::Headless`] to be sure nothing is asked.
 pub fn public_key(reference: &KeyRef, ui: &dyn Interaction) -> Result<PublicKey, OpenError> {
     match reference {
         KeyRef::File(path) => Ok(filekey::read_public_key(path)?),
+        KeyRef::YubiKey(yk) => {
+            let signer = YubiKeySigner::open(yk, None, ui)?;
+            Ok(PublicKey::new(signature::Keypair::verifying_key(&signer)))
+        }
         KeyRef::Pkcs11(uri) => {
             let mut anonymous = uri.clone();
             anonymous.set_pin_source(None)?;
@@ -380,6 +513,23 @@ pub fn public_key(reference: &KeyRef, ui: &dyn Interaction) -> Result<PublicKey,
     }
 }
 
+/// The public key a reference names, when it can be read without any secret: file keys from
+/// `PATH.pub`, PKCS#11 keys from public key objects listed without logging in (the URI's
+/// `pin-source` is ignored), YubiKey keys from the slot's metadata. `None` when that is not
+/// possible. Never asks for, reads or sends a PIN or passphrase, so it can never cost a PIN
+/// retry — use it to check a key before opening it.
+pub fn peek_public_key(reference: &KeyRef) -> Option<PublicKey> {
+    let headless = hallmark_hsm::interact::Headless;
+    match reference {
+        KeyRef::Pkcs11(uri) => {
+            let mut anonymous = uri.clone();
+            anonymous.set_pin_source(None).ok()?;
+            public_key(&KeyRef::Pkcs11(anonymous), &headless).ok()
+        }
+        other => public_key(other, &headless).ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,5 +546,35 @@ mod tests {
             Err(KeyRefError::UnknownScheme(_))
         ));
         assert_eq!(KeyRef::File("a b".into()).to_string(), "file:a b");
+    }
+
+    #[test]
+    fn parses_yubikey_references() {
+        let text = "yubikey:serial=12345678;slot=9c?pin-source=env:YK_PIN";
+        let reference: KeyRef = text.parse().unwrap();
+        let KeyRef::YubiKey(yk) = &reference else {
+            panic!("{reference:?}");
+        };
+        assert_eq!(yk.serial(), Some(12345678));
+        assert_eq!(yk.slot().to_string(), "9c");
+        assert_eq!(reference.to_string(), text);
+        assert_eq!(format!("{reference:?}"), format!("KeyRef({text})"));
+        // The adapter's own errors, unchanged: they name what to do.
+        assert_eq!(
+            "yubikey:slot=9c?pin-value=123456"
+                .parse::<KeyRef>()
+                .unwrap_err()
+                .to_string(),
+            "pin-value is not accepted: a secret in a key reference ends up in argv, shell \
+             history and logs; use pin-source=file:PATH, env:NAME or prompt"
+        );
+        assert_eq!(
+            "yubikey:serial=1"
+                .parse::<KeyRef>()
+                .unwrap_err()
+                .to_string(),
+            "YubiKey reference \"yubikey:serial=1\" names no slot: add one, e.g. \
+             `yubikey:slot=9c` (slots: 9a, 9c, 9d, 9e, 82 to 95)"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Hallmark's publisher side: file keys, key references, and hashing and signing releases.
 //!
+//! * [`attest`] — checking the hardware attestations bundles and key events carry;
 //! * [`filekey`] — Ed25519 keys in age-encrypted files, the no-hardware backend;
 //! * [`keyref`] — key references (`file:`, `pkcs11:`, `yubikey:`) resolved to signers in one
 //!   place;
@@ -8,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod attest;
 pub mod filekey;
 pub mod interop;
 pub mod keyref;

@@ -6,11 +6,12 @@
 //!    checked before any key is unlocked or any PIN is asked for;
 //! 2. [`hash_all`] — content digests, in parallel across cores;
 //! 3. [`sign_all`] — one statement per artifact, every signer signs every statement (a batch
-//!    per signer, so a token logs in once), and each bundle is written atomically.
+//!    per signer, so a token logs in once), and each bundle is written atomically, carrying
+//!    the identity's key events and the signing keys' hardware attestations.
 
 use std::path::{Path, PathBuf};
 
-use hallmark_keyring::bundle::{Bundle, MAX_BUNDLE_BYTES};
+use hallmark_keyring::bundle::{Attestation, Bundle, MAX_BUNDLE_BYTES};
 use hallmark_keyring::digest::{ContentDigest, DigestError, DigestOptions, Progress, digest_path};
 use hallmark_keyring::envelope::EnvelopeSignature;
 use hallmark_keyring::fsutil::{self, StagedWrites, WriteError};
@@ -48,6 +49,9 @@ pub struct ReleaseInfo {
     /// Other identities' logs to carry in each bundle (e.g. the log of the identity that
     /// transferred the package to the signer).
     pub related: Vec<KelFile>,
+    /// Hardware attestations of the signing keys, carried in each bundle (see
+    /// [`KeyHandle::attestation`]); empty for keys without one.
+    pub attestations: Vec<Attestation>,
     /// The creation time written into statements.
     pub created: Timestamp,
 }
@@ -278,6 +282,7 @@ pub fn sign_all(
                     let mut bundle = Bundle::new(envelope);
                     bundle.kel = info.kel.clone();
                     bundle.related = info.related.clone();
+                    bundle.attestations = info.attestations.clone();
                     staged.stage(&artifacts[index].bundle_path, &bundle.to_json())?;
                 }
             }
@@ -299,7 +304,7 @@ pub fn sign_all(
                     Ok(signatures) => signatures,
                     Err(err) => {
                         signed_here = signed_here.min(err.signed.len());
-                        failure = Some(Box::new(err.source));
+                        failure = Some(err.source);
                         err.signed
                     }
                 };

@@ -9,8 +9,8 @@ mod support;
 
 use ed25519_dalek::VerifyingKey;
 use hallmark_hsm::yubikey::{
-    self, Error, FormFactor, GenerateOptions, KeyOrigin, MAX_MESSAGE_LEN, PinPolicy, Slot,
-    TouchPolicy, YubiKeyRef, YubiKeySigner,
+    self, Error, FormFactor, GenerateOptions, KeyOrigin, MAX_MESSAGE_LEN, PinPolicy, SignerOptions,
+    Slot, TouchPolicy, YubiKeyRef, YubiKeySigner,
 };
 use signature::{Keypair, Signer};
 use support::*;
@@ -531,6 +531,36 @@ fn attestation_exports_the_key_and_device_certificates() {
 }
 
 #[test]
+fn attestation_through_an_open_signer_keeps_the_pin_verified() {
+    let _guard = exclusive();
+    let card = insert(CardConfig::new(SERIAL));
+    let generated = generate_key(Slot::SIGNATURE, PinPolicy::Once, TouchPolicy::Never);
+    let secrets = Secrets::new();
+    let ui = Recorder::default();
+    let signer = YubiKeySigner::open(
+        &reference(&secrets, Slot::SIGNATURE, "123456"),
+        Some(&generated.verifying_key),
+        &ui,
+    )
+    .unwrap();
+    signer.sign_message(b"first").unwrap();
+    let before = card.card().counters.clone();
+    let attestation = signer.attestation().unwrap();
+    assert_eq!(
+        attestation.device_certificate_der,
+        virtual_yubikey::test_authority().unwrap().f9_der()
+    );
+    assert_eq!(attestation.device.serial, SERIAL);
+    signer.sign_message(b"second").unwrap();
+    let after = card.card().counters.clone();
+    assert_eq!(after.attestations - before.attestations, 1);
+    assert_eq!(
+        after.pin_attempts, before.pin_attempts,
+        "the PIN verified before the attestation still holds"
+    );
+}
+
+#[test]
 fn attestation_errors() {
     let _guard = exclusive();
     let card = insert(CardConfig::new(SERIAL));
@@ -702,6 +732,24 @@ fn a_wrong_pin_reports_retries_and_is_never_retried() {
         err.to_string(),
         "wrong PIN for YubiKey 12345678: 1 retry left before the PIN is blocked"
     );
+    // The last retry is not spent unless the caller allows it.
+    let err = signer.sign_message(b"x").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the PIN of YubiKey 12345678 has only ONE retry left; no PIN was sent, because a wrong \
+         one would block it. Make sure the PIN source is right, then allow the final try \
+         explicitly"
+    );
+    assert!(matches!(err, Error::PinFinalTry { serial: SERIAL }));
+    assert_eq!(card.card().counters.pin_attempts - before, 2);
+    drop(signer);
+    let signer = YubiKeySigner::open_with(
+        &reference(&secrets, Slot::SIGNATURE, "654321"),
+        None,
+        &SignerOptions::new().allow_final_pin_try(true),
+        &ui,
+    )
+    .unwrap();
     let err = signer.sign_message(b"x").unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -10,7 +10,7 @@ use yubikey::piv;
 use super::device::Device;
 use super::error::Error;
 use super::reference::YubiKeyRef;
-use super::types::{DeviceInfo, FormFactor, KeyOrigin};
+use super::types::{DeviceInfo, FormFactor, KeyOrigin, SlotKey};
 
 /// The attestation certificate object (slot F9's certificate).
 const F9_CERTIFICATE_OBJECT: u32 = 0x005f_ff01;
@@ -25,6 +25,9 @@ pub struct Attestation {
     pub key_certificate_der: Vec<u8>,
     /// The device's F9 attestation certificate, which issued it, DER.
     pub device_certificate_der: Vec<u8>,
+    /// The slot's public key, as the slot's metadata reports it: the key the attestation must
+    /// name (the attestation verifier compares them).
+    pub public_key: ed25519_dalek::VerifyingKey,
     /// The device and slot; the form factor is read (unverified) from the per-key certificate.
     pub device: DeviceInfo,
 }
@@ -43,6 +46,13 @@ pub fn attest(reference: &YubiKeyRef) -> Result<Attestation, Error> {
     let key = device
         .slot_key(slot)?
         .ok_or(Error::SlotEmpty { serial, slot })?;
+    attest_device(&mut device, &key)
+}
+
+/// Reads the attestation of `key` from an open device.
+pub(crate) fn attest_device(device: &mut Device, key: &SlotKey) -> Result<Attestation, Error> {
+    let serial = device.serial;
+    let slot = key.slot;
     let unavailable = |reason: &str| Error::AttestationUnavailable {
         serial,
         slot,
@@ -101,11 +111,12 @@ pub fn attest(reference: &YubiKeyRef) -> Result<Attestation, Error> {
             [byte] => Some(FormFactor::from_byte(*byte)),
             _ => None,
         });
-    let mut info = device.info(&key);
+    let mut info = device.info(key);
     info.form_factor = form_factor;
     Ok(Attestation {
         key_certificate_der,
         device_certificate_der,
+        public_key: key.verifying_key,
         device: info,
     })
 }

@@ -151,6 +151,16 @@ pub enum Error {
         /// PIN was sent).
         by_this_attempt: bool,
     },
+    /// One PIN retry is left and the caller did not allow spending it; no PIN was sent.
+    #[error(
+        "the PIN of YubiKey {serial} has only ONE retry left; no PIN was sent, because a wrong \
+         one would block it. Make sure the PIN source is right, then allow the final try \
+         explicitly"
+    )]
+    PinFinalTry {
+        /// Serial number.
+        serial: u32,
+    },
     /// The PIN has the wrong length; it was not sent, so no retry was used.
     #[error(
         "the PIN for YubiKey {serial} must be 6 to 8 bytes long, got {len}; it was not sent, so no retry was used"
@@ -323,18 +333,63 @@ fn busy_hint(busy: &[String]) -> String {
 }
 
 impl Error {
-    /// Whether the error is a mistake in the request (a bad PIN format, a message too long, a
-    /// bad subject, a secret that could not be read) rather than a device or environment
-    /// failure.
+    /// Whether the error is a mistake in the request rather than a device or environment
+    /// failure: a bad PIN format, a message too long, a bad subject, a secret that could not be
+    /// read, and — as for PKCS#11 tokens and keys — a reference that names no single YubiKey
+    /// (several connected, none named), an empty slot, a slot holding another key or another
+    /// algorithm than expected, a slot that is already taken, or a management key that was
+    /// needed and not given.
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
             Error::PinFormat { .. }
                 | Error::Secret(_)
                 | Error::ManagementKeyFormat { .. }
+                | Error::ManagementKeyRequired { .. }
                 | Error::MessageTooLong { .. }
                 | Error::BadSubject { .. }
+                | Error::SeveralDevices { .. }
+                | Error::SlotEmpty { .. }
+                | Error::SlotOccupied { .. }
+                | Error::KeyMismatch { .. }
+                | Error::NotEd25519 { .. }
         )
+    }
+
+    /// A stable name for the error, for scripts (`--json` output) and the error table in
+    /// `docs/hardware/yubikey.md`; the message may change wording, this does not.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::PcscUnavailable { .. } => "yubikey-pcsc-unavailable",
+            Error::NoDevice { .. } => "yubikey-no-device",
+            Error::SeveralDevices { .. } => "yubikey-several-devices",
+            Error::DeviceNotFound { .. } => "yubikey-not-connected",
+            Error::FirmwareTooOld { .. } => "yubikey-firmware-too-old",
+            Error::SlotEmpty { .. } => "yubikey-slot-empty",
+            Error::NotEd25519 { .. } => "yubikey-not-ed25519",
+            Error::SlotOccupied { .. } => "yubikey-slot-occupied",
+            Error::KeyMismatch { .. } => "yubikey-key-mismatch",
+            Error::WrongPin { .. } => "yubikey-wrong-pin",
+            Error::PinBlocked { .. } => "yubikey-pin-blocked",
+            Error::PinFinalTry { .. } => "yubikey-pin-final-try",
+            Error::PinFormat { .. } => "yubikey-pin-format",
+            Error::Secret(_) => "secret-unavailable",
+            Error::ManagementKeyFormat { .. } => "yubikey-management-key-format",
+            Error::ManagementKeyRequired { .. } => "yubikey-management-key-required",
+            Error::ManagementKeyRejected { .. } => "yubikey-management-key-rejected",
+            Error::TouchTimeout { .. } => "yubikey-touch-timeout",
+            Error::PinVerificationLost { .. } => "yubikey-pin-verification-lost",
+            Error::Refused { .. } => "yubikey-refused",
+            Error::DeviceRemoved { .. } => "yubikey-removed",
+            Error::DeviceReset { .. } => "yubikey-reset",
+            Error::MessageTooLong { .. } => "yubikey-message-too-long",
+            Error::BadSubject { .. } => "yubikey-bad-subject",
+            Error::CertificateNotWritten { .. } => "yubikey-certificate-not-written",
+            Error::AttestationUnavailable { .. } => "yubikey-attestation-unavailable",
+            Error::InvalidResponse { .. } => "yubikey-invalid-response",
+            Error::Certificate { .. } => "yubikey-certificate",
+            Error::Device { .. } => "yubikey-device",
+        }
     }
 }
 

@@ -26,7 +26,7 @@ use crate::interact::Interaction;
 use super::device::Device;
 use super::error::Error;
 use super::reference::YubiKeyRef;
-use super::signer::Session;
+use super::signer::{Session, SignerOptions};
 use super::types::{DeviceInfo, KeyOrigin, PinPolicy, SlotKey, TouchPolicy};
 
 /// How to generate a key.
@@ -42,6 +42,9 @@ pub struct GenerateOptions {
     pub subject: Option<String>,
     /// Replace a key already in the slot (it is destroyed). Default: refuse.
     pub replace_existing: bool,
+    /// Send the PIN (to sign the certificate) even when only one retry is left. Default:
+    /// refuse without sending it.
+    pub allow_final_pin_try: bool,
 }
 
 impl Default for GenerateOptions {
@@ -52,6 +55,7 @@ impl Default for GenerateOptions {
             touch_policy: TouchPolicy::Always,
             subject: None,
             replace_existing: false,
+            allow_final_pin_try: false,
         }
     }
 }
@@ -75,6 +79,12 @@ impl GenerateOptions {
     /// The same options, replacing a key already in the slot.
     pub fn replacing_existing(mut self) -> Self {
         self.replace_existing = true;
+        self
+    }
+
+    /// The same options, allowing (or not) the last PIN retry to be spent.
+    pub fn allowing_final_pin_try(mut self, allow: bool) -> Self {
+        self.allow_final_pin_try = allow;
         self
     }
 }
@@ -193,7 +203,14 @@ pub fn generate(
             detail: e.to_string(),
         })?,
     };
-    let mut session = Session::new(device, key, reference.pin_source_or_prompt(), ui);
+    let signer_options = SignerOptions::new().allow_final_pin_try(options.allow_final_pin_try);
+    let mut session = Session::new(
+        device,
+        key,
+        reference.pin_source_or_prompt(),
+        signer_options,
+        ui,
+    );
     let certificate_der = write_certificate(&mut session, subject).map_err(|source| {
         Error::CertificateNotWritten {
             serial,

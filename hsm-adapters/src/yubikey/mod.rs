@@ -8,7 +8,8 @@
 //! * [`YubiKeySigner::open`] — a [`signature::Signer`] and [`signature::Keypair`] for the key,
 //!   checked against the expected public key before it signs, with
 //!   [`YubiKeySigner::sign_batch`] for many small messages in one session;
-//! * [`attest`] — export the per-key attestation certificate and the device's F9 certificate;
+//! * [`attest`] — export the per-key attestation certificate and the device's F9 certificate
+//!   (also through an open signer: [`YubiKeySigner::attestation`]);
 //! * [`list`] — the connected YubiKeys and the Ed25519 keys they hold.
 //!
 //! Every failure is an [`Error`] that names the device (by serial), the slot, and what to do:
@@ -20,9 +21,11 @@
 //! A PIN is read from the reference's `pin-source` (default: a prompt through the
 //! [`Interaction`](crate::interact::Interaction)) only when the slot's PIN policy needs it.
 //! Before a PIN is sent, the retry counter is read (from the PIN's metadata, which costs
-//! nothing) and a blocked PIN is reported without sending anything; a PIN that is not 6 to 8
-//! bytes long is refused without sending it. A wrong PIN is reported with the retries left and
-//! is never retried automatically.
+//! nothing) and a blocked PIN is reported without sending anything; when one retry is left the
+//! PIN is not sent either unless [`SignerOptions`] (or [`GenerateOptions`]) allow the final
+//! try, because a wrong one would block it; a PIN
+//! that is not 6 to 8 bytes long is refused without sending it. A wrong PIN is reported with the
+//! retries left and is never retried automatically.
 //!
 //! # Known limits of the `yubikey` crate (0.9.0-rc.0)
 //!
@@ -50,7 +53,7 @@ pub use attest::{Attestation, attest};
 pub use error::{BatchError, Error};
 pub use generate::{GenerateOptions, GeneratedKey, generate};
 pub use reference::{RefError, YubiKeyRef};
-pub use signer::{MAX_MESSAGE_LEN, YubiKeySigner};
+pub use signer::{MAX_MESSAGE_LEN, SignerOptions, YubiKeySigner};
 pub use types::{
     DeviceInfo, DeviceReport, ED25519_MIN_FIRMWARE, FirmwareVersion, FormFactor, KeyOrigin,
     PinPolicy, PinPolicyParseError, Slot, SlotKey, SlotParseError, TouchPolicy,

@@ -9,6 +9,7 @@ use yubikey::piv::{self, AlgorithmId};
 use crate::interact::Interaction;
 use crate::secret::SecretSource;
 
+use super::attest::{self, Attestation};
 use super::device::Device;
 use super::error::{BatchError, Error};
 use super::reference::YubiKeyRef;
@@ -25,11 +26,34 @@ pub const MAX_MESSAGE_LEN: usize = 1000;
 /// How long a YubiKey remembers a touch under the "cached" touch policy.
 const TOUCH_CACHE: Duration = Duration::from_secs(15);
 
+/// How a [`YubiKeySigner`] may use the PIN.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignerOptions {
+    /// Send the PIN even when only one retry is left, so that a wrong PIN blocks it. Default:
+    /// refuse ([`Error::PinFinalTry`]) without sending anything.
+    pub allow_final_pin_try: bool,
+}
+
+impl SignerOptions {
+    /// The defaults: never spend the last PIN retry.
+    pub fn new() -> Self {
+        SignerOptions::default()
+    }
+
+    /// Whether the last PIN retry may be spent.
+    pub fn allow_final_pin_try(mut self, allow: bool) -> Self {
+        self.allow_final_pin_try = allow;
+        self
+    }
+}
+
 /// An open YubiKey slot, its policies, and what this session has done with it.
 pub(crate) struct Session<'ui> {
     pub(crate) device: Device,
     pub(crate) key: SlotKey,
     pin_source: SecretSource,
+    allow_final_pin_try: bool,
     ui: &'ui dyn Interaction,
     pin_verified: bool,
     default_pin_warned: bool,
@@ -41,12 +65,14 @@ impl<'ui> Session<'ui> {
         device: Device,
         key: SlotKey,
         pin_source: SecretSource,
+        options: SignerOptions,
         ui: &'ui dyn Interaction,
     ) -> Self {
         Session {
             device,
             key,
             pin_source,
+            allow_final_pin_try: options.allow_final_pin_try,
             ui,
             pin_verified: false,
             default_pin_warned: false,
@@ -58,9 +84,10 @@ impl<'ui> Session<'ui> {
         self.device.info(&self.key)
     }
 
-    /// Verifies the PIN: checks the retry counter first (a blocked PIN is never sent), reads
-    /// the PIN from its source, checks its length (a malformed PIN is never sent), and sends
-    /// it once. A wrong PIN is an error, never retried.
+    /// Verifies the PIN: checks the retry counter first (a blocked PIN is never sent, nor —
+    /// unless allowed — a PIN when one retry is left), reads the PIN from its source, checks its
+    /// length (a malformed PIN is never sent), and sends it once. A wrong PIN is an error, never
+    /// retried.
     fn verify_pin(&mut self) -> Result<(), Error> {
         let serial = self.device.serial;
         let (retries, is_default) = self.device.pin_status()?;
@@ -69,6 +96,9 @@ impl<'ui> Session<'ui> {
                 serial,
                 by_this_attempt: false,
             });
+        }
+        if retries == 1 && !self.allow_final_pin_try {
+            return Err(Error::PinFinalTry { serial });
         }
         if is_default && !self.default_pin_warned {
             self.default_pin_warned = true;
@@ -215,10 +245,21 @@ impl std::fmt::Debug for YubiKeySigner<'_> {
 }
 
 impl<'ui> YubiKeySigner<'ui> {
-    /// Opens the key `reference` names. With `expected`, refuses a slot holding any other key.
+    /// Opens the key `reference` names, with the default [`SignerOptions`]. With `expected`,
+    /// refuses a slot holding any other key.
     pub fn open(
         reference: &YubiKeyRef,
         expected: Option<&VerifyingKey>,
+        ui: &'ui dyn Interaction,
+    ) -> Result<Self, Error> {
+        Self::open_with(reference, expected, &SignerOptions::default(), ui)
+    }
+
+    /// Opens the key `reference` names. With `expected`, refuses a slot holding any other key.
+    pub fn open_with(
+        reference: &YubiKeyRef,
+        expected: Option<&VerifyingKey>,
+        options: &SignerOptions,
         ui: &'ui dyn Interaction,
     ) -> Result<Self, Error> {
         let mut device = Device::open(reference.serial())?;
@@ -239,7 +280,7 @@ impl<'ui> YubiKeySigner<'ui> {
             });
         }
         let verifying_key = key.verifying_key;
-        let session = Session::new(device, key, reference.pin_source_or_prompt(), ui);
+        let session = Session::new(device, key, reference.pin_source_or_prompt(), *options, ui);
         let info = session.info();
         Ok(YubiKeySigner {
             session: Mutex::new(session),
@@ -268,6 +309,15 @@ impl<'ui> YubiKeySigner<'ui> {
     /// before each signature anyway.
     pub fn unlock(&self) -> Result<(), Error> {
         self.session().unlock()
+    }
+
+    /// The slot's attestation — the per-key certificate and the device's F9 certificate — read
+    /// through this signer's session, so that a PIN already verified stays verified (opening
+    /// the device a second time would clear it). Needs no PIN.
+    pub fn attestation(&self) -> Result<Attestation, Error> {
+        let mut session = self.session();
+        let Session { device, key, .. } = &mut *session;
+        attest::attest_device(device, key)
     }
 
     /// Signs one message, with a typed error (the [`signature::Signer`] impl wraps it).

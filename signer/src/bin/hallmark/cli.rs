@@ -8,11 +8,12 @@ const AFTER_HELP: &str = "\
 Key references name a key wherever it lives:
   file:./release.key                          an age-encrypted key file
   pkcs11:token=ci;object=release?pin-source=env:PIN   a key in a PKCS#11 token (RFC 7512)
-  yubikey:slot=9c                             a key in a YubiKey PIV slot
+  yubikey:serial=12345678;slot=9c?pin-source=file:pin   a key in a YubiKey PIV slot
 
 Secrets never go on the command line: passphrases and PINs come from the terminal, a file
 (--passphrase-file, pin-source=file:…) or an environment variable (--passphrase-env,
-pin-source=env:…).
+pin-source=env:…). A token's or YubiKey's last PIN try is never spent without
+--allow-final-pin-try. `hallmark key list` shows the YubiKeys and keys this machine sees.
 
 Exit codes: 0 trusted/success, 1 verification refused (the verdict says why), 2 usage or
 input error, 3 unknown publisher, 4 hardware/token error.
@@ -118,18 +119,47 @@ pub enum KeyCommand {
     /// terminal, or read with --passphrase-file / --passphrase-env), or with --recipient /
     /// --recipients-file to age recipients, e.g. custodians who hold it in escrow. Existing
     /// files are never overwritten.
+    ///
+    /// `--out pkcs11:token=…;object=LABEL` generates the key inside the token.
+    ///
+    /// `--out yubikey:slot=9c` generates the key inside a YubiKey (firmware 5.7 or later), with
+    /// --pin-policy (default once) and --touch-policy (default always), which can never be
+    /// changed afterwards, and writes a self-signed certificate for it into the slot so other
+    /// PIV tools see it. The YubiKey signs that certificate, so it asks for the PIN and a touch.
+    /// A key already in the slot is never replaced unless --force is given. The management key
+    /// comes from the reference's management-key-source= (default: the factory key, with a
+    /// warning). See docs/hardware/yubikey.md.
     Generate(GenerateArgs),
 
-    /// Print a public key and its key id.
+    /// Print a public key and its key id, in Hallmark, OpenSSH, minisign, PEM or JWK form.
+    ///
+    /// file:PATH reads PATH.pub; pkcs11: lists the token's public key objects; yubikey: reads
+    /// the slot's metadata. None of them asks for a PIN or passphrase.
     Show(ShowArgs),
 
-    /// List PKCS#11 tokens and the Ed25519 keys on them, with a URI to copy for each key.
+    /// List YubiKeys and PKCS#11 tokens, and the Ed25519 keys they hold, with a reference to
+    /// copy for each key.
     ///
-    /// Lists every slot of each module given (or of $HALLMARK_PKCS11_MODULE): the token's
-    /// label, model, serial and flags (login required, PIN count low, final try, locked),
-    /// whether it offers Ed25519, and its Ed25519 keys with their key ids. Public keys stored as
-    /// private objects are only visible after a login: give a URI with pin-source=.
+    /// Without arguments: every connected YubiKey (serial, firmware, whether it holds Ed25519
+    /// keys, and its Ed25519 slots with their policies), and the tokens of $HALLMARK_PKCS11_MODULE
+    /// if it is set. With modules or URIs: every slot of each module given — the token's label,
+    /// model, serial and flags (login required, PIN count low, final try, locked), whether it
+    /// offers Ed25519, and its Ed25519 keys — and YubiKeys only with --yubikeys. Public keys
+    /// stored as private objects are only visible after a login: give a URI with pin-source=.
+    /// --json prints {"pkcs11": [...], "yubikeys": [...]}. Listing needs no PIN.
     List(ListArgs),
+
+    /// Export a YubiKey key's attestation and check it: proof that the key was generated on
+    /// the device.
+    ///
+    /// Writes the per-key attestation certificate (attestation-SLOT.pem) and the device's F9
+    /// certificate (f9.pem) into --out-dir (default: the current directory; existing files are
+    /// never overwritten), then verifies them as `key verify-attestation` does — chained to
+    /// Yubico's roots, and the attested key compared with the slot's key — and reports the
+    /// firmware, serial, form factor, PIN policy and touch policy. Needs no PIN. Send the two
+    /// files to whoever must check the key (a registry, co-maintainers). Exit 0 when the
+    /// attestation holds, 1 when it does not, 4 for a device error.
+    Attest(AttestArgs),
 
     /// Check a YubiKey attestation given as files: proof that a key was generated on a device.
     ///
@@ -144,10 +174,31 @@ pub enum KeyCommand {
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Where to create the key: file:PATH, or pkcs11:token=…;object=LABEL (RFC 7512; the key
-    /// is generated inside the token and never leaves it).
+    /// Where to create the key: file:PATH, pkcs11:token=…;object=LABEL (RFC 7512; the key
+    /// is generated inside the token and never leaves it), or yubikey:serial=…;slot=9c (inside
+    /// a YubiKey PIV slot).
     #[arg(long, value_name = "REF")]
     pub out: String,
+
+    /// yubikey: when the YubiKey asks for the PIN before signing: never, once (per session:
+    /// one PIN per `hallmark sign` run) or always (before every signature). Default: once.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub pin_policy: Option<PinPolicyArg>,
+
+    /// yubikey: when the YubiKey wants a touch before signing: never, always (every
+    /// signature) or cached (once per 15 seconds). Default: always.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub touch_policy: Option<TouchPolicyArg>,
+
+    /// yubikey: the subject of the slot's self-signed certificate, e.g. "CN=Release key".
+    /// Default: CN=Hallmark signing key (YubiKey SERIAL slot SLOT).
+    #[arg(long, value_name = "DN")]
+    pub subject: Option<String>,
+
+    /// yubikey: replace a key already in the slot. The old key is destroyed and cannot be
+    /// recovered: make sure nothing (no identity, no pin) still depends on it.
+    #[arg(long)]
+    pub force: bool,
 
     #[command(flatten)]
     pub passphrase: UnlockArgs,
@@ -168,6 +219,57 @@ pub struct GenerateArgs {
     pub work_factor: Option<u8>,
 }
 
+/// PIN policies of YubiKey keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PinPolicyArg {
+    /// Never ask for the PIN: whoever holds the YubiKey can sign.
+    Never,
+    /// Once per session.
+    Once,
+    /// Before every signature.
+    Always,
+}
+
+/// Touch policies of YubiKey keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TouchPolicyArg {
+    /// Never ask for a touch.
+    Never,
+    /// A touch for every signature.
+    Always,
+    /// One touch, then none for 15 seconds.
+    Cached,
+}
+
+/// Extra trust for hardware attestations, besides Yubico's roots (which are always trusted).
+#[derive(Debug, Args, Default, Clone)]
+pub struct AttestationTrustArgs {
+    /// Also trust this attestation root certificate (PEM or DER), e.g. the root of a test
+    /// device such as the virtual YubiKey. Real YubiKeys never need it: Yubico's roots ship
+    /// with Hallmark. Repeatable.
+    #[arg(long = "attestation-root", alias = "extra-root", value_name = "PEM")]
+    pub roots: Vec<PathBuf>,
+
+    /// Also accept chains through this intermediate certificate (PEM or DER); it must itself
+    /// chain to a trusted root. Repeatable.
+    #[arg(long = "attestation-intermediate", value_name = "PEM")]
+    pub intermediates: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttestArgs {
+    /// The YubiKey key: yubikey:serial=…;slot=9c.
+    #[arg(value_name = "REF")]
+    pub key: String,
+
+    /// Where to write attestation-SLOT.pem and f9.pem (created if missing).
+    #[arg(long, alias = "out", value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+
+    #[command(flatten)]
+    pub trust: AttestationTrustArgs,
+}
+
 #[derive(Debug, Args)]
 pub struct VerifyAttestationArgs {
     /// The device's attestation certificate (slot F9), PEM or DER.
@@ -183,10 +285,8 @@ pub struct VerifyAttestationArgs {
     #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
 
-    /// Trust this root certificate too (PEM or DER), e.g. a test device's root. Yubico's roots
-    /// are always trusted.
-    #[arg(long = "extra-root", value_name = "PEM")]
-    pub extra_roots: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trust: AttestationTrustArgs,
 }
 
 #[derive(Debug, Args)]
@@ -195,12 +295,19 @@ pub struct ListArgs {
     /// and optionally a token and pin-source=. Repeat for several modules.
     #[arg(value_name = "MODULE|URI")]
     pub modules: Vec<String>,
+
+    /// List the connected YubiKeys too when modules are given (without modules they are always
+    /// listed). Listing selects each YubiKey's PIV application, which ends a PIN session
+    /// another program holds on it.
+    #[arg(long)]
+    pub yubikeys: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The key: file:PATH (read from PATH.pub, nothing is unlocked), pkcs11:… (opened with
-    /// the URI's pin-source), or ed25519:… / a .pub file.
+    /// the URI's pin-source), yubikey:… (read from the slot, no PIN), or ed25519:… / a .pub
+    /// file.
     #[arg(value_name = "REF")]
     pub key: String,
 
@@ -305,8 +412,8 @@ pub struct UnlockArgs {
     #[arg(long = "age-identity", value_name = "PATH")]
     pub age_identities: Vec<PathBuf>,
 
-    /// Send the PIN even when the token says the next wrong PIN locks it. Without this flag
-    /// Hallmark refuses to spend a token's last PIN try.
+    /// Send the PIN even when the token or YubiKey says the next wrong PIN locks it. Without
+    /// this flag Hallmark refuses to spend the last PIN try (nothing is sent).
     #[arg(long)]
     pub allow_final_pin_try: bool,
 }
@@ -479,6 +586,18 @@ pub struct VerifyArgs {
     /// The bundle to use, when verifying a single artifact whose bundle is not beside it.
     #[arg(long, value_name = "PATH")]
     pub bundle: Option<PathBuf>,
+
+    /// For test devices only (hidden from --help): also trust this attestation root (PEM or
+    /// DER) when a pin requires hardware attestation. Real YubiKeys chain to Yubico's roots,
+    /// which ship with Hallmark and are always trusted; nothing else is, unless named here.
+    /// See docs/verifying.md.
+    #[arg(long = "attestation-root", value_name = "PEM", hide = true)]
+    pub attestation_roots: Vec<PathBuf>,
+
+    /// For test devices only (hidden): an intermediate between --attestation-root and the
+    /// devices' F9 certificates.
+    #[arg(long = "attestation-intermediate", value_name = "PEM", hide = true)]
+    pub attestation_intermediates: Vec<PathBuf>,
 
     /// Artifacts: files or directory trees, each with its PATH.hallmark.json.
     #[arg(required = true, value_name = "PATH")]

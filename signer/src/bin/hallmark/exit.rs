@@ -97,15 +97,83 @@ pub fn classify(error: anyhow::Error) -> Failure {
 }
 
 fn is_hardware(error: &(dyn std::error::Error + 'static)) -> bool {
-    use hallmark_signer::keyref::OpenError;
-    if let Some(err) = error.downcast_ref::<hallmark_hsm::pkcs11::Error>() {
+    if let Some(err) = pkcs11_error(error) {
         return !err.is_usage();
     }
-    // `#[error(transparent)]` variants hide the inner error from the source chain.
-    if let Some(OpenError::Pkcs11(err)) = error.downcast_ref::<OpenError>() {
+    if let Some(err) = yubikey_error(error) {
         return !err.is_usage();
     }
     false
+}
+
+/// The PKCS#11 error in one link of an error chain.
+fn pkcs11_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a hallmark_hsm::pkcs11::Error> {
+    use hallmark_signer::keyref::OpenError;
+    // `#[error(transparent)]` variants hide the inner error from the source chain.
+    match error.downcast_ref::<OpenError>() {
+        Some(OpenError::Pkcs11(err)) => Some(err),
+        _ => error.downcast_ref::<hallmark_hsm::pkcs11::Error>(),
+    }
+}
+
+/// The YubiKey error in one link of an error chain (a batch error carries it as its source).
+fn yubikey_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a hallmark_hsm::yubikey::Error> {
+    use hallmark_signer::keyref::OpenError;
+    match error.downcast_ref::<OpenError>() {
+        Some(OpenError::YubiKey(err)) => Some(err),
+        _ => error.downcast_ref::<hallmark_hsm::yubikey::Error>(),
+    }
+}
+
+impl Failure {
+    /// A stable name for the device error behind this failure, if there is one (YubiKey errors
+    /// have one each; see `docs/hardware/yubikey.md`). `--json` output carries it as `code`.
+    pub fn code(&self) -> Option<&'static str> {
+        self.error
+            .chain()
+            .find_map(yubikey_error)
+            .map(hallmark_hsm::yubikey::Error::code)
+    }
+
+    /// The hint to print: the one given, or what to do about a known device error.
+    pub fn hint(&self) -> Option<String> {
+        if let Some(hint) = &self.hint {
+            return Some(hint.clone());
+        }
+        use hallmark_hsm::{pkcs11, yubikey};
+        let chain = || self.error.chain();
+        if chain().any(|e| {
+            matches!(yubikey_error(e), Some(yubikey::Error::PinFinalTry { .. }))
+                || matches!(pkcs11_error(e), Some(pkcs11::Error::PinFinalTry { .. }))
+        }) {
+            return Some(
+                "once you are sure of the PIN, run the command again with --allow-final-pin-try"
+                    .to_owned(),
+            );
+        }
+        match chain().find_map(yubikey_error)? {
+            yubikey::Error::NoDevice { .. } => {
+                Some("`hallmark key list` shows the YubiKeys this machine sees".to_owned())
+            }
+            yubikey::Error::SeveralDevices { .. } => Some(
+                "`hallmark key list` shows each YubiKey's serial and the keys it holds".to_owned(),
+            ),
+            yubikey::Error::SlotEmpty { .. } | yubikey::Error::KeyMismatch { .. } => {
+                Some("`hallmark key list` shows the keys each connected YubiKey holds".to_owned())
+            }
+            yubikey::Error::ManagementKeyRejected { .. }
+            | yubikey::Error::ManagementKeyRequired { .. } => Some(
+                "name the management key's source in the reference: \
+                 yubikey:…?management-key-source=prompt (or file:PATH, env:NAME)"
+                    .to_owned(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 pub type CmdResult = Result<Exit, Failure>;

@@ -67,15 +67,20 @@ fn main() -> ExitCode {
 }
 
 fn report(failure: &Failure, out: &ui::Output) {
+    let hint = failure.hint();
     if out.json {
-        out.json(&serde_json::json!({
+        let mut value = serde_json::json!({
             "error": failure.to_string(),
             "exit": failure.exit.code(),
-            "hint": failure.hint,
-        }));
+            "hint": hint,
+        });
+        if let Some(code) = failure.code() {
+            value["code"] = code.into();
+        }
+        out.json(&value);
     }
     eprintln!("error: {failure}");
-    if let Some(hint) = &failure.hint {
+    if let Some(hint) = &hint {
         eprintln!("hint: {hint}");
     }
 }

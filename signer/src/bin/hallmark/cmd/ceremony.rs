@@ -15,6 +15,7 @@ use hallmark_ceremony::pending::PendingEvent;
 use hallmark_ceremony::transcript::{self, EventStatus, LogCheck, Participant, Transcript};
 use hallmark_hsm::interact::Interaction;
 use hallmark_hsm::secret::SecretSource;
+use hallmark_keyring::bundle::Attestation;
 use hallmark_keyring::envelope::{Ed25519Signer, Envelope};
 use hallmark_keyring::fsutil;
 use hallmark_keyring::kel::{Kel, KelFile, Reason};
@@ -98,8 +99,8 @@ pub enum RevocationReason {
 
 #[derive(Debug, Args)]
 pub struct NextArgs {
-    /// A next key, read as a public key only (file:PATH reads PATH.pub; nothing is unlocked).
-    /// Repeat for M-of-N.
+    /// A next key, read as a public key only (file:PATH reads PATH.pub, yubikey:… reads the
+    /// slot without a PIN; nothing is unlocked). Repeat for M-of-N.
     #[arg(long = "next-key", value_name = "REF")]
     pub next_keys: Vec<String>,
 
@@ -139,7 +140,8 @@ pub struct NextArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// A signing key held here; it signs the inception. Repeat for M-of-N.
+    /// A signing key held here (file:, pkcs11: or yubikey: reference); it signs the inception.
+    /// A YubiKey key's attestation goes into the inception. Repeat for M-of-N.
     #[arg(long = "key", value_name = "REF")]
     pub keys: Vec<String>,
 
@@ -187,7 +189,8 @@ pub struct RotateArgs {
     #[arg(long, value_name = "KEL")]
     pub identity: PathBuf,
 
-    /// A pre-committed next key held here; it is revealed and signs. Repeat for M-of-N.
+    /// A pre-committed next key held here (file:, pkcs11: or yubikey: reference); it is
+    /// revealed and signs. A YubiKey key's attestation goes into the rotation. Repeat for M-of-N.
     #[arg(long = "key", value_name = "REF")]
     pub keys: Vec<String>,
 
@@ -516,9 +519,10 @@ fn parse_names(texts: &[String]) -> Result<Vec<Namespace>, Failure> {
         .collect()
 }
 
-/// The public key a reference names, without unlocking it, when the backend can tell.
+/// The public key a reference names, without unlocking it (and without sending any PIN), when
+/// the backend can tell.
 fn peek_key(reference: &KeyRef) -> Option<PublicKey> {
-    keyref::public_key(reference, &Headless).ok()
+    keyref::peek_public_key(reference)
 }
 
 /// The path of a `file:` reference; other backends are refused with `why`.
@@ -664,13 +668,16 @@ fn write_next_keys(next: &NextKeys, out: &Output) -> Result<(), Failure> {
 
 // --- signing ---------------------------------------------------------------------------------------
 
-/// A key opened for a ceremony, with how it took part.
-struct Opened {
-    handle: Box<dyn KeyHandle>,
+/// A key opened for a ceremony, with how it took part and its hardware attestation, if any.
+struct Opened<'ui> {
+    handle: Box<dyn KeyHandle + 'ui>,
     role: &'static str,
+    attestation: Option<Attestation>,
 }
 
-impl Opened {
+impl Opened<'_> {
+    /// The transcript's record of the key: its device facts (a YubiKey's serial, firmware,
+    /// slot and policies) and its attestation.
     fn participant(&self) -> Participant {
         let d = self.handle.describe();
         Participant {
@@ -680,18 +687,31 @@ impl Opened {
             backend: d.backend.to_owned(),
             reference: d.reference,
             device: d.device,
-            attestations: Vec::new(),
+            attestations: self.attestation.iter().cloned().collect(),
         }
     }
 }
 
-/// Checks, from public keys alone, that each key may sign the planned event; then opens them.
-fn open_signers(
+/// The attestations of the opened keys among `keys` (the keys an inception or rotation
+/// establishes), for the event itself: a verifier whose policy requires attestation then finds
+/// them in the identity's log.
+fn attestations_of(opened: &[Opened<'_>], keys: &[PublicKey]) -> Vec<Attestation> {
+    opened
+        .iter()
+        .filter_map(|o| o.attestation.as_ref())
+        .filter(|a| keys.iter().any(|k| k.key_id() == a.key))
+        .cloned()
+        .collect()
+}
+
+/// Checks, from public keys alone, that each key may sign the planned event; then opens them
+/// and reads their hardware attestations.
+fn open_signers<'ui>(
     planned: &Planned,
     references: &[(KeyRef, &'static str)],
     unlock: &UnlockOptions,
-    ui: &dyn Interaction,
-) -> Result<Vec<Opened>, Failure> {
+    ui: &'ui dyn Interaction,
+) -> Result<Vec<Opened<'ui>>, Failure> {
     let refuse = |key: &PublicKey, reference: &KeyRef| {
         let entitled: Vec<String> = planned
             .entitled
@@ -724,16 +744,21 @@ fn open_signers(
         }
         if opened
             .iter()
-            .any(|o: &Opened| o.handle.verifying_key() == handle.verifying_key())
+            .any(|o: &Opened<'_>| o.handle.verifying_key() == handle.verifying_key())
         {
             return Err(usage(format!("{reference} names a key already given")));
         }
-        opened.push(Opened { handle, role });
+        let attestation = keyref::attestation_or_warn(handle.as_ref(), ui)?;
+        opened.push(Opened {
+            handle,
+            role,
+            attestation,
+        });
     }
     Ok(opened)
 }
 
-fn sign_transcript(transcript: &Transcript, opened: &[Opened]) -> Result<Envelope, Failure> {
+fn sign_transcript(transcript: &Transcript, opened: &[Opened<'_>]) -> Result<Envelope, Failure> {
     let signers: Vec<&dyn Ed25519Signer> = opened
         .iter()
         .map(|o| o.handle.as_ref() as &dyn Ed25519Signer)
@@ -767,7 +792,7 @@ fn sign_and_finish(
     action: &str,
     base: Option<&Kel>,
     planned: &Planned,
-    opened: &[Opened],
+    opened: &[Opened<'_>],
     destination: Destination<'_>,
     transcript_path: &Path,
     details: &[(&str, String)],
@@ -949,11 +974,19 @@ fn init(args: InitArgs, out: &Output) -> CmdResult {
     let shape = args.next.clone_shape()?;
     event::inception(&plan(&shape)).map_err(Failure::usage)?;
     let next = next_keys(&args.next, &ui)?;
-    let planned = event::inception(&plan(&next)).map_err(Failure::usage)?;
+    let mut final_plan = plan(&next);
+    let planned = event::inception(&final_plan).map_err(Failure::usage)?;
     let unlock = super::unlock_options(&args.common.passphrase);
     let roles: Vec<(KeyRef, &'static str)> =
         references.into_iter().map(|r| (r, "signer")).collect();
     let opened = open_signers(&planned, &roles, &unlock, &ui)?;
+    // Keys on devices that attest them (YubiKeys) carry their attestations into the inception.
+    final_plan.attestations = attestations_of(&opened, &keys);
+    let planned = if final_plan.attestations.is_empty() {
+        planned
+    } else {
+        event::inception(&final_plan).map_err(Failure::usage)?
+    };
     let destination = match &args.out {
         Some(path) => Destination::NewLog(path.clone()),
         None => Destination::Pending(destination_path.clone()),
@@ -1126,7 +1159,8 @@ fn rotate(args: RotateArgs, out: &Output) -> CmdResult {
     let shape = args.next.clone_shape()?;
     event::rotation(kel, &plan(&shape)).map_err(Failure::usage)?;
     let next = next_keys(&args.next, &ui)?;
-    let planned = event::rotation(kel, &plan(&next)).map_err(Failure::usage)?;
+    let mut final_plan = plan(&next);
+    let planned = event::rotation(kel, &final_plan).map_err(Failure::usage)?;
     let unlock = super::unlock_options(&args.common.passphrase);
     let mut roles: Vec<(KeyRef, &'static str)> =
         references.into_iter().map(|r| (r, "signer")).collect();
@@ -1143,6 +1177,13 @@ fn rotate(args: RotateArgs, out: &Output) -> CmdResult {
         roles.push((r, "co-signer"));
     }
     let opened = open_signers(&planned, &roles, &unlock, &ui)?;
+    // The revealed keys' attestations (not the co-signing current keys') go into the rotation.
+    final_plan.attestations = attestations_of(&opened, &keys);
+    let planned = if final_plan.attestations.is_empty() {
+        planned
+    } else {
+        event::rotation(kel, &final_plan).map_err(Failure::usage)?
+    };
     let destination = match &args.pending {
         Some(path) => Destination::Pending(path.clone()),
         None => Destination::Log(&log),
@@ -1733,6 +1774,7 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
     let opened = [Opened {
         handle,
         role: "backed-up",
+        attestation: None,
     }];
     let mut transcript = Transcript::new("backup", log.as_ref().map(|l| l.kel.identity()), now);
     transcript.participants = opened.iter().map(Opened::participant).collect();

@@ -1,17 +1,21 @@
 //! `hallmark key …`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hallmark_hsm::attestation::{self, ExpectedKey, TrustRoots};
 use hallmark_hsm::interact::Interaction;
 use hallmark_hsm::pkcs11;
+use hallmark_hsm::yubikey::{self, GenerateOptions, PinPolicy, TouchPolicy};
 use hallmark_keyring::PublicKey;
 use hallmark_signer::filekey::{self, Protection};
 use hallmark_signer::keyref::{self, KeyRef};
 use serde_json::json;
 
-use crate::cli::{GenerateArgs, KeyCommand, ListArgs, VerifyAttestationArgs};
+use crate::cli::{
+    AttestArgs, AttestationTrustArgs, GenerateArgs, KeyCommand, ListArgs, PinPolicyArg,
+    TouchPolicyArg, VerifyAttestationArgs,
+};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
 
@@ -20,8 +24,159 @@ pub fn run(cmd: KeyCommand, out: &Output) -> CmdResult {
         KeyCommand::Generate(args) => generate(args, out),
         KeyCommand::Show(args) => super::interop::show(args, out),
         KeyCommand::List(args) => list(args, out),
+        KeyCommand::Attest(args) => attest(args, out),
         KeyCommand::VerifyAttestation(args) => verify_attestation(args, out),
     }
+}
+
+/// Yubico's attestation roots, plus the roots and intermediates the flags name.
+pub fn trust_roots(roots: &[PathBuf], intermediates: &[PathBuf]) -> Result<TrustRoots, Failure> {
+    let mut trust = TrustRoots::yubico();
+    for path in roots {
+        let pem = read_input(path, "root certificate")?;
+        trust = trust
+            .with_extra_root(&pem)
+            .with_context(|| format!("root certificate {}", path.display()))
+            .map_err(Failure::usage)?;
+    }
+    for path in intermediates {
+        let pem = read_input(path, "intermediate certificate")?;
+        trust = trust
+            .with_extra_intermediate(&pem)
+            .with_context(|| format!("intermediate certificate {}", path.display()))
+            .map_err(Failure::usage)?;
+    }
+    Ok(trust)
+}
+
+fn trust_from_args(args: &AttestationTrustArgs) -> Result<TrustRoots, Failure> {
+    trust_roots(&args.roots, &args.intermediates)
+}
+
+/// A YubiKey's facts as a JSON object.
+fn facts_json(info: &yubikey::DeviceInfo) -> serde_json::Value {
+    keyref::yubikey_facts(info)
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// A DER certificate as PEM, with 64-character lines as OpenSSL writes it.
+fn certificate_pem(der: &[u8]) -> String {
+    use base64ct::{Base64, Encoding};
+    let body = Base64::encode_string(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
+/// Prints a verified attestation's report, or why it does not hold (exit 1).
+fn report_attestation(
+    result: Result<attestation::AttestationReport, attestation::AttestationError>,
+    extra: serde_json::Value,
+    out: &Output,
+) -> CmdResult {
+    match result {
+        Ok(report) => {
+            if out.json {
+                let mut value = json!({ "holds": true, "report": report });
+                merge(&mut value, extra);
+                out.json(&value);
+            } else {
+                println!("{report}");
+            }
+            Ok(Exit::Success)
+        }
+        Err(err) => {
+            if err.is_input_error() {
+                return Err(Failure::usage(err));
+            }
+            if out.json {
+                let mut value =
+                    json!({ "holds": false, "error": err.code(), "reason": err.to_string() });
+                merge(&mut value, extra);
+                out.json(&value);
+            } else {
+                println!("attestation does not hold: {err}");
+            }
+            Ok(Exit::Refused)
+        }
+    }
+}
+
+fn merge(value: &mut serde_json::Value, extra: serde_json::Value) {
+    if let (Some(map), serde_json::Value::Object(extra)) = (value.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+}
+
+fn attest(args: AttestArgs, out: &Output) -> CmdResult {
+    let reference: KeyRef = args.key.parse().map_err(Failure::usage)?;
+    let KeyRef::YubiKey(yk) = &reference else {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{reference} is not a YubiKey key: only keys generated on a YubiKey can be attested \
+             (give yubikey:serial=…;slot=…)"
+        )));
+    };
+    let trust = trust_from_args(&args.trust)?;
+    let slot = yk.slot();
+    let key_path = args.out_dir.join(format!("attestation-{slot}.pem"));
+    let device_path = args.out_dir.join("f9.pem");
+    for path in [&key_path, &device_path] {
+        if hallmark_keyring::fsutil::exists_no_follow(path) {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{} already exists; refusing to overwrite it (choose another --out-dir)",
+                path.display()
+            )));
+        }
+    }
+    let exported = yubikey::attest(yk)?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("cannot create {}", args.out_dir.display()))
+        .map_err(Failure::usage)?;
+    for (path, der) in [
+        (&key_path, &exported.key_certificate_der),
+        (&device_path, &exported.device_certificate_der),
+    ] {
+        hallmark_keyring::fsutil::write_new(path, certificate_pem(der).as_bytes(), 0o644)
+            .map_err(Failure::usage)?;
+    }
+    let info = &exported.device;
+    if !out.json {
+        println!(
+            "YubiKey {} (firmware {}) slot {}: wrote {} (per-key attestation) and {} (device \
+             certificate, F9)",
+            info.serial,
+            info.firmware,
+            slot,
+            key_path.display(),
+            device_path.display()
+        );
+    }
+    // The slot's own key, read from its metadata, is the key the attestation must name.
+    let expected = PublicKey::new(exported.public_key);
+    let result = attestation::verify(
+        &exported.device_certificate_der,
+        &exported.key_certificate_der,
+        &trust,
+        Some(&ExpectedKey::Ed25519(*expected.verifying_key())),
+    );
+    let extra = json!({
+        "reference": format!("yubikey:serial={};slot={slot}", info.serial),
+        "public_key": expected.to_string(),
+        "key_id": expected.key_id().to_string(),
+        "files": {
+            "key_certificate": key_path.display().to_string(),
+            "device_certificate": device_path.display().to_string(),
+        },
+        "device": facts_json(info),
+    });
+    report_attestation(result, extra, out)
 }
 
 fn read_input(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
@@ -39,37 +194,12 @@ fn verify_attestation(args: VerifyAttestationArgs, out: &Output) -> CmdResult {
         )),
         None => None,
     };
-    let mut roots = TrustRoots::yubico();
-    for path in &args.extra_roots {
-        let pem = read_input(path, "root certificate")?;
-        roots = roots
-            .with_extra_root(&pem)
-            .with_context(|| format!("root certificate {}", path.display()))
-            .map_err(Failure::usage)?;
-    }
-    match attestation::verify(&device, &key_cert, &roots, expected.as_ref()) {
-        Ok(report) => {
-            if out.json {
-                out.json(&json!({ "holds": true, "report": report }));
-            } else {
-                println!("{report}");
-            }
-            Ok(Exit::Success)
-        }
-        Err(err) => {
-            if err.is_input_error() {
-                return Err(Failure::usage(err));
-            }
-            if out.json {
-                out.json(
-                    &json!({ "holds": false, "error": err.code(), "reason": err.to_string() }),
-                );
-            } else {
-                println!("attestation does not hold: {err}");
-            }
-            Ok(Exit::Refused)
-        }
-    }
+    let roots = trust_from_args(&args.trust)?;
+    report_attestation(
+        attestation::verify(&device, &key_cert, &roots, expected.as_ref()),
+        json!({}),
+        out,
+    )
 }
 
 fn read_recipients(args: &GenerateArgs) -> Result<Vec<age::x25519::Recipient>, Failure> {
@@ -109,6 +239,21 @@ fn read_recipients(args: &GenerateArgs) -> Result<Vec<age::x25519::Recipient>, F
 fn generate(args: GenerateArgs, out: &Output) -> CmdResult {
     let reference: KeyRef = args.out.parse().map_err(Failure::usage)?;
     let ui = TerminalUi;
+    if !matches!(reference, KeyRef::YubiKey(_)) {
+        for (given, flag) in [
+            (args.pin_policy.is_some(), "--pin-policy"),
+            (args.touch_policy.is_some(), "--touch-policy"),
+            (args.subject.is_some(), "--subject"),
+            (args.force, "--force"),
+        ] {
+            if given {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "{flag} applies to keys generated on a YubiKey (--out yubikey:…), not to \
+                     {reference}"
+                )));
+            }
+        }
+    }
     match &reference {
         KeyRef::File(path) => {
             let recipients = read_recipients(&args)?;
@@ -158,8 +303,96 @@ fn generate(args: GenerateArgs, out: &Output) -> CmdResult {
             report_generated(&reference, &key, &[], out);
             out.note("The private key was generated inside the token and cannot be exported.");
         }
+        KeyRef::YubiKey(yk) => generate_yubikey(&args, yk, &ui, out)?,
     }
     Ok(Exit::Success)
+}
+
+fn generate_yubikey(
+    args: &GenerateArgs,
+    yk: &yubikey::YubiKeyRef,
+    ui: &dyn Interaction,
+    out: &Output,
+) -> Result<(), Failure> {
+    if !args.recipients.is_empty()
+        || args.recipients_file.is_some()
+        || args.work_factor.is_some()
+        || args.passphrase.passphrase_file.is_some()
+        || args.passphrase.passphrase_env.is_some()
+    {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "passphrases, age recipients and work factors apply to key files; a YubiKey key is \
+             protected by the YubiKey's PIN (pin-source= in the reference)"
+        )));
+    }
+    let pin_policy = match args.pin_policy.unwrap_or(PinPolicyArg::Once) {
+        PinPolicyArg::Never => PinPolicy::Never,
+        PinPolicyArg::Once => PinPolicy::Once,
+        PinPolicyArg::Always => PinPolicy::Always,
+    };
+    let touch_policy = match args.touch_policy.unwrap_or(TouchPolicyArg::Always) {
+        TouchPolicyArg::Never => TouchPolicy::Never,
+        TouchPolicyArg::Always => TouchPolicy::Always,
+        TouchPolicyArg::Cached => TouchPolicy::Cached,
+    };
+    if pin_policy == PinPolicy::Never && touch_policy == TouchPolicy::Never {
+        ui.warn(
+            "PIN policy never and touch policy never: whoever (or whatever program) holds this \
+             YubiKey can sign with the key; not advisable for a release key",
+        );
+    }
+    let mut options = GenerateOptions::new(pin_policy, touch_policy)
+        .allowing_final_pin_try(args.passphrase.allow_final_pin_try);
+    if let Some(subject) = &args.subject {
+        options = options.with_subject(subject.clone());
+    }
+    if args.force {
+        options = options.replacing_existing();
+    }
+    let generated = yubikey::generate(yk, &options, ui)?;
+    let info = &generated.device;
+    let key = PublicKey::new(generated.verifying_key);
+    // The reference to sign with names the YubiKey by serial, so it stays right when another
+    // YubiKey is plugged in, and keeps where the PIN comes from.
+    let mut named = yubikey::YubiKeyRef::new(info.slot).with_serial(info.serial);
+    if let Some(source) = yk.pin_source() {
+        named = named.with_pin_source(source.clone());
+    }
+    let reference = KeyRef::YubiKey(named);
+    let certificate = certificate_pem(&generated.certificate_der);
+    if out.json {
+        out.json(&json!({
+            "reference": reference.to_string(),
+            "public_key": key.to_string(),
+            "key_id": key.key_id().to_string(),
+            "files": Vec::<String>::new(),
+            "device": facts_json(info),
+            "certificate": certificate,
+        }));
+    } else {
+        report_generated(&reference, &key, &[], out);
+        println!(
+            "  YubiKey:    serial {}, firmware {}, slot {}",
+            info.serial, info.firmware, info.slot
+        );
+        println!(
+            "  policies:   PIN {}, touch {} (fixed for the life of the key)",
+            info.pin_policy, info.touch_policy
+        );
+        println!(
+            "  cert:       self-signed X.509, written to slot {}",
+            info.slot
+        );
+        println!(
+            "  attest:     hallmark key attest 'yubikey:serial={};slot={}'",
+            info.serial, info.slot
+        );
+    }
+    out.note(
+        "The private key was generated inside the YubiKey and cannot be exported or backed up: \
+         pre-commit a next key on a second device (see docs/ceremony.md).",
+    );
+    Ok(())
 }
 
 fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &Output) {
@@ -174,7 +407,7 @@ fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &
         println!("created {reference}");
         println!("  public key: {key}");
         println!("  key id:     {}", key.key_id());
-        if let KeyRef::Pkcs11(_) = reference {
+        if let KeyRef::Pkcs11(_) | KeyRef::YubiKey(_) = reference {
             println!("  sign with:  hallmark sign --key '{reference}' …");
         }
         for file in files {
@@ -213,76 +446,176 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
         };
         uris.push(uri);
     }
-    if uris.is_empty() {
-        if std::env::var_os(pkcs11::MODULE_ENV).is_none() {
-            return Err(Failure::usage(anyhow::anyhow!(
-                "no PKCS#11 module to list: give a module path or URI, or set {}",
-                pkcs11::MODULE_ENV
-            )));
-        }
+    // Named modules are an explicit request: YubiKeys are added only when asked for, because
+    // listing selects every card's PIV application (which ends other programs' PIN sessions).
+    let want_yubikeys = args.modules.is_empty() || args.yubikeys;
+    if uris.is_empty() && std::env::var_os(pkcs11::MODULE_ENV).is_some() {
         uris.push(pkcs11::Pkcs11Uri::new());
     }
     let mut reports = Vec::new();
     for uri in &uris {
         reports.extend(pkcs11::list(uri, &TerminalUi)?);
     }
+    let (yubikeys, yubikey_problem) = if want_yubikeys {
+        match yubikey::list() {
+            Ok(list) => (list, None),
+            // Nothing else was asked for: the failure is the command's.
+            Err(err) if uris.is_empty() => return Err(err.into()),
+            Err(err) => (Vec::new(), Some(err.to_string())),
+        }
+    } else {
+        (Vec::new(), None)
+    };
     if out.json {
-        out.json(&reports.iter().map(slot_json).collect::<Vec<_>>());
+        let mut value = json!({
+            "pkcs11": reports.iter().map(slot_json).collect::<Vec<_>>(),
+            "yubikeys": yubikeys.iter().map(yubikey_json).collect::<Vec<_>>(),
+        });
+        if let Some(problem) = &yubikey_problem {
+            value["yubikeys_error"] = problem.clone().into();
+        }
+        out.json(&value);
         return Ok(Exit::Success);
     }
     for slot in &reports {
-        println!(
-            "{} slot {}: {}",
-            slot.module.display(),
-            slot.slot_id,
-            slot.description
-        );
-        let Some(token) = &slot.token else {
-            println!("  (no token)");
-            continue;
-        };
-        println!(
-            "  token {:?}  model {}  manufacturer {}  serial {}",
-            token.label, token.model, token.manufacturer, token.serial
-        );
-        println!("  flags {}", token.flags);
-        if !token.flags.initialized {
-            println!("  (not initialized)");
-            continue;
+        print_slot(slot);
+    }
+    if want_yubikeys {
+        if let Some(problem) = &yubikey_problem {
+            println!("YubiKeys could not be listed: {problem}");
+        } else if yubikeys.is_empty() {
+            println!("no YubiKey connected");
         }
-        if !token.ed25519 {
-            println!("  this token does not offer Ed25519 (see docs/hardware/pkcs11.md)");
-        }
-        if let Some(problem) = &token.keys_error {
-            println!("  keys could not be listed: {problem}");
-        }
-        if token.keys.is_empty() && token.keys_error.is_none() {
-            println!(
-                "  no Ed25519 keys{}",
-                if token.logged_in {
-                    ""
-                } else {
-                    " visible without logging in"
-                }
-            );
-        }
-        for key in &token.keys {
-            match &key.verifying_key {
-                Some(vk) => {
-                    let public = PublicKey::new(*vk);
-                    println!("  key {}  id {}", public.key_id().short(), key.id_hex());
-                    println!("    {public}");
-                }
-                None => println!(
-                    "  key id {} ({})",
-                    key.id_hex(),
-                    key.problem.as_deref().unwrap_or("unreadable")
-                ),
-            }
-            println!("    {}", key.uri);
+        for device in &yubikeys {
+            print_yubikey(device);
         }
     }
+    if uris.is_empty() {
+        out.note(&format!(
+            "(PKCS#11 tokens are listed for the modules given as arguments, or for {})",
+            pkcs11::MODULE_ENV
+        ));
+    }
     Ok(Exit::Success)
+}
+
+fn print_slot(slot: &pkcs11::SlotReport) {
+    println!(
+        "{} slot {}: {}",
+        slot.module.display(),
+        slot.slot_id,
+        slot.description
+    );
+    let Some(token) = &slot.token else {
+        println!("  (no token)");
+        return;
+    };
+    println!(
+        "  token {:?}  model {}  manufacturer {}  serial {}",
+        token.label, token.model, token.manufacturer, token.serial
+    );
+    println!("  flags {}", token.flags);
+    if !token.flags.initialized {
+        println!("  (not initialized)");
+        return;
+    }
+    if !token.ed25519 {
+        println!("  this token does not offer Ed25519 (see docs/hardware/pkcs11.md)");
+    }
+    if let Some(problem) = &token.keys_error {
+        println!("  keys could not be listed: {problem}");
+    }
+    if token.keys.is_empty() && token.keys_error.is_none() {
+        println!(
+            "  no Ed25519 keys{}",
+            if token.logged_in {
+                ""
+            } else {
+                " visible without logging in"
+            }
+        );
+    }
+    for key in &token.keys {
+        match &key.verifying_key {
+            Some(vk) => {
+                let public = PublicKey::new(*vk);
+                println!("  key {}  id {}", public.key_id().short(), key.id_hex());
+                println!("    {public}");
+            }
+            None => println!(
+                "  key id {} ({})",
+                key.id_hex(),
+                key.problem.as_deref().unwrap_or("unreadable")
+            ),
+        }
+        println!("    {}", key.uri);
+    }
+}
+
+/// The reference naming a key found by `key list`.
+fn yubikey_key_reference(serial: u32, slot: yubikey::Slot) -> String {
+    yubikey::YubiKeyRef::new(slot)
+        .with_serial(serial)
+        .to_string()
+}
+
+fn print_yubikey(device: &yubikey::DeviceReport) {
+    println!(
+        "YubiKey {}  firmware {}  reader {:?}",
+        device.serial, device.firmware, device.reader
+    );
+    if !device.supports_ed25519 {
+        println!(
+            "  firmware {} cannot hold Ed25519 keys ({} or later needed)",
+            device.firmware,
+            yubikey::ED25519_MIN_FIRMWARE
+        );
+        return;
+    }
+    if device.keys.is_empty() {
+        println!(
+            "  no Ed25519 keys; create one with `hallmark key generate --out \
+             yubikey:serial={};slot=9c`",
+            device.serial
+        );
+    }
+    for key in &device.keys {
+        let public = PublicKey::new(key.verifying_key);
+        let origin = key.origin.map(|o| format!(", {o}")).unwrap_or_default();
+        println!(
+            "  slot {}  key {}  PIN {}, touch {}{origin}",
+            key.slot,
+            public.key_id().short(),
+            key.pin_policy,
+            key.touch_policy
+        );
+        println!("    {public}");
+        println!("    {}", yubikey_key_reference(device.serial, key.slot));
+    }
+}
+
+fn yubikey_json(device: &yubikey::DeviceReport) -> serde_json::Value {
+    json!({
+        "serial": device.serial,
+        "firmware": device.firmware.to_string(),
+        "reader": device.reader,
+        "ed25519": device.supports_ed25519,
+        "keys": device.keys.iter().map(|k| {
+            let public = PublicKey::new(k.verifying_key);
+            json!({
+                "slot": k.slot.to_string(),
+                "public_key": public.to_string(),
+                "key_id": public.key_id().to_string(),
+                "pin_policy": k.pin_policy.as_str(),
+                "touch_policy": k.touch_policy.as_str(),
+                "origin": k.origin.map(|o| match o {
+                    yubikey::KeyOrigin::Generated => "generated",
+                    _ => "imported",
+                }),
+                "reference": yubikey_key_reference(device.serial, k.slot),
+            })
+        }).collect::<Vec<_>>(),
+    })
 }
 
 fn slot_json(slot: &pkcs11::SlotReport) -> serde_json::Value {

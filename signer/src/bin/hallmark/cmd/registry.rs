@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use hallmark_keyring::PublicKey;
 use hallmark_keyring::bundle::{BUNDLE_SUFFIX, Bundle};
 use hallmark_keyring::envelope::Envelope;
 use hallmark_keyring::fsutil;
@@ -52,17 +53,35 @@ fn absolute_reference(text: &str) -> String {
     }
 }
 
-fn open_key(reference: &str, passphrase: &UnlockArgs) -> Result<Box<dyn KeyHandle>, Failure> {
+fn open_key(
+    reference: &str,
+    passphrase: &UnlockArgs,
+    expected: Option<PublicKey>,
+) -> Result<Box<dyn KeyHandle>, Failure> {
     let reference: KeyRef = reference.parse().map_err(Failure::usage)?;
     let unlock = super::unlock_options(passphrase);
-    Ok(keyref::open(&reference, &unlock, &TerminalUi, None)?)
+    Ok(keyref::open(
+        &reference,
+        &unlock,
+        &TerminalUi,
+        expected.as_ref(),
+    )?)
+}
+
+/// The registry's key as its own log names it (when it has one current key), so that the
+/// backend refuses another key — a swapped YubiKey or token — before it signs.
+fn registry_key(registry: &Registry) -> Option<PublicKey> {
+    match registry.kel()?.current().keys.as_slice() {
+        [only] => Some(*only),
+        _ => None,
+    }
 }
 
 fn init(args: RegistryInitArgs, out: &Output) -> CmdResult {
     let namespace: Namespace = args.namespace.parse().map_err(Failure::usage)?;
     let next: KeyRef = args.next_key.parse().map_err(Failure::usage)?;
     let next = keyref::public_key(&next, &hallmark_hsm::interact::Headless)?;
-    let handle = open_key(&args.key, &args.passphrase)?;
+    let handle = open_key(&args.key, &args.passphrase, None)?;
     let reference = absolute_reference(&args.key);
     let registry = Registry::init(
         &args.dir.registry,
@@ -191,7 +210,11 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
     let read: Vec<Result<(Submission, Option<Bundle>), String>> =
         inputs.par_iter().map(read_submission).collect();
     let mut registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
-    let handle = open_key(&registry.config().key.clone(), &args.passphrase)?;
+    let handle = open_key(
+        &registry.config().key.clone(),
+        &args.passphrase,
+        registry_key(&registry),
+    )?;
     let mut submissions = Vec::new();
     let mut slots = Vec::with_capacity(read.len());
     let mut bundles = Vec::with_capacity(read.len());
@@ -307,7 +330,11 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
 
 fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
     let registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
-    let handle = open_key(&registry.config().key.clone(), &args.passphrase)?;
+    let handle = open_key(
+        &registry.config().key.clone(),
+        &args.passphrase,
+        registry_key(&registry),
+    )?;
     let mut exit = Exit::Success;
     let mut reports = Vec::new();
     for path in &args.paths {
@@ -448,7 +475,11 @@ fn yank(args: RegistryYankArgs, out: &Output) -> CmdResult {
     let name: PackageName = name.parse().map_err(Failure::usage)?;
     let version: Version = version.parse().map_err(Failure::usage)?;
     let mut registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
-    let handle = open_key(&registry.config().key.clone(), &args.passphrase)?;
+    let handle = open_key(
+        &registry.config().key.clone(),
+        &args.passphrase,
+        registry_key(&registry),
+    )?;
     match registry
         .yank(
             handle.as_ref(),

@@ -60,9 +60,26 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
 
     let ui = TerminalUi;
     let unlock = super::unlock_options(&args.passphrase);
-    let mut handles: Vec<Box<dyn KeyHandle>> = Vec::with_capacity(references.len());
+    let mut handles: Vec<Box<dyn KeyHandle + '_>> = Vec::with_capacity(references.len());
     for reference in &references {
-        handles.push(keyref::open(reference, &unlock, &ui, None)?);
+        let expected = match &kel {
+            Some(kel) => expected_identity_key(kel, reference)?,
+            None => None,
+        };
+        handles.push(keyref::open(reference, &unlock, &ui, expected.as_ref())?);
+    }
+    // Hardware attestations of the signing keys travel in every bundle, so that a verifier
+    // whose policy requires them can check that each key was made inside a device.
+    let mut attestations = Vec::new();
+    for handle in &handles {
+        if let Some(attestation) = keyref::attestation_or_warn(handle.as_ref(), &ui)? {
+            out.note(&format!(
+                "bundles carry the hardware attestation of key {} ({})",
+                attestation.key.short(),
+                handle.describe().reference
+            ));
+            attestations.push(attestation);
+        }
     }
     let (signer, kel_events) = match &kel {
         Some(kel) => (identity_signer(kel, &handles)?, kel.envelopes()),
@@ -98,6 +115,7 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
         signer,
         kel: kel_events,
         related,
+        attestations,
         created: Timestamp::now(),
     };
     let signers: Vec<&dyn KeyHandle> = handles.iter().map(|h| h.as_ref()).collect();
@@ -132,30 +150,51 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
     Ok(Exit::Success)
 }
 
+/// The identity's current key that `reference` holds, read from public keys alone (nothing is
+/// unlocked), so that the backend compares it with the device's key before the first signature
+/// (a YubiKey or token swapped since is refused). A key the identity does not hold is refused
+/// here, before any PIN is asked for; a reference whose public key cannot be read without
+/// unlocking is checked after opening instead.
+fn expected_identity_key(kel: &Kel, reference: &KeyRef) -> Result<Option<PublicKey>, Failure> {
+    let Some(key) = keyref::peek_public_key(reference) else {
+        return Ok(None);
+    };
+    let current = kel.current();
+    match current.keys.iter().find(|k| k.key_id() == key.key_id()) {
+        Some(key) => Ok(Some(*key)),
+        None => Err(not_current(kel, &key, &reference.to_string())),
+    }
+}
+
+fn not_current(kel: &Kel, key: &PublicKey, reference: &str) -> Failure {
+    let id = key.key_id();
+    let current = kel.current();
+    let former = kel.epochs_of(&id).last().map(|e| e.end);
+    let why = match former {
+        Some(Some(end)) => format!("; it was rotated out by event #{end}"),
+        _ => String::new(),
+    };
+    Failure::usage(anyhow::anyhow!(
+        "key {} ({reference}) is not a current signing key of identity {}{why}; current keys: {}",
+        id.short(),
+        kel.identity().short(),
+        current
+            .keys
+            .iter()
+            .map(|k| k.key_id().short())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
 /// Checks that the keys are current keys of the identity, at least its threshold of them, and
 /// names the identity's newest event as the statement's position.
-fn identity_signer(kel: &Kel, handles: &[Box<dyn KeyHandle>]) -> Result<SignerRef, Failure> {
+fn identity_signer(kel: &Kel, handles: &[Box<dyn KeyHandle + '_>]) -> Result<SignerRef, Failure> {
     let current = kel.current();
     for handle in handles {
-        let id = PublicKey::new(handle.verifying_key()).key_id();
-        if !current.has_key(&id) {
-            let former = kel.epochs_of(&id).last().map(|e| e.end);
-            let why = match former {
-                Some(Some(end)) => format!("; it was rotated out by event #{end}"),
-                _ => String::new(),
-            };
-            return Err(Failure::usage(anyhow::anyhow!(
-                "key {} ({}) is not a current signing key of identity {}{why}; current keys: {}",
-                id.short(),
-                handle.describe().reference,
-                kel.identity().short(),
-                current
-                    .keys
-                    .iter()
-                    .map(|k| k.key_id().short())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
+        let key = PublicKey::new(handle.verifying_key());
+        if !current.has_key(&key.key_id()) {
+            return Err(not_current(kel, &key, &handle.describe().reference));
         }
     }
     if (handles.len() as u64) < current.threshold {

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use hallmark_keyring::bundle::Bundle;
 use hallmark_keyring::digest::{DigestOptions, digest_path};
-use hallmark_keyring::trust::{Gate, NoAttestationVerifier, Outcome, TrustStore, TrustView};
+use hallmark_keyring::trust::{Gate, Outcome, TrustStore, TrustView};
 use hallmark_keyring::{Decision, KelFile, Timestamp};
+use hallmark_signer::attest::HardwareAttestationVerifier;
 use hallmark_signer::release;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -131,9 +132,12 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
             )
         })
         .collect();
-    // Attestations are verified by the hardware crate's verifier once it is wired in; until
-    // then a policy that requires them fails closed.
-    let attestation = NoAttestationVerifier;
+    // Hardware attestations (for pins that require them) chain to Yubico's roots, and to a
+    // test device's root only when the hidden --attestation-root names one.
+    let attestation = HardwareAttestationVerifier::with_roots(super::key::trust_roots(
+        &args.attestation_roots,
+        &args.attestation_intermediates,
+    )?);
     let bar = out.progress(jobs.len() as u64, "verifying");
     let results: Vec<Result<Outcome, String>> = {
         let view = match (&store, &identity_view) {
