@@ -207,6 +207,67 @@ fn tampered_artifact_is_a_digest_mismatch() {
     );
 }
 
+/// Starts `hallmark ARGS` in the scratch directory with standard output on a pipe.
+fn spawn_piped(s: &Scratch, args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hallmark"))
+        .args(args)
+        .current_dir(s.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_not_the_command() {
+    use std::io::BufRead;
+    // `hallmark hash … | head -1`: 2,000 lines (about 150 KB, more than a pipe holds) into a
+    // reader that stops after the first.
+    let s = scratch();
+    let names: Vec<String> = (0..2000).map(|i| format!("f{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        s.write(name, i.to_string());
+    }
+    let expected_first = s.run(["hash", "f0"]).expect(0).stdout;
+    let mut args = vec!["hash"];
+    args.extend(names.iter().map(String::as_str));
+    let mut child = spawn_piped(&s, &args);
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(first, expected_first);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    // A verdict still decides the exit code when nobody reads it.
+    let s = signed();
+    s.write("tool-1.2.0.tar", b"release contents!\n");
+    let mut child = spawn_piped(
+        &s,
+        &["verify", "--public-key", "file:alice.key", "tool-1.2.0.tar"],
+    );
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    // Any other write error is one: output that was lost is not a success.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hallmark"))
+        .args(["hash", "tool-1.2.0.tar"])
+        .current_dir(s.path())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: cannot write to standard output: No space left on device (os error 28)\n"
+    );
+}
+
 #[test]
 fn bundle_for_another_artifact_is_a_digest_mismatch() {
     let s = signed();

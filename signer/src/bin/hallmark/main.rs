@@ -8,6 +8,30 @@
 // Items are `pub` for the modules of this binary; none is reachable from outside it.
 #![allow(unreachable_pub)]
 
+/// `println!` for command output. A reader that goes away (`hallmark hash … | head`) ends the
+/// output, not the command: it still finishes and exits with its verdict's code. Any other
+/// write error is reported when the command ends.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::ui::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for command output; see `outln!`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::ui::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` for notes, warnings and errors; a standard error that cannot be written to is
+/// not a reason to stop.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::ui::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod cli;
 mod cmd;
 mod exit;
@@ -57,12 +81,19 @@ fn main() -> ExitCode {
         json: cli.json,
         quiet: cli.quiet,
     };
-    match cmd::run(cli.command, &out) {
-        Ok(exit) => ExitCode::from(exit.code()),
+    let code = match cmd::run(cli.command, &out) {
+        Ok(exit) => exit.code(),
         Err(failure) => {
             report(&failure, &out);
-            ExitCode::from(failure.exit.code())
+            failure.exit.code()
         }
+    };
+    match ui::stdout_error() {
+        Some(error) => {
+            errln!("error: cannot write to standard output: {error}");
+            ExitCode::from(if code == 0 { Exit::Usage.code() } else { code })
+        }
+        None => ExitCode::from(code),
     }
 }
 
@@ -79,8 +110,8 @@ fn report(failure: &Failure, out: &ui::Output) {
         }
         out.json(&value);
     }
-    eprintln!("error: {failure}");
+    errln!("error: {failure}");
     if let Some(hint) = &hint {
-        eprintln!("hint: {hint}");
+        errln!("hint: {hint}");
     }
 }

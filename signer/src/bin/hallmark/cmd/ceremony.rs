@@ -597,7 +597,7 @@ fn next_keys(args: &NextArgs, ui: &dyn Interaction) -> Result<NextKeys, Failure>
         if let Ok(KeyRef::File(path)) = text.parse::<KeyRef>()
             && fsutil::exists_no_follow(&path)
         {
-            eprintln!(
+            errln!(
                 "note: next key {} is on this machine; keep it offline, apart from the current \
                  key (a thief holding both can rotate this identity)",
                 path.display()
@@ -653,7 +653,7 @@ fn write_next_keys(next: &NextKeys, out: &Output) -> Result<(), Failure> {
     };
     for (path, key) in &next.create {
         filekey::write_key(path, key, protection).map_err(Failure::usage)?;
-        eprintln!(
+        errln!(
             "important: created next key {} (key id {}). Move it offline now — a second \
              device, a safe, or custodian shares (`hallmark ceremony backup`) — and delete this \
              copy: only the next rotation needs it, and whoever holds it can rotate this \
@@ -879,17 +879,17 @@ fn report(
             "transcript": transcript_path.display().to_string(),
         }));
     } else {
-        println!("identity {identity}");
-        println!(
+        outln!("identity {identity}");
+        outln!(
             "  event #{} {} {}",
             event.sequence,
             event.kind,
             event.digest()
         );
         if outcome.kel.is_some() {
-            println!("  committed to {}", written.display());
+            outln!("  committed to {}", written.display());
         } else if (signed.len() as u64) < needed {
-            println!(
+            outln!(
                 "  pending in {}: signed by {} of the {} needed; co-sign with `hallmark ceremony \
                  cosign {}`",
                 written.display(),
@@ -898,7 +898,7 @@ fn report(
                 written.display()
             );
         } else {
-            println!(
+            outln!(
                 "  pending in {}: signed by {} of the {} needed; append it with `hallmark \
                  ceremony commit {} {}`",
                 written.display(),
@@ -912,7 +912,7 @@ fn report(
                 }
             );
         }
-        println!("  transcript {}", transcript_path.display());
+        outln!("  transcript {}", transcript_path.display());
     }
     let _ = &outcome.transcript;
     Ok(Exit::Success)
@@ -1626,7 +1626,7 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
             "problems": problems,
         }));
     } else {
-        println!(
+        outln!(
             "transcript: {} of identity {} at {}",
             t.action,
             t.identity.map(|i| i.to_string()).unwrap_or_default(),
@@ -1638,14 +1638,17 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
                 Some(_) => " (NOT in the log)",
                 None => "",
             };
-            println!(
+            outln!(
                 "  event #{} {} {} {:?}{state}",
-                e.sequence, e.kind, e.digest, e.status
+                e.sequence,
+                e.kind,
+                e.digest,
+                e.status
             );
         }
         for p in &participants {
             let device: Vec<String> = p.device.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            println!(
+            outln!(
                 "  signed by {} ({}, {} {}{})",
                 p.key_id.short(),
                 p.role,
@@ -1659,7 +1662,7 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
             );
         }
         for (k, v) in &t.details {
-            println!("  {k}: {v}");
+            outln!("  {k}: {v}");
         }
     }
     if let Some(problem) = problems.first() {
@@ -1800,7 +1803,7 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
             "transcript": transcript_path.display().to_string(),
         }));
     } else {
-        println!(
+        outln!(
             "backup {} of key {}: {} of {} shares rebuild it",
             made.id,
             made.key.key_id(),
@@ -1808,9 +1811,9 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
             made.shares.len()
         );
         for (path, custodian) in &files {
-            println!("  {} -> {custodian}", path.display());
+            outln!("  {} -> {custodian}", path.display());
         }
-        println!("  transcript {}", transcript_path.display());
+        outln!("  transcript {}", transcript_path.display());
     }
     out.note(
         "Hand each share to its custodian and delete it here; no single share reveals anything \
@@ -1902,12 +1905,12 @@ fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
             "transcript": transcript_path.display().to_string(),
         }));
     } else {
-        println!(
+        outln!(
             "restored key {key_id} ({role} of identity {}) to {}",
             log.kel.identity(),
             written.path.display()
         );
-        println!("  transcript {}", transcript_path.display());
+        outln!("  transcript {}", transcript_path.display());
     }
     Ok(Exit::Success)
 }

@@ -33,7 +33,7 @@ pub fn run(args: HashArgs, out: &Output) -> CmdResult {
         match result {
             Ok(digest) => {
                 if !out.json {
-                    println!("{digest}  {shown}");
+                    outln!("{digest}  {shown}");
                 }
                 results.push(HashResult {
                     path: shown,
@@ -42,7 +42,7 @@ pub fn run(args: HashArgs, out: &Output) -> CmdResult {
                 });
             }
             Err(err) => {
-                eprintln!("error: {err}");
+                errln!("error: {err}");
                 exit = exit.worst(Exit::Usage);
                 results.push(HashResult {
                     path: shown,

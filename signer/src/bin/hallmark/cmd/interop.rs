@@ -150,16 +150,16 @@ pub fn show(args: ShowArgs, out: &Output) -> CmdResult {
     }
     match args.format {
         KeyShowFormat::Hallmark => {
-            println!("{key}");
-            println!("key id: {}", key.key_id());
+            outln!("{key}");
+            outln!("key id: {}", key.key_id());
         }
-        KeyShowFormat::Ssh => println!(
+        KeyShowFormat::Ssh => outln!(
             "{}",
             pubkey::render(&key, KeyFormat::Ssh, comment.as_deref())
         ),
-        KeyShowFormat::Minisign => println!("{}", minisign_key.to_file_text()),
-        KeyShowFormat::Pem => println!("{}", pubkey::pem(&key)),
-        KeyShowFormat::Jwk => println!("{}", pubkey::jwk(&key)),
+        KeyShowFormat::Minisign => outln!("{}", minisign_key.to_file_text()),
+        KeyShowFormat::Pem => outln!("{}", pubkey::pem(&key)),
+        KeyShowFormat::Jwk => outln!("{}", pubkey::jwk(&key)),
     }
     Ok(Exit::Success)
 }
@@ -410,7 +410,7 @@ pub fn sign(args: SignArgs, out: &Output) -> CmdResult {
         }));
     } else {
         for (file, sig) in &planned {
-            println!(
+            outln!(
                 "signed {} -> {} ({format_name}, key {})",
                 file.display(),
                 sig.display(),
@@ -679,9 +679,9 @@ pub fn verify(args: VerifyArgs, out: &Output) -> CmdResult {
                         Some(p) => format!("{p} ({key})"),
                         None => key.to_string(),
                     };
-                    println!("{}: good {format_name} signature by {by}", file.display());
+                    outln!("{}: good {format_name} signature by {by}", file.display());
                     if let Some(tc) = &trusted_comment {
-                        println!("  trusted comment: {tc}");
+                        outln!("  trusted comment: {tc}");
                     }
                 }
                 report.valid = true;
@@ -693,13 +693,13 @@ pub fn verify(args: VerifyArgs, out: &Output) -> CmdResult {
             Outcome::Refused(why) => {
                 exit = exit.worst(Exit::Refused);
                 if !out.json {
-                    println!("{}: refused: {why}", file.display());
+                    outln!("{}: refused: {why}", file.display());
                 }
                 report.refused = Some(why);
             }
             Outcome::Malformed(why) => {
                 exit = exit.worst(Exit::Usage);
-                eprintln!("error: {}: {why}", file.display());
+                errln!("error: {}: {why}", file.display());
                 report.error = Some(why);
             }
         }
@@ -888,7 +888,7 @@ pub fn ssh_keygen(args: SshKeygenArgs, out: &Output) -> CmdResult {
                 let message = read_stdin()?;
                 let hash = options.hash.hash(&message);
                 let sig = sshsig::sign(handle.as_ref(), namespace, options.hash, &hash)?;
-                print!("{}", sig.to_armored());
+                out!("{}", sig.to_armored());
             } else {
                 sign_ssh_files(
                     handle.as_ref(),
@@ -918,7 +918,7 @@ pub fn ssh_keygen(args: SshKeygenArgs, out: &Output) -> CmdResult {
             allowed
                 .check(&sig.public_key, Some(principal), namespace, time)
                 .map_err(refused)?;
-            println!(
+            outln!(
                 "Good \"{namespace}\" signature for {principal} with ED25519 key {}",
                 ssh_fingerprint(&sig.public_key)
             );
@@ -930,7 +930,7 @@ pub fn ssh_keygen(args: SshKeygenArgs, out: &Output) -> CmdResult {
             let time = verification_time(&options, Some(&allowed))?;
             match allowed.find_principals(&sig.public_key, time) {
                 Some(entry) => {
-                    println!("{}", entry.principals);
+                    outln!("{}", entry.principals);
                     Ok(Exit::Success)
                 }
                 None => Err(refused("No principal matched.")),
@@ -941,7 +941,7 @@ pub fn ssh_keygen(args: SshKeygenArgs, out: &Output) -> CmdResult {
             let sig = read_ssh_signature(required(&args.signature, "-s SIGNATURE", op)?)?;
             let hash = sig.hash_algorithm.hash(&read_stdin()?);
             sig.verify(namespace, &hash).map_err(refused)?;
-            println!(
+            outln!(
                 "Good \"{namespace}\" signature with ED25519 key {}",
                 ssh_fingerprint(&sig.public_key)
             );

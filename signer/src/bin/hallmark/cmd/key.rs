@@ -88,7 +88,7 @@ fn report_attestation(
                 merge(&mut value, extra);
                 out.json(&value);
             } else {
-                println!("{report}");
+                outln!("{report}");
             }
             Ok(Exit::Success)
         }
@@ -102,7 +102,7 @@ fn report_attestation(
                 merge(&mut value, extra);
                 out.json(&value);
             } else {
-                println!("attestation does not hold: {err}");
+                outln!("attestation does not hold: {err}");
             }
             Ok(Exit::Refused)
         }
@@ -148,7 +148,7 @@ fn attest(args: AttestArgs, out: &Output) -> CmdResult {
     }
     let info = &exported.device;
     if !out.json {
-        println!(
+        outln!(
             "YubiKey {} (firmware {}) slot {}: wrote {} (per-key attestation) and {} (device \
              certificate, F9)",
             info.serial,
@@ -371,21 +371,25 @@ fn generate_yubikey(
         }));
     } else {
         report_generated(&reference, &key, &[], out);
-        println!(
+        outln!(
             "  YubiKey:    serial {}, firmware {}, slot {}",
-            info.serial, info.firmware, info.slot
+            info.serial,
+            info.firmware,
+            info.slot
         );
-        println!(
+        outln!(
             "  policies:   PIN {}, touch {} (fixed for the life of the key)",
-            info.pin_policy, info.touch_policy
+            info.pin_policy,
+            info.touch_policy
         );
-        println!(
+        outln!(
             "  cert:       self-signed X.509, written to slot {}",
             info.slot
         );
-        println!(
+        outln!(
             "  attest:     hallmark key attest 'yubikey:serial={};slot={}'",
-            info.serial, info.slot
+            info.serial,
+            info.slot
         );
     }
     out.note(
@@ -404,14 +408,14 @@ fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &
             "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         }));
     } else {
-        println!("created {reference}");
-        println!("  public key: {key}");
-        println!("  key id:     {}", key.key_id());
+        outln!("created {reference}");
+        outln!("  public key: {key}");
+        outln!("  key id:     {}", key.key_id());
         if let KeyRef::Pkcs11(_) | KeyRef::YubiKey(_) = reference {
-            println!("  sign with:  hallmark sign --key '{reference}' …");
+            outln!("  sign with:  hallmark sign --key '{reference}' …");
         }
         for file in files {
-            println!("  wrote       {}", file.display());
+            outln!("  wrote       {}", file.display());
         }
     }
 }
@@ -482,9 +486,9 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
     }
     if want_yubikeys {
         if let Some(problem) = &yubikey_problem {
-            println!("YubiKeys could not be listed: {problem}");
+            outln!("YubiKeys could not be listed: {problem}");
         } else if yubikeys.is_empty() {
-            println!("no YubiKey connected");
+            outln!("no YubiKey connected");
         }
         for device in &yubikeys {
             print_yubikey(device);
@@ -500,33 +504,36 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
 }
 
 fn print_slot(slot: &pkcs11::SlotReport) {
-    println!(
+    outln!(
         "{} slot {}: {}",
         slot.module.display(),
         slot.slot_id,
         slot.description
     );
     let Some(token) = &slot.token else {
-        println!("  (no token)");
+        outln!("  (no token)");
         return;
     };
-    println!(
+    outln!(
         "  token {:?}  model {}  manufacturer {}  serial {}",
-        token.label, token.model, token.manufacturer, token.serial
+        token.label,
+        token.model,
+        token.manufacturer,
+        token.serial
     );
-    println!("  flags {}", token.flags);
+    outln!("  flags {}", token.flags);
     if !token.flags.initialized {
-        println!("  (not initialized)");
+        outln!("  (not initialized)");
         return;
     }
     if !token.ed25519 {
-        println!("  this token does not offer Ed25519 (see docs/hardware/pkcs11.md)");
+        outln!("  this token does not offer Ed25519 (see docs/hardware/pkcs11.md)");
     }
     if let Some(problem) = &token.keys_error {
-        println!("  keys could not be listed: {problem}");
+        outln!("  keys could not be listed: {problem}");
     }
     if token.keys.is_empty() && token.keys_error.is_none() {
-        println!(
+        outln!(
             "  no Ed25519 keys{}",
             if token.logged_in {
                 ""
@@ -539,16 +546,16 @@ fn print_slot(slot: &pkcs11::SlotReport) {
         match &key.verifying_key {
             Some(vk) => {
                 let public = PublicKey::new(*vk);
-                println!("  key {}  id {}", public.key_id().short(), key.id_hex());
-                println!("    {public}");
+                outln!("  key {}  id {}", public.key_id().short(), key.id_hex());
+                outln!("    {public}");
             }
-            None => println!(
+            None => outln!(
                 "  key id {} ({})",
                 key.id_hex(),
                 key.problem.as_deref().unwrap_or("unreadable")
             ),
         }
-        println!("    {}", key.uri);
+        outln!("    {}", key.uri);
     }
 }
 
@@ -560,12 +567,14 @@ fn yubikey_key_reference(serial: u32, slot: yubikey::Slot) -> String {
 }
 
 fn print_yubikey(device: &yubikey::DeviceReport) {
-    println!(
+    outln!(
         "YubiKey {}  firmware {}  reader {:?}",
-        device.serial, device.firmware, device.reader
+        device.serial,
+        device.firmware,
+        device.reader
     );
     if !device.supports_ed25519 {
-        println!(
+        outln!(
             "  firmware {} cannot hold Ed25519 keys ({} or later needed)",
             device.firmware,
             yubikey::ED25519_MIN_FIRMWARE
@@ -573,7 +582,7 @@ fn print_yubikey(device: &yubikey::DeviceReport) {
         return;
     }
     if device.keys.is_empty() {
-        println!(
+        outln!(
             "  no Ed25519 keys; create one with `hallmark key generate --out \
              yubikey:serial={};slot=9c`",
             device.serial
@@ -582,15 +591,15 @@ fn print_yubikey(device: &yubikey::DeviceReport) {
     for key in &device.keys {
         let public = PublicKey::new(key.verifying_key);
         let origin = key.origin.map(|o| format!(", {o}")).unwrap_or_default();
-        println!(
+        outln!(
             "  slot {}  key {}  PIN {}, touch {}{origin}",
             key.slot,
             public.key_id().short(),
             key.pin_policy,
             key.touch_policy
         );
-        println!("    {public}");
-        println!("    {}", yubikey_key_reference(device.serial, key.slot));
+        outln!("    {public}");
+        outln!("    {}", yubikey_key_reference(device.serial, key.slot));
     }
 }
 

@@ -23,7 +23,7 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
             if out.json {
                 out.json(&json!({ "unpinned": namespace.to_string(), "identity": pin.identity }));
             } else {
-                println!("unpinned {namespace} (was {})", pin.identity);
+                outln!("unpinned {namespace} (was {})", pin.identity);
             }
             Ok(Exit::Success)
         }
@@ -71,7 +71,7 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
                             Imported::Unchanged => "unchanged".to_owned(),
                         };
                         if !out.json {
-                            println!("{}: {identity}: {text}", path.display());
+                            outln!("{}: {identity}: {text}", path.display());
                         }
                         reports.push(json!({"path": path.display().to_string(), "identity": identity, "result": text}));
                     }
@@ -80,7 +80,7 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
                     }) => {
                         exit = exit.worst(Exit::Refused);
                         if !out.json {
-                            println!("{}: {identity}: {verdict}: {detail}", path.display());
+                            outln!("{}: {identity}: {verdict}: {detail}", path.display());
                         }
                         reports.push(json!({"path": path.display().to_string(), "identity": identity, "verdict": verdict, "message": detail}));
                     }
@@ -141,9 +141,9 @@ fn pin(args: PinArgs, out: &Output) -> CmdResult {
             "changed": changed,
         }));
     } else if changed {
-        println!("pinned {namespace} to {identity} (policy: {policy})");
+        outln!("pinned {namespace} to {identity} (policy: {policy})");
     } else {
-        println!("{namespace} is already pinned to {identity} (policy: {policy})");
+        outln!("{namespace} is already pinned to {identity} (policy: {policy})");
     }
     Ok(Exit::Success)
 }
@@ -158,9 +158,9 @@ fn pin_registry(args: PinRegistryArgs, out: &Output) -> CmdResult {
     if out.json {
         out.json(&json!({ "registry": args.name, "identity": identity, "changed": changed }));
     } else if changed {
-        println!("pinned registry `{}` to {identity}", args.name);
+        outln!("pinned registry `{}` to {identity}", args.name);
     } else {
-        println!("registry `{}` is already pinned to {identity}", args.name);
+        outln!("registry `{}` is already pinned to {identity}", args.name);
     }
     Ok(Exit::Success)
 }
@@ -185,26 +185,30 @@ fn show(dir: &std::path::Path, out: &Output) -> CmdResult {
         }));
         return Ok(Exit::Success);
     }
-    println!("pins:");
+    outln!("pins:");
     if view.pins.pins.is_empty() {
-        println!("  (none)");
+        outln!("  (none)");
     }
     for pin in &view.pins.pins {
-        println!(
+        outln!(
             "  {} -> {} (event #{}, {}, policy: {})",
-            pin.namespace, pin.identity, pin.pinned_at, pin.source, pin.policy
+            pin.namespace,
+            pin.identity,
+            pin.pinned_at,
+            pin.source,
+            pin.policy
         );
     }
-    println!("registries:");
+    outln!("registries:");
     if view.pins.registries.is_empty() {
-        println!("  (none)");
+        outln!("  (none)");
     }
     for r in &view.pins.registries {
-        println!("  {} -> {}", r.name, r.identity);
+        outln!("  {} -> {}", r.name, r.identity);
     }
-    println!("key event logs:");
+    outln!("key event logs:");
     for kel in kels {
-        println!(
+        outln!(
             "  {}: {} event{}, current key{} {}",
             kel.identity(),
             kel.events().len(),
@@ -223,7 +227,7 @@ fn show(dir: &std::path::Path, out: &Output) -> CmdResult {
         );
     }
     let head = store.audit_head();
-    println!(
+    outln!(
         "audit log: {} entr{}{}",
         head.len,
         if head.len == 1 { "y" } else { "ies" },
@@ -250,7 +254,7 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
             if out.json {
                 out.json(&json!({ "verified": false, "position": source.at, "error": source.kind.to_string() }));
             } else {
-                println!("audit log broken at entry #{}: {}", source.at, source.kind);
+                outln!("audit log broken at entry #{}: {}", source.at, source.kind);
             }
             return Ok(Exit::Refused);
         }
@@ -267,7 +271,7 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
             if out.json {
                 out.json(&json!({ "verified": false, "position": log.head.len, "error": format!("the log ends at {found}, not at {expected}") }));
             } else {
-                println!(
+                outln!(
                     "audit log does not end at {expected}: it ends at {found} after {} entries; entries were removed from the end, or the log was replaced",
                     log.head.len
                 );
@@ -277,7 +281,7 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
         if out.json {
             out.json(&json!({ "verified": true, "entries": log.head.len, "head": log.head.digest, "torn_tail": log.torn_tail }));
         } else {
-            println!(
+            outln!(
                 "audit log verified: {} entries, head {}",
                 log.head.len,
                 log.head
@@ -285,7 +289,7 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
                     .map_or("(empty)".to_owned(), |d| d.to_string())
             );
             if log.torn_tail > 0 {
-                println!(
+                outln!(
                     "note: {} bytes at the end are an interrupted write, not part of the log; the next write removes them",
                     log.torn_tail
                 );
@@ -302,7 +306,7 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
         );
     } else {
         for e in &log.entries {
-            println!(
+            outln!(
                 "#{} {} {}",
                 e.entry.index,
                 e.entry.time,

@@ -31,7 +31,10 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
         Command::SshKeygen(args) => interop::ssh_keygen(args, out),
         Command::Completions { shell } => {
             let mut command = crate::cli::Cli::command();
-            clap_complete::generate(shell, &mut command, "hallmark", &mut std::io::stdout());
+            // clap_complete panics when a write fails; into memory, none can.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut command, "hallmark", &mut script);
+            crate::ui::write_stdout_bytes(&script);
             Ok(crate::exit::Exit::Success)
         }
     }

@@ -25,12 +25,12 @@ struct Tour {
 impl Tour {
     fn heading(&mut self, text: &str) {
         self.step += 1;
-        println!("\n== {}. {text}", self.step);
+        outln!("\n== {}. {text}", self.step);
     }
 
     /// Runs `hallmark ARGS` in the tour directory and checks its exit code.
     fn hallmark(&self, args: &[&str], expect: u8) -> Result<(), Failure> {
-        println!("$ hallmark {}", args.join(" "));
+        outln!("$ hallmark {}", args.join(" "));
         let status = Command::new(&self.exe)
             .args(args)
             .current_dir(&self.dir)
@@ -46,7 +46,7 @@ impl Tour {
             )));
         }
         if expect != 0 {
-            println!("(exit code {code}, as expected)");
+            outln!("(exit code {code}, as expected)");
         }
         Ok(())
     }
@@ -98,8 +98,8 @@ pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
         step: 0,
     };
 
-    println!("Hallmark quickstart, working in {}", dir.display());
-    println!(
+    outln!("Hallmark quickstart, working in {}", dir.display());
+    outln!(
         "Every key's passphrase is random and passed in the environment variable {PASSPHRASE_VAR}."
     );
     let pass = ["--passphrase-env", PASSPHRASE_VAR];
@@ -195,7 +195,7 @@ pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
     std::fs::write(&target, &bytes)
         .context("cannot modify the sample")
         .map_err(Failure::usage)?;
-    println!("(changed one byte of hello-1.0.0/bin/hello)");
+    outln!("(changed one byte of hello-1.0.0/bin/hello)");
     tour.hallmark(&["verify", "--keyring", "trust", "hello-1.0.0"], 1)?;
     std::fs::write(&target, &original)
         .context("cannot restore the sample")
@@ -309,12 +309,12 @@ pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
     )?;
     tour.hallmark(&["verify", "--keyring", "trust", "hello-2.0.0"], 1)?;
 
-    println!(
+    outln!(
         "\nDone: the tampered package and the impostor's release were refused (exit code 1); the \
          release signed after the rotation was trusted, linked to the pinned key by the rotation."
     );
     if args.dir.is_some() {
-        println!("The files are kept in {}.", dir.display());
+        outln!("The files are kept in {}.", dir.display());
     }
     Ok(Exit::Success)
 }

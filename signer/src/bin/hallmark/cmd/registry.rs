@@ -97,8 +97,8 @@ fn init(args: RegistryInitArgs, out: &Output) -> CmdResult {
     if out.json {
         out.json(&json!({ "identity": identity, "kel": kel_path.display().to_string() }));
     } else {
-        println!("registry {identity}");
-        println!(
+        outln!("registry {identity}");
+        outln!(
             "its key event log, for consumers to pin: {}",
             kel_path.display()
         );
@@ -261,14 +261,14 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
         match slot {
             Err(e) => {
                 exit = exit.worst(Exit::Usage);
-                eprintln!("error: {e}");
+                errln!("error: {e}");
                 reports.push(json!({ "path": shown, "error": e }));
             }
             Ok(i) => match &results[*i] {
                 Err(refusal) => {
                     exit = exit.worst(Exit::Refused);
                     if !out.json {
-                        println!("{shown}: refused ({}): {}", refusal.check, refusal.message);
+                        outln!("{shown}: refused ({}): {}", refusal.check, refusal.message);
                     }
                     reports.push(json!({ "path": shown, "accepted": false, "check": refusal.check, "message": refusal.message }));
                 }
@@ -277,7 +277,7 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
                         Some(Ok(target)) => target,
                         Some(Err(e)) => {
                             exit = exit.worst(Exit::Usage);
-                            eprintln!(
+                            errln!(
                                 "error: {shown}: accepted, but the receipt could not be written: {e}; `hallmark registry receipt` re-issues it"
                             );
                             String::new()
@@ -294,7 +294,7 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
                         .clone()
                         .unwrap_or_else(|| format!("{} new key event(s)", accepted.new_events));
                     if !out.json {
-                        println!(
+                        outln!(
                             "{shown}: {} {what} (log entr{} {}); receipt written to {target}",
                             if accepted.already {
                                 "already accepted"
@@ -355,14 +355,14 @@ fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
                 let target = write_receipts(&input, Some(bundle), &[receipt])
                     .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
                 if !out.json {
-                    println!("{}: receipt written to {target}", shown.display());
+                    outln!("{}: receipt written to {target}", shown.display());
                 }
                 reports.push(json!({ "path": shown.display().to_string(), "receipt": target }));
             }
             None => {
                 exit = exit.worst(Exit::Refused);
                 if !out.json {
-                    println!(
+                    outln!(
                         "{}: the registry log holds no publish of this statement; submit it with `hallmark registry accept`",
                         shown.display()
                     );
@@ -410,7 +410,7 @@ fn verify(args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                 if out.json {
                     out.json(&json!({ "verified": false, "position": report.entries, "error": format!("the log ends at {found}, not at {head}") }));
                 } else {
-                    println!(
+                    outln!(
                         "registry log does not end at {head}: it ends at {found} after {} entries; entries were removed from the end, or the log was replaced",
                         report.entries
                     );
@@ -430,14 +430,14 @@ fn verify(args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                     "torn_tail": report.torn_tail,
                 }));
             } else {
-                println!(
+                outln!(
                     "registry log verified: {} entries ({publishes} publishes, {events} key events, {yanks} yanks), registry {}, head {}",
                     report.entries,
                     report.identity,
                     report.head.map_or("(empty)".to_owned(), |d| d.to_string())
                 );
                 if report.torn_tail > 0 {
-                    println!(
+                    outln!(
                         "note: {} bytes at the end are an interrupted write, not part of the log; the next accept removes them",
                         report.torn_tail
                     );
@@ -449,9 +449,10 @@ fn verify(args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
             if out.json {
                 out.json(&json!({ "verified": false, "position": source.at, "error": source.kind.to_string() }));
             } else {
-                println!(
+                outln!(
                     "registry log broken at entry #{}: {}",
-                    source.at, source.kind
+                    source.at,
+                    source.kind
                 );
             }
             Ok(Exit::Refused)
@@ -494,7 +495,7 @@ fn yank(args: RegistryYankArgs, out: &Output) -> CmdResult {
             if out.json {
                 out.json(&json!({ "yanked": format!("{name}@{version}"), "log_index": index }));
             } else {
-                println!("yanked {name}@{version} (log entry #{index})");
+                outln!("yanked {name}@{version} (log entry #{index})");
             }
             Ok(Exit::Success)
         }

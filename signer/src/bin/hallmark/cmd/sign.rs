@@ -138,7 +138,7 @@ pub fn run(args: SignArgs, out: &Output) -> CmdResult {
         }));
     } else {
         for s in &signed {
-            println!(
+            outln!(
                 "signed {} {} -> {} ({})",
                 s.statement.release(),
                 s.artifact.path.display(),

@@ -77,7 +77,7 @@ pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
                     _ => Exit::Refused,
                 });
                 if !out.json {
-                    println!("{shown}: {decision}");
+                    outln!("{shown}: {decision}");
                 }
                 reports.push(Report {
                     artifact: shown,
@@ -87,7 +87,7 @@ pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
             }
             Err(err) => {
                 exit = exit.worst(Exit::Usage);
-                eprintln!("error: {err}");
+                errln!("error: {err}");
                 reports.push(Report {
                     artifact: shown,
                     decision: None,
@@ -198,7 +198,7 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
                     _ => Exit::Refused,
                 });
                 if !out.json {
-                    println!("{shown}: {decision}");
+                    outln!("{shown}: {decision}");
                 }
                 reports.push(Report {
                     artifact: shown,
@@ -208,7 +208,7 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
             }
             Err(err) => {
                 exit = exit.worst(Exit::Usage);
-                eprintln!("error: {err}");
+                errln!("error: {err}");
                 reports.push(Report {
                     artifact: shown,
                     decision: None,
