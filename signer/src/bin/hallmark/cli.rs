@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+// Subcommand enums are `defer`red: a subcommand's arguments are built only when it is the one
+// chosen, which keeps start-up (a one-file verify) short. `Args` structs therefore carry plain
+// comments, not doc comments: clap would apply a struct's doc comment as the description of
+// the subcommand it is built into, replacing the variant's (a test below checks).
+
 const AFTER_HELP: &str = "\
 Key references name a key wherever it lives:
   file:./release.key                          an age-encrypted key file
@@ -38,6 +43,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create keys, list what tokens hold, print public keys.
     #[command(subcommand)]
@@ -111,6 +117,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum KeyCommand {
     /// Create a new Ed25519 key where the reference says.
     ///
@@ -241,7 +248,7 @@ pub enum TouchPolicyArg {
     Cached,
 }
 
-/// Extra trust for hardware attestations, besides Yubico's roots (which are always trusted).
+// Extra trust for hardware attestations, besides Yubico's roots (which are always trusted).
 #[derive(Debug, Args, Default, Clone)]
 pub struct AttestationTrustArgs {
     /// Also trust this attestation root certificate (PEM or DER), e.g. the root of a test
@@ -337,9 +344,9 @@ pub enum KeyShowFormat {
     Jwk,
 }
 
-/// The arguments git (and people used to ssh-keygen) give: `-Y sign -n NS -f KEYFILE [-U]
-/// FILE…`, `-Y verify -n NS -f ALLOWED -I ID -s SIG`, `-Y find-principals -f ALLOWED -s SIG`,
-/// `-Y check-novalidate -n NS -s SIG`.
+// The arguments git (and people used to ssh-keygen) give: `-Y sign -n NS -f KEYFILE [-U]
+// FILE…`, `-Y verify -n NS -f ALLOWED -I ID -s SIG`, `-Y find-principals -f ALLOWED -s SIG`,
+// `-Y check-novalidate -n NS -s SIG`.
 #[derive(Debug, Args)]
 pub struct SshKeygenArgs {
     /// The operation: sign, verify, find-principals or check-novalidate.
@@ -395,8 +402,8 @@ pub struct SshKeygenArgs {
     pub files: Vec<PathBuf>,
 }
 
-/// How keys are unlocked. A file key's passphrase is asked on the terminal unless a flag names
-/// a file or variable; a token PIN comes from the key reference's `pin-source=` or a prompt.
+// How keys are unlocked. A file key's passphrase is asked on the terminal unless a flag names
+// a file or variable; a token PIN comes from the key reference's `pin-source=` or a prompt.
 #[derive(Debug, Args, Default, Clone)]
 pub struct UnlockArgs {
     /// Read the file key's passphrase from this file (one trailing newline is ignored).
@@ -481,7 +488,7 @@ pub enum SignFormat {
     Ssh,
 }
 
-/// Options of the peer formats.
+// Options of the peer formats.
 #[derive(Debug, Args)]
 pub struct PeerSignArgs {
     /// The signature format: hallmark (a bundle), minisign (FILE.minisig) or ssh (FILE.sig).
@@ -527,7 +534,7 @@ pub enum VerifyFormat {
     Ssh,
 }
 
-/// Options of the peer formats for `hallmark verify`.
+// Options of the peer formats for `hallmark verify`.
 #[derive(Debug, Args)]
 pub struct PeerVerifyArgs {
     /// The signature format: hallmark (bundles), minisign (FILE.minisig) or ssh (FILE.sig).
@@ -607,7 +614,7 @@ pub struct VerifyArgs {
     pub peer: PeerVerifyArgs,
 }
 
-/// The trust store directory, for every `hallmark keyring` command.
+// The trust store directory, for every `hallmark keyring` command.
 #[derive(Debug, Args, Clone)]
 pub struct KeyringDir {
     /// The trust store (a directory, created by the first pin).
@@ -616,6 +623,7 @@ pub struct KeyringDir {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum KeyringCommand {
     /// Pin a namespace to an identity: releases under it must be signed by that identity, or
     /// by keys and identities it linked through rotations and transfers.
@@ -705,7 +713,7 @@ pub struct PinRegistryArgs {
     pub dir: KeyringDir,
 }
 
-/// The registry directory, for every `hallmark registry` command.
+// The registry directory, for every `hallmark registry` command.
 #[derive(Debug, Args, Clone)]
 pub struct RegistryDir {
     /// The registry's directory.
@@ -714,6 +722,7 @@ pub struct RegistryDir {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum RegistryCommand {
     /// Create a registry: its identity (inception naming --key, committing to --next-key),
     /// its key event log (DIR/registry.kel, for consumers to pin) and its log.
@@ -850,5 +859,41 @@ mod tests {
     #[test]
     fn definitions_are_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every subcommand with what its parent's help says of it (about, long about).
+    fn descriptions(
+        command: &clap::Command,
+        path: &str,
+        out: &mut std::collections::BTreeMap<String, (String, String)>,
+    ) {
+        for sub in command.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            let text = |s: Option<&clap::builder::StyledStr>| s.map(|s| s.to_string());
+            out.insert(
+                path.clone(),
+                (
+                    text(sub.get_about()).unwrap_or_default(),
+                    text(sub.get_long_about()).unwrap_or_default(),
+                ),
+            );
+            descriptions(sub, &path, out);
+        }
+    }
+
+    /// Subcommands build their arguments only when chosen, and building one must not change its
+    /// description: a doc comment on an `Args` struct would replace the variant's.
+    #[test]
+    fn building_a_subcommand_keeps_its_description() {
+        let mut before = std::collections::BTreeMap::new();
+        descriptions(&super::Cli::command(), "hallmark", &mut before);
+        let mut built = super::Cli::command();
+        built.build();
+        let mut after = std::collections::BTreeMap::new();
+        descriptions(&built, "hallmark", &mut after);
+        assert!(before.contains_key("hallmark sign"), "{before:?}");
+        for (path, description) in &before {
+            assert_eq!(after.get(path), Some(description), "{path}");
+        }
     }
 }

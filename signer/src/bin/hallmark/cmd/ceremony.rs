@@ -30,6 +30,7 @@ use crate::ui::{Output, TerminalUi};
 use hallmark_hsm::interact::Headless;
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum CeremonyCommand {
     /// Create an identity: its inception event, signed by a threshold of its keys.
     ///
