@@ -9,6 +9,7 @@
 # Usage: bash bench/small-file.sh [SIZE_BYTES]   (HALLMARK=path to the binary, default release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$PWD"
 size="${1:-1024}"
 hallmark="${HALLMARK:-$PWD/target/release/hallmark}"
 [ -x "$hallmark" ] || cargo build --release --locked --quiet -p hallmark-signer --bin hallmark
@@ -33,17 +34,16 @@ hyperfine -N --warmup 10 --runs 100 --export-json sign.json \
 "$hallmark" sign --key file:k --passphrase-file pw --name org.bench.file --version 1 --force f >/dev/null
 minisign -S -s m.key -m f >/dev/null 2>&1 || true
 rm -f f.sig; ssh-keygen -Y sign -f sk -n file f >/dev/null 2>&1
-# Hallmark and minisign verify as processes of their own (-N: no shell in between, nothing
-# subtracted); ssh-keygen -Y verify reads the message on standard input, so it goes through
-# hyperfine's shell, whose start-up hyperfine measures and subtracts.
-hyperfine -N --warmup 30 --runs 500 --export-json verify.json \
+# Hallmark and minisign verify as processes of their own, taken in turn (bench/interleave.py:
+# one run of each per round, so that the machine's drift falls on both alike); ssh-keygen -Y
+# verify reads the message on standard input, so it goes through hyperfine's shell, whose
+# start-up hyperfine measures and subtracts.
+python3 "$root/bench/interleave.py" 1000 30 verify.json \
   "$hallmark verify --public-key k.pub f" \
-  "minisign -V -q -p m.pub -m f" >/dev/null 2>&1
+  "minisign -V -q -p m.pub -m f"
 hyperfine --warmup 20 --runs 300 --export-json verify-ssh.json \
   "ssh-keygen -Y verify -f allowed -I bench -n file -s f.sig < f" >/dev/null 2>&1
-"$hallmark" --version >/dev/null
-hyperfine -N --warmup 30 --runs 500 --export-json startup.json \
-  "$hallmark --version" "minisign -v" >/dev/null 2>&1
+python3 "$root/bench/interleave.py" 1000 30 startup.json "$hallmark --version" "minisign -v"
 
 python3 - <<'PY'
 import json
