@@ -5,6 +5,8 @@
 //! implements it on the terminal; [`Headless`] serves CI, where every prompt is an error that
 //! says which non-interactive source to use instead.
 
+use std::io::Write as _;
+
 use crate::secret::{Secret, SecretError};
 
 /// Prompts and notices, in the spirit of age's `Callbacks`.
@@ -42,11 +44,13 @@ impl Interaction for Headless {
         })
     }
 
+    // A standard error that cannot be written to is not a reason to stop (eprintln! would
+    // panic).
     fn notify(&self, message: &str) {
-        eprintln!("{message}");
+        let _ = writeln!(std::io::stderr(), "{message}");
     }
 
     fn warn(&self, message: &str) {
-        eprintln!("warning: {message}");
+        let _ = writeln!(std::io::stderr(), "warning: {message}");
     }
 }
