@@ -253,13 +253,13 @@ pub const YUBIKEY_PIV_FORMAT: &str = "yubikey-piv";
 /// A YubiKey attestation in the form bundles and key events carry: the per-key certificate,
 /// then the device's F9 certificate, each DER in base64.
 pub fn attestation_record(key: &PublicKey, attestation: &yubikey::Attestation) -> Attestation {
-    use base64ct::{Base64, Encoding};
+    use hallmark_keyring::encoding::base64_encode;
     Attestation {
         key: key.key_id(),
         format: YUBIKEY_PIV_FORMAT.to_owned(),
         certificates: vec![
-            Base64::encode_string(&attestation.key_certificate_der),
-            Base64::encode_string(&attestation.device_certificate_der),
+            base64_encode(&attestation.key_certificate_der),
+            base64_encode(&attestation.device_certificate_der),
         ],
     }
 }

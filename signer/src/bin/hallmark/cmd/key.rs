@@ -64,8 +64,7 @@ fn facts_json(info: &yubikey::DeviceInfo) -> serde_json::Value {
 
 /// A DER certificate as PEM, with 64-character lines as OpenSSL writes it.
 fn certificate_pem(der: &[u8]) -> String {
-    use base64ct::{Base64, Encoding};
-    let body = Base64::encode_string(der);
+    let body = hallmark_keyring::encoding::base64_encode(der);
     let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
     for line in body.as_bytes().chunks(64) {
         pem.push_str(&String::from_utf8_lossy(line));
@@ -167,7 +166,7 @@ fn attest(args: AttestArgs, out: &Output) -> CmdResult {
         Some(&ExpectedKey::Ed25519(*expected.verifying_key())),
     );
     let extra = json!({
-        "reference": format!("yubikey:serial={};slot={slot}", info.serial),
+        "reference": yubikey_key_reference(info.serial, slot),
         "public_key": expected.to_string(),
         "key_id": expected.key_id().to_string(),
         "files": {
@@ -387,9 +386,8 @@ fn generate_yubikey(
             info.slot
         );
         outln!(
-            "  attest:     hallmark key attest 'yubikey:serial={};slot={}'",
-            info.serial,
-            info.slot
+            "  attest:     hallmark key attest '{}'",
+            yubikey_key_reference(info.serial, info.slot)
         );
     }
     out.note(
@@ -559,7 +557,7 @@ fn print_slot(slot: &pkcs11::SlotReport) {
     }
 }
 
-/// The reference naming a key found by `key list`.
+/// The reference naming a YubiKey key by serial and slot, no secret sources.
 fn yubikey_key_reference(serial: u32, slot: yubikey::Slot) -> String {
     yubikey::YubiKeyRef::new(slot)
         .with_serial(serial)
