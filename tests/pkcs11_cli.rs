@@ -90,6 +90,58 @@ fn batch_sign_and_verify() {
 }
 
 #[test]
+fn sessions_are_chosen_by_environment_and_a_bad_count_is_a_usage_error() {
+    let s = scratch_with_token();
+    let public = generate(&s, "release");
+    let names: Vec<String> = (0..20).map(|i| format!("a{i}.bin")).collect();
+    for (i, n) in names.iter().enumerate() {
+        s.write(n, format!("artifact {i}"));
+    }
+    let key = pkcs11_ref(&s, "ci", "release");
+    let mut args = vec![
+        "sign",
+        "--key",
+        key.as_str(),
+        "--name",
+        "org.acme.tool",
+        "--version",
+        "1.0.0",
+    ];
+    args.extend(names.iter().map(String::as_str));
+
+    for bad in ["0", "many"] {
+        let run = s
+            .run_env(&args, &[("HALLMARK_PKCS11_SESSIONS", bad)])
+            .expect(2);
+        assert_eq!(
+            run.stderr,
+            format!(
+                "error: HALLMARK_PKCS11_SESSIONS=\"{bad}\" is not a number of sessions: give a \
+                 whole number from 1 to 16 (1 signs through a single session), or unset it to \
+                 let Hallmark choose\n"
+            )
+        );
+        assert!(!s.join("a0.bin.hallmark.json").exists());
+    }
+
+    for sessions in ["1", "4"] {
+        s.run_env(
+            args.iter().copied().chain(["--force"]),
+            &[("HALLMARK_PKCS11_SESSIONS", sessions)],
+        )
+        .expect(0);
+        let mut vargs = vec!["verify", "--public-key", public.as_str()];
+        vargs.extend(names.iter().map(String::as_str));
+        let run = s.run(&vargs).expect(0);
+        assert_eq!(
+            run.stdout.matches(": trusted: org.acme.tool@1.0.0").count(),
+            20,
+            "{sessions} sessions"
+        );
+    }
+}
+
+#[test]
 fn wrong_pin_is_a_token_error_and_writes_nothing() {
     let s = scratch_with_token();
     generate(&s, "release");

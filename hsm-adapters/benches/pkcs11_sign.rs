@@ -144,8 +144,18 @@ fn benches(c: &mut Criterion) {
 
     let signer =
         Pkcs11Signer::open(&generated.uri, Some(&generated.verifying_key), &Headless).unwrap();
-    group.bench_function("Pkcs11Signer::sign_batch x1000", |b| {
-        b.iter(|| black_box(signer.sign_batch(&refs, |_, _| {}).unwrap()))
+    group.bench_function(
+        format!(
+            "Pkcs11Signer::sign_batch x1000, {} sessions",
+            signer.max_sessions()
+        ),
+        |b| b.iter(|| black_box(signer.sign_batch(&refs, |_, _| {}).unwrap())),
+    );
+    let mut single =
+        Pkcs11Signer::open(&generated.uri, Some(&generated.verifying_key), &Headless).unwrap();
+    single.set_max_sessions(std::num::NonZeroUsize::MIN);
+    group.bench_function("Pkcs11Signer::sign_batch x1000, one session", |b| {
+        b.iter(|| black_box(single.sign_batch(&refs, |_, _| {}).unwrap()))
     });
     group.bench_function("Pkcs11Signer::try_sign x1000", |b| {
         b.iter(|| {

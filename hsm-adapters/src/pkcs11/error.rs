@@ -317,6 +317,19 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// The environment variable setting the number of sessions holds no usable number.
+    #[error(
+        "{env}={value:?} is not a number of sessions: give a whole number from 1 to {max} \
+         (1 signs through a single session), or unset it to let Hallmark choose"
+    )]
+    BadSessionCount {
+        /// The variable.
+        env: &'static str,
+        /// Its value.
+        value: String,
+        /// The largest number accepted.
+        max: usize,
+    },
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {reason}")]
     Random {
@@ -354,6 +367,7 @@ impl Error {
                 | Error::NotEd25519 { .. }
                 | Error::LabelTaken { .. }
                 | Error::MessageTooLarge { .. }
+                | Error::BadSessionCount { .. }
         )
     }
 

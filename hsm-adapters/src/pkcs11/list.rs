@@ -7,7 +7,7 @@ use cryptoki::object::{Attribute, KeyType, ObjectClass};
 use cryptoki::session::Session;
 use ed25519_dalek::VerifyingKey;
 
-use super::error::{Error, TokenName};
+use super::error::Error;
 use super::keys::{self, hex};
 use super::module::Module;
 use super::token::{self, LoginOptions, SelectedToken, TokenFlags};
@@ -118,16 +118,7 @@ pub fn list(uri: &Pkcs11Uri, ui: &dyn Interaction) -> Result<Vec<SlotReport>, Er
             {
                 continue;
             }
-            let selected = SelectedToken {
-                slot,
-                name: TokenName {
-                    label: ti.label().to_owned(),
-                    serial: ti.serial_number().to_owned(),
-                    slot_id: slot.id(),
-                },
-                model: ti.model().to_owned(),
-                manufacturer: ti.manufacturer_id().to_owned(),
-            };
+            let selected = SelectedToken::new(slot, &ti);
             let mechanisms = ctx.get_mechanism_list(slot).unwrap_or_default();
             let mut token = TokenReport {
                 label: selected.name.label.clone(),

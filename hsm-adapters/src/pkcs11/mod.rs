@@ -11,7 +11,8 @@
 //!   names it;
 //! * [`Pkcs11Signer::open`] opens a key for signing: it implements
 //!   [`signature::Signer<ed25519_dalek::Signature>`] and [`signature::Keypair`], and
-//!   [`Pkcs11Signer::sign_batch`] signs many messages with one login;
+//!   [`Pkcs11Signer::sign_batch`] signs many messages with one login, through a few sessions
+//!   in parallel ([`SESSIONS_ENV`]);
 //! * [`list`] reports a module's slots, tokens and Ed25519 keys, with a URI for each key.
 //!
 //! The module is `module-path`, else `module-name` (looked up in p11-kit's configuration and
@@ -44,6 +45,6 @@ pub use keys::{
 };
 pub use list::{KeyReport, SlotReport, TokenReport, list};
 pub use module::{LibraryInfo, MODULE_ENV, Module, ModuleSearch, resolve_module_path};
-pub use signer::{DeviceInfo, MAX_MESSAGE_LEN, Pkcs11Signer};
+pub use signer::{DeviceInfo, MAX_MESSAGE_LEN, MAX_SESSIONS, Pkcs11Signer, SESSIONS_ENV};
 pub use token::{LoginOptions, TokenFlags};
 pub use uri::{ObjectType, PathAttr, Pkcs11Uri, UriError};

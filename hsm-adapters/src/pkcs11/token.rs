@@ -116,6 +116,27 @@ pub(crate) struct SelectedToken {
     pub(crate) name: TokenName,
     pub(crate) model: String,
     pub(crate) manufacturer: String,
+    /// `ulMaxSessionCount`, when the token states a limit.
+    pub(crate) max_sessions: Option<u64>,
+}
+
+impl SelectedToken {
+    pub(crate) fn new(slot: Slot, info: &cryptoki::slot::TokenInfo) -> SelectedToken {
+        SelectedToken {
+            slot,
+            name: TokenName {
+                label: info.label().to_owned(),
+                serial: info.serial_number().to_owned(),
+                slot_id: slot.id(),
+            },
+            model: info.model().to_owned(),
+            manufacturer: info.manufacturer_id().to_owned(),
+            max_sessions: match info.max_session_count() {
+                cryptoki::slot::Limit::Max(n) => Some(n),
+                _ => None,
+            },
+        }
+    }
 }
 
 fn token_attrs_of(uri: &Pkcs11Uri) -> Pkcs11Uri {
@@ -163,12 +184,8 @@ pub(crate) fn select_token(module: &Module, uri: &Pkcs11Uri) -> Result<SelectedT
         if !info.token_initialized() {
             continue;
         }
-        let name = TokenName {
-            label: info.label().to_owned(),
-            serial: info.serial_number().to_owned(),
-            slot_id: slot.id(),
-        };
-        present.push(describe(&name));
+        let candidate = SelectedToken::new(slot, &info);
+        present.push(describe(&candidate.name));
         let slot_info = ctx.get_slot_info(slot).ok();
         let eq = |attr, value: &str| uri.path_attr(attr).is_none_or(|want| want == value);
         let slot_eq = |attr, value: Option<&str>| {
@@ -190,12 +207,7 @@ pub(crate) fn select_token(module: &Module, uri: &Pkcs11Uri) -> Result<SelectedT
             )
             && uri.slot_id().is_none_or(|id| id == slot.id());
         if is_match {
-            matching.push(SelectedToken {
-                slot,
-                name,
-                model: info.model().to_owned(),
-                manufacturer: info.manufacturer_id().to_owned(),
-            });
+            matching.push(candidate);
         }
     }
     let wanted = token_attrs_of(uri).to_string();

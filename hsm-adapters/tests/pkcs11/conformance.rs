@@ -1,5 +1,7 @@
 //! The conformance suite: runs against any module (`HALLMARK_TEST_PKCS11_MODULE`).
 
+use std::num::NonZeroUsize;
+
 use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass};
 use cryptoki::session::{Session, UserType};
@@ -209,7 +211,8 @@ pkcs11_test! {
     /// One login, one session, every message signed in order, progress reported after each.
     fn batch_signs_every_message_and_reports_progress(fx) with Setup::one_token(); {
         let generated = pkcs11::generate(&fx.uri("ci", "batch"), &Headless).unwrap();
-        let signer = Pkcs11Signer::open(&generated.uri, None, &Headless).unwrap();
+        let mut signer = Pkcs11Signer::open(&generated.uri, None, &Headless).unwrap();
+        signer.set_max_sessions(NonZeroUsize::MIN);
         let messages: Vec<Vec<u8>> = (0..200u32).map(|i| format!("artifact-{i}").into_bytes()).collect();
         let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
         let mut seen = Vec::new();
@@ -226,6 +229,40 @@ pkcs11_test! {
         let err = signer.sign_batch(&[b"ok", &big], |_, _| {}).unwrap_err();
         assert!(matches!(*err.cause, Error::MessageTooLarge { len, max } if len == big.len() && max == pkcs11::MAX_MESSAGE_LEN));
         assert_eq!((err.signed(), err.not_signed()), (0..0, 0..2));
+    }
+}
+
+pkcs11_test! {
+    /// A long batch is shared out over several sessions that share the one login: every
+    /// signature still signs its own message, progress only grows and ends at the total, and
+    /// the sessions stay open for the next batch. A short batch opens none.
+    fn batch_shares_out_over_sessions(fx) with Setup::one_token(); {
+        let generated = pkcs11::generate(&fx.uri("ci", "pool"), &Headless).unwrap();
+        let mut signer = Pkcs11Signer::open(&generated.uri, None, &Headless).unwrap();
+        signer.set_max_sessions(NonZeroUsize::new(3).unwrap());
+        assert_eq!(signer.max_sessions().get(), 3);
+        let messages: Vec<Vec<u8>> = (0..300u32).map(|i| format!("artifact-{i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+
+        assert_eq!(signer.sign_batch(&refs[..7], |_, _| {}).unwrap().len(), 7);
+        assert_eq!(signer.open_sessions(), 1);
+
+        for round in 0..2 {
+            let mut seen = Vec::new();
+            let signatures = signer.sign_batch(&refs, |done, total| seen.push((done, total))).unwrap();
+            assert_eq!(signer.open_sessions(), 3, "round {round}");
+            assert_eq!(signatures.len(), 300);
+            for (message, signature) in messages.iter().zip(&signatures) {
+                generated.verifying_key.verify_strict(message, signature).unwrap();
+            }
+            assert_eq!(seen.last(), Some(&(300, 300)));
+            assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0 && w[1].1 == 300), "{seen:?}");
+        }
+
+        // Fewer sessions asked for later: the extra ones are closed.
+        signer.set_max_sessions(NonZeroUsize::new(2).unwrap());
+        assert_eq!(signer.open_sessions(), 2);
+        assert_eq!(signer.sign_batch(&refs, |_, _| {}).unwrap().len(), 300);
     }
 }
 
@@ -569,7 +606,8 @@ pkcs11_test! {
     /// and finishes the batch.
     fn batch_survives_one_logout_behind_its_back(fx) with Setup::one_token(); {
         let generated = pkcs11::generate(&fx.uri("ci", "k"), &Headless).unwrap();
-        let signer = Pkcs11Signer::open(&generated.uri, None, &Headless).unwrap();
+        let mut signer = Pkcs11Signer::open(&generated.uri, None, &Headless).unwrap();
+        signer.set_max_sessions(NonZeroUsize::MIN);
         let other = fx.raw().open_ro_session(fx.slot("ci")).unwrap();
         let messages: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 100]).collect();
         let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
@@ -589,12 +627,45 @@ pkcs11_test! {
 }
 
 pkcs11_test! {
+    /// The token is logged out between two batches that sign through several sessions: every
+    /// session of the pool fails, the first session logs in again once and signs the whole
+    /// batch, and the next batch opens a new pool.
+    fn pooled_batch_survives_a_logout(fx) with Setup::one_token(); {
+        let generated = pkcs11::generate(&fx.uri("ci", "k"), &Headless).unwrap();
+        let mut signer = Pkcs11Signer::open(&generated.uri, None, &Headless).unwrap();
+        signer.set_max_sessions(NonZeroUsize::new(3).unwrap());
+        let other = fx.raw().open_ro_session(fx.slot("ci")).unwrap();
+        let messages: Vec<Vec<u8>> = (0..50u8).map(|i| vec![i; 100]).collect();
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        assert_eq!(signer.sign_batch(&refs, |_, _| {}).unwrap().len(), 50);
+        assert_eq!(signer.open_sessions(), 3);
+
+        other.logout().unwrap();
+        let mut seen = Vec::new();
+        let signatures = signer.sign_batch(&refs, |done, total| seen.push((done, total))).unwrap();
+        assert_eq!(signatures.len(), 50);
+        for (m, s) in messages.iter().zip(&signatures) {
+            generated.verifying_key.verify_strict(m, s).unwrap();
+        }
+        // Nothing was signed before the first session logged in again; from then on, one by one.
+        assert_eq!(seen, (1..=50).map(|d| (d, 50)).collect::<Vec<_>>());
+        assert_eq!(signer.open_sessions(), 1);
+
+        assert_eq!(signer.sign_batch(&refs, |_, _| {}).unwrap().len(), 50);
+        assert_eq!(signer.open_sessions(), 3);
+    }
+}
+
+pkcs11_test! {
     /// The library is finalised and re-initialised under the signer (every session handle
     /// becomes invalid): the signer re-opens once; the second time the batch stops and says
     /// exactly what was and was not signed.
+    ///
+    /// One session only: finalising a module while another thread is inside it is undefined.
     fn batch_reopens_once_then_reports_what_was_signed(fx) with Setup::one_token(); {
         let generated = pkcs11::generate(&fx.uri("ci", "k"), &Headless).unwrap();
-        let signer = Pkcs11Signer::open(&generated.uri, None, &Headless).unwrap();
+        let mut signer = Pkcs11Signer::open(&generated.uri, None, &Headless).unwrap();
+        signer.set_max_sessions(NonZeroUsize::MIN);
         let reset = || {
             fx.raw().finalize().unwrap();
             fx.raw();

@@ -63,6 +63,9 @@ pub enum Command {
     /// and digest is signed, and the bundle is written beside the artifact. Many artifacts are
     /// signed in one run with one unlock: one passphrase prompt, one token login. Nothing is
     /// written if any bundle already exists, unless --force is given.
+    ///
+    /// A PKCS#11 token signs a batch through one session per CPU core (at most 4), all on the
+    /// one login; HALLMARK_PKCS11_SESSIONS=N (1 to 16) chooses another number.
     Sign(SignArgs),
 
     /// Verify artifacts against pinned publishers, an identity, or the keys you expect.
