@@ -840,3 +840,125 @@ fn an_artifact_given_twice_is_refused_before_anything_is_signed() {
     assert!(!s.join("a.tar.hallmark.json").exists());
     assert!(!s.join("b.tar.hallmark.json").exists());
 }
+
+/// `hallmark-verify` is `hallmark verify --public-key` in a small program: for every case it
+/// handles — trusted, tampered, another key, several keys, trees, missing, garbage and
+/// misdirected bundles, bad keys, text and JSON — its output and exit code are byte for byte
+/// those of `hallmark verify`.
+#[test]
+fn hallmark_verify_agrees_with_hallmark_verify() {
+    let s = scratch();
+    let public = s.file_key("k.key");
+    let other = s.file_key("other.key");
+    s.write("a.bin", "release a\n");
+    s.write("tree/bin/tool", "#!/bin/sh\necho tool\n");
+    s.write("tree/README", "read me\n");
+    s.write("tampered.bin", "as signed\n");
+    s.write("garbage.bin", "g\n");
+    s.write("unsigned.bin", "u\n");
+    for artifact in ["a.bin", "tree", "tampered.bin", "garbage.bin"] {
+        sign(&s, "k.key", artifact).expect(0);
+    }
+    s.write("tampered.bin", "as shipped\n");
+    s.write("garbage.bin.hallmark.json", "{\"payload\": ");
+
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["--public-key", &public, "a.bin"], 0),
+        (vec!["--public-key", "k.key.pub", "a.bin", "tree"], 0),
+        (vec!["--public-key", "file:k.key", "tree"], 0),
+        (
+            vec!["--public-key", &other, "--public-key", &public, "a.bin"],
+            0,
+        ),
+        (vec!["--public-key", &other, "a.bin"], 1),
+        (vec!["--public-key", &public, "tampered.bin"], 1),
+        (
+            vec![
+                "--public-key",
+                &public,
+                "--bundle",
+                "a.bin.hallmark.json",
+                "tree",
+            ],
+            1,
+        ),
+        (vec!["--public-key", &public, "unsigned.bin"], 2),
+        (vec!["--public-key", &public, "garbage.bin"], 2),
+        (
+            vec![
+                "--public-key",
+                &public,
+                "a.bin",
+                "tampered.bin",
+                "unsigned.bin",
+            ],
+            2,
+        ),
+        (
+            vec![
+                "--public-key",
+                &public,
+                "--bundle",
+                "a.bin.hallmark.json",
+                "a.bin",
+                "tree",
+            ],
+            2,
+        ),
+        (vec!["--public-key", "ed25519:AAAA", "a.bin"], 2),
+        (vec!["--public-key", "missing.pub", "a.bin"], 2),
+        (vec!["--public-key", "file:missing.key", "a.bin"], 2),
+    ];
+    let lean = env!("CARGO_BIN_EXE_hallmark-verify");
+    for (args, code) in &cases {
+        for json in [false, true] {
+            let mut args = args.clone();
+            if json {
+                args.insert(0, "--json");
+            }
+            let full = s.run(std::iter::once("verify").chain(args.iter().copied()));
+            let small = s.run_program(lean, &args, &[]);
+            assert_eq!(
+                full.code, *code,
+                "hallmark verify {args:?}\n{}",
+                full.stderr
+            );
+            assert_eq!(
+                (small.code, &small.stdout, &small.stderr),
+                (full.code, &full.stdout, &full.stderr),
+                "hallmark-verify {args:?}"
+            );
+        }
+    }
+
+    // Keys inside hardware are for `hallmark verify`, which can open a token.
+    let run = s
+        .run_program(
+            lean,
+            ["--public-key", "pkcs11:token=ci;object=release", "a.bin"],
+            &[],
+        )
+        .expect(2);
+    assert_eq!(
+        run.stderr,
+        "error: pkcs11:token=ci;object=release: hallmark-verify reads public keys from text and \
+         files only\nhint: print the key's public key with `hallmark key show REF` and give \
+         that, or use `hallmark verify`\n"
+    );
+}
+
+/// `hallmark-verify` carries no hardware support: the dynamic loader never loads the PC/SC
+/// library that `hallmark` needs for YubiKeys.
+#[test]
+fn hallmark_verify_loads_no_hardware_library() {
+    let s = scratch();
+    let loaded = |exe: &str| {
+        s.run_program(exe, ["--version"], &[("LD_DEBUG", "files")])
+            .expect(0)
+            .stderr
+    };
+    assert!(loaded(env!("CARGO_BIN_EXE_hallmark")).contains("libpcsclite"));
+    let lean = loaded(env!("CARGO_BIN_EXE_hallmark-verify"));
+    assert!(lean.contains("libc.so"), "{lean}");
+    assert!(!lean.contains("libpcsclite"), "{lean}");
+}

@@ -369,6 +369,20 @@ pub fn sign_all(
     Ok(signed)
 }
 
+/// One artifact in the JSON output of `hallmark verify` and `hallmark-verify`: its verdict, or
+/// why it could not be verified.
+#[derive(Debug, serde::Serialize)]
+pub struct VerifyReport {
+    /// The artifact as the user named it.
+    pub artifact: String,
+    /// The verdict, when there is one.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    /// Why there is no verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 /// Why an artifact could not be verified at all (as opposed to a verdict refusing it).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

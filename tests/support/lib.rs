@@ -114,7 +114,17 @@ impl Scratch {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut cmd = Command::new(&self.exe);
+        self.run_program(&self.exe, args, env)
+    }
+
+    /// Runs another program (e.g. `hallmark-verify`) the way [`Scratch::run_env`] runs
+    /// `hallmark`.
+    pub fn run_program<I, S>(&self, exe: impl AsRef<OsStr>, args: I, env: &[(&str, &str)]) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = Command::new(exe);
         cmd.args(args).current_dir(self.path()).stdin(Stdio::null());
         for (k, v) in &self.env {
             cmd.env(k, v);

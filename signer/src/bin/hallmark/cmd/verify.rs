@@ -5,24 +5,14 @@ use std::path::PathBuf;
 use hallmark_keyring::bundle::Bundle;
 use hallmark_keyring::digest::{DigestOptions, digest_path};
 use hallmark_keyring::trust::{Gate, Outcome, TrustStore, TrustView};
-use hallmark_keyring::{Decision, KelFile, Timestamp};
+use hallmark_keyring::{KelFile, Timestamp};
 use hallmark_signer::attest::HardwareAttestationVerifier;
-use hallmark_signer::release;
+use hallmark_signer::release::{self, VerifyReport};
 use rayon::prelude::*;
-use serde::Serialize;
 
 use crate::cli::{VerifyArgs, VerifyFormat};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::Output;
-
-#[derive(Serialize)]
-struct Report {
-    artifact: String,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    decision: Option<Decision>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
 
 pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
     if args.peer.format != VerifyFormat::Hallmark {
@@ -79,7 +69,7 @@ pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
                 if !out.json {
                     outln!("{shown}: {decision}");
                 }
-                reports.push(Report {
+                reports.push(VerifyReport {
                     artifact: shown,
                     decision: Some(decision),
                     error: None,
@@ -88,7 +78,7 @@ pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
             Err(err) => {
                 exit = exit.worst(Exit::Usage);
                 errln!("error: {err}");
-                reports.push(Report {
+                reports.push(VerifyReport {
                     artifact: shown,
                     decision: None,
                     error: Some(err.to_string()),
@@ -200,7 +190,7 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
                 if !out.json {
                     outln!("{shown}: {decision}");
                 }
-                reports.push(Report {
+                reports.push(VerifyReport {
                     artifact: shown,
                     decision: Some(decision),
                     error: None,
@@ -209,7 +199,7 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
             Err(err) => {
                 exit = exit.worst(Exit::Usage);
                 errln!("error: {err}");
-                reports.push(Report {
+                reports.push(VerifyReport {
                     artifact: shown,
                     decision: None,
                     error: Some(err),
