@@ -58,56 +58,56 @@ fn pkcs11_ref_module(_s: &Scratch) -> String {
     format!("pkcs11:?module-path={}", hallmark_tests::pkcs11_module())
 }
 
-#[test]
-fn batch_sign_and_verify() {
-    let s = scratch_with_token();
-    let public = generate(&s, "release");
-    let names: Vec<String> = (0..50).map(|i| format!("a{i}.bin")).collect();
+/// Writes `count` small artifacts `a0.bin`, `a1.bin`, … and returns their names.
+fn artifacts(s: &Scratch, count: usize) -> Vec<String> {
+    let names: Vec<String> = (0..count).map(|i| format!("a{i}.bin")).collect();
     for (i, n) in names.iter().enumerate() {
         s.write(n, format!("artifact {i}"));
     }
-    let key = pkcs11_ref(&s, "ci", "release");
+    names
+}
+
+/// `hallmark sign` of every artifact with `key`, in one run.
+fn sign_args<'a>(key: &'a str, names: &'a [String]) -> Vec<&'a str> {
     let mut args = vec![
         "sign",
         "--key",
-        key.as_str(),
+        key,
         "--name",
         "org.acme.tool",
         "--version",
         "1.0.0",
     ];
     args.extend(names.iter().map(String::as_str));
-    let run = s.run(&args).expect(0);
-    assert_eq!(run.stdout.lines().count(), 50, "{}", run.stdout);
+    args
+}
 
-    let mut vargs = vec!["verify", "--public-key", public.as_str()];
-    vargs.extend(names.iter().map(String::as_str));
-    let run = s.run(&vargs).expect(0);
-    assert_eq!(
-        run.stdout.matches(": trusted: org.acme.tool@1.0.0").count(),
-        50
-    );
+/// How many of the artifacts `hallmark verify` finds trusted under `public`.
+fn trusted(s: &Scratch, public: &str, names: &[String]) -> usize {
+    let mut args = vec!["verify", "--public-key", public];
+    args.extend(names.iter().map(String::as_str));
+    let run = s.run(&args).expect(0);
+    run.stdout.matches(": trusted: org.acme.tool@1.0.0").count()
+}
+
+#[test]
+fn batch_sign_and_verify() {
+    let s = scratch_with_token();
+    let public = generate(&s, "release");
+    let names = artifacts(&s, 50);
+    let key = pkcs11_ref(&s, "ci", "release");
+    let run = s.run(sign_args(&key, &names)).expect(0);
+    assert_eq!(run.stdout.lines().count(), 50, "{}", run.stdout);
+    assert_eq!(trusted(&s, &public, &names), 50);
 }
 
 #[test]
 fn sessions_are_chosen_by_environment_and_a_bad_count_is_a_usage_error() {
     let s = scratch_with_token();
     let public = generate(&s, "release");
-    let names: Vec<String> = (0..20).map(|i| format!("a{i}.bin")).collect();
-    for (i, n) in names.iter().enumerate() {
-        s.write(n, format!("artifact {i}"));
-    }
+    let names = artifacts(&s, 20);
     let key = pkcs11_ref(&s, "ci", "release");
-    let mut args = vec![
-        "sign",
-        "--key",
-        key.as_str(),
-        "--name",
-        "org.acme.tool",
-        "--version",
-        "1.0.0",
-    ];
-    args.extend(names.iter().map(String::as_str));
+    let args = sign_args(&key, &names);
 
     for bad in ["0", "many"] {
         let run = s
@@ -130,14 +130,7 @@ fn sessions_are_chosen_by_environment_and_a_bad_count_is_a_usage_error() {
             &[("HALLMARK_PKCS11_SESSIONS", sessions)],
         )
         .expect(0);
-        let mut vargs = vec!["verify", "--public-key", public.as_str()];
-        vargs.extend(names.iter().map(String::as_str));
-        let run = s.run(&vargs).expect(0);
-        assert_eq!(
-            run.stdout.matches(": trusted: org.acme.tool@1.0.0").count(),
-            20,
-            "{sessions} sessions"
-        );
+        assert_eq!(trusted(&s, &public, &names), 20, "{sessions} sessions");
     }
 }
 
