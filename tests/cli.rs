@@ -945,6 +945,24 @@ fn hallmark_verify_agrees_with_hallmark_verify() {
          files only\nhint: print the key's public key with `hallmark key show REF` and give \
          that, or use `hallmark verify`\n"
     );
+    // A PIN in the reference is never repeated.
+    let run = s
+        .run_program(
+            lean,
+            [
+                "--public-key",
+                "pkcs11:token=ci;object=k?pin-value=024681",
+                "a.bin",
+            ],
+            &[],
+        )
+        .expect(2);
+    assert!(
+        run.stderr.starts_with("error: pkcs11:token=ci;object=k: "),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("024681"), "{}", run.stderr);
 }
 
 /// `hallmark-verify` carries no hardware support: the dynamic loader never loads the PC/SC
