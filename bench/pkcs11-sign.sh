@@ -38,7 +38,7 @@ mkdir -p "$work/plain" "$work/aside" && cp "$work"/art/*.bin "$work/plain/"
 # bundles are moved aside, not deleted: ext4 without a journal passes over inodes freed in the
 # last minutes when it allocates new ones, which would make every run after the first pay for
 # the previous run's deletions (a cost of the benchmark loop, not of signing).
-read -r hm one limit < <(python3 - "$work" "$hallmark" "$loop" "$module" "$uri" <<'PY'
+medians=$(python3 - "$work" "$hallmark" "$loop" "$module" "$uri" <<'PY'
 import os, statistics, subprocess, sys, tempfile, time
 work, hallmark, loop, module, uri = sys.argv[1:]
 art = os.path.join(work, "art")
@@ -68,6 +68,7 @@ runs = [(sign(None), sign("1"), raw()) for _ in range(7)]
 print(*(statistics.median(r[i] for r in runs) for i in range(3)))
 PY
 )
+read -r hm one limit <<<"$medians"
 cd "$repo"
 tool=$(bash bench/pkcs11-tool-loop.sh "$n" | sed -E 's/.* in ([0-9.]+) s .*/\1/')
 
