@@ -460,6 +460,72 @@ pub fn open<'ui>(
     Ok(handle)
 }
 
+/// A public key as a command line takes it (`--public-key`): `ed25519:…` text, a key
+/// reference, or a path to a `.pub` file.
+#[derive(Debug)]
+pub enum PublicKeyArg {
+    /// The key itself: given as text, or read from `KEY.pub` (`file:KEY`) or a `.pub` file.
+    Key(PublicKey),
+    /// A key inside a token or a YubiKey: reading it takes the device ([`public_key`]).
+    Device(KeyRef),
+}
+
+/// Why a `--public-key` argument could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublicKeyArgError {
+    /// `ed25519:…` text that is not a key.
+    #[error("public key {text:?}: {reason}")]
+    Text {
+        /// The argument.
+        text: String,
+        /// What is wrong with it.
+        reason: hallmark_keyring::key::KeyError,
+    },
+    /// `file:KEY`, and `KEY.pub` could not be read.
+    #[error(transparent)]
+    KeyFile(FileKeyError),
+    /// A path to a `.pub` file that could not be read.
+    #[error(transparent)]
+    PubFile(FileKeyError),
+}
+
+impl PublicKeyArgError {
+    /// What to tell the user besides the error, if anything.
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            PublicKeyArgError::PubFile(_) => Some(
+                "give a public key as ed25519:<base64>, file:KEY (reads KEY.pub) or a .pub file",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a `--public-key` argument without touching any device: `ed25519:…` text, `file:KEY`
+/// (reads `KEY.pub`) or a `.pub` file are read here; `pkcs11:` and `yubikey:` references come
+/// back as [`PublicKeyArg::Device`].
+pub fn parse_public_key_arg(text: &str) -> Result<PublicKeyArg, PublicKeyArgError> {
+    if text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
+        return text
+            .parse()
+            .map(PublicKeyArg::Key)
+            .map_err(|reason| PublicKeyArgError::Text {
+                text: text.to_owned(),
+                reason,
+            });
+    }
+    match text.parse::<KeyRef>() {
+        Ok(KeyRef::File(path)) => filekey::read_public_key(&path)
+            .map(PublicKeyArg::Key)
+            .map_err(PublicKeyArgError::KeyFile),
+        Ok(device) => Ok(PublicKeyArg::Device(device)),
+        Err(_) => filekey::read_public_key_file(Path::new(text))
+            .map(PublicKeyArg::Key)
+            .map_err(PublicKeyArgError::PubFile),
+    }
+}
+
 /// The public key a reference names, read without unlocking anything when the backend allows:
 /// file keys from `PATH.pub`; PKCS#11 keys from the token's public key object, listed without
 /// logging in (when the public key is a private object, the key is opened with the login its

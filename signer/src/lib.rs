@@ -1,6 +1,8 @@
 //! Hallmark's publisher side: file keys, key references, and hashing and signing releases.
 //!
 //! * [`attest`] — checking the hardware attestations bundles and key events carry;
+//! * [`cmdline`] — what the `hallmark` and `hallmark-verify` commands share: exit codes,
+//!   output, error text, verdict printing;
 //! * [`filekey`] — Ed25519 keys in age-encrypted files, the no-hardware backend;
 //! * [`keyref`] — key references (`file:`, `pkcs11:`, `yubikey:`) resolved to signers in one
 //!   place;
@@ -10,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod attest;
+pub mod cmdline;
 pub mod filekey;
 pub mod interop;
 pub mod keyref;

@@ -369,20 +369,6 @@ pub fn sign_all(
     Ok(signed)
 }
 
-/// One artifact in the JSON output of `hallmark verify` and `hallmark-verify`: its verdict, or
-/// why it could not be verified.
-#[derive(Debug, serde::Serialize)]
-pub struct VerifyReport {
-    /// The artifact as the user named it.
-    pub artifact: String,
-    /// The verdict, when there is one.
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub decision: Option<Decision>,
-    /// Why there is no verdict.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
 /// Why an artifact could not be verified at all (as opposed to a verdict refusing it).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -435,6 +421,28 @@ pub fn read_bundle(artifact: &Path, bundle_path: &Path) -> Result<Bundle, Verify
         path: bundle_path.to_owned(),
         source,
     })
+}
+
+/// Verifies artifacts against keys given by the user, in parallel when there are several (one
+/// artifact starts no thread pool). `bundle` names the bundle when a single artifact's is not
+/// beside it; `done` is called as each artifact is finished with.
+pub fn verify_all_with_keys(
+    artifacts: &[PathBuf],
+    bundle: Option<&Path>,
+    keys: &[PublicKey],
+    done: &(dyn Fn() + Sync),
+) -> Vec<Result<Decision, VerifyInputError>> {
+    let verify_one = |artifact: &PathBuf| {
+        let bundle = bundle.map_or_else(|| Bundle::path_for(artifact), Path::to_path_buf);
+        let result = verify_with_keys(artifact, &bundle, keys);
+        done();
+        result
+    };
+    if let [only] = artifacts {
+        vec![verify_one(only)]
+    } else {
+        artifacts.par_iter().map(verify_one).collect()
+    }
 }
 
 /// Verifies one artifact against keys given by the user.

@@ -2,45 +2,7 @@
 
 use std::fmt;
 
-/// The documented exit codes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Exit {
-    /// Trusted, or the command succeeded.
-    Success = 0,
-    /// Verification refused an artifact; the verdict says why.
-    Refused = 1,
-    /// Usage or input error: bad flags, unreadable or malformed files, wrong passphrase.
-    Usage = 2,
-    /// Unknown publisher under a policy that requires a pin.
-    UnknownPublisher = 3,
-    /// Hardware or token error.
-    Hardware = 4,
-}
-
-impl Exit {
-    pub fn code(self) -> u8 {
-        self as u8
-    }
-
-    /// The worse of two outcomes, for commands that decide about many artifacts: hardware
-    /// and input errors first, then refusals, then unknown publishers.
-    pub fn worst(self, other: Exit) -> Exit {
-        fn rank(e: Exit) -> u8 {
-            match e {
-                Exit::Success => 0,
-                Exit::UnknownPublisher => 1,
-                Exit::Refused => 2,
-                Exit::Usage => 3,
-                Exit::Hardware => 4,
-            }
-        }
-        if rank(other) > rank(self) {
-            other
-        } else {
-            self
-        }
-    }
-}
+pub use hallmark_signer::cmdline::Exit;
 
 /// An error that carries its exit code.
 #[derive(Debug)]
@@ -54,15 +16,7 @@ impl fmt::Display for Failure {
     /// The error and its causes, `: `-separated; a cause whose text the message already
     /// includes (library errors often say their source inline) is not repeated.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut text = self.error.to_string();
-        for cause in self.error.chain().skip(1) {
-            let cause = cause.to_string();
-            if !text.contains(&cause) {
-                text.push_str(": ");
-                text.push_str(&cause);
-            }
-        }
-        f.write_str(&text)
+        f.write_str(&hallmark_signer::cmdline::error_text(self.error.as_ref()))
     }
 }
 

@@ -13,14 +13,14 @@
 /// write error is reported when the command ends.
 macro_rules! outln {
     ($($arg:tt)*) => {
-        $crate::ui::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+        ::hallmark_signer::cmdline::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
 /// `print!` for command output; see `outln!`.
 macro_rules! out {
     ($($arg:tt)*) => {
-        $crate::ui::write_stdout(format_args!($($arg)*))
+        ::hallmark_signer::cmdline::write_stdout(format_args!($($arg)*))
     };
 }
 
@@ -28,7 +28,7 @@ macro_rules! out {
 /// not a reason to stop.
 macro_rules! errln {
     ($($arg:tt)*) => {
-        $crate::ui::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
+        ::hallmark_signer::cmdline::write_stderr(format_args!("{}\n", format_args!($($arg)*)))
     };
 }
 
@@ -41,7 +41,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::exit::{Exit, Failure};
+use hallmark_signer::cmdline;
+
+use crate::exit::Exit;
 
 /// The name under which the binary acts as `hallmark ssh-keygen` (a link for git's
 /// `gpg.ssh.program`, which takes a program, not a command line).
@@ -82,37 +84,19 @@ fn main() -> ExitCode {
         json: cli.json,
         quiet: cli.quiet,
     };
-    let code = match cmd::run(cli.command, &out) {
-        Ok(exit) => exit.code(),
+    let exit = match cmd::run(cli.command, &out) {
+        Ok(exit) => exit,
         Err(failure) => {
-            report(&failure, &out);
-            failure.exit.code()
+            let hint = failure.hint();
+            cmdline::print_error(
+                failure.exit,
+                &failure.to_string(),
+                hint.as_deref(),
+                failure.code(),
+                out.json,
+            );
+            failure.exit
         }
     };
-    match ui::stdout_error() {
-        Some(error) => {
-            errln!("error: cannot write to standard output: {error}");
-            ExitCode::from(if code == 0 { Exit::Usage.code() } else { code })
-        }
-        None => ExitCode::from(code),
-    }
-}
-
-fn report(failure: &Failure, out: &ui::Output) {
-    let hint = failure.hint();
-    if out.json {
-        let mut value = serde_json::json!({
-            "error": failure.to_string(),
-            "exit": failure.exit.code(),
-            "hint": hint,
-        });
-        if let Some(code) = failure.code() {
-            value["code"] = code.into();
-        }
-        out.json(&value);
-    }
-    errln!("error: {failure}");
-    if let Some(hint) = &hint {
-        errln!("hint: {hint}");
-    }
+    cmdline::exit_code(exit)
 }

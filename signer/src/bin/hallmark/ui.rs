@@ -1,59 +1,12 @@
 //! Terminal interaction, progress bars and output.
 
-use std::fmt;
-use std::io::{self, IsTerminal, Write};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use hallmark_hsm::interact::Interaction;
 use hallmark_hsm::secret::{Secret, SecretError};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
-
-/// Set once standard output cannot be written to; later output is dropped.
-static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
-/// The first write error on standard output other than a closed pipe.
-static STDOUT_ERROR: OnceLock<String> = OnceLock::new();
-
-/// Writes command output (`outln!`, `out!`). When the reader has gone away the rest of the
-/// output is dropped and the command carries on, so that its exit code still says what it
-/// decided; any other error is kept for [`stdout_error`].
-pub fn write_stdout(args: fmt::Arguments<'_>) {
-    write_stdout_with(|out| out.write_fmt(args));
-}
-
-/// Writes bytes as command output, like [`write_stdout`].
-pub fn write_stdout_bytes(bytes: &[u8]) {
-    write_stdout_with(|out| out.write_all(bytes));
-}
-
-fn write_stdout_with(write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>) {
-    if STDOUT_GONE.load(Ordering::Relaxed) {
-        return;
-    }
-    let mut out = io::stdout().lock();
-    if let Err(e) = write(&mut out) {
-        STDOUT_GONE.store(true, Ordering::Relaxed);
-        if e.kind() != io::ErrorKind::BrokenPipe {
-            let _ = STDOUT_ERROR.set(e.to_string());
-        }
-    }
-}
-
-/// Flushes standard output and returns the first error writing to it, other than a reader
-/// that went away.
-pub fn stdout_error() -> Option<&'static str> {
-    if !STDOUT_GONE.load(Ordering::Relaxed) {
-        write_stdout_with(|out| out.flush());
-    }
-    STDOUT_ERROR.get().map(String::as_str)
-}
-
-/// Writes to standard error (`errln!`); if that fails there is nowhere left to say so.
-pub fn write_stderr(args: fmt::Arguments<'_>) {
-    let _ = io::stderr().lock().write_fmt(args);
-}
 
 /// Prompts on the controlling terminal; notices and warnings on standard error.
 pub struct TerminalUi;
@@ -143,10 +96,7 @@ impl Output {
 
     /// Prints a JSON value on standard output.
     pub fn json<T: Serialize>(&self, value: &T) {
-        match serde_json::to_string_pretty(value) {
-            Ok(text) => outln!("{text}"),
-            Err(e) => errln!("error: cannot encode output: {e}"),
-        }
+        hallmark_signer::cmdline::print_json(value);
     }
 }
 

@@ -9,7 +9,7 @@ use hallmark_hsm::pkcs11;
 use hallmark_hsm::yubikey::{self, GenerateOptions, PinPolicy, TouchPolicy};
 use hallmark_keyring::PublicKey;
 use hallmark_signer::filekey::{self, Protection};
-use hallmark_signer::keyref::{self, KeyRef};
+use hallmark_signer::keyref::{self, KeyRef, PublicKeyArg};
 use serde_json::json;
 
 use crate::cli::{
@@ -420,19 +420,20 @@ fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &
 
 /// Reads a public key given as `ed25519:…`, a key reference, or a public key file.
 pub fn parse_public_key(text: &str) -> Result<PublicKey, Failure> {
-    if text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
-        return text
-            .parse()
-            .map_err(|e| Failure::usage(anyhow::anyhow!("public key {text:?}: {e}")));
+    match keyref::parse_public_key_arg(text) {
+        Ok(PublicKeyArg::Key(key)) => Ok(key),
+        Ok(PublicKeyArg::Device(reference)) => {
+            keyref::public_key(&reference, &TerminalUi).map_err(Failure::from)
+        }
+        Err(e) => {
+            let hint = e.hint();
+            let failure = Failure::usage(e);
+            Err(match hint {
+                Some(hint) => failure.with_hint(hint),
+                None => failure,
+            })
+        }
     }
-    if let Ok(reference) = text.parse::<KeyRef>() {
-        return keyref::public_key(&reference, &TerminalUi).map_err(Failure::from);
-    }
-    filekey::read_public_key_file(Path::new(text)).map_err(|e| {
-        Failure::usage(e).with_hint(
-            "give a public key as ed25519:<base64>, file:KEY (reads KEY.pub) or a .pub file",
-        )
-    })
 }
 
 fn list(args: ListArgs, out: &Output) -> CmdResult {

@@ -34,7 +34,7 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
             // clap_complete panics when a write fails; into memory, none can.
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut command, "hallmark", &mut script);
-            crate::ui::write_stdout_bytes(&script);
+            hallmark_signer::cmdline::write_stdout_bytes(&script);
             Ok(crate::exit::Exit::Success)
         }
     }

@@ -7,7 +7,8 @@ use hallmark_keyring::digest::{DigestOptions, digest_path};
 use hallmark_keyring::trust::{Gate, Outcome, TrustStore, TrustView};
 use hallmark_keyring::{KelFile, Timestamp};
 use hallmark_signer::attest::HardwareAttestationVerifier;
-use hallmark_signer::release::{self, VerifyReport};
+use hallmark_signer::cmdline::print_verdicts;
+use hallmark_signer::release;
 use rayon::prelude::*;
 
 use crate::cli::{VerifyArgs, VerifyFormat};
@@ -31,65 +32,12 @@ pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
         .iter()
         .map(|k| super::key::parse_public_key(k))
         .collect::<Result<Vec<_>, _>>()?;
-    let jobs: Vec<(PathBuf, PathBuf)> = args
-        .paths
-        .iter()
-        .map(|p| {
-            (
-                p.clone(),
-                args.bundle.clone().unwrap_or_else(|| Bundle::path_for(p)),
-            )
-        })
-        .collect();
-    let bar = out.progress(jobs.len() as u64, "verifying");
-    let verify_one = |(artifact, bundle): &(PathBuf, PathBuf)| {
-        let result = release::verify_with_keys(artifact, bundle, &keys);
-        bar.inc(1);
-        result
-    };
-    // A single artifact is verified without starting a thread pool.
-    let results: Vec<_> = if jobs.len() == 1 {
-        jobs.iter().map(verify_one).collect()
-    } else {
-        jobs.par_iter().map(verify_one).collect()
-    };
+    let bar = out.progress(args.paths.len() as u64, "verifying");
+    let results =
+        release::verify_all_with_keys(&args.paths, args.bundle.as_deref(), &keys, &|| bar.inc(1));
     bar.finish_and_clear();
-
-    let mut exit = Exit::Success;
-    let mut reports = Vec::with_capacity(results.len());
-    for ((artifact, _), result) in jobs.iter().zip(results) {
-        let shown = artifact.display().to_string();
-        match result {
-            Ok(decision) => {
-                exit = exit.worst(match decision.verdict.exit_code() {
-                    0 => Exit::Success,
-                    3 => Exit::UnknownPublisher,
-                    _ => Exit::Refused,
-                });
-                if !out.json {
-                    outln!("{shown}: {decision}");
-                }
-                reports.push(VerifyReport {
-                    artifact: shown,
-                    decision: Some(decision),
-                    error: None,
-                });
-            }
-            Err(err) => {
-                exit = exit.worst(Exit::Usage);
-                errln!("error: {err}");
-                reports.push(VerifyReport {
-                    artifact: shown,
-                    decision: None,
-                    error: Some(err.to_string()),
-                });
-            }
-        }
-    }
-    if out.json {
-        out.json(&reports);
-    }
-    Ok(exit)
+    let outcomes = args.paths.iter().map(PathBuf::as_path).zip(results);
+    Ok(print_verdicts(outcomes, out.json))
 }
 
 /// `verify --keyring DIR` and `verify --identity KEL`: the gatekeeper.
@@ -175,40 +123,11 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
             .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
     }
 
-    let mut exit = Exit::Success;
-    let mut reports = Vec::with_capacity(slots.len());
-    for ((artifact, _), slot) in jobs.iter().zip(slots) {
-        let shown = artifact.display().to_string();
-        match slot {
-            Ok(i) => {
-                let decision = outcomes[i].decision.clone();
-                exit = exit.worst(match decision.verdict.exit_code() {
-                    0 => Exit::Success,
-                    3 => Exit::UnknownPublisher,
-                    _ => Exit::Refused,
-                });
-                if !out.json {
-                    outln!("{shown}: {decision}");
-                }
-                reports.push(VerifyReport {
-                    artifact: shown,
-                    decision: Some(decision),
-                    error: None,
-                });
-            }
-            Err(err) => {
-                exit = exit.worst(Exit::Usage);
-                errln!("error: {err}");
-                reports.push(VerifyReport {
-                    artifact: shown,
-                    decision: None,
-                    error: Some(err),
-                });
-            }
-        }
-    }
-    if out.json {
-        out.json(&reports);
-    }
-    Ok(exit)
+    let verdicts = jobs.iter().zip(slots).map(|((artifact, _), slot)| {
+        (
+            artifact.as_path(),
+            slot.map(|i| outcomes[i].decision.clone()),
+        )
+    });
+    Ok(print_verdicts(verdicts, out.json))
 }

@@ -1,0 +1,256 @@
+//! What the `hallmark` and `hallmark-verify` commands share, so that they behave alike: the
+//! documented exit codes, command output that outlives a reader going away, error text with its
+//! causes, and the printing of verdicts.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hallmark_keyring::{Decision, Verdict};
+use serde::Serialize;
+
+/// The documented exit codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Trusted, or the command succeeded.
+    Success = 0,
+    /// Verification refused an artifact; the verdict says why.
+    Refused = 1,
+    /// Usage or input error: bad flags, unreadable or malformed files, wrong passphrase.
+    Usage = 2,
+    /// Unknown publisher under a policy that requires a pin.
+    UnknownPublisher = 3,
+    /// Hardware or token error.
+    Hardware = 4,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The exit code a verdict calls for.
+    pub fn of(verdict: Verdict) -> Exit {
+        match verdict.exit_code() {
+            0 => Exit::Success,
+            3 => Exit::UnknownPublisher,
+            _ => Exit::Refused,
+        }
+    }
+
+    /// The worse of two outcomes, for commands that decide about many artifacts: hardware
+    /// and input errors first, then refusals, then unknown publishers.
+    pub fn worst(self, other: Exit) -> Exit {
+        fn rank(e: Exit) -> u8 {
+            match e {
+                Exit::Success => 0,
+                Exit::UnknownPublisher => 1,
+                Exit::Refused => 2,
+                Exit::Usage => 3,
+                Exit::Hardware => 4,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Set once standard output cannot be written to; later output is dropped.
+static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// The first write error on standard output other than a closed pipe.
+static STDOUT_ERROR: OnceLock<String> = OnceLock::new();
+
+/// Writes command output. When the reader has gone away (`hallmark hash … | head`) the rest of
+/// the output is dropped and the command carries on, so that its exit code still says what it
+/// decided; any other error is kept for [`stdout_error`].
+pub fn write_stdout(args: fmt::Arguments<'_>) {
+    write_stdout_with(|out| out.write_fmt(args));
+}
+
+/// Writes bytes as command output, like [`write_stdout`].
+pub fn write_stdout_bytes(bytes: &[u8]) {
+    write_stdout_with(|out| out.write_all(bytes));
+}
+
+fn write_stdout_with(write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Result<()>) {
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = io::stdout().lock();
+    if let Err(e) = write(&mut out) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(e.to_string());
+        }
+    }
+}
+
+/// Flushes standard output and returns the first error writing to it, other than a reader
+/// that went away.
+pub fn stdout_error() -> Option<&'static str> {
+    if !STDOUT_GONE.load(Ordering::Relaxed) {
+        write_stdout_with(|out| out.flush());
+    }
+    STDOUT_ERROR.get().map(String::as_str)
+}
+
+/// Writes to standard error; if that fails there is nowhere left to say so.
+pub fn write_stderr(args: fmt::Arguments<'_>) {
+    let _ = io::stderr().lock().write_fmt(args);
+}
+
+/// Prints an error that ends a command, with what to do about it: `error: …` and `hint: …` on
+/// standard error and, with `json`, an object `{"error", "exit", "hint", "code"}` on standard
+/// output (`code`: a stable name for a device error, when there is one).
+pub fn print_error(exit: Exit, error: &str, hint: Option<&str>, code: Option<&str>, json: bool) {
+    if json {
+        let mut value = serde_json::json!({
+            "error": error,
+            "exit": exit.code(),
+            "hint": hint,
+        });
+        if let Some(code) = code {
+            value["code"] = code.into();
+        }
+        print_json(&value);
+    }
+    write_stderr(format_args!("error: {error}\n"));
+    if let Some(hint) = hint {
+        write_stderr(format_args!("hint: {hint}\n"));
+    }
+}
+
+/// The process exit code for a command's outcome, after flushing standard output: a write
+/// error other than a reader going away is reported, and turns success into a usage error
+/// (any other outcome keeps its code).
+pub fn exit_code(exit: Exit) -> std::process::ExitCode {
+    let exit = match stdout_error() {
+        Some(error) => {
+            write_stderr(format_args!(
+                "error: cannot write to standard output: {error}\n"
+            ));
+            if exit == Exit::Success {
+                Exit::Usage
+            } else {
+                exit
+            }
+        }
+        None => exit,
+    };
+    std::process::ExitCode::from(exit.code())
+}
+
+/// An error and its causes, `: `-separated; a cause whose text the message already includes
+/// (library errors often say their source inline) is not repeated.
+pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        let more = source.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = source.source();
+    }
+    text
+}
+
+/// One artifact in the JSON output of `verify`: its verdict, or why it could not be verified.
+#[derive(Serialize)]
+struct VerifyReport {
+    artifact: String,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    decision: Option<Decision>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Prints the outcome of verifying each artifact, in order: a verdict line on standard output,
+/// or the reason it could not be verified on standard error; with `json`, one JSON array of
+/// both on standard output instead of the verdict lines. Returns the worst outcome (an artifact
+/// that could not be verified is a usage or input error).
+pub fn print_verdicts<'a, E: fmt::Display>(
+    outcomes: impl IntoIterator<Item = (&'a Path, Result<Decision, E>)>,
+    json: bool,
+) -> Exit {
+    let mut exit = Exit::Success;
+    let mut reports = Vec::new();
+    for (artifact, outcome) in outcomes {
+        let shown = artifact.display().to_string();
+        match outcome {
+            Ok(decision) => {
+                exit = exit.worst(Exit::of(decision.verdict));
+                if !json {
+                    write_stdout(format_args!("{shown}: {decision}\n"));
+                }
+                reports.push(VerifyReport {
+                    artifact: shown,
+                    decision: Some(decision),
+                    error: None,
+                });
+            }
+            Err(err) => {
+                exit = exit.worst(Exit::Usage);
+                write_stderr(format_args!("error: {err}\n"));
+                reports.push(VerifyReport {
+                    artifact: shown,
+                    decision: None,
+                    error: Some(err.to_string()),
+                });
+            }
+        }
+    }
+    if json {
+        print_json(&reports);
+    }
+    exit
+}
+
+/// Prints a JSON value on standard output, pretty, with a final newline.
+pub fn print_json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => write_stdout(format_args!("{text}\n")),
+        Err(e) => write_stderr(format_args!("error: cannot encode output: {e}\n")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_orders_hardware_input_refused_unknown_success() {
+        let order = [
+            Exit::Success,
+            Exit::UnknownPublisher,
+            Exit::Refused,
+            Exit::Usage,
+            Exit::Hardware,
+        ];
+        for (i, a) in order.iter().enumerate() {
+            for (j, b) in order.iter().enumerate() {
+                assert_eq!(a.worst(*b), order[i.max(j)]);
+            }
+        }
+    }
+
+    #[test]
+    fn error_text_names_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read key.pub")]
+        struct Outer(#[source] io::Error);
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read key.pub: gone")]
+        struct Inline(#[source] io::Error);
+        let gone = || io::Error::other("gone");
+        assert_eq!(error_text(&Outer(gone())), "cannot read key.pub: gone");
+        assert_eq!(error_text(&Inline(gone())), "cannot read key.pub: gone");
+    }
+}
