@@ -2,8 +2,9 @@
 
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Mode, OFlags};
@@ -27,10 +28,27 @@ pub(crate) fn sha256(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Opens a directory of the tree, to open its files relative to it.
-pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+/// Opens a directory of the tree, to list it or to open its files relative to it. `display`
+/// names it in errors.
+///
+/// The last component is not followed: a directory replaced by a symbolic link since its
+/// parent was listed is refused as changed, not entered.
+pub(crate) fn open_dir(path: &Path, display: &Path) -> Result<OwnedFd, DigestError> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-    Ok(rustix::fs::open(path, flags, Mode::empty())?)
+    rustix::fs::open(path, flags, Mode::empty()).map_err(|errno| {
+        // With O_NOFOLLOW | O_DIRECTORY, a link swapped in gives ELOOP or ENOTDIR.
+        if errno == rustix::io::Errno::NOTDIR || errno == rustix::io::Errno::LOOP {
+            DigestError::Changed {
+                path: display.to_path_buf(),
+                what: "it is no longer a directory",
+            }
+        } else {
+            DigestError::UnreadableDir {
+                path: display.to_path_buf(),
+                source: errno.into(),
+            }
+        }
+    })
 }
 
 /// Hashes the regular file `name` in directory `dir` (or at the absolute path `name`, with
@@ -64,7 +82,7 @@ pub(crate) fn hash_file(
             unreadable(errno.into())
         }
     })?;
-    let mut file = File::from(fd);
+    let file = File::from(fd);
     let metadata = file.metadata().map_err(unreadable)?;
     if !metadata.file_type().is_file() {
         return Err(changed("it is no longer a regular file"));
@@ -81,10 +99,10 @@ pub(crate) fn hash_file(
                 if buffer.len() < wanted {
                     buffer.resize(wanted, 0);
                 }
-                stream(&mut file, &mut buffer, size, progress)
+                stream(&file, &mut buffer, size, progress)
             }
             // Only reachable if a progress hook hashes from inside a callback.
-            Err(_) => stream(&mut file, &mut vec![0; wanted], size, progress),
+            Err(_) => stream(&file, &mut vec![0; wanted], size, progress),
         })
         .map(|sha256| (is_executable, sha256))
         .map_err(unreadable)
@@ -100,14 +118,17 @@ fn buffer_len(size: u64) -> usize {
     usize::try_from(wanted).map_or(BUFFER_SIZE, |n| n.min(BUFFER_SIZE))
 }
 
-/// Reads `reader` to its end through `buffer`, hashing as it goes.
+/// Reads `file` to its end through `buffer`, hashing as it goes.
+///
+/// Reads are positioned (`pread`): a plain `read` would lock the file position, which every
+/// read from a process with several threads pays for.
 ///
 /// `size` is the file's size from `fstat` on the open file. A read that returns fewer bytes
 /// than asked for and brings the total to exactly `size` is taken as the end of the file,
 /// which saves the final empty read for every small file. Otherwise (a file growing, or a file
 /// system that returns short reads) reading goes on until a read returns nothing.
 fn stream(
-    reader: &mut impl Read,
+    file: &File,
     buffer: &mut [u8],
     size: u64,
     progress: &dyn Progress,
@@ -117,7 +138,7 @@ fn stream(
     // Bytes hashed but not yet reported: the last chunk is reported with the file's completion.
     let mut unreported = 0u64;
     loop {
-        let n = match reader.read(buffer) {
+        let n = match file.read_at(buffer, total) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -1,9 +1,15 @@
 //! Walking a tree: listing entries, checking names and links, and collecting the files to hash.
 
-use std::fs::{self, FileType, Metadata};
+use std::cell::RefCell;
+use std::ffi::OsStr;
+use std::fs::{self, Metadata};
+use std::mem::MaybeUninit;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, RawDir};
 
 use rayon::prelude::*;
 
@@ -36,7 +42,7 @@ pub(crate) fn open_root(path: &Path) -> Result<Root, DigestError> {
     } else {
         Err(DigestError::SpecialFile {
             path: path.to_path_buf(),
-            kind: special_kind(file_type),
+            kind: special_kind(FileType::from_raw_mode(metadata.mode())),
         })
     }
 }
@@ -58,6 +64,9 @@ pub(crate) struct DirJob {
     pub(crate) open: PathBuf,
     /// How errors name it: below the path the caller gave.
     pub(crate) display: PathBuf,
+    /// Length of the directory's path below the root, with its `/`: a file's name is its
+    /// entry's path from there.
+    pub(crate) prefix: usize,
     pub(crate) files: Vec<FileJob>,
     /// Total size of `files` (0 if the walk did not look at sizes).
     pub(crate) bytes: u64,
@@ -116,6 +125,7 @@ pub(crate) fn walk(root: &Path, canonical: &Path, sizes: bool) -> Result<Walked,
                 walked.dirs.push(DirJob {
                     open: abs,
                     display: root.join(&rel),
+                    prefix: if rel.is_empty() { 0 } else { rel.len() + 1 },
                     bytes: files.iter().map(|f| f.size).sum(),
                     files,
                 });
@@ -127,7 +137,25 @@ pub(crate) fn walk(root: &Path, canonical: &Path, sizes: bool) -> Result<Walked,
     Ok(walked)
 }
 
+/// Size of each thread's buffer for directory listings: one `getdents64` call fills it with a
+/// few hundred entries.
+const LISTING_BUFFER: usize = 32 * 1024;
+
+thread_local! {
+    static LISTING: RefCell<Vec<MaybeUninit<u8>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One entry of a directory being listed: its path below the root, as bytes until its name has
+/// been checked, and its type from the listing.
+struct Child {
+    rel: Vec<u8>,
+    file_type: FileType,
+}
+
 /// Lists one directory: checks every name, classifies every entry, checks links.
+///
+/// The directory is read with `getdents64` into a reused buffer; each entry costs one
+/// allocation, its path below the root, which becomes the manifest entry's path.
 fn list(
     root: &Path,
     canonical: &Path,
@@ -135,82 +163,136 @@ fn list(
     dir_abs: &Path,
     sizes: bool,
 ) -> Result<Listing, DigestError> {
-    let unreadable = |source| DigestError::UnreadableDir {
-        path: root.join(dir_rel),
-        source,
+    let dir = hash::open_dir(dir_abs, &root.join(dir_rel))?;
+    let prefix = if dir_rel.is_empty() {
+        0
+    } else {
+        dir_rel.len() + 1
     };
-    let mut children = fs::read_dir(dir_abs)
-        .map_err(unreadable)?
-        .map(|child| child.map(|child| (child.file_name(), child)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unreadable)?;
-    // The digest does not depend on listing order, but errors are reported in name order.
-    children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut children = LISTING
+        .with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buffer) => read_children(&dir, dir_rel, &mut buffer),
+            // Only reachable if listing re-entered itself on this thread.
+            Err(_) => read_children(&dir, dir_rel, &mut Vec::new()),
+        })
+        .map_err(|errno| DigestError::UnreadableDir {
+            path: root.join(dir_rel),
+            source: errno.into(),
+        })?;
+    // The digest does not depend on listing order, but errors are reported in name order. All
+    // paths share the directory's prefix, so this sorts by name.
+    children.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
     let mut listing = Listing {
         entries: Vec::with_capacity(children.len()),
         files: Vec::new(),
         subdirs: Vec::new(),
     };
-    for (name, child) in children {
-        let shown = || root.join(dir_rel).join(&name);
-        let Some(name) = name.to_str() else {
-            return Err(DigestError::NonUtf8Name { path: shown() });
+    for Child { rel, file_type } in children {
+        let rel = match String::from_utf8(rel) {
+            Ok(rel) => rel,
+            Err(e) => {
+                let name = OsStr::from_bytes(&e.as_bytes()[prefix..]);
+                return Err(DigestError::NonUtf8Name {
+                    path: root.join(dir_rel).join(name),
+                });
+            }
         };
+        let name = &rel[prefix..];
+        let shown = || root.join(dir_rel).join(name);
         if let Some(reason) = component_problem(name) {
             return Err(DigestError::NonCanonicalName {
                 path: shown(),
                 reason,
             });
         }
-        let rel = if dir_rel.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{dir_rel}/{name}")
+        // From the listing's d_type where the file system gives it, else from `lstat`. Either
+        // way, symbolic links are not followed.
+        let lstat = |what: &str| {
+            rustix::fs::statat(&dir, what, AtFlags::SYMLINK_NOFOLLOW).map_err(|errno| {
+                DigestError::UnreadableDir {
+                    path: shown(),
+                    source: errno.into(),
+                }
+            })
         };
-        // From the listing's d_type where the file system gives it; std falls back to
-        // lstat otherwise. Either way, symbolic links are not followed.
-        let file_type = child
-            .file_type()
-            .map_err(|source| DigestError::UnreadableDir {
-                path: shown(),
-                source,
-            })?;
-        if file_type.is_dir() {
-            listing.entries.push(Entry::directory(rel.clone()));
-            listing.subdirs.push((rel, child.path()));
-        } else if file_type.is_file() {
-            let (size, executable) = if sizes {
-                // `DirEntry::metadata` does not follow symbolic links either.
-                let metadata = child
-                    .metadata()
-                    .map_err(|source| DigestError::UnreadableDir {
-                        path: shown(),
-                        source,
-                    })?;
-                (metadata.len(), Some(is_executable(&metadata)))
-            } else {
-                (0, None)
-            };
-            listing
-                .files
-                .push((listing.entries.len(), size, executable));
-            // The kind (f or x) and digest are filled in once the file is open and hashed.
-            listing
-                .entries
-                .push(Entry::hashed(EntryKind::File, [0; 32], rel));
-        } else if file_type.is_symlink() {
-            let sha256 = check_symlink(&child.path(), shown(), canonical)?;
-            listing
-                .entries
-                .push(Entry::hashed(EntryKind::Symlink, sha256, rel));
-        } else {
-            return Err(DigestError::SpecialFile {
-                path: shown(),
-                kind: special_kind(file_type),
-            });
+        let (file_type, mut stat) = match file_type {
+            FileType::Unknown => {
+                let stat = lstat(name)?;
+                (FileType::from_raw_mode(stat.st_mode), Some(stat))
+            }
+            known => (known, None),
+        };
+        match file_type {
+            FileType::Directory => {
+                listing.subdirs.push((rel.clone(), dir_abs.join(name)));
+                listing.entries.push(Entry::directory(rel));
+            }
+            FileType::RegularFile => {
+                let (size, executable) = if sizes {
+                    let stat = match stat.take() {
+                        Some(stat) => stat,
+                        None => lstat(name)?,
+                    };
+                    let size = u64::try_from(stat.st_size).unwrap_or(0);
+                    (size, Some(mode_is_executable(stat.st_mode)))
+                } else {
+                    (0, None)
+                };
+                listing
+                    .files
+                    .push((listing.entries.len(), size, executable));
+                // The kind (f or x) and digest are filled in once the file is open and hashed.
+                listing
+                    .entries
+                    .push(Entry::hashed(EntryKind::File, [0; 32], rel));
+            }
+            FileType::Symlink => {
+                let sha256 = check_symlink(&dir_abs.join(name), shown(), canonical)?;
+                listing
+                    .entries
+                    .push(Entry::hashed(EntryKind::Symlink, sha256, rel));
+            }
+            special => {
+                return Err(DigestError::SpecialFile {
+                    path: shown(),
+                    kind: special_kind(special),
+                });
+            }
         }
     }
     Ok(listing)
+}
+
+/// Reads every entry of `dir` but `.` and `..`, through `buffer` (grown to
+/// [`LISTING_BUFFER`] on first use).
+fn read_children(
+    dir: &OwnedFd,
+    dir_rel: &str,
+    buffer: &mut Vec<MaybeUninit<u8>>,
+) -> rustix::io::Result<Vec<Child>> {
+    if buffer.len() < LISTING_BUFFER {
+        buffer.resize(LISTING_BUFFER, MaybeUninit::uninit());
+    }
+    let mut children = Vec::new();
+    let mut entries = RawDir::new(dir, buffer);
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        let mut rel = Vec::with_capacity(dir_rel.len() + 1 + name.len());
+        if !dir_rel.is_empty() {
+            rel.extend_from_slice(dir_rel.as_bytes());
+            rel.push(b'/');
+        }
+        rel.extend_from_slice(name);
+        children.push(Child {
+            rel,
+            file_type: entry.file_type(),
+        });
+    }
+    Ok(children)
 }
 
 /// Checks that the link at `abs` is relative and resolves, through the file system, to a place
@@ -250,19 +332,19 @@ fn check_symlink(
 
 /// The owner-execute bit, as git records it.
 pub(crate) fn is_executable(metadata: &Metadata) -> bool {
-    metadata.permissions().mode() & 0o100 != 0
+    mode_is_executable(metadata.permissions().mode())
+}
+
+fn mode_is_executable(mode: u32) -> bool {
+    mode & 0o100 != 0
 }
 
 fn special_kind(file_type: FileType) -> SpecialKind {
-    if file_type.is_fifo() {
-        SpecialKind::Fifo
-    } else if file_type.is_socket() {
-        SpecialKind::Socket
-    } else if file_type.is_char_device() {
-        SpecialKind::CharDevice
-    } else if file_type.is_block_device() {
-        SpecialKind::BlockDevice
-    } else {
-        SpecialKind::Unknown
+    match file_type {
+        FileType::Fifo => SpecialKind::Fifo,
+        FileType::Socket => SpecialKind::Socket,
+        FileType::CharacterDevice => SpecialKind::CharDevice,
+        FileType::BlockDevice => SpecialKind::BlockDevice,
+        _ => SpecialKind::Unknown,
     }
 }
