@@ -13,8 +13,14 @@
 #   - pipeline:  `find . -type f -print0 | sort -z | xargs -0 -P2 openssl dgst -sha256`
 #                (OpenSSL uses the CPU's SHA extensions; coreutils' sha256sum does not);
 #   - the limit: SHA-256 throughput of one core from `openssl speed -evp sha256`, times the
-#                number of cores.
-# Needs: bash, coreutils, findutils, openssl, hyperfine, awk. Env: RUNS (default 20),
+#                number of cores;
+#   - the floor: `bench/hash-floor.c`, which only opens, stats, reads, hashes (OpenSSL) and
+#                closes each file of a list made before timing, one thread per core: what
+#                reading files through these system calls costs before any tool's own work.
+#                Timed when a C compiler and OpenSSL's headers are present (Debian: gcc,
+#                libssl-dev); without them the script says so and goes on.
+# Needs: bash, coreutils, findutils, openssl, hyperfine, awk (and, for the floor, a C compiler
+# and libssl-dev). Env: RUNS (default 20),
 # BENCH_DIR to build the trees somewhere other than $TMPDIR, KEEP=1 to keep them, and
 # TREES=DIR to reuse trees kept by an earlier run (the directory it printed).
 set -euo pipefail
@@ -90,6 +96,17 @@ bytes_small=$(find "$small" -type f -printf '%s\n' | awk '{s+=$1} END {print s}'
 bytes_large=$(find "$large" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 echo "small tree: $count_small files, $bytes_small bytes; large tree: $bytes_large bytes" >&2
 
+floor=()
+if command -v cc >/dev/null &&
+  cc -O2 -pthread -o "$work/hash-floor" bench/hash-floor.c -lcrypto 2>"$work/floor-build.log"; then
+  (cd "$small" && find . -type f -print0 | sort -z) >"$work/small.list"
+  (cd "$large" && find . -type f -print0 | sort -z) >"$work/large.list"
+  floor=(1)
+else
+  echo "compare-hash: cannot build bench/hash-floor.c, so the floor is not timed (Debian: apt-get install gcc libssl-dev)" >&2
+  [ ! -s "$work/floor-build.log" ] || head -3 "$work/floor-build.log" >&2
+fi
+
 # Warm the page cache (hyperfine's warm-up runs do it again for each command).
 find "$work" -type f -print0 | xargs -0 cat >/dev/null
 
@@ -100,28 +117,32 @@ limit=$(awk -v p="$per_core" -v c="$cores" 'BEGIN {print p * c}')
 
 pipeline='find . -type f -print0 | sort -z | xargs -0 -P2 openssl dgst -sha256 >/dev/null'
 
-# Runs hyperfine on hallmark and the pipeline in DIR; prints, for hallmark then the pipeline,
-# "mean min cpu" in seconds (cpu = mean user + system time over all cores).
+# Runs hyperfine on hallmark, the pipeline and (if built) the floor in DIR; prints, for each in
+# that order, "mean min cpu" in seconds (cpu = mean user + system time over all cores), and
+# "- - -" for a floor that was not built.
 measure() {
   local dir=$1 name=$2 json="$work/$2.json"
+  local extra=()
+  [ ${#floor[@]} -eq 0 ] || extra=(-n floor "$(printf '%q ' "$work/hash-floor" "$work/$name.list" "$cores")")
   echo >&2
   echo "== $name ==" >&2
   (cd "$dir" && hyperfine --style basic --warmup 3 --runs "$runs" --export-json "$json" \
     -n hallmark "$(printf '%q ' "${hallmark[@]}") ." \
-    -n pipeline "$pipeline" >&2)
+    -n pipeline "$pipeline" "${extra[@]}" >&2)
   awk -F: '
-    /"(mean|min|user|system)":/ { key = $1; gsub(/[ ",]/, "", key); v = $2; gsub(/[ ,]/, "", v); r[key] = v }
-    /"exit_codes"/ { printf "%s %s %s ", r["mean"], r["min"], r["user"] + r["system"] }
-    END { print "" }' "$json"
+    /"(command|mean|min|user|system)":/ { key = $1; gsub(/[ ",]/, "", key); v = $2; gsub(/[ ",]/, "", v); r[key] = v }
+    /"exit_codes"/ { m[r["command"]] = r["mean"] " " r["min"] " " r["user"] + r["system"] }
+    END { print m["hallmark"], m["pipeline"], ("floor" in m ? m["floor"] : "- - -") }' "$json"
 }
 
-read -r hs_mean hs_min hs_cpu ps_mean ps_min ps_cpu < <(measure "$small" small)
-read -r hl_mean hl_min hl_cpu pl_mean pl_min pl_cpu < <(measure "$large" large)
+read -r hs_mean hs_min hs_cpu ps_mean ps_min ps_cpu fs_mean fs_min fs_cpu < <(measure "$small" small)
+read -r hl_mean hl_min hl_cpu pl_mean pl_min pl_cpu fl_mean fl_min fl_cpu < <(measure "$large" large)
 
 echo
 echo "== summary ($cores cores, files in page cache) =="
 awk -v hs="$hs_mean" -v hsm="$hs_min" -v hsc="$hs_cpu" -v ps="$ps_mean" -v psm="$ps_min" -v psc="$ps_cpu" \
   -v hl="$hl_mean" -v hlm="$hl_min" -v hlc="$hl_cpu" -v pl="$pl_mean" -v plm="$pl_min" -v plc="$pl_cpu" \
+  -v fs="$fs_mean" -v fsm="$fs_min" -v fsc="$fs_cpu" -v fl="$fl_mean" -v flm="$fl_min" -v flc="$fl_cpu" \
   -v bs="$bytes_small" -v bl="$bytes_large" -v n="$count_small" \
   -v core="$per_core" -v lim="$limit" -v cores="$cores" 'BEGIN {
   printf "SHA-256 limit: %.2f GB/s per core (openssl speed -evp sha256, 16 KiB), %.2f GB/s on %d cores\n\n", core / 1e9, lim / 1e9, cores
@@ -134,6 +155,17 @@ awk -v hs="$hs_mean" -v hsm="$hs_min" -v hsc="$hs_cpu" -v ps="$ps_mean" -v psm="
   printf "\ntargets (mean / fastest run): small tree >= 1.5x the pipeline: %s / %s; large tree >= the pipeline: %s / %s; large tree >= 75%% of the limit: %s / %s\n", \
     ok(ps / hs >= 1.5), ok(psm / hsm >= 1.5), ok(pl >= hl), ok(plm >= hlm), ok(bl / hl / lim >= 0.75), ok(bl / hlm / lim >= 0.75)
   printf "Means suffer from anything else running; on a busy machine compare the fastest runs.\n"
+  if (fs == "-") {
+    printf "\nThe floor was not timed (bench/hash-floor.c could not be built).\n"
+  } else {
+    printf "\nthe floor (bench/hash-floor.c: openat, statx, pread, SHA-256, close per listed file; no walk, no manifest):\n"
+    printf "%-22s %-9s %10s %10s %9s %9s\n", "tree", "", "floor", "hallmark", "hallmark", "pipeline"
+    printf "%-22s %-9s %10s %10s %9s %9s\n", "", "", "", "", "/ floor", "/ floor"
+    frow("small: " n " files", "mean", fs, hs, ps); frow("", "fastest", fsm, hsm, psm); frow("", "CPU time", fsc, hsc, psc)
+    frow("large: 1 GiB/20 files", "mean", fl, hl, pl); frow("", "fastest", flm, hlm, plm); frow("", "CPU time", flc, hlc, plc)
+    printf "\nthe floor itself against the pipeline on the small tree: %.2fx mean, %.2fx fastest (the target asks 1.5x of hallmark)\n", ps / fs, psm / fsm
+  }
 }
+function frow(tree, what, f, h, p) { printf "%-22s %-9s %8.1fms %8.1fms %8.2fx %8.2fx\n", tree, what, f * 1000, h * 1000, h / f, p / f }
 function row(tree, what, h, p) { printf "%-22s %-9s %8.1fms %8.1fms %8.2fx\n", tree, what, h * 1000, p * 1000, p / h }
 function ok(c) { return c ? "met" : "MISSED" }'
