@@ -125,7 +125,7 @@ pub(crate) fn walk(root: &Path, canonical: &Path, sizes: bool) -> Result<Walked,
                 walked.dirs.push(DirJob {
                     open: abs,
                     display: root.join(&rel),
-                    prefix: if rel.is_empty() { 0 } else { rel.len() + 1 },
+                    prefix: name_offset(&rel),
                     bytes: files.iter().map(|f| f.size).sum(),
                     files,
                 });
@@ -164,11 +164,7 @@ fn list(
     sizes: bool,
 ) -> Result<Listing, DigestError> {
     let dir = hash::open_dir(dir_abs, &root.join(dir_rel))?;
-    let prefix = if dir_rel.is_empty() {
-        0
-    } else {
-        dir_rel.len() + 1
-    };
+    let prefix = name_offset(dir_rel);
     let mut children = LISTING
         .with(|cell| match cell.try_borrow_mut() {
             Ok(mut buffer) => read_children(&dir, dir_rel, &mut buffer),
@@ -207,17 +203,17 @@ fn list(
         }
         // From the listing's d_type where the file system gives it, else from `lstat`. Either
         // way, symbolic links are not followed.
-        let lstat = |what: &str| {
-            rustix::fs::statat(&dir, what, AtFlags::SYMLINK_NOFOLLOW).map_err(|errno| {
+        let lstat = || {
+            rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).map_err(|errno| {
                 DigestError::UnreadableDir {
                     path: shown(),
                     source: errno.into(),
                 }
             })
         };
-        let (file_type, mut stat) = match file_type {
+        let (file_type, stat) = match file_type {
             FileType::Unknown => {
-                let stat = lstat(name)?;
+                let stat = lstat()?;
                 (FileType::from_raw_mode(stat.st_mode), Some(stat))
             }
             known => (known, None),
@@ -229,9 +225,9 @@ fn list(
             }
             FileType::RegularFile => {
                 let (size, executable) = if sizes {
-                    let stat = match stat.take() {
+                    let stat = match stat {
                         Some(stat) => stat,
-                        None => lstat(name)?,
+                        None => lstat()?,
                     };
                     let size = u64::try_from(stat.st_size).unwrap_or(0);
                     (size, Some(mode_is_executable(stat.st_mode)))
@@ -261,6 +257,16 @@ fn list(
         }
     }
     Ok(listing)
+}
+
+/// Where entry names start in the paths of a directory's entries: after the directory's own
+/// path below the root and its `/` (at 0 for the root itself).
+fn name_offset(dir_rel: &str) -> usize {
+    if dir_rel.is_empty() {
+        0
+    } else {
+        dir_rel.len() + 1
+    }
 }
 
 /// Reads every entry of `dir` but `.` and `..`, through `buffer` (grown to
