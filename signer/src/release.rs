@@ -11,7 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hallmark_keyring::bundle::{Attestation, Bundle, MAX_BUNDLE_BYTES};
+use hallmark_keyring::bundle::{Attestation, BUNDLE_SUFFIX, Bundle, MAX_BUNDLE_BYTES};
 use hallmark_keyring::digest::{ContentDigest, DigestError, DigestOptions, Progress, digest_path};
 use hallmark_keyring::envelope::EnvelopeSignature;
 use hallmark_keyring::fsutil::{self, StagedWrites, WriteError};
@@ -85,6 +85,20 @@ pub enum ReleaseError {
         /// The artifact.
         path: PathBuf,
     },
+    /// A Hallmark bundle was given where an artifact was expected, without its artifact.
+    #[error(
+        "{} is a Hallmark bundle, not an artifact: give its artifact {} (the bundle beside it is \
+         found by name), or give the artifact with --bundle {}",
+        path.display(),
+        artifact.display(),
+        path.display()
+    )]
+    BundleGiven {
+        /// The bundle.
+        path: PathBuf,
+        /// The artifact it belongs to, by name.
+        artifact: PathBuf,
+    },
     /// Bundles exist and replacing them was not asked for.
     #[error(
         "{} already exist{}: {}; nothing was signed. Use --force to replace them",
@@ -143,6 +157,80 @@ fn list(paths: &[PathBuf]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// The signature files Hallmark writes beside an artifact, by suffix, and what each is.
+pub const SIGNATURE_SUFFIXES: [(&str, &str); 3] = [
+    (BUNDLE_SUFFIX, "Hallmark bundle"),
+    (".minisig", "minisign signature"),
+    (".sig", "SSH signature"),
+];
+
+/// Paths given as artifacts, with the signature files among them set aside.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GivenPaths {
+    /// The artifacts, in the order given.
+    pub artifacts: Vec<PathBuf>,
+    /// Signature files given beside their own artifacts (`dist/*` matches `dist/a.tar` and
+    /// `dist/a.tar.hallmark.json`): not artifacts, left out.
+    pub skipped: Vec<PathBuf>,
+}
+
+impl GivenPaths {
+    /// A one-line note about what was left out, or `None` when nothing was.
+    pub fn note(&self) -> Option<String> {
+        match self.skipped.as_slice() {
+            [] => None,
+            [one] => Some(format!(
+                "skipped {}: the signature of an artifact given beside it, not an artifact",
+                one.display()
+            )),
+            many => Some(format!(
+                "skipped {} signature files given beside their artifacts ({}, …): they are not \
+                 artifacts",
+                many.len(),
+                many[0].display()
+            )),
+        }
+    }
+}
+
+/// Sets aside the signature files among paths given as artifacts, so that a glob such as
+/// `dist/*` neither signs last run's bundles nor verifies bundles as artifacts.
+///
+/// A path ending in a signature suffix (`.hallmark.json`, `.minisig`, `.sig`) whose artifact —
+/// the same path without the suffix — is also given, is left out. A Hallmark bundle given
+/// without its artifact is refused ([`ReleaseError::BundleGiven`]): it is never an artifact.
+/// A lone `.minisig` or `.sig` file stays an artifact (anything may be signed, signatures
+/// included), but only when its own artifact is not part of the run.
+pub fn without_signature_files(paths: &[PathBuf]) -> Result<GivenPaths, ReleaseError> {
+    use std::os::unix::ffi::OsStrExt as _;
+
+    let given: std::collections::HashSet<&[u8]> =
+        paths.iter().map(|p| p.as_os_str().as_bytes()).collect();
+    let mut out = GivenPaths {
+        artifacts: Vec::with_capacity(paths.len()),
+        skipped: Vec::new(),
+    };
+    for path in paths {
+        let bytes = path.as_os_str().as_bytes();
+        let signed = SIGNATURE_SUFFIXES.iter().find_map(|(suffix, _)| {
+            let base = bytes.strip_suffix(suffix.as_bytes())?;
+            // `dist/.sig` is a file named `.sig`, not the signature of `dist/`.
+            (!base.is_empty() && !base.ends_with(b"/")).then_some((base, *suffix))
+        });
+        match signed {
+            Some((base, _)) if given.contains(base) => out.skipped.push(path.clone()),
+            Some((base, suffix)) if suffix == BUNDLE_SUFFIX => {
+                return Err(ReleaseError::BundleGiven {
+                    path: path.clone(),
+                    artifact: PathBuf::from(std::ffi::OsStr::from_bytes(base)),
+                });
+            }
+            _ => out.artifacts.push(path.clone()),
+        }
+    }
+    Ok(out)
 }
 
 /// Checks the artifacts and their bundle paths before anything is unlocked.
@@ -459,4 +547,46 @@ pub fn verify_with_keys(
             source,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn paths(names: &[&str]) -> Vec<PathBuf> {
+        names.iter().map(PathBuf::from).collect()
+    }
+
+    #[test]
+    fn signature_files_beside_their_artifacts_are_set_aside() {
+        let given = without_signature_files(&paths(&[
+            "d/a.tar",
+            "d/a.tar.hallmark.json",
+            "d/a.tar.minisig",
+            "d/a.tar.sig",
+            "d/b.sig",
+            "d/.sig",
+            "d/",
+        ]))
+        .unwrap();
+        assert_eq!(
+            given.artifacts,
+            paths(&["d/a.tar", "d/b.sig", "d/.sig", "d/"])
+        );
+        assert_eq!(
+            given.skipped,
+            paths(&["d/a.tar.hallmark.json", "d/a.tar.minisig", "d/a.tar.sig"])
+        );
+        // A bundle is never an artifact, even beside a bundle of its own.
+        let given = without_signature_files(&paths(&[
+            "a.hallmark.json",
+            "a.hallmark.json.hallmark.json",
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(given, ReleaseError::BundleGiven { ref artifact, .. } if artifact == Path::new("a"))
+        );
+    }
 }

@@ -7,6 +7,7 @@
 //! little code as possible. Pins, policies and the audit log are `hallmark verify --keyring`.
 #![forbid(unsafe_code)]
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -91,7 +92,25 @@ fn main() -> ExitCode {
             Err(e) => return fail(&error_text(&e), e.hint(), args.json),
         }
     }
-    let results = release::verify_all_with_keys(&args.paths, args.bundle.as_deref(), &keys, &|| {});
-    let outcomes = args.paths.iter().map(PathBuf::as_path).zip(results);
+    // `hallmark-verify dist/*` matches the bundles beside the artifacts too: the same rule as
+    // `hallmark verify`.
+    let given = match release::without_signature_files(&args.paths) {
+        Ok(given) => given,
+        Err(e) => return fail(&e.to_string(), None, args.json),
+    };
+    if let (Some(note), false) = (given.note(), args.json) {
+        // A closed standard error is no reason to stop (eprintln! would panic).
+        let _ = writeln!(std::io::stderr(), "{note}");
+    }
+    if given.artifacts.is_empty() {
+        return fail(
+            "nothing to verify: every path given is the signature of another path given",
+            None,
+            args.json,
+        );
+    }
+    let paths = given.artifacts;
+    let results = release::verify_all_with_keys(&paths, args.bundle.as_deref(), &keys, &|| {});
+    let outcomes = paths.iter().map(PathBuf::as_path).zip(results);
     exit_code(print_verdicts(outcomes, args.json))
 }

@@ -10,12 +10,15 @@ mod registry;
 mod sign;
 mod verify;
 
+use std::path::PathBuf;
+
 use clap::CommandFactory;
 use hallmark_hsm::secret::SecretSource;
 use hallmark_signer::keyref::UnlockOptions;
+use hallmark_signer::release;
 
 use crate::cli::{Command, UnlockArgs};
-use crate::exit::CmdResult;
+use crate::exit::{CmdResult, Failure};
 use crate::ui::Output;
 
 pub fn run(command: Command, out: &Output) -> CmdResult {
@@ -57,4 +60,24 @@ pub fn unlock_options(args: &UnlockArgs) -> UnlockOptions {
         age_identities: args.age_identities.clone(),
         allow_final_pin_try: args.allow_final_pin_try,
     }
+}
+
+/// The artifacts among `paths`, with signature files given beside their artifacts left out (a
+/// note says so) and a lone bundle refused: see [`release::without_signature_files`]. `verb`
+/// names the command's action for the error when nothing is left ("sign", "verify").
+pub fn artifacts_only(
+    paths: &[PathBuf],
+    verb: &str,
+    out: &Output,
+) -> Result<Vec<PathBuf>, Failure> {
+    let given = release::without_signature_files(paths).map_err(Failure::usage)?;
+    if let Some(note) = given.note() {
+        out.note(&note);
+    }
+    if given.artifacts.is_empty() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "nothing to {verb}: every path given is the signature of another path given"
+        )));
+    }
+    Ok(given.artifacts)
 }

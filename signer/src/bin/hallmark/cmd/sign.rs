@@ -13,7 +13,9 @@ use crate::cli::{SignArgs, SignFormat};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
 
-pub fn run(args: SignArgs, out: &Output) -> CmdResult {
+pub fn run(mut args: SignArgs, out: &Output) -> CmdResult {
+    // `sign dist/*` after an earlier run must not sign last run's bundles and signatures.
+    args.paths = super::artifacts_only(&args.paths, "sign", out)?;
     if args.peer.format != SignFormat::Hallmark {
         return super::interop::sign(args, out);
     }

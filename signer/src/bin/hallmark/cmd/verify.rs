@@ -15,7 +15,9 @@ use crate::cli::{VerifyArgs, VerifyFormat};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::Output;
 
-pub fn run(args: VerifyArgs, out: &Output) -> CmdResult {
+pub fn run(mut args: VerifyArgs, out: &Output) -> CmdResult {
+    // `verify dist/*` matches the bundles and signatures beside the artifacts too.
+    args.paths = super::artifacts_only(&args.paths, "verify", out)?;
     if args.peer.format != VerifyFormat::Hallmark {
         return super::interop::verify(args, out);
     }
