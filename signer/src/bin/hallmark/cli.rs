@@ -850,7 +850,8 @@ pub struct QuickstartArgs {
     pub dir: Option<PathBuf>,
 
     /// scrypt work factor (log2 N, 10 to 22) for the tour's throwaway key files; by default
-    /// age's choice of about one second per key, as for real keys.
+    /// 10, about a millisecond per unlock, so that the tour runs in seconds (real keys keep
+    /// age's default of about one second).
     #[arg(long, value_name = "LOG_N")]
     pub work_factor: Option<u8>,
 }

@@ -15,38 +15,68 @@ use crate::ui::Output;
 
 const PASSPHRASE_VAR: &str = "HALLMARK_QUICKSTART_PASSPHRASE";
 
+/// The scrypt work factor (log2 N) of the tour's throwaway keys unless --work-factor says
+/// otherwise: about a millisecond per unlock instead of age's second, so that the tour's dozen
+/// unlocks take no time. Real keys keep age's default.
+const TOUR_WORK_FACTOR: u8 = 10;
+
 struct Tour {
     exe: PathBuf,
     dir: PathBuf,
     passphrase: String,
     step: usize,
+    /// `-q`: print nothing but the outcome (and, on failure, what the failing step printed).
+    quiet: bool,
 }
 
 impl Tour {
     fn heading(&mut self, text: &str) {
         self.step += 1;
-        outln!("\n== {}. {text}", self.step);
+        if !self.quiet {
+            outln!("\n== {}. {text}", self.step);
+        }
+    }
+
+    fn say(&self, text: &str) {
+        if !self.quiet {
+            outln!("{text}");
+        }
     }
 
     /// Runs `hallmark ARGS` in the tour directory and checks its exit code.
     fn hallmark(&self, args: &[&str], expect: u8) -> Result<(), Failure> {
-        outln!("$ hallmark {}", args.join(" "));
-        let status = Command::new(&self.exe)
+        let shown = args.join(" ");
+        self.say(&format!("$ hallmark {shown}"));
+        let mut command = Command::new(&self.exe);
+        command
             .args(args)
             .current_dir(&self.dir)
-            .env(PASSPHRASE_VAR, &self.passphrase)
-            .status()
-            .with_context(|| format!("cannot run {}", self.exe.display()))
-            .map_err(Failure::usage)?;
-        let code = status.code().unwrap_or(-1);
+            .env(PASSPHRASE_VAR, &self.passphrase);
+        let (code, captured) = if self.quiet {
+            let output = command
+                .output()
+                .with_context(|| format!("cannot run {}", self.exe.display()))
+                .map_err(Failure::usage)?;
+            let mut captured = String::from_utf8_lossy(&output.stdout).into_owned();
+            captured.push_str(&String::from_utf8_lossy(&output.stderr));
+            (output.status.code().unwrap_or(-1), captured)
+        } else {
+            let status = command
+                .status()
+                .with_context(|| format!("cannot run {}", self.exe.display()))
+                .map_err(Failure::usage)?;
+            (status.code().unwrap_or(-1), String::new())
+        };
         if code != i32::from(expect) {
             return Err(Failure::usage(anyhow!(
-                "the tour expected `hallmark {}` to exit with {expect}, it exited with {code}",
-                args.join(" ")
+                "the tour expected `hallmark {shown}` to exit with {expect}, it exited with \
+                 {code}{}{}",
+                if captured.is_empty() { "" } else { ":\n" },
+                captured.trim_end()
             )));
         }
         if expect != 0 {
-            outln!("(exit code {code}, as expected)");
+            self.say(&format!("(exit code {code}, as expected)"));
         }
         Ok(())
     }
@@ -96,18 +126,29 @@ pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
         dir: dir.clone(),
         passphrase: hex_encode(&secret),
         step: 0,
+        quiet: out.quiet,
     };
 
-    outln!("Hallmark quickstart, working in {}", dir.display());
-    outln!(
-        "Every key's passphrase is random and passed in the environment variable {PASSPHRASE_VAR}."
-    );
+    let work_factor = args.work_factor.unwrap_or(TOUR_WORK_FACTOR);
+    tour.say(&format!(
+        "Hallmark quickstart, working in {}",
+        dir.display()
+    ));
+    tour.say(&format!(
+        "Every key's passphrase is random and passed in the environment variable \
+         {PASSPHRASE_VAR}.\nThe keys are throwaway: they use a low scrypt work factor \
+         (--work-factor {work_factor}) so that the tour runs in seconds. Real keys keep age's \
+         default of about one second per unlock, which is what slows down guessing a stolen \
+         key file's passphrase."
+    ));
     let pass = ["--passphrase-env", PASSPHRASE_VAR];
-    let work_factor = args.work_factor.map(|w| w.to_string());
-    let generate_flags: Vec<&str> = match &work_factor {
-        Some(w) => vec!["--passphrase-env", PASSPHRASE_VAR, "--work-factor", w],
-        None => pass.to_vec(),
-    };
+    let work_factor = work_factor.to_string();
+    let generate_flags: Vec<&str> = vec![
+        "--passphrase-env",
+        PASSPHRASE_VAR,
+        "--work-factor",
+        &work_factor,
+    ];
 
     tour.heading("Generate the signing key and, now already, the key that will replace it");
     for key in ["release.key", "release-next.key"] {
@@ -195,7 +236,7 @@ pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
     std::fs::write(&target, &bytes)
         .context("cannot modify the sample")
         .map_err(Failure::usage)?;
-    outln!("(changed one byte of hello-1.0.0/bin/hello)");
+    tour.say("(changed one byte of hello-1.0.0/bin/hello)");
     tour.hallmark(&["verify", "--keyring", "trust", "hello-1.0.0"], 1)?;
     std::fs::write(&target, &original)
         .context("cannot restore the sample")
@@ -310,11 +351,12 @@ pub fn run(args: QuickstartArgs, out: &Output) -> CmdResult {
     tour.hallmark(&["verify", "--keyring", "trust", "hello-2.0.0"], 1)?;
 
     outln!(
-        "\nDone: the tampered package and the impostor's release were refused (exit code 1); the \
-         release signed after the rotation was trusted, linked to the pinned key by the rotation."
+        "{}Done: the tampered package and the impostor's release were refused (exit code 1); the \
+         release signed after the rotation was trusted, linked to the pinned key by the rotation.",
+        if tour.quiet { "" } else { "\n" }
     );
     if args.dir.is_some() {
-        outln!("The files are kept in {}.", dir.display());
+        tour.say(&format!("The files are kept in {}.", dir.display()));
     }
     Ok(Exit::Success)
 }

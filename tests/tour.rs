@@ -1,0 +1,142 @@
+//! What a new user follows: `hallmark quickstart`, and the decisions of
+//! `scripts/quickstart.sh` on a fresh machine (which toolchain it installs, and what it says
+//! when it cannot install packages).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hallmark_tests::{Run, Scratch};
+
+fn scratch() -> Scratch {
+    Scratch::new(env!("CARGO_BIN_EXE_hallmark"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn quickstart_runs_with_a_low_work_factor_and_says_so() {
+    let s = scratch();
+    let run = s.run(["quickstart", "--dir", "tour"]).expect(0);
+    assert!(
+        run.stdout.contains(
+            "The keys are throwaway: they use a low scrypt work factor (--work-factor 10)"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("$ hallmark key generate --out file:release.key --passphrase-env HALLMARK_QUICKSTART_PASSPHRASE --work-factor 10"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn quickstart_quiet_prints_only_the_outcome() {
+    let s = scratch();
+    let run = s.run(["-q", "quickstart"]).expect(0);
+    assert_eq!(
+        run.stdout,
+        "Done: the tampered package and the impostor's release were refused (exit code 1); the \
+         release signed after the rotation was trusted, linked to the pinned key by the rotation.\n"
+    );
+    assert_eq!(run.stderr, "");
+}
+
+/// A directory standing in for a fresh machine's PATH: the few tools the script needs, linked
+/// from the real system, plus stubs written by the test.
+struct FreshPath {
+    dir: tempfile::TempDir,
+}
+
+impl FreshPath {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for tool in [
+            "bash", "sed", "sort", "head", "awk", "grep", "dirname", "cat", "printf",
+        ] {
+            let real = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| Path::new(d).join(tool))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| panic!("{tool} is not installed"));
+            std::os::unix::fs::symlink(real, dir.path().join(tool)).unwrap();
+        }
+        FreshPath { dir }
+    }
+
+    fn stub(&self, name: &str, script: &str) {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Runs scripts/quickstart.sh with only this PATH and an empty home directory.
+    fn run_quickstart(&self, home: &Path) -> Run {
+        let out = Command::new("/bin/bash")
+            .arg(repo().join("scripts/quickstart.sh"))
+            .env_clear()
+            .env("PATH", self.dir.path())
+            .env("HOME", home)
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+#[test]
+fn quickstart_script_replaces_a_too_old_distribution_cargo_with_rustup_and_the_pinned_toolchain_only()
+ {
+    let fresh = FreshPath::new();
+    let home = tempfile::tempdir().unwrap();
+    let record = home.path().join("rustup-init-args");
+    fresh.stub("dpkg-query", "echo 'install ok installed'");
+    fresh.stub("id", "echo 0");
+    // Debian 12's own cargo.
+    fresh.stub("cargo", "echo 'cargo 1.65.0'");
+    // The rustup installer that `curl … | sh` runs: it records its arguments and stops the
+    // script (nothing is downloaded).
+    fresh.stub(
+        "curl",
+        &format!("echo 'echo \"$@\" > {}; exit 7'", record.display()),
+    );
+    fresh.stub("sh", "exec /bin/sh \"$@\"");
+    let run = fresh.run_quickstart(home.path());
+    assert_eq!(run.code, 7, "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "cargo 1.65.0 is older than the Rust 1.95.0 this project pins; installing rustup beside it"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(&record).unwrap(),
+        "-y --profile minimal --default-toolchain none\n"
+    );
+}
+
+#[test]
+fn quickstart_script_says_what_to_do_without_root_or_sudo() {
+    let fresh = FreshPath::new();
+    let home = tempfile::tempdir().unwrap();
+    fresh.stub("dpkg-query", "echo 'unknown ok not-installed'");
+    fresh.stub("id", "echo 1000");
+    let run = fresh.run_quickstart(home.path()).expect(2);
+    assert_eq!(
+        run.stderr,
+        "error: the build needs these Debian packages: pkg-config libpcsclite-dev \
+         build-essential ca-certificates curl\nInstall them as root (apt-get install pkg-config \
+         libpcsclite-dev build-essential ca-certificates curl) or install sudo, then run this \
+         again.\n"
+    );
+}
