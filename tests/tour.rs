@@ -140,3 +140,69 @@ fn quickstart_script_says_what_to_do_without_root_or_sudo() {
          again.\n"
     );
 }
+
+/// The shell blocks of the README's tour, in order.
+fn readme_tour() -> String {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme
+        .find("\n## A short tour\n")
+        .expect("README has a tour");
+    let end = start + readme[start..].find("\n## Documentation\n").unwrap();
+    let mut script = String::new();
+    let mut in_block = false;
+    for line in readme[start..end].lines() {
+        match (in_block, line) {
+            (false, "```sh") => in_block = true,
+            (true, "```") => in_block = false,
+            (true, _) => {
+                script.push_str(line);
+                script.push('\n');
+            }
+            _ => {}
+        }
+    }
+    script
+}
+
+#[test]
+fn readme_tour_runs_as_written() {
+    let script = readme_tour();
+    assert!(script.contains("hallmark ceremony rotate"), "{script}");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_hallmark")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+    .expect(0);
+    // What the tour promises, in order.
+    let mut rest = run.stdout.as_str();
+    for promised in [
+        "dist/tool-1.2.0.tar: trusted: org.acme.tool@1.2.0",
+        "dist/tool-1.2.0.tar: trusted: org.acme.tool@1.2.0",
+        "dist/tool-1.2.0.tar: rejected: digest-mismatch: ",
+        "tool-1.0.0.tar: trusted: org.example.tool@1.0.0 signed by key ",
+        "tool-2.0.0.tar: trusted-after-rotation: org.example.tool@2.0.0 signed by key ",
+        "tool-2.0.1.tar: rejected: unlinked-signer-change: ",
+        "audit log verified",
+        "tool-2.0.0.tar: accepted org.example.tool@2.0.0",
+        "registry log verified: ",
+    ] {
+        match rest.find(promised) {
+            Some(at) => rest = &rest[at + promised.len()..],
+            None => panic!(
+                "the tour did not print {promised:?} (in order):\n{}",
+                run.stdout
+            ),
+        }
+    }
+}
