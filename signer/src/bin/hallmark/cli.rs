@@ -564,7 +564,9 @@ pub struct PeerVerifyArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("against").required(true).args(["public_keys", "keyring", "identity", "allowed_signers"])))]
+// What to verify against is required, but checked by the command: $HALLMARK_KEYRING stands in
+// for --keyring only when nothing else is given (clap's `env` would make it conflict with an
+// explicit --public-key), so the flags that need a keyring are checked there too.
 pub struct VerifyArgs {
     /// The public key expected to have signed: `ed25519:…`, a key reference (file:PATH reads
     /// PATH.pub), or a path to a .pub file. Repeat to accept any of several keys. With
@@ -573,8 +575,11 @@ pub struct VerifyArgs {
     pub public_keys: Vec<String>,
 
     /// Verify against the pins and policy of this trust store (a directory; see `hallmark
-    /// keyring`). Every verdict is recorded in its audit log, and longer key event logs seen
-    /// in bundles are stored; pins are never changed (except by --trust-on-first-use).
+    /// keyring`; default: $HALLMARK_KEYRING when no other key source is given). Every verdict
+    /// is recorded in its audit log, and longer key event logs seen in bundles are stored;
+    /// pins are never changed (except by --trust-on-first-use). A store that cannot be
+    /// written (a read-only checkout or mount) is verified against without recording, and a
+    /// note says so.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["public_keys", "identity"])]
     pub keyring: Option<PathBuf>,
 
@@ -586,12 +591,17 @@ pub struct VerifyArgs {
     /// With --keyring: a package no pin covers is pinned to the identity that signed it (for
     /// the namespace that identity claims) and recorded, instead of failing as
     /// unknown-publisher. Look-alike names of pinned namespaces are never pinned this way.
-    #[arg(long, requires = "keyring")]
+    #[arg(long)]
     pub trust_on_first_use: bool,
 
     /// With --keyring: do not write to the trust store (no audit entries, no stored logs).
-    #[arg(long, requires = "keyring")]
+    #[arg(long)]
     pub no_record: bool,
+
+    /// With --keyring: fail (exit 2) when the verdicts cannot be recorded, instead of
+    /// verifying without recording.
+    #[arg(long, conflicts_with = "no_record")]
+    pub record: bool,
 
     /// The bundle to use, when verifying a single artifact whose bundle is not beside it.
     #[arg(long, value_name = "PATH")]
@@ -807,9 +817,11 @@ pub struct RegistryReceiptArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["registry", "log"])))]
+// One source or the other; $HALLMARK_REGISTRY stands in for --registry when neither is given
+// (checked by the command).
+#[command(group(clap::ArgGroup::new("source").args(["registry", "log"])))]
 pub struct RegistryVerifyLogArgs {
-    /// The registry's directory.
+    /// The registry's directory (default: $HALLMARK_REGISTRY).
     #[arg(long, value_name = "DIR")]
     pub registry: Option<PathBuf>,
 

@@ -377,7 +377,14 @@ fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
     Ok(exit)
 }
 
-fn verify(args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
+fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
+    // $HALLMARK_REGISTRY stands in for --registry when neither source is given (clap's `env`
+    // would make it conflict with an explicit --log).
+    if args.registry.is_none() && args.log.is_none() {
+        args.registry = std::env::var_os("HALLMARK_REGISTRY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+    }
     let (path, mut expected) = match (&args.registry, &args.log) {
         (Some(dir), _) => {
             let config_path = dir.join(registry::CONFIG_FILE);
@@ -463,7 +470,7 @@ fn verify(args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
 
 fn unreachable_source() -> Result<(PathBuf, Option<IdentityId>), Failure> {
     Err(Failure::usage(anyhow::anyhow!(
-        "give --registry DIR or --log FILE"
+        "give --registry DIR (or $HALLMARK_REGISTRY) or --log FILE"
     )))
 }
 

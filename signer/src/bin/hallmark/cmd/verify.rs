@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use hallmark_keyring::bundle::Bundle;
 use hallmark_keyring::digest::{DigestOptions, digest_path};
-use hallmark_keyring::trust::{Gate, Outcome, TrustStore, TrustView};
+use hallmark_keyring::trust::{Gate, Outcome, TrustError, TrustStore, TrustView};
 use hallmark_keyring::{KelFile, Timestamp};
 use hallmark_signer::attest::HardwareAttestationVerifier;
 use hallmark_signer::cmdline::print_verdicts;
@@ -16,6 +16,34 @@ use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::Output;
 
 pub fn run(mut args: VerifyArgs, out: &Output) -> CmdResult {
+    if args.public_keys.is_empty()
+        && args.keyring.is_none()
+        && args.identity.is_none()
+        && args.peer.allowed_signers.is_none()
+    {
+        match std::env::var_os("HALLMARK_KEYRING").filter(|v| !v.is_empty()) {
+            Some(dir) => args.keyring = Some(PathBuf::from(dir)),
+            None => {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "say what to verify against: --keyring DIR (or $HALLMARK_KEYRING), \
+                     --public-key KEY, --identity KEL or --allowed-signers FILE"
+                )));
+            }
+        }
+    }
+    if args.keyring.is_none() {
+        for (given, flag) in [
+            (args.trust_on_first_use, "--trust-on-first-use"),
+            (args.no_record, "--no-record"),
+            (args.record, "--record"),
+        ] {
+            if given {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "{flag} applies to a trust store: give --keyring DIR (or $HALLMARK_KEYRING)"
+                )));
+            }
+        }
+    }
     // `verify dist/*` matches the bundles and signatures beside the artifacts too.
     args.paths = super::artifacts_only(&args.paths, "verify", out)?;
     if args.peer.format != VerifyFormat::Hallmark {
@@ -45,11 +73,30 @@ pub fn run(mut args: VerifyArgs, out: &Output) -> CmdResult {
 /// `verify --keyring DIR` and `verify --identity KEL`: the gatekeeper.
 fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
     let now = Timestamp::now();
-    let record = args.keyring.is_some() && !args.no_record;
+    let mut record = args.keyring.is_some() && !args.no_record;
     let (mut store, identity_view) = match (&args.keyring, &args.identity) {
         (Some(dir), _) => {
-            let store = TrustStore::open(dir, args.trust_on_first_use, record)
-                .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+            let store = match TrustStore::open(dir, args.trust_on_first_use, record) {
+                // A read-only checkout (or mount) of a committed store still gates: it is
+                // verified against, and nothing is recorded. --record makes that an error, and
+                // first-use pinning needs to write.
+                Err(TrustError::Lock { source, .. })
+                    if record
+                        && !args.record
+                        && !args.trust_on_first_use
+                        && is_read_only(&source) =>
+                {
+                    out.note(&format!(
+                        "note: trust store {} cannot be written ({source}): verifying without \
+                         recording (--no-record says so quietly, --record makes it an error)",
+                        dir.display()
+                    ));
+                    record = false;
+                    TrustStore::open(dir, false, false)
+                }
+                opened => opened,
+            }
+            .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
             (Some(store), None)
         }
         (None, Some(path)) => {
@@ -132,4 +179,12 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
         )
     });
     Ok(print_verdicts(verdicts, out.json))
+}
+
+/// Whether an error opening a store's lock file means the store cannot be written at all.
+fn is_read_only(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
 }
