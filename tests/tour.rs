@@ -189,6 +189,8 @@ fn readme_tour_runs_as_written() {
     for promised in [
         "dist/tool-1.2.0.tar: trusted: org.acme.tool@1.2.0",
         "dist/tool-1.2.0.tar: trusted: org.acme.tool@1.2.0",
+        "dist/tool-1.2.0.tar: trusted: org.acme.tool@1.2.0",
+        "re-encrypted file:release.key (key id ",
         "dist/tool-1.2.0.tar: rejected: digest-mismatch: ",
         "tool-1.0.0.tar: trusted: org.example.tool@1.0.0 signed by key ",
         "tool-2.0.0.tar: trusted-after-rotation: org.example.tool@2.0.0 signed by key ",

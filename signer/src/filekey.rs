@@ -183,6 +183,12 @@ pub enum FileKeyError {
         /// What is wrong.
         detail: String,
     },
+    /// A change of passphrase to the passphrase the file already has.
+    #[error("the new passphrase for {} is its current one; nothing was changed", path.display())]
+    SamePassphrase {
+        /// The key file.
+        path: PathBuf,
+    },
     /// The work factor asked for is out of range.
     #[error("scrypt work factor {0} is out of range ({MIN_WORK_FACTOR} to {MAX_WORK_FACTOR})")]
     WorkFactor(u8),
@@ -286,13 +292,54 @@ fn encrypt(plaintext: &[u8], protection: &Protection) -> Result<String, FileKeyE
     String::from_utf8(out).map_err(|e| FileKeyError::Encrypt(e.to_string()))
 }
 
+/// Re-encrypts the key file `path` under new protection — a new passphrase, or age recipients
+/// — replacing the file atomically: a crash leaves the old file or the new one, never neither.
+/// The key is unlocked with `unlock` first, and a new passphrase is proved to open the new
+/// file before it replaces the old one. Returns the key's public key.
+pub fn change_protection(
+    path: &Path,
+    unlock: &Unlock,
+    protection: &Protection,
+) -> Result<PublicKey, FileKeyError> {
+    let key = FileKey::unlock(path, unlock)?;
+    if let (Unlock::Passphrase(current), Protection::Passphrase { passphrase, .. }) =
+        (unlock, protection)
+        && current == passphrase
+    {
+        return Err(FileKeyError::SamePassphrase {
+            path: path.to_owned(),
+        });
+    }
+    let pem = key
+        .key
+        .to_pkcs8_pem(Default::default())
+        .map_err(|e| FileKeyError::Encrypt(format!("encoding PKCS#8: {e}")))?;
+    let armored = encrypt(pem.as_bytes(), protection)?;
+    if let Protection::Passphrase { passphrase, .. } = protection {
+        let reopened = FileKey::unlock_bytes(
+            path,
+            armored.as_bytes(),
+            &Unlock::Passphrase(passphrase.clone()),
+        )?;
+        if reopened.key.verifying_key() != key.key.verifying_key() {
+            return Err(FileKeyError::Encrypt(
+                "the re-encrypted key does not decrypt to the same key".to_owned(),
+            ));
+        }
+    }
+    fsutil::write_replace(path, armored.as_bytes(), 0o600)?;
+    Ok(PublicKey::new(key.key.verifying_key()))
+}
+
 /// Reads the public key of a key file from `PATH.pub`, without unlocking the key.
 pub fn read_public_key(path: &Path) -> Result<PublicKey, FileKeyError> {
     let pub_path = public_key_path(path);
     read_public_key_file(&pub_path)
 }
 
-/// Reads a public key file: one line `ed25519:<base64>`, optionally followed by a newline.
+/// Reads a public key file in any form `hallmark key show` prints: `ed25519:<base64>` (the
+/// `.pub` file `key generate` writes, or `key show`'s text, whose `key id:` line must then name
+/// the same key), an OpenSSH line, a minisign public key, PEM or a JWK.
 pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> {
     let text = fsutil::read_bounded(pub_path, 4096).map_err(|source| match source {
         fsutil::ReadError::Io(source) => FileKeyError::Read {
@@ -308,11 +355,41 @@ pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> 
         path: pub_path.to_owned(),
         detail: "not UTF-8 text".into(),
     })?;
-    let line = text.strip_suffix('\n').unwrap_or(&text);
-    PublicKey::from_str(line).map_err(|e| FileKeyError::BadPublicKeyFile {
+    parse_public_key_text(&text).map_err(|detail| FileKeyError::BadPublicKeyFile {
         path: pub_path.to_owned(),
-        detail: e.to_string(),
+        detail,
     })
+}
+
+/// The key in a public key file's text; see [`read_public_key_file`].
+pub fn parse_public_key_text(text: &str) -> Result<PublicKey, String> {
+    if !text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
+        return crate::interop::pubkey::parse_any(text)
+            .map(|parsed| parsed.key)
+            .map_err(|e| e.to_string());
+    }
+    let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
+    let key = PublicKey::from_str(lines.next().unwrap_or_default()).map_err(|e| e.to_string())?;
+    match (lines.next(), lines.next()) {
+        (None, _) => Ok(key),
+        (Some(line), None) => {
+            let named = line.strip_prefix("key id: ").ok_or_else(|| {
+                format!(
+                    "after the key, only the `key id: …` line of `hallmark key show` may \
+                     follow, not {:?}",
+                    line.chars().take(40).collect::<String>()
+                )
+            })?;
+            let id = key.key_id().to_string();
+            if named != id {
+                return Err(format!(
+                    "its key id line names {named}, but the key's id is {id}: the file was edited"
+                ));
+            }
+            Ok(key)
+        }
+        (Some(_), Some(_)) => Err("more lines than a public key has".to_owned()),
+    }
 }
 
 /// Whether a key file is encrypted to a passphrase (as opposed to age recipients).
@@ -348,10 +425,16 @@ fn decryptor<'a>(
 }
 
 impl FileKey {
-    /// Unlocks a key file, checking the private key against `PATH.pub` when that file exists.
+    /// Unlocks a key file, checking the private key against `PATH.pub` when that file exists
+    /// and is not empty.
     pub fn unlock(path: &Path, unlock: &Unlock) -> Result<FileKey, FileKeyError> {
         let bytes = read_key_file(path)?;
-        let decryptor = decryptor(path, &bytes)?;
+        Self::unlock_bytes(path, &bytes, unlock)
+    }
+
+    /// Unlocks the bytes of the key file `path`.
+    fn unlock_bytes(path: &Path, bytes: &[u8], unlock: &Unlock) -> Result<FileKey, FileKeyError> {
+        let decryptor = decryptor(path, bytes)?;
         let scrypt = decryptor.is_scrypt();
         let mut plaintext = Zeroizing::new(Vec::new());
         let map_decrypt = |e: age::DecryptError| match e {
@@ -422,7 +505,9 @@ impl FileKey {
             path: path.to_owned(),
         })?;
         let pub_path = public_key_path(path);
-        if fsutil::exists_no_follow(&pub_path) {
+        // An empty `.pub` is one being re-created (`hallmark key show file:KEY > KEY.pub`).
+        let empty = std::fs::symlink_metadata(&pub_path).is_ok_and(|m| m.is_file() && m.len() == 0);
+        if fsutil::exists_no_follow(&pub_path) && !empty {
             let expected = read_public_key_file(&pub_path)?;
             if expected.verifying_key() != &key.verifying_key() {
                 return Err(FileKeyError::PublicKeyMismatch {

@@ -394,6 +394,34 @@ pub fn read_age_identities(path: &Path) -> Result<Vec<age::x25519::Identity>, Op
     Ok(identities)
 }
 
+/// How to unlock the key file `path` with the given options: its passphrase (from the source
+/// the options name, else the terminal) or, for a file encrypted to age recipients, the
+/// identities the options name.
+pub fn file_unlock(
+    path: &Path,
+    unlock: &UnlockOptions,
+    ui: &dyn Interaction,
+) -> Result<Unlock, OpenError> {
+    if filekey::is_passphrase_protected(path)? {
+        let source = unlock.passphrase.clone().unwrap_or(SecretSource::Prompt);
+        let what = format!("passphrase for {}", path.display());
+        return Ok(Unlock::Passphrase(source.read(&what, ui)?));
+    }
+    let mut identities = Vec::new();
+    for file in &unlock.age_identities {
+        identities.extend(read_age_identities(file)?);
+    }
+    if identities.is_empty() {
+        return Err(FileKeyError::WrongUnlockKind {
+            path: path.to_owned(),
+            found: "age recipients",
+            hint: "give an age identity file with --age-identity",
+        }
+        .into());
+    }
+    Ok(Unlock::Identities(identities))
+}
+
 /// Opens the key a reference names, unlocking it with the given options, and — when `expected`
 /// is given — checks that it is that key before it signs anything.
 ///
@@ -407,28 +435,7 @@ pub fn open<'ui>(
     expected: Option<&PublicKey>,
 ) -> Result<Box<dyn KeyHandle + 'ui>, OpenError> {
     let handle: Box<dyn KeyHandle + 'ui> = match reference {
-        KeyRef::File(path) => {
-            let how = if filekey::is_passphrase_protected(path)? {
-                let source = unlock.passphrase.clone().unwrap_or(SecretSource::Prompt);
-                let what = format!("passphrase for {}", path.display());
-                Unlock::Passphrase(source.read(&what, ui)?)
-            } else {
-                let mut identities = Vec::new();
-                for file in &unlock.age_identities {
-                    identities.extend(read_age_identities(file)?);
-                }
-                if identities.is_empty() {
-                    return Err(FileKeyError::WrongUnlockKind {
-                        path: path.clone(),
-                        found: "age recipients",
-                        hint: "give an age identity file with --age-identity",
-                    }
-                    .into());
-                }
-                Unlock::Identities(identities)
-            };
-            Box::new(FileKey::unlock(path, &how)?)
-        }
+        KeyRef::File(path) => Box::new(FileKey::unlock(path, &file_unlock(path, unlock, ui)?)?),
         KeyRef::Pkcs11(uri) => {
             let options = LoginOptions::new().allow_final_pin_try(unlock.allow_final_pin_try);
             let expected = expected.map(|k| *k.verifying_key());

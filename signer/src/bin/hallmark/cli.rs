@@ -144,8 +144,25 @@ pub enum KeyCommand {
     /// Print a public key and its key id, in Hallmark, OpenSSH, minisign, PEM or JWK form.
     ///
     /// file:PATH reads PATH.pub; pkcs11: lists the token's public key objects; yubikey: reads
-    /// the slot's metadata. None of them asks for a PIN or passphrase.
+    /// the slot's metadata. None of them asks for a PIN or passphrase — except a file key whose
+    /// PATH.pub is lost (or empty): then the key is unlocked to derive it, so that
+    /// `hallmark key show file:PATH > PATH.pub` restores the file. Every form this prints is
+    /// accepted back wherever a public key is (--public-key, --next-public-key).
     Show(ShowArgs),
+
+    /// Change a key file's passphrase, or re-encrypt it to age recipients.
+    ///
+    /// The key is unlocked with its current passphrase (--passphrase-file, --passphrase-env or
+    /// the terminal) or age identities (--age-identity), then encrypted to the new passphrase
+    /// (--new-passphrase-file, --new-passphrase-env, or asked twice on the terminal) or to age
+    /// recipients (--recipient, --recipients-file). A new passphrase is proved to open the new
+    /// file before the file is replaced, and the replacement is atomic: a crash or a full disk
+    /// leaves the old file or the new one, never an unreadable key. The key itself, its .pub
+    /// and every signature and identity that names it stay as they are.
+    ///
+    /// PINs of PKCS#11 tokens and YubiKeys are the device's: change them with its tools
+    /// (`pkcs11-tool --change-pin`, `ykman piv access change-pin`).
+    Passwd(PasswdArgs),
 
     /// List YubiKeys and PKCS#11 tokens, and the Ed25519 keys they hold, with a reference to
     /// copy for each key.
@@ -315,11 +332,15 @@ pub struct ListArgs {
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// The key: file:PATH (read from PATH.pub, nothing is unlocked), pkcs11:… (opened with
-    /// the URI's pin-source), yubikey:… (read from the slot, no PIN), or ed25519:… / a .pub
-    /// file.
+    /// The key: file:PATH (read from PATH.pub, nothing is unlocked; when PATH.pub is lost, the
+    /// key is unlocked to derive it), pkcs11:… (opened with the URI's pin-source), yubikey:…
+    /// (read from the slot, no PIN), or a public key: ed25519:…, or a file in any form this
+    /// command prints.
     #[arg(value_name = "REF")]
     pub key: String,
+
+    #[command(flatten)]
+    pub passphrase: UnlockArgs,
 
     /// The form to print: hallmark (ed25519:…), ssh (an OpenSSH public key line), minisign
     /// (a minisign public key file), pem (SubjectPublicKeyInfo) or jwk (RFC 8037).
@@ -330,6 +351,38 @@ pub struct ShowArgs {
     /// made absolute), so that the line can serve as git's signing key file.
     #[arg(long, value_name = "TEXT")]
     pub comment: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswdArgs {
+    /// The key file: file:PATH.
+    #[arg(value_name = "REF")]
+    pub key: String,
+
+    #[command(flatten)]
+    pub passphrase: UnlockArgs,
+
+    /// Read the new passphrase from this file (one trailing newline is ignored).
+    #[arg(long, value_name = "PATH", conflicts_with = "new_passphrase_env")]
+    pub new_passphrase_file: Option<PathBuf>,
+
+    /// Read the new passphrase from this environment variable.
+    #[arg(long, value_name = "NAME")]
+    pub new_passphrase_env: Option<String>,
+
+    /// Encrypt the key file to this age recipient (age1…) instead of a passphrase; repeat for
+    /// several custodians, any one of whom can unlock it.
+    #[arg(long = "recipient", value_name = "AGE_RECIPIENT", conflicts_with_all = ["new_passphrase_file", "new_passphrase_env"])]
+    pub recipients: Vec<String>,
+
+    /// Read age recipients from a file, one per line (# comments allowed).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["new_passphrase_file", "new_passphrase_env"])]
+    pub recipients_file: Option<PathBuf>,
+
+    /// scrypt work factor (log2 N) for the new passphrase, 10 to 22. The default is age's
+    /// choice of about one second of work.
+    #[arg(long, value_name = "LOG_N")]
+    pub work_factor: Option<u8>,
 }
 
 /// Public key forms `hallmark key show` prints.

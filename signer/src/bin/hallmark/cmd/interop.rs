@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::anyhow;
 use hallmark_keyring::PublicKey;
 use hallmark_keyring::fsutil;
+use hallmark_signer::filekey;
 use hallmark_signer::interop::allowed_signers::{self, AllowedSigners};
 use hallmark_signer::interop::minisign::{
     self, MinisignPublicKey, MinisignSignature, MinisignVerifyError,
@@ -100,11 +101,70 @@ fn read_key(text: &str) -> Result<KeyInput, Failure> {
             path.display()
         ))
     })?;
-    let parsed =
-        parse_any(&text).map_err(|e| usage(format!("public key file {}: {e}", path.display())))?;
+    // `hallmark key show`'s own text (`ed25519:…` and its `key id:` line) reads back.
+    let parsed = if text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
+        filekey::parse_public_key_text(&text).map(|key| ParsedKey {
+            key,
+            format: KeyFormat::Hallmark,
+            minisign_key_id: None,
+            ssh_comment: None,
+        })
+    } else {
+        parse_any(&text).map_err(|e| e.to_string())
+    }
+    .map_err(|e| usage(format!("public key file {}: {e}", path.display())))?;
     Ok(KeyInput {
         parsed,
         reference: None,
+    })
+}
+
+/// A `file:` reference whose key file exists but whose `.pub` beside it does not, or is empty
+/// (as the shell leaves it for `hallmark key show file:KEY > KEY.pub`).
+fn lost_public_key_file(text: &str) -> Option<KeyRef> {
+    match text.parse::<KeyRef>() {
+        Ok(KeyRef::File(path)) if fsutil::exists_no_follow(&path) => {
+            let pub_path = filekey::public_key_path(&path);
+            let lost = !fsutil::exists_no_follow(&pub_path)
+                || std::fs::symlink_metadata(&pub_path).is_ok_and(|m| m.is_file() && m.len() == 0);
+            lost.then_some(KeyRef::File(path))
+        }
+        _ => None,
+    }
+}
+
+/// The public key of a file key whose `.pub` is lost, derived by unlocking the key itself.
+fn derive_public_key(
+    reference: KeyRef,
+    args: &ShowArgs,
+    out: &Output,
+) -> Result<KeyInput, Failure> {
+    let KeyRef::File(path) = &reference else {
+        return Err(usage(format!("{reference} is not a key file")));
+    };
+    let pub_path = filekey::public_key_path(path);
+    out.note(&format!(
+        "{} is missing or empty: unlocking {} to derive its public key (save it with `hallmark key show \
+         {reference} > {}`)",
+        pub_path.display(),
+        path.display(),
+        pub_path.display()
+    ));
+    let handle = keyref::open(
+        &reference,
+        &super::unlock_options(&args.passphrase),
+        &TerminalUi,
+        None,
+    )?;
+    let key = PublicKey::new(handle.verifying_key());
+    Ok(KeyInput {
+        parsed: ParsedKey {
+            key,
+            format: KeyFormat::Hallmark,
+            minisign_key_id: None,
+            ssh_comment: None,
+        },
+        reference: Some(reference),
     })
 }
 
@@ -120,7 +180,10 @@ fn default_ssh_comment(reference: &KeyRef) -> String {
 }
 
 pub fn show(args: ShowArgs, out: &Output) -> CmdResult {
-    let input = read_key(&args.key)?;
+    let input = match lost_public_key_file(&args.key) {
+        Some(reference) => derive_public_key(reference, &args, out)?,
+        None => read_key(&args.key)?,
+    };
     let key = input.parsed.key;
     let comment = match (&args.comment, &input.reference) {
         (Some(c), _) => Some(c.clone()),

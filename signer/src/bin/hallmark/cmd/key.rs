@@ -6,6 +6,7 @@ use anyhow::Context;
 use hallmark_hsm::attestation::{self, ExpectedKey, TrustRoots};
 use hallmark_hsm::interact::Interaction;
 use hallmark_hsm::pkcs11;
+use hallmark_hsm::secret::SecretSource;
 use hallmark_hsm::yubikey::{self, GenerateOptions, PinPolicy, TouchPolicy};
 use hallmark_keyring::PublicKey;
 use hallmark_signer::filekey::{self, Protection};
@@ -13,7 +14,7 @@ use hallmark_signer::keyref::{self, KeyRef, PublicKeyArg};
 use serde_json::json;
 
 use crate::cli::{
-    AttestArgs, AttestationTrustArgs, GenerateArgs, KeyCommand, ListArgs, PinPolicyArg,
+    AttestArgs, AttestationTrustArgs, GenerateArgs, KeyCommand, ListArgs, PasswdArgs, PinPolicyArg,
     TouchPolicyArg, VerifyAttestationArgs,
 };
 use crate::exit::{CmdResult, Exit, Failure};
@@ -23,6 +24,7 @@ pub fn run(cmd: KeyCommand, out: &Output) -> CmdResult {
     match cmd {
         KeyCommand::Generate(args) => generate(args, out),
         KeyCommand::Show(args) => super::interop::show(args, out),
+        KeyCommand::Passwd(args) => passwd(args, out),
         KeyCommand::List(args) => list(args, out),
         KeyCommand::Attest(args) => attest(args, out),
         KeyCommand::VerifyAttestation(args) => verify_attestation(args, out),
@@ -202,12 +204,18 @@ fn verify_attestation(args: VerifyAttestationArgs, out: &Output) -> CmdResult {
 }
 
 fn read_recipients(args: &GenerateArgs) -> Result<Vec<age::x25519::Recipient>, Failure> {
-    let mut texts: Vec<(String, String)> = args
-        .recipients
+    parse_recipients(&args.recipients, args.recipients_file.as_deref())
+}
+
+fn parse_recipients(
+    recipients: &[String],
+    recipients_file: Option<&Path>,
+) -> Result<Vec<age::x25519::Recipient>, Failure> {
+    let mut texts: Vec<(String, String)> = recipients
         .iter()
         .map(|r| (r.clone(), "--recipient".to_owned()))
         .collect();
-    if let Some(file) = &args.recipients_file {
+    if let Some(file) = recipients_file {
         let bytes = hallmark_keyring::fsutil::read_bounded(file, 1024 * 1024)
             .with_context(|| format!("cannot read recipients file {}", file.display()))
             .map_err(Failure::usage)?;
@@ -649,4 +657,59 @@ fn slot_json(slot: &pkcs11::SlotReport) -> serde_json::Value {
             })).collect::<Vec<_>>(),
         })),
     })
+}
+
+/// `hallmark key passwd`: the same key under a new passphrase, or encrypted to age recipients.
+fn passwd(args: PasswdArgs, out: &Output) -> CmdResult {
+    let reference: KeyRef = args.key.parse().map_err(Failure::usage)?;
+    let KeyRef::File(path) = &reference else {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "{reference}: only key files have a passphrase; a token's or YubiKey's PIN is changed \
+             with its own tools (pkcs11-tool --change-pin, ykman piv access change-pin)"
+        )));
+    };
+    let recipients = parse_recipients(&args.recipients, args.recipients_file.as_deref())?;
+    if !recipients.is_empty() && args.work_factor.is_some() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--work-factor applies to a passphrase, not to age recipients"
+        )));
+    }
+    let ui = TerminalUi;
+    // The current protection first: a wrong passphrase is reported before a new one is asked.
+    let unlock = keyref::file_unlock(path, &super::unlock_options(&args.passphrase), &ui)?;
+    let protection = if recipients.is_empty() {
+        let what = format!("new passphrase for {}", path.display());
+        let passphrase = match (&args.new_passphrase_file, &args.new_passphrase_env) {
+            (Some(file), _) => SecretSource::File(file.clone()).read(&what, &ui)?,
+            (None, Some(name)) => SecretSource::Env(name.clone()).read(&what, &ui)?,
+            (None, None) => ui.request_new_secret(&what)?,
+        };
+        Protection::Passphrase {
+            passphrase,
+            work_factor: args.work_factor,
+        }
+    } else {
+        Protection::Recipients(recipients)
+    };
+    let escrowed = matches!(protection, Protection::Recipients(_));
+    let key = filekey::change_protection(path, &unlock, &protection)?;
+    if out.json {
+        out.json(&json!({
+            "key": reference.to_string(),
+            "public_key": key.to_string(),
+            "key_id": key.key_id().to_string(),
+            "protection": if escrowed { "age-recipients" } else { "passphrase" },
+        }));
+    } else {
+        outln!(
+            "re-encrypted {reference} (key id {}) to {}",
+            key.key_id(),
+            if escrowed {
+                "its age recipients"
+            } else {
+                "the new passphrase"
+            }
+        );
+    }
+    Ok(Exit::Success)
 }
