@@ -615,8 +615,9 @@ fn bad_names_and_versions_are_usage_errors() {
         ])
         .expect(2);
     assert!(
-        run.stderr
-            .starts_with("error: unknown key reference \"alice.key\": use file:PATH"),
+        run.stderr.starts_with(
+            "error: \"alice.key\" is not a key reference: for the key file, write file:alice.key"
+        ),
         "{}",
         run.stderr
     );

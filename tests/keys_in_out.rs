@@ -179,8 +179,9 @@ fn passwd_refusals_change_nothing() {
         ])
         .expect(2);
     assert!(
-        run.stderr
-            .contains("error: the new passphrase for k.key is its current one; nothing was changed"),
+        run.stderr.contains(
+            "error: the new passphrase for k.key is its current one; nothing was changed"
+        ),
         "{}",
         run.stderr
     );
@@ -251,4 +252,46 @@ fn passwd_re_encrypts_to_age_recipients() {
     ])
     .expect(0);
     sign(&s, "k.key", &["--passphrase-file", "pw3"]).expect(0);
+}
+
+#[test]
+fn a_bare_path_given_as_a_key_suggests_its_reference() {
+    let s = signed();
+    let run = s
+        .run([
+            "sign",
+            "--key",
+            "k.key",
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1.0.0",
+            "a.tar",
+        ])
+        .expect(2);
+    assert!(
+        run.stderr.starts_with(
+            "error: \"k.key\" is not a key reference: for the key file, write file:k.key\n"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_token_pin_needed_without_a_terminal_names_pin_source() {
+    let mut s = scratch();
+    hallmark_tests::softhsm_tokens(&mut s, &["ci"]);
+    let reference = format!(
+        "pkcs11:token=ci;object=release?module-path={}",
+        hallmark_tests::pkcs11_module()
+    );
+    let run = s.run(["key", "generate", "--out", &reference]).expect(2);
+    assert_eq!(
+        run.stderr,
+        "error: PIN for token 'ci' is needed but there is no terminal to ask on; give it in a \
+         file or an environment variable instead\nhint: name the PIN's source in the URI: \
+         pkcs11:…?pin-source=file:PATH (or pin-source=env:NAME); a file is safer than a \
+         variable\n"
+    );
 }

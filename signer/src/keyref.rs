@@ -59,6 +59,9 @@ impl fmt::Debug for KeyRef {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyRefError {
+    /// A path where a reference was expected (`--key k.key` for `--key file:k.key`).
+    #[error("{0:?} is not a key reference: for the key file, write file:{0}")]
+    BarePath(String),
     /// Not one of the known schemes.
     #[error(
         "unknown key reference {0:?}: use file:PATH (an age-encrypted key file), \
@@ -92,7 +95,12 @@ impl FromStr for KeyRef {
         if text.starts_with("yubikey:") {
             return Ok(KeyRef::YubiKey(text.parse()?));
         }
-        Err(KeyRefError::UnknownScheme(text.chars().take(100).collect()))
+        let shown: String = text.chars().take(100).collect();
+        // Every reference has a scheme; text without a colon is a path.
+        if !text.is_empty() && !text.contains(':') {
+            return Err(KeyRefError::BarePath(shown));
+        }
+        Err(KeyRefError::UnknownScheme(shown))
     }
 }
 
@@ -614,8 +622,17 @@ mod tests {
             KeyRef::File("./release.key".into())
         );
         assert_eq!("file:".parse::<KeyRef>(), Err(KeyRefError::EmptyPath));
-        assert!(matches!(
+        assert_eq!(
             "release.key".parse::<KeyRef>(),
+            Err(KeyRefError::BarePath("release.key".into()))
+        );
+        assert_eq!(
+            KeyRefError::BarePath("keys/release.key".into()).to_string(),
+            "\"keys/release.key\" is not a key reference: for the key file, write \
+             file:keys/release.key"
+        );
+        assert!(matches!(
+            "gpg:release".parse::<KeyRef>(),
             Err(KeyRefError::UnknownScheme(_))
         ));
         assert_eq!(KeyRef::File("a b".into()).to_string(), "file:a b");

@@ -117,6 +117,14 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+
+    /// Write man pages (hallmark.1, hallmark-key-generate.1, …) into a directory, for
+    /// packaging: the same text as --help, with every command's examples.
+    #[command(hide = true)]
+    Manpages {
+        /// The directory (created if missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -109,6 +109,25 @@ impl Failure {
                     .to_owned(),
             );
         }
+        use hallmark_hsm::secret::SecretError;
+        if let Some(pkcs11::Error::Pin(SecretError::NoTerminal { .. })) =
+            chain().find_map(pkcs11_error)
+        {
+            return Some(
+                "name the PIN's source in the URI: pkcs11:…?pin-source=file:PATH (or \
+                 pin-source=env:NAME); a file is safer than a variable"
+                    .to_owned(),
+            );
+        }
+        if let Some(yubikey::Error::Secret(SecretError::NoTerminal { .. })) =
+            chain().find_map(yubikey_error)
+        {
+            return Some(
+                "name the PIN's source in the reference: yubikey:…?pin-source=file:PATH (or \
+                 pin-source=env:NAME)"
+                    .to_owned(),
+            );
+        }
         match chain().find_map(yubikey_error)? {
             yubikey::Error::NoDevice { .. } => {
                 Some("`hallmark key list` shows the YubiKeys this machine sees".to_owned())

@@ -34,6 +34,7 @@ macro_rules! errln {
 
 mod cli;
 mod cmd;
+mod examples;
 mod exit;
 mod ui;
 
@@ -60,6 +61,9 @@ fn main() -> ExitCode {
         args.insert(1, "ssh-keygen".into());
     }
     let mut command = cli::Cli::command();
+    if examples::wants_help(&args) {
+        command = examples::attach(command);
+    }
     let parsed = command
         .try_get_matches_from_mut(args)
         .and_then(|mut matches| cli::Cli::from_arg_matches_mut(&mut matches))

@@ -40,6 +40,7 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
             hallmark_signer::cmdline::write_stdout_bytes(&script);
             Ok(crate::exit::Exit::Success)
         }
+        Command::Manpages { dir } => manpages(&dir, out),
     }
 }
 
@@ -80,4 +81,45 @@ pub fn artifacts_only(
         )));
     }
     Ok(given.artifacts)
+}
+
+/// Writes a man page per command and subcommand: `hallmark.1`, `hallmark-key.1`,
+/// `hallmark-key-generate.1`, … (hidden subcommands have none).
+fn manpages(dir: &std::path::Path, out: &Output) -> CmdResult {
+    let write_failure = |path: &std::path::Path, e: std::io::Error| {
+        Failure::usage(anyhow::anyhow!("cannot write {}: {e}", path.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| write_failure(dir, e))?;
+    let mut command = crate::examples::attach(crate::cli::Cli::command());
+    command.build();
+    let mut written = Vec::new();
+    let mut pending = vec![(String::from("hallmark"), command)];
+    while let Some((name, command)) = pending.pop() {
+        // The page is named after the whole command (`hallmark-key-generate`), as man(1)
+        // finds it. clap keeps names as &'static str without its `string` feature; this
+        // one-shot packaging command leaks the few dozen it makes.
+        let page: &'static str = Box::leak(name.clone().into_boxed_str());
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(command.clone().name(page))
+            .render(&mut bytes)
+            .map_err(|e| write_failure(dir, e))?;
+        let path = dir.join(format!("{page}.1"));
+        hallmark_keyring::fsutil::write_replace(&path, &bytes, 0o644)
+            .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+        written.push(path);
+        for sub in command.get_subcommands() {
+            if !sub.is_hide_set() && sub.get_name() != "help" {
+                pending.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+            }
+        }
+    }
+    written.sort();
+    if out.json {
+        out.json(&serde_json::json!({ "written": written }));
+    } else if !out.quiet {
+        for path in &written {
+            outln!("wrote {}", path.display());
+        }
+    }
+    Ok(crate::exit::Exit::Success)
 }
