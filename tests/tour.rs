@@ -208,3 +208,108 @@ fn readme_tour_runs_as_written() {
         }
     }
 }
+
+/// The shell script of the step named `step` of a GitHub Actions workflow: its `run: |` block,
+/// or its one-line `run:`.
+fn workflow_step(workflow: &str, step: &str) -> String {
+    let start = workflow
+        .find(&format!("- name: {step}\n"))
+        .unwrap_or_else(|| panic!("no step {step:?}"));
+    let mut lines = workflow[start..].lines().skip(1);
+    let mut script = String::new();
+    for line in lines.by_ref() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("run:") {
+            if rest.trim() != "|" {
+                return format!("{}\n", rest.trim());
+            }
+            break;
+        }
+        assert!(!trimmed.starts_with("- "), "step {step:?} has no run:");
+    }
+    let mut indent = None;
+    for line in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let width = line.len() - line.trim_start().len();
+        let indent = *indent.get_or_insert(width);
+        if width < indent {
+            break;
+        }
+        script.push_str(&line[indent..]);
+        script.push('\n');
+    }
+    script
+}
+
+#[test]
+fn github_actions_example_signs_and_verifies_as_written() {
+    let workflow = std::fs::read_to_string(repo().join("docs/ci/github-actions.yml")).unwrap();
+    let s = scratch();
+    // What the repository and its secrets hold.
+    s.file_key("release.key");
+    s.file_key("release-next.key");
+    s.run([
+        "ceremony",
+        "init",
+        "--key",
+        "file:release.key",
+        "--next-key",
+        "file:release-next.key",
+        "--namespace",
+        "org.acme",
+        "--passphrase-file",
+        "pw",
+        "--out",
+        "org.acme.kel",
+    ])
+    .expect(0);
+    s.run([
+        "keyring",
+        "pin",
+        "org.acme",
+        "--identity",
+        "org.acme.kel",
+        "--keyring",
+        ".hallmark/trust",
+    ])
+    .expect(0);
+    s.write("dist/tool-1.2.0.tar.gz", b"tool\n");
+    let runner_temp = tempfile::tempdir().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_hallmark")).parent().unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let key = s.read("release.key");
+    let passphrase = hallmark_tests::PASSPHRASE;
+    let step = |name: &str| {
+        let out = Command::new("bash")
+            .args(["-eo", "pipefail", "-c", &workflow_step(&workflow, name)])
+            .current_dir(s.path())
+            .env("PATH", &path)
+            .env("RUNNER_TEMP", runner_temp.path())
+            .env("GITHUB_REF_NAME", "v1.2.0")
+            .env("HALLMARK_RELEASE_KEY", &key)
+            .env("HALLMARK_RELEASE_PASSPHRASE", passphrase)
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    step("Sign").expect(0);
+    // The key file did not outlive the step.
+    assert_eq!(std::fs::read_dir(runner_temp.path()).unwrap().count(), 0);
+    let audit_before = s.read(".hallmark/trust/audit.log");
+    let run = step("Verify against the pinned identity").expect(0);
+    let verdicts: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(verdicts[0]["artifact"], "dist/tool-1.2.0.tar.gz");
+    assert!(
+        verdicts[0]["verdict"]
+            .as_str()
+            .is_some_and(|v| v == "trusted"),
+        "{verdicts}"
+    );
+    assert_eq!(s.read(".hallmark/trust/audit.log"), audit_before);
+}
