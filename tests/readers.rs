@@ -560,3 +560,148 @@ fn standard_input_is_bounded() {
         run.stderr
     );
 }
+
+// Input errors are input errors (exit 2), and output that cannot be written is one too.
+
+#[test]
+fn a_file_where_the_store_keeps_its_logs_is_an_input_error() {
+    let (s, _) = pinned();
+    std::fs::remove_dir_all(s.join("trust/kels")).unwrap();
+    s.write("trust/kels", b"not a directory\n");
+    let run = run(&s, &["keyring", "show", "--keyring", "trust"]).expect(2);
+    assert_eq!(
+        run.stderr,
+        "error: cannot use directory trust/kels: it is not a directory, but must be the \
+         directory of key event logs; move it away\n"
+    );
+}
+
+#[test]
+fn a_tree_nested_beyond_the_path_limit_says_so() {
+    use rustix::fs::{Mode, OFlags};
+    let s = scratch();
+    std::fs::create_dir(s.join("deep")).unwrap();
+    // 2,100 levels of `d/`: deeper than PATH_MAX (4,096 bytes) allows to name.
+    let mut dir = rustix::fs::open(s.join("deep"), OFlags::DIRECTORY, Mode::empty()).unwrap();
+    for _ in 0..2100 {
+        rustix::fs::mkdirat(&dir, "d", Mode::from_raw_mode(0o755)).unwrap();
+        dir = rustix::fs::openat(&dir, "d", OFlags::DIRECTORY, Mode::empty()).unwrap();
+    }
+    let run = run(&s, &["hash", "deep"]).expect(2);
+    assert!(
+        run.stderr.contains(
+            "File name too long (os error 36); the path is longer than the operating system \
+             allows (4096 bytes): the tree is nested too deeply to hash; flatten it, or hash a \
+             subdirectory"
+        ),
+        "{}",
+        &run.stderr[run.stderr.len().saturating_sub(400)..]
+    );
+}
+
+#[test]
+fn output_to_a_closed_standard_output_is_an_error() {
+    let s = scratch();
+    s.write("f", b"x\n");
+    let closed = |args: &[&str]| {
+        let mut full = vec!["-c", "exec \"$@\" >&-", "sh", HALLMARK];
+        full.extend_from_slice(args);
+        s.run_program("sh", &full, &[])
+    };
+    let hashed = closed(&["hash", "f"]).expect(2);
+    assert_eq!(
+        hashed.stderr,
+        "error: cannot write to standard output: it was closed when the command started\n"
+    );
+    // A failure keeps its own exit code.
+    closed(&["hash", "missing"]).expect(2);
+    // Output sent to /dev/null on purpose is not an error.
+    let mut full = vec!["-c", "exec \"$@\" >/dev/null", "sh", HALLMARK, "hash", "f"];
+    s.run_program("sh", &full, &[]).expect(0);
+    full[1] = "exec \"$@\" >&-";
+    full[3] = HALLMARK_VERIFY;
+    full.truncate(4);
+    s.file_key("k.key");
+    run(
+        &s,
+        &[
+            "sign",
+            "--key",
+            "file:k.key",
+            "--passphrase-file",
+            "pw",
+            "--name",
+            "org.example.tool",
+            "--version",
+            "1.0.0",
+            "f",
+        ],
+    )
+    .expect(0);
+    full.extend(["--public-key", "k.key.pub", "f"]);
+    let verified = s.run_program("sh", &full, &[]).expect(2);
+    assert_eq!(
+        verified.stderr,
+        "error: cannot write to standard output: it was closed when the command started\n"
+    );
+}
+
+#[test]
+fn a_resubmitted_statement_with_other_signatures_is_not_already_accepted() {
+    use hallmark_keyring::bundle::Bundle;
+    use hallmark_keyring::{Statement, Timestamp};
+    let s = with_registry();
+    let past = Timestamp::from_unix(Timestamp::now().unix() - 100_000).unwrap();
+    let id = Id::incept(1, 2, &["org.example"], past);
+    let bundle = id.bundle("org.example.tool", "1.0.0", b"one\n", past, &[1]);
+    write_release(s.path(), "tool.tar", b"one\n", &bundle);
+    let accept = |s: &Scratch| {
+        run(
+            s,
+            &[
+                "registry",
+                "accept",
+                "--registry",
+                "reg",
+                "--passphrase-file",
+                "pw",
+                "tool.tar",
+            ],
+        )
+    };
+    accept(&s).expect(0);
+    accept(&s).expect(0);
+    // The same payload with an added signature, and with its signature replaced.
+    let mut added = bundle.clone();
+    added.statement.sign(&sk(9)).unwrap();
+    let mut replaced = bundle.clone();
+    replaced.statement = Statement::from_envelope(&bundle.statement)
+        .unwrap()
+        .to_envelope()
+        .unwrap();
+    replaced.statement.sign(&sk(9)).unwrap();
+    for altered in [added, replaced] {
+        let json = altered.to_json();
+        std::fs::write(s.join("tool.tar.hallmark.json"), &json).unwrap();
+        let run = accept(&s).expect(1);
+        assert!(
+            run.stdout.contains(
+                "org.example.tool@1.0.0 was accepted in log entry #2 with other signatures"
+            ) || run.stderr.contains(
+                "org.example.tool@1.0.0 was accepted in log entry #2 with other signatures"
+            ),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+        // No receipt is written into the altered bundle.
+        assert_eq!(
+            std::fs::read(s.join("tool.tar.hallmark.json")).unwrap(),
+            json
+        );
+        assert!(
+            Bundle::from_json(&json).unwrap().receipts.is_empty(),
+            "the altered bundle had no receipt"
+        );
+    }
+}
