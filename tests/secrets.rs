@@ -272,6 +272,46 @@ fn a_pin_in_a_key_reference_is_never_echoed_or_stored() {
         0,
     );
 
+    // A 2-of-2 inception gathered on a pending file: its signing steps, transcripts and the
+    // pending file itself name the keys without their PIN.
+    for object in ["c1", "c2", "cn"] {
+        r.run(&["key", "generate", "--out", &with_pin(object)], 0);
+    }
+    r.run(
+        &[
+            "ceremony",
+            "init",
+            "--key",
+            &with_pin("c1"),
+            "--cosigner-key",
+            &with_pin("c2"),
+            "--threshold",
+            "2",
+            "--next-key",
+            &with_pin("cn"),
+            "--namespace",
+            "org.multi",
+            "--pending",
+            "p0.json",
+        ],
+        0,
+    );
+    r.run(
+        &["ceremony", "cosign", "p0.json", "--key", &with_pin("c2")],
+        0,
+    );
+    r.run(&["ceremony", "commit", "p0.json", "--out", "multi.kel"], 0);
+    r.run(
+        &[
+            "ceremony",
+            "verify-transcript",
+            "multi.kel.0-commit.transcript.json",
+            "--identity",
+            "multi.kel",
+        ],
+        0,
+    );
+
     // A registry does not store a reference with a PIN: refused, nothing written.
     let run = r.run(
         &[
