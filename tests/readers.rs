@@ -777,3 +777,59 @@ fn softhsm2_killed_during_key_generation() {
         assert!([0, 2, 4].contains(&sign.code), "{}", sign.stderr);
     }
 }
+
+#[test]
+fn fifos_as_other_inputs_are_refused() {
+    let s = signed();
+    Id::incept(1, 2, &["org.example"], t(0)).write(&s.join("id.kel"));
+    for fifo_name in ["fifo.signers", "fifo.identity", "fifo.age", "fifo.pem"] {
+        fifo(&s.join(fifo_name));
+    }
+    for (args, path) in [
+        (
+            &[
+                "verify",
+                "--format",
+                "ssh",
+                "-n",
+                "file",
+                "--allowed-signers",
+                "fifo.signers",
+                "--principal",
+                "me",
+                "tool.tar",
+            ][..],
+            "fifo.signers",
+        ),
+        (
+            &[
+                "ceremony",
+                "restore",
+                "--share",
+                "fifo.age",
+                "--age-identity",
+                "fifo.identity",
+                "--identity",
+                "id.kel",
+                "--out",
+                "file:restored.key",
+                "--passphrase-file",
+                "pw",
+            ],
+            "fifo.",
+        ),
+        (
+            &[
+                "key",
+                "verify-attestation",
+                "--device",
+                "fifo.pem",
+                "--key-cert",
+                "fifo.pem",
+            ],
+            "fifo.pem",
+        ),
+    ] {
+        refused_fifo(run(&s, args), path);
+    }
+}
