@@ -8,8 +8,8 @@
 //! exists), so keys and bundles are not overwritten by accident.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Why a write failed.
@@ -32,15 +32,45 @@ pub enum WriteError {
     },
 }
 
-/// Why a bounded read failed.
+/// Why a bounded read failed. The messages do not name the file: callers say which file and
+/// what it was for ("cannot read bundle PATH: …").
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// An I/O error.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Not a regular file: a FIFO, a device, a socket or a directory. Reading a FIFO or a
+    /// device could block forever or never end, so none of them is read.
+    #[error("it is {0}, not a regular file; refusing to read it")]
+    NotRegular(&'static str),
+    /// A symbolic link where the caller asked for none to be followed.
+    #[error("it is a symbolic link; refusing to follow it")]
+    Symlink,
     /// The file is larger than the limit.
-    #[error("{0} bytes, larger than allowed")]
-    TooLarge(u64),
+    #[error("it is larger than the limit of {max} bytes")]
+    TooLarge {
+        /// The limit.
+        max: u64,
+    },
+    /// A line is longer than the limit.
+    #[error("line {line} is longer than the limit of {max} bytes")]
+    LineTooLong {
+        /// The line number, from 1.
+        line: u64,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl From<ReadError> for std::io::Error {
+    /// For callers that speak `std::io`: I/O errors keep their kind, the others become
+    /// [`std::io::ErrorKind::InvalidInput`] with the message.
+    fn from(error: ReadError) -> Self {
+        match error {
+            ReadError::Io(e) => e,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+        }
+    }
 }
 
 /// Whether something exists at `path`, without following a final symlink (a dangling symlink
@@ -300,19 +330,228 @@ pub fn write_many(
     batch.commit()
 }
 
-/// Reads a whole file, refusing files larger than `max` bytes before reading them.
+/// Mode of the state directories Hallmark creates (trust store, registry, key event log
+/// directories): readable by everyone, writable by the owner only, whatever the umask.
+pub const DIR_MODE: u32 = 0o755;
+
+/// Mode of the public state files Hallmark creates (logs, pins, lock files, bundles).
+pub const PUBLIC_FILE_MODE: u32 = 0o644;
+
+/// Mode of secret files (keys, backup shares) and of directories that hold them.
+pub const SECRET_FILE_MODE: u32 = 0o600;
+
+/// Mode of a directory created to hold secret files.
+pub const SECRET_DIR_MODE: u32 = 0o700;
+
+/// Whether a symbolic link at the final component of a path is followed when opening it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Follow {
+    /// Follow it (a bundle or key file a user names may be a link).
+    Yes,
+    /// Refuse it (files inside a trust store or registry, which are never links).
+    No,
+}
+
+fn kind_of(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Opens a file for reading without blocking and refuses it unless it is a regular file.
+///
+/// The file is opened with `O_NONBLOCK` (opening a FIFO for reading otherwise waits for a
+/// writer, forever if none comes), `O_NOCTTY` and `O_CLOEXEC`, and with `O_NOFOLLOW` for
+/// [`Follow::No`]; then `fstat` on the open file decides: a FIFO, a device, a socket or a
+/// directory is refused before a byte is read. What is checked is the file that was opened,
+/// so it cannot be swapped between the check and the read. For a regular file `O_NONBLOCK`
+/// changes nothing.
+pub fn open_regular(path: &Path, follow: Follow) -> Result<File, ReadError> {
+    use rustix::fs::{Mode, OFlags};
+    let mut flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    if follow == Follow::No {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|errno| {
+        if follow == Follow::No && errno == rustix::io::Errno::LOOP {
+            ReadError::Symlink
+        } else {
+            ReadError::Io(errno.into())
+        }
+    })?;
+    let file = File::from(fd);
+    let file_type = file.metadata()?.file_type();
+    if !file_type.is_file() {
+        return Err(ReadError::NotRegular(kind_of(file_type)));
+    }
+    Ok(file)
+}
+
+/// Reads a whole file, refusing anything but a regular file and files larger than `max`
+/// bytes before reading them (see [`open_regular`]); symbolic links are followed.
 pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
-    let file = File::open(path)?;
+    read_bounded_with(path, max, Follow::Yes)
+}
+
+/// [`read_bounded`], choosing whether a final symbolic link is followed.
+pub fn read_bounded_with(path: &Path, max: u64, follow: Follow) -> Result<Vec<u8>, ReadError> {
+    let file = open_regular(path, follow)?;
     let len = file.metadata()?.len();
     if len > max {
-        return Err(ReadError::TooLarge(len));
+        return Err(ReadError::TooLarge { max });
     }
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.take(max + 1).read_to_end(&mut bytes)?;
+    read_to_limit(file, max, len as usize)
+}
+
+/// Reads a stream (standard input, a pipe the user chose) to its end, refusing it once it
+/// passes `max` bytes: at most `max + 1` bytes are ever held.
+pub fn read_stream_bounded(reader: impl Read, max: u64) -> Result<Vec<u8>, ReadError> {
+    read_to_limit(reader, max, 0)
+}
+
+/// Reads at most `max + 1` bytes, so that a file that grows after its size was checked (or a
+/// stream without end) is caught instead of read on.
+fn read_to_limit(reader: impl Read, max: u64, capacity: usize) -> Result<Vec<u8>, ReadError> {
+    let mut bytes = Vec::with_capacity(capacity);
+    reader.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
-        return Err(ReadError::TooLarge(bytes.len() as u64));
+        return Err(ReadError::TooLarge { max });
     }
     Ok(bytes)
+}
+
+/// A file of lines as read by [`read_lines`]: the complete lines, and the size of an
+/// incomplete final line, if any.
+#[derive(Clone, Debug, Default)]
+pub struct Lines {
+    /// The complete lines, without their newlines.
+    pub lines: Vec<Vec<u8>>,
+    /// Bytes after the last newline.
+    pub torn_tail: usize,
+}
+
+/// Reads a file of newline-terminated lines (an append-only log), bounded twice: no line may
+/// be longer than `max_line` bytes (without its newline) and the file no larger than
+/// `max_total` bytes. The file must be a regular file ([`open_regular`], links not followed
+/// with [`Follow::No`]); its size is checked before reading, and a line is refused as soon as
+/// it passes the limit, so neither an endless line nor a file growing meanwhile is read into
+/// memory. `Ok(None)` if nothing exists at `path`.
+pub fn read_lines(
+    path: &Path,
+    max_line: usize,
+    max_total: u64,
+    follow: Follow,
+) -> Result<Option<Lines>, ReadError> {
+    let file = match open_regular(path, follow) {
+        Ok(file) => file,
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if file.metadata()?.len() > max_total {
+        return Err(ReadError::TooLarge { max: max_total });
+    }
+    let mut reader = BufReader::with_capacity(64 * 1024, file.take(max_total.saturating_add(1)));
+    let mut out = Lines::default();
+    let mut total: u64 = 0;
+    let line_cap = (max_line as u64).saturating_add(1);
+    loop {
+        let mut line = Vec::new();
+        let n = (&mut reader).take(line_cap).read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > max_total {
+            return Err(ReadError::TooLarge { max: max_total });
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            out.lines.push(line);
+        } else if n as u64 == line_cap {
+            return Err(ReadError::LineTooLong {
+                line: out.lines.len() as u64 + 1,
+                max: max_line,
+            });
+        } else {
+            // The end of the file without a newline: an interrupted append.
+            out.torn_tail = n;
+            break;
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Creates a directory and any missing parents, each with exactly `mode` whatever the umask.
+/// Directories that already exist are left as they are.
+pub fn create_dir_all(path: &Path, mode: u32) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cursor = Some(path);
+    while let Some(dir) = cursor {
+        if dir.as_os_str().is_empty() || std::fs::symlink_metadata(dir).is_ok() {
+            break;
+        }
+        missing.push(dir);
+        cursor = dir.parent();
+    }
+    for dir in missing.into_iter().rev() {
+        match std::fs::DirBuilder::new().mode(mode).create(dir) {
+            Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))?,
+            // Created meanwhile by someone else: theirs to keep.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if !std::fs::metadata(path)?.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("{} exists and is not a directory", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens (creating it if missing, with exactly `mode` whatever the umask) a file to append to
+/// or lock, for reading and writing. A final symbolic link is not followed.
+pub fn open_state_file(path: &Path, mode: u32) -> std::io::Result<File> {
+    let open = |create_new: bool| {
+        let mut options = OpenOptions::new();
+        options
+            .read(true)
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .mode(mode);
+        if create_new {
+            options.create_new(true);
+        }
+        options.open(path)
+    };
+    match open(true) {
+        Ok(file) => {
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            Ok(file)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let file = open(false)?;
+            if !file.metadata()?.is_file() {
+                return Err(std::io::Error::other(format!(
+                    "{} is not a regular file",
+                    path.display()
+                )));
+            }
+            Ok(file)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -417,7 +656,109 @@ mod tests {
         assert_eq!(read_bounded(&path, 5).unwrap(), b"12345");
         assert!(matches!(
             read_bounded(&path, 4),
-            Err(ReadError::TooLarge(5))
+            Err(ReadError::TooLarge { max: 4 })
         ));
+        assert_eq!(
+            read_bounded(&path, 4).unwrap_err().to_string(),
+            "it is larger than the limit of 4 bytes"
+        );
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // Without O_NONBLOCK this open would wait for a writer forever.
+        assert_eq!(
+            read_bounded(&fifo, 10).unwrap_err().to_string(),
+            "it is a FIFO (named pipe), not a regular file; refusing to read it"
+        );
+        assert_eq!(
+            read_bounded(Path::new("/dev/zero"), 10)
+                .unwrap_err()
+                .to_string(),
+            "it is a character device, not a regular file; refusing to read it"
+        );
+        assert_eq!(
+            read_bounded(dir.path(), 10).unwrap_err().to_string(),
+            "it is a directory, not a regular file; refusing to read it"
+        );
+        assert!(matches!(
+            read_lines(Path::new("/dev/zero"), 10, 100, Follow::Yes),
+            Err(ReadError::NotRegular("a character device"))
+        ));
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"x").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(read_bounded(&link, 10).unwrap(), b"x");
+        assert!(matches!(
+            read_bounded_with(&link, 10, Follow::No),
+            Err(ReadError::Symlink)
+        ));
+    }
+
+    #[test]
+    fn streams_are_bounded() {
+        let zeros = std::io::repeat(0);
+        assert!(matches!(
+            read_stream_bounded(zeros, 1000),
+            Err(ReadError::TooLarge { max: 1000 })
+        ));
+        assert_eq!(read_stream_bounded(&b"abc"[..], 3).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn lines_are_bounded_each_and_in_total() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        assert!(read_lines(&path, 4, 100, Follow::No).unwrap().is_none());
+        std::fs::write(&path, b"abcd\n\nxy").unwrap();
+        let lines = read_lines(&path, 4, 100, Follow::No).unwrap().unwrap();
+        assert_eq!(lines.lines, vec![b"abcd".to_vec(), Vec::new()]);
+        assert_eq!(lines.torn_tail, 2);
+        std::fs::write(&path, b"abcd\nabcde\n").unwrap();
+        assert_eq!(
+            read_lines(&path, 4, 100, Follow::No)
+                .unwrap_err()
+                .to_string(),
+            "line 2 is longer than the limit of 4 bytes"
+        );
+        assert!(matches!(
+            read_lines(&path, 10, 8, Follow::No),
+            Err(ReadError::TooLarge { max: 8 })
+        ));
+    }
+
+    #[test]
+    fn directories_and_state_files_get_exactly_their_mode() {
+        // Modes the usual umask (022) would narrow; the CLI tests run under umask 000 and 077.
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        create_dir_all(&deep, 0o775).unwrap();
+        for d in ["a", "a/b", "a/b/c"] {
+            let mode = std::fs::metadata(dir.path().join(d))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o775, "{d}");
+        }
+        create_dir_all(&deep, 0o700).unwrap();
+        let file = dir.path().join("state");
+        std::fs::write(&file, b"").unwrap();
+        assert!(create_dir_all(&file, 0o755).is_err());
+        let lock = dir.path().join("a/.lock");
+        open_state_file(&lock, 0o666).unwrap();
+        let mode = std::fs::metadata(&lock).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o666);
+        open_state_file(&lock, 0o666).unwrap();
     }
 }

@@ -24,7 +24,7 @@
 //! never acknowledged, [`read`] reports it as a torn tail rather than an entry, and the next
 //! [`append`] cuts it off before writing.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -185,51 +185,35 @@ pub enum LogIoError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The file is larger than [`MAX_LOG_BYTES`].
-    #[error("log {} is larger than {MAX_LOG_BYTES} bytes", path.display())]
-    TooLarge {
+    /// The file could not be read: not a regular file, larger than [`MAX_LOG_BYTES`], a line
+    /// longer than [`MAX_LINE_BYTES`], or an I/O error.
+    #[error("cannot read log {}: {source}", path.display())]
+    Read {
         /// The log file.
         path: PathBuf,
+        /// What went wrong.
+        source: crate::fsutil::ReadError,
     },
 }
 
-/// Reads a log file; a missing file is an empty log.
+/// Reads a log file; a missing file is an empty log. Only a regular file is read (a FIFO or a
+/// device named as a log is refused without blocking), no larger than [`MAX_LOG_BYTES`], and
+/// no line longer than [`MAX_LINE_BYTES`] is read into memory.
 pub fn read(path: &Path) -> Result<RawLog, LogIoError> {
-    let io = |source| LogIoError::Io {
-        action: "read",
+    let read = crate::fsutil::read_lines(
+        path,
+        MAX_LINE_BYTES,
+        MAX_LOG_BYTES,
+        crate::fsutil::Follow::Yes,
+    )
+    .map_err(|source| LogIoError::Read {
         path: path.to_owned(),
         source,
-    };
-    let mut file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RawLog::default()),
-        Err(e) => return Err(io(e)),
-    };
-    let len = file.metadata().map_err(io)?.len();
-    if len > MAX_LOG_BYTES {
-        return Err(LogIoError::TooLarge {
-            path: path.to_owned(),
-        });
-    }
-    let mut bytes = Vec::with_capacity(len as usize);
-    file.read_to_end(&mut bytes).map_err(io)?;
-    Ok(split_lines(&bytes))
-}
-
-fn split_lines(bytes: &[u8]) -> RawLog {
-    let complete = bytes
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |last| last + 1);
-    let lines = bytes[..complete]
-        .split(|&b| b == b'\n')
-        .take(bytes[..complete].iter().filter(|&&b| b == b'\n').count())
-        .map(<[u8]>::to_vec)
-        .collect();
-    RawLog {
-        lines,
-        torn_tail: bytes.len() - complete,
-    }
+    })?;
+    Ok(read.map_or_else(RawLog::default, |lines| RawLog {
+        lines: lines.lines,
+        torn_tail: lines.torn_tail,
+    }))
 }
 
 /// Appends lines to a log durably: cuts off a torn tail left by an interrupted append, writes
@@ -242,13 +226,9 @@ pub fn append(path: &Path, lines: &[Vec<u8>]) -> Result<(), LogIoError> {
         source,
     };
     let existed = crate::fsutil::exists_no_follow(path);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io)?;
+    // Created 0644 whatever the umask: anyone may read the log, only its owner append to it.
+    let mut file =
+        crate::fsutil::open_state_file(path, crate::fsutil::PUBLIC_FILE_MODE).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if len > 0 {
         // Find the end of the last complete line, reading backwards in blocks.
@@ -483,7 +463,10 @@ mod tests {
         let lines = build(3);
         append(&path, &lines[..2]).unwrap();
         // An interrupted append: half of the third line, no newline.
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(&lines[2][..10]).unwrap();
         drop(f);
         let raw = read(&path).unwrap();

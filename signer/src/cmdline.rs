@@ -63,8 +63,41 @@ impl Exit {
 
 /// Set once standard output cannot be written to; later output is dropped.
 static STDOUT_GONE: AtomicBool = AtomicBool::new(false);
+/// Set when standard output was closed when the command started.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 /// The first write error on standard output other than a closed pipe.
 static STDOUT_ERROR: OnceLock<String> = OnceLock::new();
+
+/// Call first thing in `main`: notes whether standard output was closed when the command
+/// started (`hallmark hash FILE >&-`), so that output to it fails (exit 2, "cannot write to
+/// standard output") instead of vanishing.
+///
+/// Before `main`, Rust's runtime opens `/dev/null` read-write on a standard stream that is
+/// closed (so that no file the program opens takes its number); a shell's `>/dev/null` opens
+/// it write-only. A standard output that is `/dev/null` opened read-write is taken as closed.
+pub fn guard_standard_streams() {
+    use rustix::fs::{FileType, OFlags};
+    use std::os::fd::AsFd;
+    let out = io::stdout();
+    let closed = match rustix::fs::fcntl_getfl(out.as_fd()) {
+        // Still closed (a runtime that did not reopen it).
+        Err(_) => true,
+        Ok(flags) if flags & OFlags::RWMODE == OFlags::RDWR => {
+            match (
+                rustix::fs::fstat(out.as_fd()),
+                rustix::fs::stat("/dev/null"),
+            ) {
+                (Ok(stdout), Ok(null)) => {
+                    FileType::from_raw_mode(stdout.st_mode) == FileType::CharacterDevice
+                        && stdout.st_rdev == null.st_rdev
+                }
+                _ => false,
+            }
+        }
+        Ok(_) => false,
+    };
+    STDOUT_CLOSED.store(closed, Ordering::Relaxed);
+}
 
 /// Writes command output. When the reader has gone away (`hallmark hash … | head`) the rest of
 /// the output is dropped and the command carries on, so that its exit code still says what it
@@ -82,6 +115,11 @@ fn write_stdout_with(write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Res
     if STDOUT_GONE.load(Ordering::Relaxed) {
         return;
     }
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        let _ = STDOUT_ERROR.set("it was closed when the command started".to_owned());
+        return;
+    }
     let mut out = io::stdout().lock();
     if let Err(e) = write(&mut out) {
         STDOUT_GONE.store(true, Ordering::Relaxed);
@@ -94,7 +132,8 @@ fn write_stdout_with(write: impl FnOnce(&mut io::StdoutLock<'static>) -> io::Res
 /// Flushes standard output and returns the first error writing to it, other than a reader
 /// that went away.
 pub fn stdout_error() -> Option<&'static str> {
-    if !STDOUT_GONE.load(Ordering::Relaxed) {
+    // Nothing was written to a standard output that was closed from the start, nothing lost.
+    if !STDOUT_GONE.load(Ordering::Relaxed) && !STDOUT_CLOSED.load(Ordering::Relaxed) {
         write_stdout_with(|out| out.flush());
     }
     STDOUT_ERROR.get().map(String::as_str)

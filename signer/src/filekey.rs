@@ -109,16 +109,16 @@ pub enum FileKeyError {
     Read {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// What went wrong: an I/O error, or not a regular file.
+        source: fsutil::ReadError,
     },
     /// The key file is larger than any key file Hallmark writes.
-    #[error("{} is {len} bytes, too large to be a Hallmark key file", path.display())]
+    #[error("{} is larger than {max} bytes, too large to be a Hallmark key file", path.display())]
     TooLarge {
         /// The file.
         path: PathBuf,
-        /// Its size.
-        len: u64,
+        /// The limit.
+        max: u64,
     },
     /// Not an age file.
     #[error("{} is not an age-encrypted Hallmark key file: {detail}", path.display())]
@@ -342,13 +342,13 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey, FileKeyError> {
 /// the same key), an OpenSSH line, a minisign public key, PEM or a JWK.
 pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> {
     let text = fsutil::read_bounded(pub_path, 4096).map_err(|source| match source {
-        fsutil::ReadError::Io(source) => FileKeyError::Read {
+        fsutil::ReadError::TooLarge { max } => FileKeyError::TooLarge {
+            path: pub_path.to_owned(),
+            max,
+        },
+        source => FileKeyError::Read {
             path: pub_path.to_owned(),
             source,
-        },
-        fsutil::ReadError::TooLarge(len) => FileKeyError::TooLarge {
-            path: pub_path.to_owned(),
-            len,
         },
     })?;
     let text = String::from_utf8(text).map_err(|_| FileKeyError::BadPublicKeyFile {
@@ -401,13 +401,13 @@ pub fn is_passphrase_protected(path: &Path) -> Result<bool, FileKeyError> {
 
 fn read_key_file(path: &Path) -> Result<Vec<u8>, FileKeyError> {
     fsutil::read_bounded(path, MAX_KEY_FILE_BYTES).map_err(|source| match source {
-        fsutil::ReadError::Io(source) => FileKeyError::Read {
+        fsutil::ReadError::TooLarge { max } => FileKeyError::TooLarge {
+            path: path.to_owned(),
+            max,
+        },
+        source => FileKeyError::Read {
             path: path.to_owned(),
             source,
-        },
-        fsutil::ReadError::TooLarge(len) => FileKeyError::TooLarge {
-            path: path.to_owned(),
-            len,
         },
     })
 }

@@ -95,12 +95,61 @@ impl FromStr for KeyRef {
         if text.starts_with("yubikey:") {
             return Ok(KeyRef::YubiKey(text.parse()?));
         }
-        let shown: String = text.chars().take(100).collect();
+        let shown: String = redacted(text).chars().take(100).collect();
         // Every reference has a scheme; text without a colon is a path.
         if !text.is_empty() && !text.contains(':') {
             return Err(KeyRefError::BarePath(shown));
         }
         Err(KeyRefError::UnknownScheme(shown))
+    }
+}
+
+/// The schemes of key references.
+const SCHEMES: [&str; 3] = ["file:", "pkcs11:", "yubikey:"];
+
+/// Whether `text` starts with a key reference scheme, so that it is meant as a key reference
+/// (and an error parsing it is about the reference, not about a file of that name).
+pub fn has_scheme(text: &str) -> bool {
+    SCHEMES.iter().any(|s| text.starts_with(s))
+}
+
+/// Attributes whose values are secrets: never printed, never stored.
+const SECRET_ATTRIBUTES: [&str; 3] = ["pin-value", "pin", "management-key"];
+
+/// `text` with the value of every secret attribute (`pin-value=`, `pin=`, `management-key=`)
+/// replaced by `<redacted>`: what an error may quote of an argument that did not parse as a
+/// key reference. A parsed reference prints itself without secrets ([`KeyRef`]'s `Display`).
+pub fn redacted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut at_start = true;
+    loop {
+        // One attribute: up to the next separator.
+        let end = rest.find([';', '?', '&']).unwrap_or(rest.len());
+        let (part, tail) = rest.split_at(end);
+        let attribute = if at_start {
+            // The first part carries the scheme: `pkcs11:pin-value=…` or `yubikey:pin=…`.
+            part.split_once(':').map_or(part, |(_, after)| after)
+        } else {
+            part
+        };
+        match attribute.split_once('=') {
+            Some((name, _)) if SECRET_ATTRIBUTES.contains(&name.trim()) => {
+                out.push_str(&part[..part.len() - attribute.len()]);
+                out.push_str(name);
+                out.push_str("=<redacted>");
+            }
+            _ => out.push_str(part),
+        }
+        at_start = false;
+        let mut chars = tail.chars();
+        match chars.next() {
+            Some(separator) => {
+                out.push(separator);
+                rest = chars.as_str();
+            }
+            None => return out,
+        }
     }
 }
 
@@ -503,6 +552,10 @@ pub enum PublicKeyArgError {
     /// A path to a `.pub` file that could not be read.
     #[error(transparent)]
     PubFile(FileKeyError),
+    /// A `file:`, `pkcs11:` or `yubikey:` reference that does not parse. It is not taken for a
+    /// file path: the error would repeat the whole argument, PIN included if it carries one.
+    #[error(transparent)]
+    Reference(KeyRefError),
 }
 
 impl PublicKeyArgError {
@@ -535,9 +588,20 @@ pub fn parse_public_key_arg(text: &str) -> Result<PublicKeyArg, PublicKeyArgErro
             .map(PublicKeyArg::Key)
             .map_err(PublicKeyArgError::KeyFile),
         Ok(device) => Ok(PublicKeyArg::Device(device)),
+        Err(e) if has_scheme(text) => Err(PublicKeyArgError::Reference(e)),
         Err(_) => filekey::read_public_key_file(Path::new(text))
             .map(PublicKeyArg::Key)
-            .map_err(PublicKeyArgError::PubFile),
+            .map_err(|e| match e {
+                // Named redacted: a mistyped key reference taken for a file name may carry a
+                // PIN (the name is unchanged when it carries none).
+                FileKeyError::Read { source, .. } => {
+                    PublicKeyArgError::PubFile(FileKeyError::Read {
+                        path: redacted(text).into(),
+                        source,
+                    })
+                }
+                other => PublicKeyArgError::PubFile(other),
+            }),
     }
 }
 
@@ -636,6 +700,41 @@ mod tests {
             Err(KeyRefError::UnknownScheme(_))
         ));
         assert_eq!(KeyRef::File("a b".into()).to_string(), "file:a b");
+    }
+
+    #[test]
+    fn redacts_secret_attributes() {
+        for (text, shown) in [
+            (
+                "pkcs11:token=ci;object=k?pin-value=024681&module-name=softhsm2",
+                "pkcs11:token=ci;object=k?pin-value=<redacted>&module-name=softhsm2",
+            ),
+            ("pkcs11:pin-value=1;x=2", "pkcs11:pin-value=<redacted>;x=2"),
+            (
+                "yubikey:slot=9c?pin=11&management-key=abc",
+                "yubikey:slot=9c?pin=<redacted>&management-key=<redacted>",
+            ),
+            ("pkcs12:a=b?pin-value=9", "pkcs12:a=b?pin-value=<redacted>"),
+            ("file:./release.key", "file:./release.key"),
+            // Names that merely contain a secret attribute's name are kept.
+            ("pkcs11:token=my-pin-value=x", "pkcs11:token=my-pin-value=x"),
+        ] {
+            assert_eq!(redacted(text), shown);
+        }
+        let err = "pkcs12:a=b?pin-value=987654"
+            .parse::<KeyRef>()
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("987654"), "{err}");
+        // A reference that does not parse is reported as one, not read as a file of that name.
+        for text in [
+            "pkcs11:token=ci;object=k?pin-value=987654&pin-source=env:X",
+            "yubikey:slot=9c?pin-value=987654",
+        ] {
+            let err = parse_public_key_arg(text).unwrap_err();
+            assert!(matches!(err, PublicKeyArgError::Reference(_)), "{err}");
+            assert!(!err.to_string().contains("987654"), "{err}");
+        }
     }
 
     #[test]

@@ -189,6 +189,22 @@ impl Default for ModuleSearch {
     }
 }
 
+/// Reads a p11-kit module file: only a regular file (a FIFO would block the search), and no
+/// more than 64 KiB (the files are a few lines).
+fn read_config(path: &Path) -> Option<String> {
+    use std::io::Read;
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .ok()?;
+    Some(text)
+}
+
 impl ModuleSearch {
     /// Finds a module by name (`softhsm2`, `libsofthsm2`, `libsofthsm2.so`): first a p11-kit
     /// `NAME.module` file, then `NAME`, `NAME.so` and `libNAME.so` in the module directories.
@@ -197,7 +213,7 @@ impl ModuleSearch {
         for dir in &self.config_dirs {
             let config = dir.join(format!("{name}.module"));
             searched.push(config.clone());
-            if let Ok(text) = std::fs::read_to_string(&config)
+            if let Some(text) = read_config(&config)
                 && let Some(module) = p11kit_module_line(&text)
             {
                 let candidate = if Path::new(module).is_absolute() {

@@ -206,6 +206,13 @@ pub enum UriError {
         /// How to write it.
         encoded: String,
     },
+    /// The PIN (`pin-value`) contains a character that must be percent-encoded; which one is
+    /// not said, since it is part of a secret.
+    #[error(
+        "PKCS#11 URI: pin-value contains a character that must be percent-encoded (not shown: \
+         it is part of the PIN); better, give the PIN with pin-source=file:PATH or env:NAME"
+    )]
+    UnencodedSecret,
     /// A `%` is not followed by two hexadecimal digits.
     #[error("PKCS#11 URI: attribute {name} has a `%` not followed by two hexadecimal digits")]
     BadPercentEncoding {
@@ -750,6 +757,8 @@ fn percent_decode(name: &str, raw: &str, part: Part) -> Result<Vec<u8>, UriError
         } else if allowed(b, part) {
             out.push(b);
             i += 1;
+        } else if name == "pin-value" {
+            return Err(UriError::UnencodedSecret);
         } else {
             let found = raw[i..].chars().next().unwrap_or('?');
             let mut buf = [0u8; 4];
@@ -1033,6 +1042,13 @@ mod tests {
              id=%00%FF%25?module-path=/opt/hsm%20dir/lib.so&pin-source=file:/run/secrets/pin%26x"
         );
         assert_eq!(parse(&text), uri);
+    }
+
+    #[test]
+    fn a_pin_value_that_does_not_parse_is_not_quoted() {
+        let err = "pkcs11:token=ci?pin-value=12é34".parse::<Pkcs11Uri>();
+        assert_eq!(err, Err(UriError::UnencodedSecret));
+        assert!(!err.unwrap_err().to_string().contains('é'));
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub enum DigestError {
     },
 
     /// A directory could not be listed, or an entry's metadata could not be read.
-    #[error("cannot list {}: {source}; check its permissions", path.display())]
+    #[error("cannot list {}: {source}; {}", path.display(), advice(source))]
     UnreadableDir {
         /// The directory or entry.
         path: PathBuf,
@@ -111,7 +111,7 @@ pub enum DigestError {
     },
 
     /// A file could not be opened or read.
-    #[error("cannot read {}: {source}; check its permissions", path.display())]
+    #[error("cannot read {}: {source}; {}", path.display(), advice(source))]
     UnreadableFile {
         /// The file.
         path: PathBuf,
@@ -130,6 +130,16 @@ pub enum DigestError {
         /// What changed.
         what: &'static str,
     },
+}
+
+/// What to do about an error opening or reading part of a tree.
+fn advice(error: &io::Error) -> &'static str {
+    if error.raw_os_error() == Some(rustix::io::Errno::NAMETOOLONG.raw_os_error()) {
+        "the path is longer than the operating system allows (4096 bytes): the tree is nested \
+         too deeply to hash; flatten it, or hash a subdirectory"
+    } else {
+        "check its permissions"
+    }
 }
 
 impl DigestError {

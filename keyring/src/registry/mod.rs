@@ -299,15 +299,12 @@ fn read_config(dir: &Path) -> Result<Config, RegistryError> {
 
 fn lock(dir: &Path) -> Result<File, RegistryError> {
     let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| RegistryError::Lock {
+    let file = fsutil::open_state_file(&path, fsutil::PUBLIC_FILE_MODE).map_err(|source| {
+        RegistryError::Lock {
             path: path.clone(),
             source,
-        })?;
+        }
+    })?;
     file.lock()
         .map_err(|source| RegistryError::Lock { path, source })?;
     Ok(file)
@@ -332,6 +329,11 @@ pub struct LogReport {
 /// keys current at that entry, every publisher's key event log as the entries build it, and
 /// every statement's signature at its position. Names the first wrong position.
 pub fn verify_log(path: &Path, expected: Option<IdentityId>) -> Result<LogReport, RegistryError> {
+    // A log named to be verified must exist: a missing file is not an empty log here.
+    std::fs::metadata(path).map_err(|source| RegistryError::Read {
+        path: path.to_owned(),
+        source: source.into(),
+    })?;
     let raw = hashlog::read(path)?;
     let log_err = |source| RegistryError::Log {
         path: path.to_owned(),
@@ -387,7 +389,7 @@ impl Registry {
                 path: dir.to_owned(),
             });
         }
-        std::fs::create_dir_all(dir).map_err(|source| RegistryError::Dir {
+        fsutil::create_dir_all(dir, fsutil::DIR_MODE).map_err(|source| RegistryError::Dir {
             path: dir.to_owned(),
             source,
         })?;

@@ -47,6 +47,9 @@ pub struct State {
     releases: HashMap<(PackageName, Version), Release>,
     /// Accepted statements: payload digest → (log index, identity).
     pub publishes: HashMap<Sha256Digest, (u64, IdentityId)>,
+    /// Accepted statements: payload digest → SHA-256 of the whole envelope as accepted
+    /// (payload and signatures), so that a resubmission is the same only if its signatures are.
+    accepted_envelopes: HashMap<Sha256Digest, Sha256Digest>,
     events: HashMap<Sha256Digest, (u64, IdentityId)>,
     names: HashMap<PackageName, IdentityId>,
     entries: Vec<(Sha256Digest, Timestamp, u64)>,
@@ -225,6 +228,8 @@ impl State {
                 );
                 self.names.entry(name.clone()).or_insert(*identity);
                 self.publishes.insert(*statement, (index, *identity));
+                self.accepted_envelopes
+                    .insert(*statement, Sha256Digest::of(&envelope.to_json()));
                 self.counts.0 += 1;
             }
             RegistryRecord::Yank {
@@ -430,6 +435,18 @@ impl State {
         let release = statement.release();
         let digest = bundle.statement.payload_digest();
         if let Some(&(index, identity)) = self.publishes.get(&digest) {
+            if self.accepted_envelopes.get(&digest)
+                != Some(&Sha256Digest::of(&bundle.statement.to_json()))
+            {
+                return Err(refuse(
+                    "signature",
+                    format!(
+                        "{release} was accepted in log entry #{index} with other signatures: this \
+                         bundle's statement carries the same payload, but its signatures were \
+                         altered, added or removed; submit the bundle the registry accepted"
+                    ),
+                ));
+            }
             return Ok(Plan {
                 subjects: vec![(index, SubjectType::Statement, digest, identity)],
                 already: true,

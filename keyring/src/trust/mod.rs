@@ -234,7 +234,7 @@ impl TrustStore {
                     path: dir.to_owned(),
                 });
             }
-            std::fs::create_dir_all(dir.join(KELS_DIR)).map_err(dir_err)?;
+            fsutil::create_dir_all(&dir.join(KELS_DIR), fsutil::DIR_MODE).map_err(dir_err)?;
             let gitignore = dir.join(".gitignore");
             if !fsutil::exists_no_follow(&gitignore) {
                 fsutil::write_new(&gitignore, b".lock\n", 0o644)?;
@@ -242,14 +242,12 @@ impl TrustStore {
         }
         let lock = if lock {
             let path = dir.join(LOCK_FILE);
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .map_err(|source| TrustError::Lock {
-                    path: path.clone(),
-                    source,
+            let file =
+                fsutil::open_state_file(&path, fsutil::PUBLIC_FILE_MODE).map_err(|source| {
+                    TrustError::Lock {
+                        path: path.clone(),
+                        source,
+                    }
                 })?;
             file.lock()
                 .map_err(|source| TrustError::Lock { path, source })?;
@@ -275,6 +273,17 @@ impl TrustStore {
         };
         let mut kels = HashMap::new();
         let kels_dir = dir.join(KELS_DIR);
+        if let Ok(meta) = std::fs::symlink_metadata(&kels_dir)
+            && !meta.is_dir()
+        {
+            return Err(TrustError::Dir {
+                path: kels_dir,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotADirectory,
+                    "it is not a directory, but must be the directory of key event logs; move it away",
+                ),
+            });
+        }
         if kels_dir.is_dir() {
             let entries = std::fs::read_dir(&kels_dir).map_err(|source| TrustError::Dir {
                 path: kels_dir.clone(),
@@ -376,9 +385,11 @@ impl TrustStore {
 
     fn write_kel(&mut self, kel: Arc<Kel>) -> Result<(), TrustError> {
         let path = kel_path(&self.dir, &kel.identity());
-        std::fs::create_dir_all(self.dir.join(KELS_DIR)).map_err(|source| TrustError::Dir {
-            path: self.dir.join(KELS_DIR),
-            source,
+        fsutil::create_dir_all(&self.dir.join(KELS_DIR), fsutil::DIR_MODE).map_err(|source| {
+            TrustError::Dir {
+                path: self.dir.join(KELS_DIR),
+                source,
+            }
         })?;
         fsutil::write_replace(&path, &KelFile::from_kel(&kel).to_json(), 0o644)?;
         self.view.kels.insert(kel.identity(), kel);

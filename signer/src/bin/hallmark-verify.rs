@@ -54,6 +54,7 @@ fn fail(error: &str, hint: Option<&str>, json: bool) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    hallmark_signer::cmdline::guard_standard_streams();
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(err) => {

@@ -156,9 +156,11 @@ pub fn key_id_for(key: &PublicKey) -> [u8; 8] {
     id
 }
 
-/// BLAKE2b-512 of a file, streamed: what a prehashed (`ED`) signature signs.
+/// BLAKE2b-512 of a file, streamed: what a prehashed (`ED`) signature signs. Only a regular
+/// file is read: a FIFO or a device is refused without blocking.
 pub fn prehash_file(path: &Path) -> std::io::Result<[u8; 64]> {
-    prehash_reader(std::fs::File::open(path)?)
+    let file = hallmark_keyring::fsutil::open_regular(path, hallmark_keyring::fsutil::Follow::Yes)?;
+    prehash_reader(file)
 }
 
 /// BLAKE2b-512 of everything a reader yields.

@@ -113,9 +113,12 @@ impl HashAlgorithm {
         })
     }
 
-    /// Hashes a file, streamed.
+    /// Hashes a file, streamed. Only a regular file is read: a FIFO or a device is refused
+    /// without blocking.
     pub fn hash_file(self, path: &Path) -> std::io::Result<Vec<u8>> {
-        self.hash_reader(std::fs::File::open(path)?)
+        let file =
+            hallmark_keyring::fsutil::open_regular(path, hallmark_keyring::fsutil::Follow::Yes)?;
+        self.hash_reader(file)
     }
 
     /// Hashes bytes.

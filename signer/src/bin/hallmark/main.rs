@@ -51,6 +51,7 @@ use crate::exit::Exit;
 const SSH_KEYGEN_NAME: &str = "hallmark-ssh-keygen";
 
 fn main() -> ExitCode {
+    cmdline::guard_standard_streams();
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let invoked_as = args
         .first()

@@ -1762,7 +1762,8 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
         now,
     )
     .map_err(Failure::usage)?;
-    std::fs::create_dir_all(&args.out)
+    // Only the custodians' shares live here (each 0600): the directory is private too.
+    fsutil::create_dir_all(&args.out, fsutil::SECRET_DIR_MODE)
         .map_err(|e| usage(format!("cannot create {}: {e}", args.out.display())))?;
     let mut files = Vec::new();
     for share in &made.shares {

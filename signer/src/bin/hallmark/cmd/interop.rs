@@ -5,7 +5,6 @@
 //! keys, prints results and maps outcomes to exit codes (0 valid, 1 refused, 2 malformed
 //! input or usage, 4 hardware).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -64,7 +63,15 @@ fn looks_inline(text: &str) -> bool {
 /// Reads a public key: a key reference (`file:PATH` reads `PATH.pub`, `pkcs11:` opens the
 /// token), a key given inline in any form, or a file holding a key in any form.
 fn read_key(text: &str) -> Result<KeyInput, Failure> {
-    if let Ok(reference) = text.parse::<KeyRef>() {
+    let parsed = text.parse::<KeyRef>();
+    if let Err(e) = &parsed
+        && keyref::has_scheme(text)
+    {
+        // A reference that does not parse is not a file name: the error names what is wrong
+        // with it without repeating the argument (which may carry a PIN).
+        return Err(Failure::usage(anyhow!("{e}")));
+    }
+    if let Ok(reference) = parsed {
         let key = keyref::public_key(&reference, &TerminalUi)?;
         return Ok(KeyInput {
             parsed: ParsedKey {
@@ -86,9 +93,10 @@ fn read_key(text: &str) -> Result<KeyInput, Failure> {
     }
     let path = Path::new(text);
     let bytes = fsutil::read_bounded(path, MAX_KEY_FILE).map_err(|e| {
+        // Shown redacted: a mistyped key reference taken for a file name may carry a PIN.
         Failure::usage(anyhow!(
             "cannot read public key file {}: {e}",
-            path.display()
+            keyref::redacted(text)
         ))
         .with_hint(
             "give a key reference (file:KEY, pkcs11:…), a key (ed25519:…, ssh-ed25519 AAAA…, \
@@ -868,12 +876,12 @@ fn required<'a, T>(value: &'a Option<T>, flag: &str, op: &str) -> Result<&'a T, 
         .ok_or_else(|| usage(format!("-Y {op} needs {flag}")))
 }
 
+/// The largest message read from standard input (git hands commits and tags over this way).
+const MAX_STDIN_MESSAGE: u64 = 64 * 1024 * 1024;
+
 fn read_stdin() -> Result<Vec<u8>, Failure> {
-    let mut message = Vec::new();
-    std::io::stdin()
-        .read_to_end(&mut message)
-        .map_err(|e| usage(format!("cannot read the message from standard input: {e}")))?;
-    Ok(message)
+    fsutil::read_stream_bounded(std::io::stdin().lock(), MAX_STDIN_MESSAGE)
+        .map_err(|e| usage(format!("cannot read the message from standard input: {e}")))
 }
 
 fn read_ssh_signature(path: &Path) -> Result<SshSignature, Failure> {

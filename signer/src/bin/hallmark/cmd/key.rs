@@ -137,7 +137,7 @@ fn attest(args: AttestArgs, out: &Output) -> CmdResult {
         }
     }
     let exported = yubikey::attest(yk)?;
-    std::fs::create_dir_all(&args.out_dir)
+    hallmark_keyring::fsutil::create_dir_all(&args.out_dir, hallmark_keyring::fsutil::DIR_MODE)
         .with_context(|| format!("cannot create {}", args.out_dir.display()))
         .map_err(Failure::usage)?;
     for (path, der) in [
@@ -449,6 +449,13 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
     for text in &args.modules {
         let uri = if text.starts_with("pkcs11:") {
             text.parse().map_err(Failure::usage)?
+        } else if !std::path::Path::new(text).is_absolute() {
+            // Not repeated as given: a mistyped reference may carry a PIN.
+            return Err(Failure::usage(anyhow::anyhow!(
+                "{}: not a PKCS#11 URI (pkcs11:…) nor an absolute path to a PKCS#11 module",
+                hallmark_signer::keyref::redacted(text)
+            ))
+            .with_hint("`hallmark key list --yubikeys` lists the keys of connected YubiKeys"));
         } else {
             let mut uri = pkcs11::Pkcs11Uri::new();
             uri.set_module_path(Some(text.into()))

@@ -41,15 +41,28 @@ fn registry_failure(error: RegistryError) -> Failure {
     Failure::from(anyhow::Error::from(error))
 }
 
-/// A file key reference with a relative path is made absolute, so the registry finds its key
-/// from any working directory.
-fn absolute_reference(text: &str) -> String {
-    match text.strip_prefix("file:") {
-        Some(path) if Path::new(path).is_relative() => match std::env::current_dir() {
+/// The key reference as the registry stores it in `registry.json`, which anyone who can read
+/// the registry can read: parsed and printed again (a printed reference never carries a
+/// secret), with a relative file path made absolute so that the registry finds its key from
+/// any working directory. A PIN written into the reference (`pin-value=`) is refused rather
+/// than dropped: the stored reference must open the key again, and it must not hold the PIN.
+fn stored_reference(text: &str) -> Result<String, Failure> {
+    let reference: KeyRef = text.parse().map_err(Failure::usage)?;
+    match &reference {
+        KeyRef::File(path) if path.is_relative() => Ok(match std::env::current_dir() {
             Ok(cwd) => format!("file:{}", cwd.join(path).display()),
-            Err(_) => text.to_owned(),
-        },
-        _ => text.to_owned(),
+            Err(_) => reference.to_string(),
+        }),
+        KeyRef::Pkcs11(uri) if uri.pin_value().is_some() => Err(Failure::usage(anyhow::anyhow!(
+            "{reference}: the registry stores its key reference in {}, readable by anyone who \
+             can read the registry, and a pin-value= would be stored with it",
+            registry::CONFIG_FILE
+        ))
+        .with_hint(
+            "name the PIN's source instead: pin-source=file:PATH, pin-source=env:NAME or \
+             pin-source=prompt",
+        )),
+        _ => Ok(reference.to_string()),
     }
 }
 
@@ -81,8 +94,8 @@ fn init(args: RegistryInitArgs, out: &Output) -> CmdResult {
     let namespace: Namespace = args.namespace.parse().map_err(Failure::usage)?;
     let next: KeyRef = args.next_key.parse().map_err(Failure::usage)?;
     let next = keyref::public_key(&next, &hallmark_hsm::interact::Headless)?;
+    let reference = stored_reference(&args.key)?;
     let handle = open_key(&args.key, &args.passphrase, None)?;
-    let reference = absolute_reference(&args.key);
     let registry = Registry::init(
         &args.dir.registry,
         handle.as_ref(),
@@ -393,7 +406,12 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                     path: dir.clone(),
                 }));
             }
-            let bytes = fsutil::read_bounded(&config_path, 64 * 1024).map_err(Failure::usage)?;
+            let bytes = fsutil::read_bounded(&config_path, 64 * 1024).map_err(|e| {
+                Failure::usage(anyhow::anyhow!(
+                    "cannot read {}: {e}",
+                    config_path.display()
+                ))
+            })?;
             let config: registry::Config =
                 serde_json::from_slice(&bytes).map_err(Failure::usage)?;
             (dir.join(registry::LOG_FILE), Some(config.identity))
