@@ -243,6 +243,15 @@ fn stolen_current_key_cannot_take_a_namespace() {
             p.short()
         )
     );
+    // The registry's log, with the superseded transfer and the recovery, verifies in full.
+    let run = f
+        .run(&["registry", "verify-log", "--registry", "registry"])
+        .expect(0);
+    assert!(
+        run.stdout.starts_with("registry log verified: "),
+        "{}",
+        run.stdout
+    );
     // Offering the thief's branch to the keyring again is refused and recorded.
     stolen.write(&f.s.join("org.example-stolen.kel"));
     let run = f

@@ -411,8 +411,10 @@ impl TrustStore {
         Ok(())
     }
 
-    /// Offers a key event log: stored if new or if it extends the stored one; refused — and
-    /// the refusal recorded — if it is shorter (rollback) or forked (equivocation).
+    /// Offers a key event log: stored if new, if it extends the stored one, or if it recovers
+    /// it (superseding recovery; the superseded events are recorded as evidence); refused — and
+    /// the refusal recorded — if it is shorter (rollback), forked (equivocation) or a branch
+    /// the stored log's recovery superseded.
     pub fn import(&mut self, kel: Kel, via: &str, now: Timestamp) -> Result<Imported, TrustError> {
         let identity = kel.identity();
         let Some(stored) = self.view.kels.get(&identity).cloned() else {
