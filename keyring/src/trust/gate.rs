@@ -828,12 +828,14 @@ impl<'a> Gate<'a> {
             Some(kel) => {
                 // Longer, or a recovery of the stored log (which may be shorter than the branch
                 // it supersedes).
-                let replaces = stored.as_ref().is_none_or(|s| {
-                    matches!(
+                let replaces = match &stored {
+                    None => true,
+                    Some(s) if Arc::ptr_eq(s, &kel) => false,
+                    Some(s) => matches!(
                         s.compare(&kel),
                         Comparison::Extends { .. } | Comparison::Recovered { .. }
-                    )
-                });
+                    ),
+                };
                 if replaces && !out.longer_kels.iter().any(|k| k.identity() == identity) {
                     out.longer_kels.push(kel.clone());
                 }
