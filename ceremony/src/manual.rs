@@ -53,8 +53,9 @@
 //! A thief can write any `created` time into a statement and can name any earlier log position
 //! (the position is public). Neither proves when a statement was made. After a rotation or
 //! revocation with reason `compromised`, a statement by the compromised keys is valid only where
-//! evidence the thief cannot make dates it before the compromise: a registry receipt logged
-//! before it, or the consumer's own earlier record of having verified it. `scheduled`, `lost`
+//! evidence the thief cannot make dates it before the compromise: a receipt from a registry the
+//! consumer pins (a consumer's own records are editable by whoever can write them, and count
+//! for nothing). `scheduled`, `lost`
 //! and `retired` carry no suspicion: statements made at positions where the keys were current
 //! stay valid. `docs/formats.md` defines this precisely; the log carries each epoch's end,
 //! reason and time, and each revocation's keys, reason and `since`.
@@ -66,7 +67,10 @@
 //! reordered event is a sequence error; a spliced history breaks the chain; a truncated or
 //! padded event does not decode. A shorter log than one already seen is a rollback; two
 //! different events at one position are equivocation, and both are kept as evidence
-//! ([`Comparison`](hallmark_keyring::kel::Comparison)). At ceremony time, a pending event
+//! ([`Comparison`](hallmark_keyring::kel::Comparison)) — unless one branch holds a rotation by
+//! the pre-committed next keys and the other only events signed by the current keys: the
+//! rotation supersedes them (superseding recovery), which is how an owner undoes what a thief
+//! signed with a stolen current key, a transfer included. At ceremony time, a pending event
 //! planned on an older state of the log is refused as a fork rather than appended. The log
 //! file is replaced atomically and only if it did not change while the ceremony ran.
 //!

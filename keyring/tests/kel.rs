@@ -295,6 +295,111 @@ fn a_forked_log_is_equivocation_with_both_events_as_evidence() {
     assert_eq!(ka.compare(&other), Comparison::DifferentIdentity);
 }
 
+/// A transfer of `org.example` to `to`, signed by `signer`.
+fn transfer_event(log: &Log, to: IdentityId) -> KeyEvent {
+    let mut e = log.next_event(EventKind::Transfer);
+    e.to = Some(to);
+    e.names = Some(vec![ns("org.example")]);
+    e
+}
+
+#[test]
+fn a_rotation_by_the_next_keys_supersedes_events_signed_by_the_current_keys() {
+    let base = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    let thief_id = Log::incept(&[7], 1, &[8], 1, &["org.thief"])
+        .identity
+        .unwrap();
+    let friend = Log::incept(&[9], 1, &[10], 1, &["org.friend"])
+        .identity
+        .unwrap();
+    // The thief's branch: a transfer of org.example to the thief, signed by current key 1.
+    let mut thief = Log {
+        events: base.events.clone(),
+        identity: base.identity,
+    };
+    let e = transfer_event(&thief, thief_id);
+    thief.push(&e, &[1]);
+    // The owner's branch: an event of its own with the current key (handing a sub-namespace to
+    // a friend), then the recovery by the next key 2.
+    let mut owner = Log {
+        events: base.events.clone(),
+        identity: base.identity,
+    };
+    let mut mine = transfer_event(&owner, friend);
+    mine.names = Some(vec![ns("org.example.other")]);
+    owner.push(&mine, &[1]);
+    owner.rotate(&[2], &[3], Reason::Compromised);
+    let (kt, ko) = (thief.verify(), owner.verify());
+    assert_eq!(
+        kt.compare(&ko),
+        Comparison::Recovered {
+            at: 1,
+            rotation: 2,
+            superseded: vec![thief.events[1].clone()]
+        }
+    );
+    assert_eq!(
+        ko.compare(&kt),
+        Comparison::Supersedes {
+            at: 1,
+            rotation: 2,
+            superseded: vec![thief.events[1].clone()]
+        }
+    );
+    // The recovering log may be shorter than the branch it supersedes.
+    let e = thief.next_event(EventKind::Acceptance);
+    let mut accept = e;
+    accept.from = Some(thief_id);
+    accept.transfer = Some(thief.events[1].payload_digest());
+    accept.names = Some(vec![ns("org.thief")]);
+    thief.push(&accept, &[1]);
+    let kt = thief.verify();
+    let mut quick = Log {
+        events: base.events.clone(),
+        identity: base.identity,
+    };
+    quick.rotate(&[2], &[3], Reason::Compromised);
+    match kt.compare(&quick.verify()) {
+        Comparison::Recovered { at, superseded, .. } => {
+            assert_eq!(at, 1);
+            assert_eq!(superseded, thief.events[1..].to_vec());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn two_branches_of_current_key_events_or_two_rotations_stay_equivocation() {
+    let base = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    let to = Log::incept(&[7], 1, &[8], 1, &["org.thief"])
+        .identity
+        .unwrap();
+    let branch = |names: &str| {
+        let mut log = Log {
+            events: base.events.clone(),
+            identity: base.identity,
+        };
+        let mut e = transfer_event(&log, to);
+        e.names = Some(vec![ns(names)]);
+        log.push(&e, &[1]);
+        log
+    };
+    // Neither branch holds a rotation: nobody recovered yet.
+    let (a, b) = (branch("org.example.a"), branch("org.example.b"));
+    assert!(matches!(
+        a.verify().compare(&b.verify()),
+        Comparison::Forked { at: 1, .. }
+    ));
+    // Both hold a rotation after the fork: the next keys signed two histories.
+    let (mut a, mut b) = (a, b);
+    a.rotate(&[2], &[3], Reason::Compromised);
+    b.rotate(&[2], &[4], Reason::Compromised);
+    assert!(matches!(
+        a.verify().compare(&b.verify()),
+        Comparison::Forked { at: 1, .. }
+    ));
+}
+
 #[test]
 fn thresholds_are_enforced_for_m_of_n() {
     let mut log = Log::incept(&[1, 2, 3], 2, &[4, 5, 6], 2, &["org.example"]);

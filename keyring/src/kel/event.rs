@@ -66,6 +66,14 @@ impl EventKind {
     }
 }
 
+impl EventKind {
+    /// Whether events of this kind establish a key set (inception, rotation): only they are
+    /// signed by keys that were pre-committed, so only they can supersede other events.
+    pub fn is_establishment(self) -> bool {
+        matches!(self, EventKind::Inception | EventKind::Rotation)
+    }
+}
+
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -82,9 +90,8 @@ pub enum Reason {
     /// The old keys are lost (a device broke or went missing) but not known to be in someone
     /// else's hands; what they signed while current stays valid.
     Lost,
-    /// The keys may be in an attacker's hands: what they signed is valid only where something
-    /// other than the key itself (a registry receipt, an earlier verification recorded by the
-    /// consumer) proves it was signed before the compromise.
+    /// The keys may be in an attacker's hands: what they signed is valid only where a receipt
+    /// from a registry the consumer pins proves it was signed before the compromise.
     Compromised,
     /// (Revocation only.) The keys are retired without suspicion of compromise: statements
     /// they made at earlier log positions stay valid.

@@ -13,6 +13,18 @@
 //!   can recover an identity whose current keys were lost or stolen;
 //! * transfer, acceptance, revocation — a threshold of the current keys.
 //!
+//! **Superseding recovery.** Inception and rotation are *establishment* events: only they are
+//! signed by keys committed in advance. Every other event is signed by the current keys, which
+//! a thief may hold. When two logs of one identity differ, and from the first differing
+//! position on one of them holds a rotation while the other holds only non-establishment
+//! events, the rotation was signed by the next keys committed at the last establishment event
+//! the two share — keys the other branch never used — so the log with the rotation
+//! *supersedes* the other from that position ([`Comparison::Recovered`],
+//! [`Comparison::Supersedes`]): a thief's transfers, acceptances and revocations made with the
+//! current keys are undone by the owner's recovery rotation, wherever the recovery is seen.
+//! Two branches that both hold a rotation after the fork, or neither, are equivocation
+//! ([`Comparison::Forked`]).
+//!
 //! Signatures are checked in parallel after the structural walk; the error reported is the one
 //! at the lowest position, so the result does not depend on scheduling.
 
@@ -683,6 +695,33 @@ impl Kel {
         }
         for (i, (ours, theirs)) in self.events.iter().zip(&other.events).enumerate() {
             if ours.digest != theirs.digest {
+                let establishment = |events: &[VerifiedEvent]| {
+                    events
+                        .iter()
+                        .find(|e| e.event.kind.is_establishment())
+                        .map(|e| e.event.sequence)
+                };
+                let tail = |events: &[VerifiedEvent]| -> Vec<Envelope> {
+                    events.iter().map(|e| e.envelope.clone()).collect()
+                };
+                let (ours_tail, theirs_tail) = (&self.events[i..], &other.events[i..]);
+                match (establishment(ours_tail), establishment(theirs_tail)) {
+                    (None, Some(rotation)) => {
+                        return Comparison::Recovered {
+                            at: i as u64,
+                            rotation,
+                            superseded: tail(ours_tail),
+                        };
+                    }
+                    (Some(rotation), None) => {
+                        return Comparison::Supersedes {
+                            at: i as u64,
+                            rotation,
+                            superseded: tail(theirs_tail),
+                        };
+                    }
+                    _ => {}
+                }
                 return Comparison::Forked {
                     at: i as u64,
                     ours: Box::new(ours.envelope.clone()),
@@ -752,6 +791,28 @@ pub enum Comparison {
         ours: Box<Envelope>,
         /// The other log's event there.
         theirs: Box<Envelope>,
+    },
+    /// The other log recovers this one (superseding recovery): from position `at` this log
+    /// holds only non-establishment events, signed by the current keys, and the other holds a
+    /// rotation at `rotation`, signed by the pre-committed next keys. The other log replaces
+    /// this one; this one's events from `at` on are `superseded` (kept as evidence).
+    Recovered {
+        /// The first differing position.
+        at: u64,
+        /// Position of the superseding rotation in the other log.
+        rotation: u64,
+        /// This log's events from `at` on.
+        superseded: Vec<Envelope>,
+    },
+    /// This log recovers the other one: the converse of [`Comparison::Recovered`]. This log
+    /// stands; the other's events from `at` on are `superseded`.
+    Supersedes {
+        /// The first differing position.
+        at: u64,
+        /// Position of the superseding rotation in this log.
+        rotation: u64,
+        /// The other log's events from `at` on.
+        superseded: Vec<Envelope>,
     },
     /// The logs belong to different identities.
     DifferentIdentity,

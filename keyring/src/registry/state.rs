@@ -147,7 +147,20 @@ impl State {
                     .get(identity)
                     .map(|k| k.envelopes())
                     .unwrap_or_default();
-                if *sequence != events.len() as u64 {
+                if *sequence < events.len() as u64 {
+                    // A recovery: the rotation that follows supersedes the events from here
+                    // on, which must all have been signed by the current keys only.
+                    let held = self.kels.get(identity).ok_or("no log to recover")?;
+                    if held.events()[*sequence as usize..]
+                        .iter()
+                        .any(|e| e.event.kind.is_establishment())
+                    {
+                        return Err(format!(
+                            "key event #{sequence} of identity {identity} replaces a rotation: only events signed by the current keys can be superseded"
+                        ));
+                    }
+                    events.truncate(*sequence as usize);
+                } else if *sequence != events.len() as u64 {
                     return Err(format!(
                         "key event #{sequence} of identity {identity} is out of order: the log holds {} of its events before it",
                         events.len()
@@ -330,6 +343,19 @@ impl State {
                     return Ok((0, held.clone()));
                 }
                 Comparison::Extends { .. } => held.events().len(),
+                // Superseding recovery: the submitted log's rotation, signed by the
+                // pre-committed next keys, replaces events signed by the current keys only.
+                // The superseded events stay in this registry's log as evidence.
+                Comparison::Recovered { at, .. } => at as usize,
+                Comparison::Supersedes { at, rotation, .. } => {
+                    return Err(refuse(
+                        "equivocation",
+                        format!(
+                            "identity {} recovered its log by rotation #{rotation} with its pre-committed next keys, which supersedes the submitted events from #{at} (signed by the current keys only)",
+                            id.short()
+                        ),
+                    ));
+                }
                 Comparison::Forked { at, ours, theirs } => {
                     return Err(refuse(
                         "equivocation",
@@ -546,6 +572,26 @@ impl State {
             return Err(refuse(
                 "namespace",
                 format!("identity {} does not hold {name}", sid.short()),
+            ));
+        }
+        // A release is accepted now, so its signer must hold the name now: after a transfer,
+        // the giver's statements for the name are refused even when they name a position from
+        // before it (they would have needed a receipt from before the transfer).
+        let target = Namespace::from(name);
+        if let Some(given) = kel
+            .given()
+            .iter()
+            .find(|g| g.sequence > seq && g.name.contains(&target))
+        {
+            return Err(refuse(
+                "namespace",
+                format!(
+                    "{release} names event #{seq} of identity {}, which transferred {} to identity {} in event #{}: after a transfer, the giver cannot publish the name",
+                    sid.short(),
+                    given.name,
+                    given.to.short(),
+                    given.sequence
+                ),
             ));
         }
         match scratch.registrant(name) {

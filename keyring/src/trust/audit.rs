@@ -15,6 +15,7 @@
 //! | `unpin` | `namespace`, `identity` | |
 //! | `pin-registry` | `name`, `identity` | |
 //! | `kel-extended` | `identity`, `from`, `to`, `head`, `via` | |
+//! | `kel-recovered` | `identity`, `at`, `rotation`, `head`, `via`, `superseded` | the superseded events |
 //! | `kel-refused` | `identity`, `reason`, `detail`, \[`evidence`\] | the two events of a fork |
 //! | `verdict` | `release`, `statement`, `content`, \[`identity`\], `verdict`, `message`, \[`evidence`\] | the two events of a fork |
 
@@ -72,6 +73,23 @@ pub enum AuditRecord {
         /// `import`, `pin` or `verify`.
         via: String,
     },
+    /// A stored key event log was replaced by one that recovers it: from position `at`, the
+    /// stored log held only events signed by the current keys, which the rotation at
+    /// `rotation`, signed by the pre-committed next keys, supersedes.
+    KelRecovered {
+        /// The identity.
+        identity: IdentityId,
+        /// The first position where the logs differ.
+        at: u64,
+        /// Position of the superseding rotation.
+        rotation: u64,
+        /// Digest of the newest event of the log now stored.
+        head: Sha256Digest,
+        /// `import`, `pin` or `verify`.
+        via: String,
+        /// Digests of the superseded events (attached: the evidence).
+        superseded: Vec<Sha256Digest>,
+    },
     /// A key event log was refused: shorter than, or forked from, the stored one.
     KelRefused {
         /// The identity.
@@ -111,6 +129,7 @@ impl Record for AuditRecord {
             AuditRecord::KelRefused { evidence, .. } | AuditRecord::Verdict { evidence, .. } => {
                 evidence.clone()
             }
+            AuditRecord::KelRecovered { superseded, .. } => superseded.clone(),
             _ => Vec::new(),
         }
     }
@@ -145,6 +164,19 @@ impl AuditRecord {
             } => format!(
                 "key event log of {identity} extended from {from} to {to} events (head {}) by {via}",
                 head.short()
+            ),
+            AuditRecord::KelRecovered {
+                identity,
+                at,
+                rotation,
+                head,
+                via,
+                superseded,
+            } => format!(
+                "key event log of {identity} recovered by rotation #{rotation} (head {}) by {via}: {} event{} from #{at} superseded, kept as evidence",
+                head.short(),
+                superseded.len(),
+                if superseded.len() == 1 { "" } else { "s" }
             ),
             AuditRecord::KelRefused {
                 identity,

@@ -19,9 +19,13 @@
 //!    position (else `equivocation`), the identity held the name there, and the threshold of
 //!    the keys of that position signed (else `unlinked-signer-change`, or `bad-signature` for
 //!    a signature that does not verify).
-//! 5. **Revocation** — keys rotated away or revoked as `compromised` count only if a receipt
-//!    from a pinned registry, or an earlier verification in the audit log, shows the statement
-//!    existed before the compromise: `rejected: revoked`.
+//! 5. **Revocation and hand-over** — keys rotated away or revoked as `compromised`, and a
+//!    statement naming a position from before the signer transferred the name away, count only
+//!    if a receipt from a pinned registry shows the statement existed before the compromise or
+//!    the transfer: `rejected: revoked`. A receipt is the only proof of time: the signer's own
+//!    times and positions are claims, and the consumer's audit log is an unsigned file that
+//!    whoever can write the trust store can rewrite, so it proves nothing (without a pinned
+//!    registry, such statements are refused: fail closed).
 //! 6. **Rollback** — a statement that names a position whose keys a (`scheduled` or `lost`)
 //!    rotation had already replaced when, by its own time, it was made: `rejected: rollback`.
 //! 7. **Policy** — receipts from the named registries, hardware attestation; any receipt that
@@ -75,16 +79,13 @@ impl AttestationVerifier for NoAttestationVerifier {
     }
 }
 
-/// What the gate decides against: pins, the stored key event logs and the history of earlier
-/// verifications.
+/// What the gate decides against: pins and the stored key event logs.
 #[derive(Clone, Debug, Default)]
 pub struct TrustView {
     /// Pins and pinned registries.
     pub pins: PinsFile,
     /// The longest key event log seen for each identity (publishers and registries).
     pub kels: HashMap<IdentityId, Arc<Kel>>,
-    /// For each statement (payload digest), when it was first found trusted.
-    pub history: HashMap<Sha256Digest, Timestamp>,
 }
 
 impl TrustView {
@@ -111,11 +112,7 @@ impl TrustView {
         }
         let mut kels = HashMap::new();
         kels.insert(kel.identity(), Arc::new(kel));
-        TrustView {
-            pins,
-            kels,
-            history: HashMap::new(),
-        }
+        TrustView { pins, kels }
     }
 }
 
@@ -585,7 +582,7 @@ impl<'a> Gate<'a> {
             Ok(r) => r,
             Err(msg) => return ctx.reject(Rejection::BadSignature, msg),
         };
-        let proof = self.proof_time(&receipts, &out.statement);
+        let proof = proof_time(&receipts);
 
         // 5. Revocation.
         let mut valid = signers.clone();
@@ -600,7 +597,7 @@ impl<'a> Gate<'a> {
                 _ => {
                     valid.retain(|k| k != key);
                     first_unproven.get_or_insert(format!(
-                        "{release} is signed by key {}, which {what}; no receipt from a pinned registry and no earlier verification shows it was signed before then",
+                        "{release} is signed by key {}, which {what}; no receipt from a pinned registry shows it was signed before then",
                         key.short()
                     ));
                 }
@@ -611,6 +608,38 @@ impl<'a> Gate<'a> {
         }
         if proven && let Some((t, how)) = &proof {
             chain.push(format!("signed before the compromise: {how} on {t}"));
+        }
+
+        // 5b. Hand-over: the signer gave the name away after the position the statement names.
+        // Like a compromise, the transfer voids what the giver's keys sign for the name from
+        // then on; a statement naming an earlier position counts only with a receipt that
+        // predates the transfer.
+        let target = Namespace::from(name);
+        if let Some(given) = signer_kel
+            .given()
+            .iter()
+            .find(|g| g.sequence > seq && g.name.contains(&target))
+        {
+            let time = signer_kel
+                .event(given.sequence)
+                .map_or(statement.created, |e| e.event.time);
+            match &proof {
+                Some((t, how)) if *t < time => {
+                    chain.push(format!("signed before the transfer: {how} on {t}"));
+                }
+                _ => {
+                    return ctx.reject(
+                        Rejection::Revoked,
+                        format!(
+                            "{release} names event #{seq} of identity {}, which transferred {} to identity {} in event #{} ({time}); no receipt from a pinned registry shows it was signed before the transfer, after which the giver's statements for the name do not count",
+                            sid.short(),
+                            given.name,
+                            given.to.short(),
+                            given.sequence
+                        ),
+                    );
+                }
+            }
         }
 
         // 6. Rollback: made (by its own time) after its keys were rotated away.
@@ -771,6 +800,17 @@ impl<'a> Gate<'a> {
                     best = Some(kel.clone());
                     best_source = "the bundle";
                 }
+                Comparison::Recovered { superseded, .. } => {
+                    // The bundle's log recovers the one held so far: it replaces it, and the
+                    // superseded events are kept as evidence.
+                    keep_evidence(out, superseded);
+                    best = Some(kel.clone());
+                    best_source = "the bundle";
+                }
+                Comparison::Supersedes { superseded, .. } => {
+                    // The bundle offers a branch that a recovery already superseded.
+                    keep_evidence(out, superseded);
+                }
                 Comparison::Forked { at, ours, theirs } => {
                     let message = format!(
                         "identity {} has two different events at #{at} ({best_source}: {}, the bundle: {}): its keys signed conflicting histories, which only a compromise explains; both events are kept as evidence",
@@ -786,10 +826,17 @@ impl<'a> Gate<'a> {
         }
         match best {
             Some(kel) => {
-                let longer = stored
-                    .as_ref()
-                    .is_none_or(|s| s.events().len() < kel.events().len());
-                if longer && !out.longer_kels.iter().any(|k| k.identity() == identity) {
+                // Longer, or a recovery of the stored log (which may be shorter than the branch
+                // it supersedes).
+                let replaces = match &stored {
+                    None => true,
+                    Some(s) if Arc::ptr_eq(s, &kel) => false,
+                    Some(s) => matches!(
+                        s.compare(&kel),
+                        Comparison::Extends { .. } | Comparison::Recovered { .. }
+                    ),
+                };
+                if replaces && !out.longer_kels.iter().any(|k| k.identity() == identity) {
                     out.longer_kels.push(kel.clone());
                 }
                 Ok(Resolved::Kel(kel))
@@ -854,28 +901,6 @@ impl<'a> Gate<'a> {
         Ok(good)
     }
 
-    /// The earliest proof that the statement existed: a verified receipt's time, or an
-    /// earlier verification recorded in the audit log.
-    fn proof_time(
-        &self,
-        receipts: &[(String, Receipt)],
-        statement: &Sha256Digest,
-    ) -> Option<(Timestamp, String)> {
-        let from_receipts = receipts
-            .iter()
-            .map(|(name, r)| (r.time, format!("receipt from registry `{name}`")))
-            .min_by_key(|(t, _)| *t);
-        let from_history = self
-            .view
-            .history
-            .get(statement)
-            .map(|t| (*t, "verification recorded in the audit log".to_owned()));
-        match (from_receipts, from_history) {
-            (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-            (a, b) => a.or(b),
-        }
-    }
-
     /// Whether `key` carries a hardware attestation that verifies.
     fn attested(
         &self,
@@ -906,6 +931,24 @@ impl<'a> Gate<'a> {
             Some(e) => format!("has an attestation that does not verify: {e}"),
             None => "has none".to_owned(),
         })
+    }
+}
+
+/// The earliest proof that a statement existed: the time of a verified receipt from a pinned
+/// registry. Nothing else dates a statement.
+fn proof_time(receipts: &[(String, Receipt)]) -> Option<(Timestamp, String)> {
+    receipts
+        .iter()
+        .map(|(name, r)| (r.time, format!("receipt from registry `{name}`")))
+        .min_by_key(|(t, _)| *t)
+}
+
+/// Adds superseded events to the outcome's evidence, once each.
+fn keep_evidence(out: &mut Outcome, superseded: Vec<Envelope>) {
+    for envelope in superseded {
+        if !out.evidence.contains(&envelope) {
+            out.evidence.push(envelope);
+        }
     }
 }
 

@@ -18,9 +18,16 @@
 //! entry, so an interrupted change can leave a longer stored log (which is always safe) but
 //! never a pin without its log.
 //!
-//! A stored log is only ever replaced by one that extends it. A shorter log (rollback), a log
-//! that differs at a position (a fork: equivocation, kept as evidence) or one that does not
-//! verify is refused, and the refusal is recorded in the audit log.
+//! A stored log is only ever replaced by one that extends it, or by one that recovers it (a
+//! rotation by the pre-committed next keys superseding events signed only by the current
+//! keys; see [`crate::kel::log`]), the superseded events kept in the audit log as evidence. A
+//! shorter log (rollback), a log that differs at a position (a fork: equivocation, kept as
+//! evidence), a branch a stored recovery superseded, or one that does not verify is refused,
+//! and the refusal is recorded in the audit log.
+//!
+//! The audit log is a record for people, not evidence for the gate: it is unsigned and lives
+//! in a directory anyone with write access can rewrite, so no verdict depends on what it says
+//! (only a pinned registry's receipt dates a statement).
 
 pub mod audit;
 pub mod gate;
@@ -168,8 +175,36 @@ pub enum Imported {
         /// Events after.
         to: u64,
     },
+    /// The log recovers the stored one (a rotation by the pre-committed next keys superseding
+    /// events signed only by the current keys) and replaced it.
+    Recovered {
+        /// The first position where the logs differ.
+        at: u64,
+        /// Position of the superseding rotation.
+        rotation: u64,
+        /// Events of the stored log superseded (kept in the audit log as evidence).
+        superseded: u64,
+    },
     /// The log is the stored one, or a prefix of it; nothing changed.
     Unchanged,
+}
+
+/// The audit record of a recovery that replaced a stored log.
+fn recovered_record(
+    kel: &Kel,
+    at: u64,
+    rotation: u64,
+    via: &str,
+    superseded: &[Envelope],
+) -> AuditRecord {
+    AuditRecord::KelRecovered {
+        identity: kel.identity(),
+        at,
+        rotation,
+        head: kel.head().digest,
+        via: via.to_owned(),
+        superseded: superseded.iter().map(Envelope::payload_digest).collect(),
+    }
 }
 
 /// An open trust store.
@@ -309,23 +344,9 @@ impl TrustStore {
             }
         }
         let audit = read_audit_log(dir)?;
-        let mut history = HashMap::new();
-        for entry in &audit.entries {
-            if let AuditRecord::Verdict {
-                statement, verdict, ..
-            } = &entry.entry.record
-                && verdict.starts_with("trusted")
-            {
-                history.entry(*statement).or_insert(entry.entry.time);
-            }
-        }
         Ok(TrustStore {
             dir: dir.to_owned(),
-            view: TrustView {
-                pins,
-                kels,
-                history,
-            },
+            view: TrustView { pins, kels },
             head: audit.head,
             torn_tail: audit.torn_tail,
             _lock: lock,
@@ -401,8 +422,10 @@ impl TrustStore {
         Ok(())
     }
 
-    /// Offers a key event log: stored if new or if it extends the stored one; refused — and
-    /// the refusal recorded — if it is shorter (rollback) or forked (equivocation).
+    /// Offers a key event log: stored if new, if it extends the stored one, or if it recovers
+    /// it (superseding recovery; the superseded events are recorded as evidence); refused — and
+    /// the refusal recorded — if it is shorter (rollback), forked (equivocation) or a branch
+    /// the stored log's recovery superseded.
     pub fn import(&mut self, kel: Kel, via: &str, now: Timestamp) -> Result<Imported, TrustError> {
         let identity = kel.identity();
         let Some(stored) = self.view.kels.get(&identity).cloned() else {
@@ -468,6 +491,31 @@ impl TrustStore {
                     vec![*ours, *theirs],
                     now,
                 )
+            }
+            Comparison::Recovered {
+                at,
+                rotation,
+                superseded,
+            } => {
+                let record = recovered_record(&kel, at, rotation, via, &superseded);
+                let count = superseded.len() as u64;
+                self.write_kel(Arc::new(kel))?;
+                self.append(vec![(record, superseded)], now)?;
+                Ok(Imported::Recovered {
+                    at,
+                    rotation,
+                    superseded: count,
+                })
+            }
+            Comparison::Supersedes {
+                at,
+                rotation,
+                superseded,
+            } => {
+                let detail = format!(
+                    "the offered log differs from the stored one from event #{at}, where it holds only events signed by the current keys, which the stored rotation #{rotation} by the pre-committed next keys superseded (a recovery); the superseded events are kept as evidence"
+                );
+                self.refuse(identity, Rejection::Equivocation, detail, superseded, now)
             }
             Comparison::DifferentIdentity => Ok(Imported::Unchanged),
         }
@@ -669,9 +717,21 @@ impl TrustStore {
         for outcome in outcomes.iter_mut() {
             for kel in &outcome.longer_kels {
                 let stored = self.view.kels.get(&kel.identity());
-                let extends = match stored {
+                let comparison = stored.map(|s| s.compare(kel));
+                if let Some(Comparison::Recovered {
+                    at,
+                    rotation,
+                    superseded,
+                }) = comparison
+                {
+                    let record = recovered_record(kel, at, rotation, "verify", &superseded);
+                    self.write_kel(kel.clone())?;
+                    records.push((record, superseded));
+                    continue;
+                }
+                let extends = match comparison {
                     None => true,
-                    Some(s) => matches!(s.compare(kel), Comparison::Extends { .. }),
+                    Some(c) => matches!(c, Comparison::Extends { .. }),
                 };
                 if extends {
                     let from = stored.map_or(0, |s| s.events().len() as u64);
@@ -730,9 +790,6 @@ impl TrustStore {
             }
             let evidence = std::mem::take(&mut outcome.evidence);
             let decision = &outcome.decision;
-            if decision.verdict.is_trusted() {
-                self.view.history.entry(outcome.statement).or_insert(now);
-            }
             records.push((
                 AuditRecord::Verdict {
                     release: decision.release.clone().unwrap_or_default(),

@@ -194,7 +194,6 @@ fn build() -> Fixtures {
     let view = TrustView {
         pins: pins.clone(),
         kels,
-        history: HashMap::new(),
     };
     Fixtures {
         publisher,

@@ -48,6 +48,10 @@ pub enum CeremonyCommand {
     /// (--current-key) but cannot rotate alone, so a thief holding only the current key cannot
     /// take over the identity. A rotation to a key that was not committed is refused before any
     /// key is unlocked.
+    ///
+    /// A rotation also supersedes whatever the current keys signed since the previous rotation
+    /// on any other copy of the log (a thief's transfer, acceptance or revocation): rotating
+    /// with --reason compromised on your own log is how you recover.
     Rotate(RotateArgs),
 
     /// Hand namespaces or packages to another identity (effective once it accepts).
@@ -59,8 +63,7 @@ pub enum CeremonyCommand {
     /// Retire keys the identity had in the past, from a stated time.
     ///
     /// `compromised`: statements by those keys count only where something other than the key —
-    /// a registry receipt, an earlier verification the consumer recorded — proves they were made
-    /// before --since. `retired`: no suspicion; statements made while the keys were current stay
+    /// a receipt from a registry the consumer pins — proves they were made before --since. `retired`: no suspicion; statements made while the keys were current stay
     /// valid. Current keys are retired by rotating (--reason compromised).
     Revoke(RevokeArgs),
 

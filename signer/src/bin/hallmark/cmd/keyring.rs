@@ -68,6 +68,14 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
                             Imported::Extended { from, to } => {
                                 format!("extended from {from} to {to} events")
                             }
+                            Imported::Recovered {
+                                at,
+                                rotation,
+                                superseded,
+                            } => format!(
+                                "recovered by rotation #{rotation}: {superseded} event{} from #{at} superseded (kept in the audit log as evidence)",
+                                if superseded == 1 { "" } else { "s" }
+                            ),
                             Imported::Unchanged => "unchanged".to_owned(),
                         };
                         if !out.json {
