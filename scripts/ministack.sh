@@ -24,6 +24,7 @@ fi
 
 installed() {
   [ -x "$venv/bin/ministack" ] &&
+    "$venv/bin/pip" check >/dev/null 2>&1 &&
     "$venv/bin/python3" -c "
 import importlib.metadata as m, sys
 sys.exit(not (m.version('ministack') == '$ministack_version' and m.version('cryptography') == '$cryptography_version'))
