@@ -230,3 +230,93 @@ awskms_test! {
         let _ = ok(fx.admin.calls(json!([{"service": "kms", "op": "list_keys", "params": {}}])));
     }
 }
+
+/// A JWT as GitHub's OIDC provider issues it (the emulator reads its claims without checking
+/// the signature, so the signature part is a placeholder).
+fn github_token(sub: &str) -> String {
+    let b64url = |text: &str| {
+        crate::emulator::base64(text.as_bytes())
+            .trim_end_matches('=')
+            .replace('+', "-")
+            .replace('/', "_")
+    };
+    let header = b64url(r#"{"alg":"RS256","typ":"JWT"}"#);
+    let claims = b64url(
+        &json!({
+            "iss": "https://token.actions.githubusercontent.com",
+            "aud": "sts.amazonaws.com",
+            "sub": sub,
+        })
+        .to_string(),
+    );
+    format!("{header}.{claims}.c2lnbmF0dXJl")
+}
+
+/// The CI path: a role that trusts GitHub's OIDC provider for one repository's tags, with the
+/// signing policy; the job has only the web identity token file and the role's ARN.
+fn web_identity(emulator: &Emulator, dir: &std::path::Path, sub: &str) -> Prepared {
+    let arn = key_with_alias(emulator, "alias/release");
+    let admin = emulator.admin();
+    let provider = "arn:aws:iam::000000000000:oidc-provider/token.actions.githubusercontent.com";
+    let trust = json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Federated": provider},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+            "StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/tool:ref:refs/tags/v*"},
+        },
+    }]});
+    admin.admin_ok(
+        "iam",
+        "create_role",
+        json!({"RoleName": "release-signing", "AssumeRolePolicyDocument": trust.to_string()}),
+    );
+    let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:Sign", "kms:GetPublicKey"], "Resource": arn}]});
+    admin.admin_ok("iam", "put_role_policy", json!({"RoleName": "release-signing", "PolicyName": "sign", "PolicyDocument": policy.to_string()}));
+    let token = dir.join("oidc-token");
+    std::fs::write(&token, github_token(sub)).unwrap();
+    Prepared::default()
+        .unset("AWS_ACCESS_KEY_ID")
+        .unset("AWS_SECRET_ACCESS_KEY")
+        .set(
+            "AWS_ROLE_ARN",
+            "arn:aws:iam::000000000000:role/release-signing",
+        )
+        .set("AWS_WEB_IDENTITY_TOKEN_FILE", token.display().to_string())
+        .set("AWS_ROLE_SESSION_NAME", "release")
+        .value("ARN", arn)
+}
+
+awskms_test! {
+    /// Credentials by web identity, as a GitHub Actions job gets them with OIDC: the SDK's chain
+    /// exchanges the token for the role's session (AssumeRoleWithWebIdentity, checked against
+    /// the role's trust policy), and the role may sign.
+    fn web_identity_role_signs(fx) with Setup::prepared(|emulator, dir| {
+        web_identity(emulator, dir, "repo:acme/tool:ref:refs/tags/v1.2.0")
+    }); {
+        // The role's policy names the key by its ARN (as docs/hardware/aws-kms.md advises).
+        // AWS authorizes a request naming an alias against the key the alias names; ministack
+        // authorizes it against the alias, so here the job names the key by its ARN.
+        let signer = AwsKmsSigner::open(&fx.reference(&fx.value("ARN")), None).unwrap();
+        assert_eq!(signer.arn(), fx.value("ARN"));
+        let signature = signer.sign_message(b"released from CI").unwrap();
+        signer.verifying_key().verify_strict(b"released from CI", &signature).unwrap();
+        // The role cannot create keys.
+        let err = awskms::generate(&fx.reference("alias/new")).unwrap_err();
+        assert!(matches!(err, Error::AccessDenied { .. }), "{err}");
+    }
+}
+
+awskms_test! {
+    /// A token for a branch the trust policy does not admit: STS refuses the role, and the
+    /// error says the credentials could not be loaded, before any KMS request.
+    fn web_identity_outside_the_trust_policy_is_refused(fx) with Setup::prepared(|emulator, dir| {
+        web_identity(emulator, dir, "repo:acme/tool:ref:refs/heads/feature")
+    }); {
+        let err = AwsKmsSigner::open(&fx.reference("alias/release"), None).unwrap_err();
+        let Error::CredentialsUnavailable { detail } = &err else { panic!("{err}") };
+        assert!(detail.contains("Not authorized to perform sts:AssumeRoleWithWebIdentity"), "{detail}");
+        assert!(!err.is_usage());
+    }
+}
