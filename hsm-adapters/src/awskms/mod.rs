@@ -78,6 +78,7 @@ pub const TAG_KEY: &str = "hallmark";
 pub const TAG_VALUE: &str = "package-signing";
 
 /// Lowercase hex.
+#[cfg(feature = "awskms")]
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
