@@ -145,6 +145,19 @@ fn generate_show_list_sign_and_verify_with_hallmark_and_kms() {
     assert_eq!(keys[0]["alias"], "alias/release");
     assert_eq!(keys[0]["public_key"], public.as_str());
     assert_eq!(keys[0]["hallmark_tag"], true);
+    let run = s.run(["key", "list", "awskms:?region=eu-west-1"]).expect(0);
+    assert!(
+        run.stdout.starts_with("AWS KMS eu-west-1 (")
+            && run.stdout.contains("no aliases name Ed25519 signing keys"),
+        "{}",
+        run.stdout
+    );
+    let run = s.run(["key", "list", "awskms:alias/release"]).expect(2);
+    assert!(
+        run.stderr.contains("to list AWS KMS keys give awskms:"),
+        "{}",
+        run.stderr
+    );
 
     // Many artifacts in one run, each with its bundle; hallmark verify trusts every one.
     let names = artifacts(&s, 30);
