@@ -1,7 +1,8 @@
 //! The `hallmark` command with keys in AWS KMS, against ministack (a real AWS API emulator) on
 //! loopback: generate, show, list, batch sign, verify with `hallmark verify` and with the
-//! emulator's own Verify, the ceremony journey with every key in KMS, a rotation from a file key
-//! to a KMS key, and the errors an operator sees (exit code 4, or 2 for a bad reference).
+//! emulator's own Verify, the peer formats checked by minisign and ssh-keygen, the ceremony
+//! journey with every key in KMS, a rotation from a file key to a KMS key, and the errors an
+//! operator sees (exit code 4, or 2 for a bad reference).
 //! Each test starts its own emulator; nothing reaches AWS.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -473,4 +474,14 @@ fn bad_references_and_settings_are_usage_errors() {
         "{}",
         run.stderr
     );
+}
+
+/// The peer formats through KMS: `minisign -V` and `ssh-keygen -Y verify` accept the
+/// signatures, and refuse a tampered file and another key.
+#[test]
+fn peer_formats_sign_through_kms() {
+    let (s, _emulator) = setup();
+    s.run(["key", "generate", "--out", "awskms:alias/release"])
+        .expect(0);
+    hallmark_tests::peers::hallmark_signs_peers_verify(&s, "awskms:alias/release");
 }
