@@ -671,6 +671,31 @@ mod tests {
     }
 
     #[test]
+    fn parses_awskms_references() {
+        let text = "awskms:alias/release?region=eu-west-1";
+        let reference: KeyRef = text.parse().unwrap();
+        let KeyRef::AwsKms(kms) = &reference else {
+            panic!("{reference:?}");
+        };
+        assert_eq!(kms.alias(), Some("alias/release"));
+        assert_eq!(kms.region(), Some("eu-west-1"));
+        assert_eq!(reference.to_string(), text);
+        assert_eq!(format!("{reference:?}"), format!("KeyRef({text})"));
+        assert!(
+            "awskms:alias/release?profile=prod"
+                .parse::<KeyRef>()
+                .unwrap_err()
+                .to_string()
+                .starts_with("profile is not accepted in a key reference")
+        );
+        let unknown = "kms:alias/release".parse::<KeyRef>().unwrap_err();
+        assert!(
+            unknown.to_string().contains("awskms:alias/NAME (AWS KMS)"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
     fn parses_yubikey_references() {
         let text = "yubikey:serial=12345678;slot=9c?pin-source=env:YK_PIN";
         let reference: KeyRef = text.parse().unwrap();
