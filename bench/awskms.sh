@@ -40,11 +40,11 @@ for _ in $(seq 1 300); do
 done
 
 export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
-  AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE="$work/none" \
+  AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE="$work/none" \
   AWS_SHARED_CREDENTIALS_FILE="$work/none" AWS_PAGER=""
 unset AWS_PROFILE AWS_SESSION_TOKEN HALLMARK_AWSKMS_CONCURRENCY
 
-"$hallmark" key generate --out awskms:alias/bench >/dev/null
+"$hallmark" key generate --out awskms:alias/bench >/dev/null 2>&1
 mkdir -p "$work/art"
 for i in $(seq 1 "$n"); do head -c 1024 /dev/urandom > "$work/art/a$i.bin"; done
 
