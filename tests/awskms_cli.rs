@@ -485,3 +485,52 @@ fn peer_formats_sign_through_kms() {
         .expect(0);
     hallmark_tests::peers::hallmark_signs_peers_verify(&s, "awskms:alias/release");
 }
+
+/// KMS starts throttling in the middle of a run (a fault injector in front of the emulator
+/// forwards the check signature and four signatures, then throttles every request): the run
+/// retries, gives up, keeps the bundles of the artifacts signed before the failure, and lists
+/// what was and was not signed.
+#[test]
+fn a_batch_throttled_part_way_reports_what_was_signed() {
+    let (s, emulator) = setup();
+    let public = s
+        .run(["--json", "key", "generate", "--out", "awskms:alias/release"])
+        .expect(0)
+        .json()["public_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let throttler = emulator::Throttler::start_after(emulator.port(), 1 + 4, usize::MAX);
+    let names = artifacts(&s, 10);
+    let run = s
+        .run_env(
+            sign_args("awskms:alias/release", &names),
+            &[
+                ("AWS_ENDPOINT_URL", &throttler.endpoint()),
+                ("HALLMARK_AWSKMS_CONCURRENCY", "1"),
+            ],
+        )
+        .expect(4);
+    assert!(
+        run.stderr
+            .contains("AWS KMS throttled Sign on arn:aws:kms:us-east-1:")
+            && run.stderr.contains(" 8 times in a row (Rate exceeded)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "  signed (bundle written): a0.bin, a1.bin, a2.bin, a3.bin\n  not signed: a4.bin, \
+             a5.bin, a6.bin, a7.bin, a8.bin, a9.bin"
+        ),
+        "{}",
+        run.stderr
+    );
+    for (i, name) in names.iter().enumerate() {
+        let bundle = s.join(&format!("{name}.hallmark.json"));
+        assert_eq!(bundle.exists(), i < 4, "{name}");
+    }
+    let mut args = vec!["verify", "--public-key", &public];
+    args.extend(names[..4].iter().map(String::as_str));
+    s.run(&args).expect(0);
+}

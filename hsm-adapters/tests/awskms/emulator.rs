@@ -365,9 +365,10 @@ pub fn admin_call(
     serde_json::from_slice::<Vec<Value>>(&output.stdout).expect("botocore program's JSON")
 }
 
-/// A fault injector in front of the emulator: a loopback HTTP proxy that answers the first
-/// `throttle` KMS `Sign` requests with HTTP 400 `ThrottlingException` (as KMS does) and
-/// forwards every other request to the emulator unchanged. Counts the requests it saw.
+/// A fault injector in front of the emulator: a loopback HTTP proxy that forwards the first
+/// `pass` KMS `Sign` requests, answers the next `throttle` with HTTP 400 `ThrottlingException`
+/// (as KMS does), and forwards every other request to the emulator unchanged. Counts the
+/// requests it saw.
 pub struct Throttler {
     port: u16,
     seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -375,8 +376,14 @@ pub struct Throttler {
 }
 
 impl Throttler {
-    /// Starts the proxy in front of `upstream` (a port on 127.0.0.1).
+    /// Starts the proxy in front of `upstream` (a port on 127.0.0.1), throttling the first
+    /// `throttle` Sign requests.
     pub fn start(upstream: u16, throttle: usize) -> Throttler {
+        Throttler::start_after(upstream, 0, throttle)
+    }
+
+    /// Starts the proxy, forwarding `pass` Sign requests before it throttles `throttle`.
+    pub fn start_after(upstream: u16, pass: usize, throttle: usize) -> Throttler {
         use std::sync::Arc;
         use std::sync::atomic::{AtomicUsize, Ordering};
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
@@ -389,13 +396,14 @@ impl Throttler {
                 let Ok(stream) = stream else { continue };
                 let (seen, signs) = (Arc::clone(&seen2), Arc::clone(&signs2));
                 std::thread::spawn(move || {
-                    let _ = serve(stream, upstream, throttle, &seen, &signs);
+                    let _ = serve(stream, upstream, pass, throttle, &seen, &signs);
                 });
             }
         });
         fn serve(
             mut client: TcpStream,
             upstream: u16,
+            pass: usize,
             throttle: usize,
             seen: &AtomicUsize,
             signs: &AtomicUsize,
@@ -409,7 +417,10 @@ impl Throttler {
                 let is_sign = head
                     .to_ascii_lowercase()
                     .contains("x-amz-target: trentservice.sign\r\n");
-                if is_sign && signs.fetch_add(1, Ordering::SeqCst) < throttle {
+                if is_sign
+                    && (pass..pass.saturating_add(throttle))
+                        .contains(&signs.fetch_add(1, Ordering::SeqCst))
+                {
                     let body = br#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
                     write!(
                         client,
