@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy with -D warnings, docs, and the whole test suite
-# against real SoftHSM2 and a virtual YubiKey (pcscd + vsmartcard's vpcd). Installs the Debian
-# packages it needs when they are missing. Usage: bash scripts/test.sh
+# against real SoftHSM2, a virtual YubiKey (pcscd + vsmartcard's vpcd) and an AWS KMS emulator
+# (ministack, on loopback). Installs the Debian packages and the emulator it needs when they are
+# missing. Usage: bash scripts/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,12 @@ fi
 
 # pcscd with vsmartcard's vpcd readers, for the virtual YubiKey suite (started here if needed).
 bash scripts/pcscd-vpcd.sh
+
+# ministack, the AWS API emulator the AWS KMS tests start on loopback ports (installed into a
+# virtual environment here, with python3-venv if needed).
+say "ministack (AWS KMS emulator)"
+HALLMARK_MINISTACK=$(bash scripts/ministack.sh)
+export HALLMARK_MINISTACK
 
 # --- static checks -------------------------------------------------------------------------------
 say "cargo fmt --check"

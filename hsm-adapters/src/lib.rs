@@ -15,6 +15,8 @@
 //!   headless implementation for CI.
 //! * [`attestation`] — verifying a YubiKey PIV attestation (device certificate and per-key
 //!   certificate) against Yubico's published roots, from files alone.
+//! * [`awskms`] — Ed25519 keys in AWS KMS: `awskms:` references, key creation, listing, and a
+//!   signer with concurrent batch signing (cargo feature `awskms`, on by default).
 //! * [`pkcs11`] — Ed25519 keys in PKCS#11 tokens: RFC 7512 key references, key generation,
 //!   listing, and a signer with batch signing.
 //! * [`yubikey`] — Ed25519 keys in YubiKey PIV slots: generation with a self-signed
@@ -23,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod attestation;
+pub mod awskms;
 pub mod interact;
 pub mod pkcs11;
 pub mod secret;

@@ -6,6 +6,7 @@
 //! | `file:./release.key` | an age-encrypted key file ([`crate::filekey`]) |
 //! | `pkcs11:token=ci;object=release?pin-source=env:PIN` | a key in a PKCS#11 token (RFC 7512, [`hallmark_hsm::pkcs11`]) |
 //! | `yubikey:serial=12345678;slot=9c?pin-source=env:PIN` | a key in a YubiKey PIV slot ([`hallmark_hsm::yubikey`]) |
+//! | `awskms:alias/release?region=eu-west-1` | a key in AWS KMS ([`hallmark_hsm::awskms`]); credentials from the standard AWS chain |
 //!
 //! Secrets — passphrases, PINs, management keys — never appear in a reference's value on the
 //! command line: they come from a prompt, a file or an environment variable (the reference's
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ed25519_dalek::Signature;
+use hallmark_hsm::awskms::{self, AwsKmsRef, AwsKmsSigner};
 use hallmark_hsm::interact::Interaction;
 use hallmark_hsm::pkcs11::{self, LoginOptions, Pkcs11Signer, Pkcs11Uri, UriError};
 use hallmark_hsm::secret::{SecretError, SecretSource};
@@ -35,6 +37,8 @@ pub enum KeyRef {
     Pkcs11(Pkcs11Uri),
     /// `yubikey:…` — a key in a YubiKey PIV slot.
     YubiKey(YubiKeyRef),
+    /// `awskms:…` — a key in AWS KMS.
+    AwsKms(AwsKmsRef),
 }
 
 impl fmt::Display for KeyRef {
@@ -45,6 +49,8 @@ impl fmt::Display for KeyRef {
             KeyRef::Pkcs11(uri) => write!(f, "{uri}"),
             // A YubiKey reference names secret sources, never secrets.
             KeyRef::YubiKey(reference) => write!(f, "{reference}"),
+            // Names a key and a region, never credentials.
+            KeyRef::AwsKms(reference) => write!(f, "{reference}"),
         }
     }
 }
@@ -65,7 +71,7 @@ pub enum KeyRefError {
     /// Not one of the known schemes.
     #[error(
         "unknown key reference {0:?}: use file:PATH (an age-encrypted key file), \
-         pkcs11:token=…;object=… (RFC 7512) or yubikey:slot=9c"
+         pkcs11:token=…;object=… (RFC 7512), yubikey:slot=9c or awskms:alias/NAME (AWS KMS)"
     )]
     UnknownScheme(String),
     /// `file:` without a path.
@@ -77,6 +83,9 @@ pub enum KeyRefError {
     /// A `yubikey:` reference that does not parse.
     #[error(transparent)]
     YubiKey(#[from] yubikey::RefError),
+    /// An `awskms:` reference that does not parse.
+    #[error(transparent)]
+    AwsKms(#[from] awskms::RefError),
 }
 
 impl FromStr for KeyRef {
@@ -95,6 +104,9 @@ impl FromStr for KeyRef {
         if text.starts_with("yubikey:") {
             return Ok(KeyRef::YubiKey(text.parse()?));
         }
+        if text.starts_with(awskms::SCHEME) {
+            return Ok(KeyRef::AwsKms(text.parse()?));
+        }
         let shown: String = redacted(text).chars().take(100).collect();
         // Every reference has a scheme; text without a colon is a path.
         if !text.is_empty() && !text.contains(':') {
@@ -105,7 +117,7 @@ impl FromStr for KeyRef {
 }
 
 /// The schemes of key references.
-const SCHEMES: [&str; 3] = ["file:", "pkcs11:", "yubikey:"];
+const SCHEMES: [&str; 4] = ["file:", "pkcs11:", "yubikey:", "awskms:"];
 
 /// Whether `text` starts with a key reference scheme, so that it is meant as a key reference
 /// (and an error parsing it is about the reference, not about a file of that name).
@@ -169,7 +181,7 @@ pub struct UnlockOptions {
 /// secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct KeyDescription {
-    /// `file`, `pkcs11` or `yubikey`.
+    /// `file`, `pkcs11`, `yubikey` or `awskms`.
     pub backend: &'static str,
     /// The key reference, with any secret removed.
     pub reference: String,
@@ -188,8 +200,8 @@ pub struct BatchError {
     pub signed: Vec<Signature>,
     /// How many were asked for.
     pub total: usize,
-    /// What failed: the backend's own error (a YubiKey or PKCS#11 error, which says what to
-    /// do), or the [`signature::Error`] of a single signature.
+    /// What failed: the backend's own error (a YubiKey, PKCS#11 or AWS KMS error, which says
+    /// what to do), or the [`signature::Error`] of a single signature.
     #[source]
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
@@ -271,6 +283,41 @@ impl KeyHandle for Pkcs11Signer {
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<Signature>, BatchError> {
         Pkcs11Signer::sign_batch(self, messages, |done, _| progress(done)).map_err(|err| {
+            BatchError {
+                total: err.total,
+                signed: err.signatures,
+                source: err.cause,
+            }
+        })
+    }
+}
+
+impl KeyHandle for AwsKmsSigner {
+    fn describe(&self) -> KeyDescription {
+        let facts = self.facts();
+        KeyDescription {
+            backend: "awskms",
+            reference: self.reference().to_string(),
+            public_key: PublicKey::new(signature::Keypair::verifying_key(self)),
+            device: vec![
+                ("arn".to_owned(), facts.arn),
+                ("region".to_owned(), facts.region),
+                ("endpoint".to_owned(), facts.endpoint),
+                ("key_spec".to_owned(), facts.key_spec.to_owned()),
+                (
+                    "signing_algorithm".to_owned(),
+                    facts.signing_algorithm.to_owned(),
+                ),
+            ],
+        }
+    }
+
+    fn sign_batch(
+        &self,
+        messages: &[&[u8]],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<Vec<Signature>, BatchError> {
+        AwsKmsSigner::sign_batch(self, messages, |done, _| progress(done)).map_err(|err| {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
@@ -369,6 +416,9 @@ pub enum OpenError {
     /// A YubiKey failed, or the reference names no usable key.
     #[error(transparent)]
     YubiKey(#[from] yubikey::Error),
+    /// AWS KMS, the credentials or the network failed, or the reference names no usable key.
+    #[error(transparent)]
+    AwsKms(#[from] awskms::Error),
     /// The public key could not be read without unlocking the key.
     #[error("cannot read the public key of {reference}: {detail}")]
     PublicKeyUnavailable {
@@ -510,6 +560,10 @@ pub fn open<'ui>(
             signer.unlock()?;
             Box::new(signer)
         }
+        KeyRef::AwsKms(reference) => {
+            let expected = expected.map(|k| *k.verifying_key());
+            Box::new(AwsKmsSigner::open(reference, expected.as_ref())?)
+        }
     };
     if let Some(expected) = expected {
         let actual = PublicKey::new(handle.verifying_key()).key_id();
@@ -571,8 +625,8 @@ impl PublicKeyArgError {
 }
 
 /// Reads a `--public-key` argument without touching any device: `ed25519:…` text, `file:KEY`
-/// (reads `KEY.pub`) or a `.pub` file are read here; `pkcs11:` and `yubikey:` references come
-/// back as [`PublicKeyArg::Device`].
+/// (reads `KEY.pub`) or a `.pub` file are read here; `pkcs11:`, `yubikey:` and `awskms:`
+/// references come back as [`PublicKeyArg::Device`].
 pub fn parse_public_key_arg(text: &str) -> Result<PublicKeyArg, PublicKeyArgError> {
     if text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
         return text
@@ -608,7 +662,8 @@ pub fn parse_public_key_arg(text: &str) -> Result<PublicKeyArg, PublicKeyArgErro
 /// The public key a reference names, read without unlocking anything when the backend allows:
 /// file keys from `PATH.pub`; PKCS#11 keys from the token's public key object, listed without
 /// logging in (when the public key is a private object, the key is opened with the login its
-/// URI's `pin-source` provides); YubiKey keys from the slot's metadata, which needs no PIN.
+/// URI's `pin-source` provides); YubiKey keys from the slot's metadata, which needs no PIN;
+/// AWS KMS keys with `GetPublicKey`, which signs nothing.
 /// Pass [`hallmark_hsm::interact::Headless`] to be sure nothing is asked.
 pub fn public_key(reference: &KeyRef, ui: &dyn Interaction) -> Result<PublicKey, OpenError> {
     match reference {
@@ -617,6 +672,7 @@ pub fn public_key(reference: &KeyRef, ui: &dyn Interaction) -> Result<PublicKey,
             let signer = YubiKeySigner::open(yk, None, ui)?;
             Ok(PublicKey::new(signature::Keypair::verifying_key(&signer)))
         }
+        KeyRef::AwsKms(reference) => Ok(PublicKey::new(awskms::public_key(reference)?.0)),
         KeyRef::Pkcs11(uri) => {
             let mut anonymous = uri.clone();
             anonymous.set_pin_source(None)?;
@@ -735,6 +791,31 @@ mod tests {
             assert!(matches!(err, PublicKeyArgError::Reference(_)), "{err}");
             assert!(!err.to_string().contains("987654"), "{err}");
         }
+    }
+
+    #[test]
+    fn parses_awskms_references() {
+        let text = "awskms:alias/release?region=eu-west-1";
+        let reference: KeyRef = text.parse().unwrap();
+        let KeyRef::AwsKms(kms) = &reference else {
+            panic!("{reference:?}");
+        };
+        assert_eq!(kms.alias(), Some("alias/release"));
+        assert_eq!(kms.region(), Some("eu-west-1"));
+        assert_eq!(reference.to_string(), text);
+        assert_eq!(format!("{reference:?}"), format!("KeyRef({text})"));
+        assert!(
+            "awskms:alias/release?profile=prod"
+                .parse::<KeyRef>()
+                .unwrap_err()
+                .to_string()
+                .starts_with("profile is not accepted in a key reference")
+        );
+        let unknown = "kms:alias/release".parse::<KeyRef>().unwrap_err();
+        assert!(
+            unknown.to_string().contains("awskms:alias/NAME (AWS KMS)"),
+            "{unknown}"
+        );
     }
 
     #[test]

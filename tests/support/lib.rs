@@ -52,6 +52,7 @@ pub struct Scratch {
     dir: tempfile::TempDir,
     exe: PathBuf,
     env: Vec<(String, String)>,
+    unset: Vec<String>,
 }
 
 impl Scratch {
@@ -66,12 +67,19 @@ impl Scratch {
             dir,
             exe: PathBuf::from(exe),
             env: Vec::new(),
+            unset: Vec::new(),
         }
     }
 
     /// Sets an environment variable for every later run.
     pub fn set_env(&mut self, name: &str, value: &str) {
         self.env.push((name.to_owned(), value.to_owned()));
+    }
+
+    /// Removes an environment variable (inherited or set) for every later run.
+    pub fn unset_env(&mut self, name: &str) {
+        self.env.retain(|(k, _)| k != name);
+        self.unset.push(name.to_owned());
     }
 
     /// The directory.
@@ -126,6 +134,9 @@ impl Scratch {
     {
         let mut cmd = Command::new(exe);
         cmd.args(args).current_dir(self.path()).stdin(Stdio::null());
+        for k in &self.unset {
+            cmd.env_remove(k);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

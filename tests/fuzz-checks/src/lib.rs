@@ -27,6 +27,7 @@ use std::sync::OnceLock;
 
 use hallmark_ceremony::pending::PendingEvent;
 use hallmark_hsm::attestation::{self, TrustRoots};
+use hallmark_hsm::awskms::AwsKmsRef;
 use hallmark_hsm::pkcs11::Pkcs11Uri;
 use hallmark_hsm::yubikey::YubiKeyRef;
 use hallmark_keyring::digest::Manifest;
@@ -100,6 +101,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "yubikey_ref",
         check: check_yubikey_ref,
+    },
+    Target {
+        name: "awskms_ref",
+        check: check_awskms_ref,
     },
     Target {
         name: "attestation",
@@ -467,6 +472,28 @@ pub fn check_yubikey_ref(data: &[u8]) -> bool {
         |r| r.to_string().into_bytes(),
         |b| std::str::from_utf8(b).unwrap().parse::<YubiKeyRef>(),
     );
+    true
+}
+
+/// An AWS KMS key reference (`awskms:alias/…?region=…`): the printed form is the input, and
+/// the key name sent to KMS never carries the query.
+pub fn check_awskms_ref(data: &[u8]) -> bool {
+    let Some(text) = text(data) else {
+        return false;
+    };
+    let Ok(reference) = text.parse::<AwsKmsRef>() else {
+        return false;
+    };
+    canonical("AWS KMS reference", data, reference.to_string().as_bytes());
+    assert!(
+        !reference.key().contains(['?', '&', '=']),
+        "key name {:?} carries query characters",
+        reference.key()
+    );
+    if let Some(region) = reference.region() {
+        assert!(hallmark_hsm::awskms::is_region(region), "{region:?}");
+    }
+    let _ = (reference.alias(), reference.kind());
     true
 }
 

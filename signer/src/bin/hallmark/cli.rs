@@ -14,10 +14,12 @@ Key references name a key wherever it lives:
   file:./release.key                          an age-encrypted key file
   pkcs11:token=ci;object=release?pin-source=env:PIN   a key in a PKCS#11 token (RFC 7512)
   yubikey:serial=12345678;slot=9c?pin-source=file:pin   a key in a YubiKey PIV slot
+  awskms:alias/release?region=eu-west-1       a key in AWS KMS (key id, alias or ARN)
 
 Secrets never go on the command line: passphrases and PINs come from the terminal, a file
 (--passphrase-file, pin-source=file:…) or an environment variable (--passphrase-env,
-pin-source=env:…). A token's or YubiKey's last PIN try is never spent without
+pin-source=env:…); AWS credentials and endpoint from the standard AWS chain (AWS_PROFILE,
+AWS_ACCESS_KEY_ID…, web identity, instance role; AWS_ENDPOINT_URL). A token's or YubiKey's last PIN try is never spent without
 --allow-final-pin-try. `hallmark key list` shows the YubiKeys and keys this machine sees.
 
 Exit codes: 0 trusted/success, 1 verification refused (the verdict says why), 2 usage or
@@ -140,6 +142,10 @@ pub enum KeyCommand {
     ///
     /// `--out pkcs11:token=…;object=LABEL` generates the key inside the token.
     ///
+    /// `--out awskms:alias/NAME` creates an Ed25519 key in AWS KMS (key spec
+    /// ECC_NIST_EDWARDS25519, usage SIGN_VERIFY, tagged hallmark=package-signing) and the alias;
+    /// the alias must be new. See docs/hardware/aws-kms.md.
+    ///
     /// `--out yubikey:slot=9c` generates the key inside a YubiKey (firmware 5.7 or later), with
     /// --pin-policy (default once) and --touch-policy (default always), which can never be
     /// changed afterwards, and writes a self-signed certificate for it into the slot so other
@@ -152,7 +158,8 @@ pub enum KeyCommand {
     /// Print a public key and its key id, in Hallmark, OpenSSH, minisign, PEM or JWK form.
     ///
     /// file:PATH reads PATH.pub; pkcs11: lists the token's public key objects; yubikey: reads
-    /// the slot's metadata. None of them asks for a PIN or passphrase — except a file key whose
+    /// the slot's metadata; awskms: asks KMS (GetPublicKey). None of them asks for a PIN or
+    /// passphrase — except a file key whose
     /// PATH.pub is lost (or empty): then the key is unlocked to derive it, so that
     /// `hallmark key show file:PATH > PATH.pub` restores the file. Every form this prints is
     /// accepted back wherever a public key is (--public-key, --next-public-key).
@@ -181,7 +188,9 @@ pub enum KeyCommand {
     /// model, serial and flags (login required, PIN count low, final try, locked), whether it
     /// offers Ed25519, and its Ed25519 keys — and YubiKeys only with --yubikeys. Public keys
     /// stored as private objects are only visible after a login: give a URI with pin-source=.
-    /// --json prints {"pkcs11": [...], "yubikeys": [...]}. Listing needs no PIN.
+    /// `awskms:` (or `awskms:?region=REGION`) lists the aliases of that AWS region that name
+    /// Ed25519 signing keys, with their public keys and whether Hallmark tagged them.
+    /// --json prints {"pkcs11": [...], "yubikeys": [...], "awskms": [...]}. Listing needs no PIN.
     List(ListArgs),
 
     /// Export a YubiKey key's attestation and check it: proof that the key was generated on
@@ -210,8 +219,8 @@ pub enum KeyCommand {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Where to create the key: file:PATH, pkcs11:token=…;object=LABEL (RFC 7512; the key
-    /// is generated inside the token and never leaves it), or yubikey:serial=…;slot=9c (inside
-    /// a YubiKey PIV slot).
+    /// is generated inside the token and never leaves it), yubikey:serial=…;slot=9c (inside
+    /// a YubiKey PIV slot), or awskms:alias/NAME (in AWS KMS).
     #[arg(long, value_name = "REF")]
     pub out: String,
 
@@ -327,7 +336,8 @@ pub struct VerifyAttestationArgs {
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// A PKCS#11 module path, or a pkcs11: URI naming the module (module-path=, module-name=)
-    /// and optionally a token and pin-source=. Repeat for several modules.
+    /// and optionally a token and pin-source=; or awskms: / awskms:?region=REGION for the
+    /// Ed25519 keys of an AWS region. Repeat for several.
     #[arg(value_name = "MODULE|URI")]
     pub modules: Vec<String>,
 
@@ -342,7 +352,7 @@ pub struct ListArgs {
 pub struct ShowArgs {
     /// The key: file:PATH (read from PATH.pub, nothing is unlocked; when PATH.pub is lost, the
     /// key is unlocked to derive it), pkcs11:… (opened with the URI's pin-source), yubikey:…
-    /// (read from the slot, no PIN), or a public key: ed25519:…, or a file in any form this
+    /// (read from the slot, no PIN), awskms:… (GetPublicKey), or a public key: ed25519:…, or a file in any form this
     /// command prints.
     #[arg(value_name = "REF")]
     pub key: String,
@@ -498,7 +508,7 @@ pub struct HashArgs {
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// The signing key (file:, pkcs11: or yubikey: reference). Repeat to have several keys
+    /// The signing key (file:, pkcs11:, yubikey: or awskms: reference). Repeat to have several keys
     /// co-sign every statement, e.g. for an M-of-N identity.
     #[arg(long = "key", required = true, value_name = "REF")]
     pub keys: Vec<String>,
@@ -827,7 +837,7 @@ pub enum RegistryCommand {
 
 #[derive(Debug, Args)]
 pub struct RegistryInitArgs {
-    /// The registry's signing key (file:, pkcs11: or yubikey: reference).
+    /// The registry's signing key (file:, pkcs11:, yubikey: or awskms: reference).
     #[arg(long, value_name = "REF")]
     pub key: String,
 

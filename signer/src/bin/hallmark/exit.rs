@@ -57,7 +57,21 @@ fn is_hardware(error: &(dyn std::error::Error + 'static)) -> bool {
     if let Some(err) = yubikey_error(error) {
         return !err.is_usage();
     }
+    if let Some(err) = awskms_error(error) {
+        return !err.is_usage();
+    }
     false
+}
+
+/// The AWS KMS error in one link of an error chain (a batch error carries it as its source).
+fn awskms_error<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a hallmark_hsm::awskms::Error> {
+    use hallmark_signer::keyref::OpenError;
+    match error.downcast_ref::<OpenError>() {
+        Some(OpenError::AwsKms(err)) => Some(err),
+        _ => error.downcast_ref::<hallmark_hsm::awskms::Error>(),
+    }
 }
 
 /// The PKCS#11 error in one link of an error chain.
@@ -127,6 +141,20 @@ impl Failure {
                  pin-source=env:NAME)"
                     .to_owned(),
             );
+        }
+        if let Some(err) = chain().find_map(awskms_error) {
+            use hallmark_hsm::awskms::Error as Kms;
+            return match err {
+                Kms::KeyNotFound { .. } => Some(
+                    "`hallmark key list awskms:?region=REGION` shows the Ed25519 keys a region's \
+                     aliases name"
+                        .to_owned(),
+                ),
+                Kms::AccessDenied { permission, .. } => Some(format!(
+                    "docs/hardware/aws-kms.md has least-privilege policies that grant {permission}"
+                )),
+                _ => None,
+            };
         }
         match chain().find_map(yubikey_error)? {
             yubikey::Error::NoDevice { .. } => {

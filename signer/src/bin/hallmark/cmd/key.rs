@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hallmark_hsm::attestation::{self, ExpectedKey, TrustRoots};
+use hallmark_hsm::awskms;
 use hallmark_hsm::interact::Interaction;
 use hallmark_hsm::pkcs11;
 use hallmark_hsm::secret::SecretSource;
@@ -311,8 +312,55 @@ fn generate(args: GenerateArgs, out: &Output) -> CmdResult {
             out.note("The private key was generated inside the token and cannot be exported.");
         }
         KeyRef::YubiKey(yk) => generate_yubikey(&args, yk, &ui, out)?,
+        KeyRef::AwsKms(reference) => generate_awskms(&args, reference, out)?,
     }
     Ok(Exit::Success)
+}
+
+fn generate_awskms(
+    args: &GenerateArgs,
+    reference: &awskms::AwsKmsRef,
+    out: &Output,
+) -> Result<(), Failure> {
+    if !args.recipients.is_empty()
+        || args.recipients_file.is_some()
+        || args.work_factor.is_some()
+        || args.passphrase.passphrase_file.is_some()
+        || args.passphrase.passphrase_env.is_some()
+    {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "passphrases, age recipients and work factors apply to key files; an AWS KMS key is \
+             protected by IAM and the key policy"
+        )));
+    }
+    let generated = awskms::generate(reference)?;
+    let key = PublicKey::new(generated.verifying_key);
+    let named = KeyRef::AwsKms(generated.reference.clone());
+    if out.json {
+        out.json(&json!({
+            "reference": named.to_string(),
+            "public_key": key.to_string(),
+            "key_id": key.key_id().to_string(),
+            "files": Vec::<String>::new(),
+            "device": {
+                "arn": generated.arn,
+                "region": generated.region,
+                "key_spec": "ECC_NIST_EDWARDS25519",
+            },
+        }));
+    } else {
+        report_generated(&named, &key, &[], out);
+        outln!(
+            "  AWS KMS:    {} (ECC_NIST_EDWARDS25519, SIGN_VERIFY)",
+            generated.arn
+        );
+    }
+    out.note(
+        "The private key was created inside AWS KMS and cannot be exported: pre-commit a next key \
+         (another KMS key, a token or a YubiKey) in a ceremony; KMS key rotation does not apply \
+         to asymmetric keys (see docs/hardware/aws-kms.md).",
+    );
+    Ok(())
 }
 
 fn generate_yubikey(
@@ -417,7 +465,7 @@ fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &
         outln!("created {reference}");
         outln!("  public key: {key}");
         outln!("  key id:     {}", key.key_id());
-        if let KeyRef::Pkcs11(_) | KeyRef::YubiKey(_) = reference {
+        if let KeyRef::Pkcs11(_) | KeyRef::YubiKey(_) | KeyRef::AwsKms(_) = reference {
             outln!("  sign with:  hallmark sign --key '{reference}' …");
         }
         for file in files {
@@ -444,9 +492,32 @@ pub fn parse_public_key(text: &str) -> Result<PublicKey, Failure> {
     }
 }
 
+/// `awskms:` or `awskms:?region=REGION` as a place to list: the region, if one is given.
+fn awskms_location(text: &str) -> Result<Option<String>, Failure> {
+    let rest = text.strip_prefix(awskms::SCHEME).unwrap_or_default();
+    let bad = || {
+        Failure::usage(anyhow::anyhow!(
+            "{text:?}: to list AWS KMS keys give awskms: (the region of the AWS chain) or \
+             awskms:?region=REGION"
+        ))
+    };
+    match rest {
+        "" => Ok(None),
+        _ => match rest.strip_prefix("?region=") {
+            Some(region) if awskms::is_region(region) => Ok(Some(region.to_owned())),
+            _ => Err(bad()),
+        },
+    }
+}
+
 fn list(args: ListArgs, out: &Output) -> CmdResult {
     let mut uris: Vec<pkcs11::Pkcs11Uri> = Vec::new();
+    let mut kms_regions: Vec<Option<String>> = Vec::new();
     for text in &args.modules {
+        if text.starts_with(awskms::SCHEME) {
+            kms_regions.push(awskms_location(text)?);
+            continue;
+        }
         let uri = if text.starts_with("pkcs11:") {
             text.parse().map_err(Failure::usage)?
         } else if !std::path::Path::new(text).is_absolute() {
@@ -467,6 +538,10 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
     // Named modules are an explicit request: YubiKeys are added only when asked for, because
     // listing selects every card's PIV application (which ends other programs' PIN sessions).
     let want_yubikeys = args.modules.is_empty() || args.yubikeys;
+    let mut listings = Vec::new();
+    for region in &kms_regions {
+        listings.push(awskms::list(region.as_deref())?);
+    }
     if uris.is_empty() && std::env::var_os(pkcs11::MODULE_ENV).is_some() {
         uris.push(pkcs11::Pkcs11Uri::new());
     }
@@ -488,6 +563,7 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
         let mut value = json!({
             "pkcs11": reports.iter().map(slot_json).collect::<Vec<_>>(),
             "yubikeys": yubikeys.iter().map(yubikey_json).collect::<Vec<_>>(),
+            "awskms": listings.iter().map(awskms_json).collect::<Vec<_>>(),
         });
         if let Some(problem) = &yubikey_problem {
             value["yubikeys_error"] = problem.clone().into();
@@ -497,6 +573,9 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
     }
     for slot in &reports {
         print_slot(slot);
+    }
+    for listing in &listings {
+        print_awskms(listing);
     }
     if want_yubikeys {
         if let Some(problem) = &yubikey_problem {
@@ -508,13 +587,60 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
             print_yubikey(device);
         }
     }
-    if uris.is_empty() {
+    if uris.is_empty() && kms_regions.is_empty() {
         out.note(&format!(
             "(PKCS#11 tokens are listed for the modules given as arguments, or for {})",
             pkcs11::MODULE_ENV
         ));
     }
     Ok(Exit::Success)
+}
+
+fn print_awskms(listing: &awskms::Listing) {
+    outln!("AWS KMS {} ({})", listing.region, listing.endpoint);
+    if listing.keys.is_empty() {
+        outln!(
+            "  no aliases name Ed25519 signing keys; create one with `hallmark key generate \
+             --out awskms:alias/NAME?region={}`",
+            listing.region
+        );
+    }
+    for key in &listing.keys {
+        let tag = match key.hallmark_tag {
+            Some(true) => ", tagged by Hallmark",
+            Some(false) => "",
+            None => ", tags unreadable",
+        };
+        match &key.verifying_key {
+            Some(vk) => {
+                let public = PublicKey::new(*vk);
+                outln!("  {}  key {}{tag}", key.alias, public.key_id().short());
+                outln!("    {public}");
+            }
+            None => outln!("  {}  key id {}{tag}", key.alias, key.key_id),
+        }
+        if let Some(problem) = &key.problem {
+            outln!("    cannot sign: {problem}");
+        }
+        outln!("    {}", key.reference);
+    }
+}
+
+fn awskms_json(listing: &awskms::Listing) -> serde_json::Value {
+    json!({
+        "region": listing.region,
+        "endpoint": listing.endpoint,
+        "keys": listing.keys.iter().map(|k| json!({
+            "alias": k.alias,
+            "key_id": k.key_id,
+            "arn": k.arn,
+            "public_key": k.verifying_key.map(|v| PublicKey::new(v).to_string()),
+            "hallmark_key_id": k.verifying_key.map(|v| PublicKey::new(v).key_id().to_string()),
+            "hallmark_tag": k.hallmark_tag,
+            "problem": k.problem,
+            "reference": k.reference.to_string(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn print_slot(slot: &pkcs11::SlotReport) {
