@@ -561,6 +561,7 @@ fn world() -> &'static World {
                 pins,
                 kels,
                 history: HashMap::new(),
+                releases: Default::default(),
             },
         }
     })

@@ -6,6 +6,7 @@
 //!   pins.json          pins (namespace → identity, policy) and pinned registries; see [`pins`]
 //!   kels/<hex>.kel     the longest key event log seen for each identity (publishers and
 //!                      registries), named by the identity's hex digest
+//!   releases/<name>.json  what each name@version was when first trusted; see [`releases`]
 //!   audit.log          every pin, import, refusal and verdict, hash-chained; see [`audit`]
 //!   .gitignore         ignores the lock file
 //!   .lock              taken while writing, so two processes never interleave writes
@@ -18,6 +19,9 @@
 //! entry, so an interrupted change can leave a longer stored log (which is always safe) but
 //! never a pin without its log.
 //!
+//! Logs are stored only of identities the store trusts: those pinned or imported, and those a
+//! trusted verdict rests on. A refused verification stores nothing from the bundle it refused.
+//!
 //! A stored log is only ever replaced by one that extends it. A shorter log (rollback), a log
 //! that differs at a position (a fork: equivocation, kept as evidence) or one that does not
 //! verify is refused, and the refusal is recorded in the audit log.
@@ -25,6 +29,7 @@
 pub mod audit;
 pub mod gate;
 pub mod pins;
+pub mod releases;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -43,8 +48,9 @@ use crate::time::Timestamp;
 use crate::verdict::{Rejection, Verdict};
 
 pub use audit::AuditRecord;
-pub use gate::{AttestationVerifier, Gate, NoAttestationVerifier, Outcome, TrustView};
+pub use gate::{AttestationVerifier, Gate, NoAttestationVerifier, Outcome, TrustView, settle_run};
 pub use pins::{Pin, PinError, PinSource, PinsFile, Policy, RegistryPin};
+pub use releases::{RecordedRelease, ReleaseIndex, ReleasesFile};
 
 /// File names inside a trust store.
 pub const PINS_FILE: &str = "pins.json";
@@ -316,6 +322,7 @@ impl TrustStore {
                 pins,
                 kels,
                 history,
+                releases: ReleaseIndex::new(Some(dir.to_owned())),
             },
             head: audit.head,
             torn_tail: audit.torn_tail,
@@ -647,38 +654,24 @@ impl TrustStore {
         Ok(true)
     }
 
-    /// Records the outcomes of a verification run: stores longer logs, makes
-    /// trust-on-first-use pins (a second pin of the same namespace in one run to another
-    /// identity turns that artifact's verdict into `rejected: unlinked-signer-change`), and
-    /// appends one audit entry per verdict — all with one flush of the audit log. Pins made
+    /// Records the outcomes of a verification run: settles what the run decides together
+    /// ([`settle_run`]: conflicting first-use pins and contents refuse every artifact
+    /// involved), makes trust-on-first-use pins, stores longer logs — of identities the store
+    /// already holds, or that a trusted verdict rests on, never from a refused bundle alone —
+    /// records the content of each release trusted for the first time in the release index,
+    /// and appends one audit entry per verdict, all with one flush of the audit log. Pins made
     /// by `hallmark keyring pin` are never changed.
     pub fn record(&mut self, outcomes: &mut [Outcome], now: Timestamp) -> Result<(), TrustError> {
+        settle_run(outcomes);
         let mut records = Vec::with_capacity(outcomes.len());
         let mut pins_changed = false;
+        let mut releases: HashMap<PackageName, ReleasesFile> = HashMap::new();
+        let mut first: Vec<bool> = Vec::with_capacity(outcomes.len());
+        let mut entries: Vec<Vec<(AuditRecord, Vec<Envelope>)>> =
+            Vec::with_capacity(outcomes.len());
         for outcome in outcomes.iter_mut() {
-            for kel in &outcome.longer_kels {
-                let stored = self.view.kels.get(&kel.identity());
-                let extends = match stored {
-                    None => true,
-                    Some(s) => matches!(s.compare(kel), Comparison::Extends { .. }),
-                };
-                if extends {
-                    let from = stored.map_or(0, |s| s.events().len() as u64);
-                    let (identity, to, head) =
-                        (kel.identity(), kel.events().len() as u64, kel.head().digest);
-                    self.write_kel(kel.clone())?;
-                    records.push((
-                        AuditRecord::KelExtended {
-                            identity,
-                            from,
-                            to,
-                            head,
-                            via: "verify".to_owned(),
-                        },
-                        Vec::new(),
-                    ));
-                }
-            }
+            let mut own = Vec::new();
+            let mut pin_record = None;
             if let Some(pin) = outcome.tofu_pin.take() {
                 let covering = self
                     .view
@@ -692,7 +685,7 @@ impl TrustStore {
                         outcome.decision.verdict =
                             Verdict::Rejected(Rejection::UnlinkedSignerChange);
                         outcome.decision.message = format!(
-                            "{} is signed by identity {}, but {} was pinned to identity {} on first use earlier in this run",
+                            "{} is signed by identity {}, but {} is pinned to identity {}",
                             outcome.decision.release.clone().unwrap_or_default(),
                             pin.identity.short(),
                             existing.namespace,
@@ -702,7 +695,7 @@ impl TrustStore {
                     }
                     Some(_) => {}
                     None => {
-                        records.push((
+                        pin_record = Some((
                             AuditRecord::Pin {
                                 namespace: pin.namespace.clone(),
                                 identity: pin.identity,
@@ -717,11 +710,95 @@ impl TrustStore {
                     }
                 }
             }
+            let trusted = outcome.decision.verdict.is_trusted();
+            for kel in &outcome.longer_kels {
+                let stored = self.view.kels.get(&kel.identity());
+                // A refused bundle's logs are the attacker's word: only extensions of logs
+                // the store already holds are kept from it.
+                if stored.is_none() && !trusted {
+                    continue;
+                }
+                let extends = match stored {
+                    None => true,
+                    Some(s) => matches!(s.compare(kel), Comparison::Extends { .. }),
+                };
+                if extends {
+                    let from = stored.map_or(0, |s| s.events().len() as u64);
+                    let (identity, to, head) =
+                        (kel.identity(), kel.events().len() as u64, kel.head().digest);
+                    self.write_kel(kel.clone())?;
+                    own.push((
+                        AuditRecord::KelExtended {
+                            identity,
+                            from,
+                            to,
+                            head,
+                            via: "verify".to_owned(),
+                        },
+                        Vec::new(),
+                    ));
+                }
+            }
+            own.extend(pin_record);
+            entries.push(own);
+            let mut recorded = false;
+            if trusted {
+                self.view.history.entry(outcome.statement).or_insert(now);
+                let file = match releases.entry(outcome.name.clone()) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let current = self.view.releases.file(&outcome.name).map_err(|source| {
+                            TrustError::Format {
+                                path: releases::releases_path(&self.dir, &outcome.name),
+                                source,
+                            }
+                        })?;
+                        e.insert((*current).clone())
+                    }
+                };
+                if !file.versions.contains_key(&outcome.version) {
+                    file.versions.insert(
+                        outcome.version.clone(),
+                        RecordedRelease {
+                            content: outcome.content,
+                            statement: outcome.statement,
+                            first_trusted: now,
+                        },
+                    );
+                    recorded = true;
+                }
+            }
+            first.push(recorded);
+        }
+        // The release index first (one durable batch), then the audit entries that mark it.
+        let changed: Vec<ReleasesFile> = releases
+            .into_values()
+            .filter(|f| {
+                self.view
+                    .releases
+                    .file(&f.name)
+                    .map_or(true, |old| old.versions.len() != f.versions.len())
+            })
+            .collect();
+        if !changed.is_empty() {
+            let dir = self.dir.join(releases::RELEASES_DIR);
+            std::fs::create_dir_all(&dir).map_err(|source| TrustError::Dir {
+                path: dir.clone(),
+                source,
+            })?;
+            let files: Vec<(PathBuf, Vec<u8>)> = changed
+                .iter()
+                .map(|f| (releases::releases_path(&self.dir, &f.name), f.to_json()))
+                .collect();
+            fsutil::write_many(&files, 0o644, true)?;
+            for file in changed {
+                self.view.releases.set(file);
+            }
+        }
+        for ((outcome, recorded), own) in outcomes.iter_mut().zip(first).zip(entries) {
+            records.extend(own);
             let evidence = std::mem::take(&mut outcome.evidence);
             let decision = &outcome.decision;
-            if decision.verdict.is_trusted() {
-                self.view.history.entry(outcome.statement).or_insert(now);
-            }
             records.push((
                 AuditRecord::Verdict {
                     release: decision.release.clone().unwrap_or_default(),
@@ -731,6 +808,7 @@ impl TrustStore {
                     verdict: decision.verdict.to_string(),
                     message: decision.message.clone(),
                     evidence: evidence.iter().map(Envelope::payload_digest).collect(),
+                    recorded,
                 },
                 evidence,
             ));

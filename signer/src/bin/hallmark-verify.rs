@@ -37,6 +37,11 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     bundle: Option<PathBuf>,
 
+    /// The release the artifact must be, as NAME@VERSION: a bundle for any other release is
+    /// refused (`rejected: digest-mismatch`). Once for every PATH, or once per PATH in order.
+    #[arg(long = "expect", value_name = "NAME@VERSION")]
+    expect: Vec<String>,
+
     /// Print machine-readable JSON on standard output instead of text.
     #[arg(long)]
     json: bool,
@@ -72,6 +77,10 @@ fn main() -> ExitCode {
             args.json,
         );
     }
+    let expected = match release::expectations(&args.expect, args.paths.len()) {
+        Ok(expected) => expected,
+        Err(e) => return fail(&e, None, args.json),
+    };
     let mut keys = Vec::with_capacity(args.public_keys.len());
     for text in &args.public_keys {
         match keyref::parse_public_key_arg(text) {
@@ -91,7 +100,13 @@ fn main() -> ExitCode {
             Err(e) => return fail(&error_text(&e), e.hint(), args.json),
         }
     }
-    let results = release::verify_all_with_keys(&args.paths, args.bundle.as_deref(), &keys, &|| {});
+    let results = release::verify_all_with_keys_expecting(
+        &args.paths,
+        args.bundle.as_deref(),
+        &keys,
+        &expected,
+        &|| {},
+    );
     let outcomes = args.paths.iter().map(PathBuf::as_path).zip(results);
     exit_code(print_verdicts(outcomes, args.json))
 }

@@ -195,6 +195,7 @@ fn build() -> Fixtures {
         pins: pins.clone(),
         kels,
         history: HashMap::new(),
+        releases: Default::default(),
     };
     Fixtures {
         publisher,

@@ -597,6 +597,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PATH")]
     pub bundle: Option<PathBuf>,
 
+    /// The release the artifact must be, as NAME@VERSION: a bundle for any other release (an
+    /// older version served under a newer file name, another package) is refused with
+    /// `rejected: digest-mismatch`. Give it once for every PATH, or once per PATH in order.
+    #[arg(long = "expect", value_name = "NAME@VERSION")]
+    pub expect: Vec<String>,
+
     /// For test devices only (hidden from --help): also trust this attestation root (PEM or
     /// DER) when a pin requires hardware attestation. Real YubiKeys chain to Yubico's roots,
     /// which ship with Hallmark and are always trusted; nothing else is, unless named here.
@@ -777,8 +783,8 @@ pub struct RegistryInitArgs {
 
 #[derive(Debug, Args)]
 pub struct RegistryAcceptArgs {
-    /// Accept names within two edits of another publisher's name, recording this reason in
-    /// the log.
+    /// Accept names within two edits of another publisher's name, or in a namespace within
+    /// two edits of another publisher's namespace, recording this reason in the log.
     #[arg(long, value_name = "REASON")]
     pub allow_similar: Option<String>,
 
