@@ -225,6 +225,20 @@ fn re_signed_version_with_other_content_is_refused() {
     let refused = audit.last().unwrap();
     assert_eq!(refused["record"]["verdict"], "rejected: digest-mismatch");
     assert!(refused["record"].get("recorded").is_none());
+    // A damaged index is an input error that names the file, never a silent forgetting.
+    f.s.write(
+        &f.path("trust/releases/org.example.tool.json"),
+        "{\"versions\": 1}\n",
+    );
+    let run = f.verify(&["tool-1.0.0-again.tar"]).expect(2);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "error: trust store release file: {}/trust/releases/org.example.tool.json: release file is malformed: ",
+            f.attack
+        )),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -44,6 +44,9 @@ use crate::time::Timestamp;
 pub const RELEASES_DIR: &str = "releases";
 /// A release file's media type.
 pub const RELEASES_MEDIA_TYPE: &str = "application/vnd.hallmark.releases.v1+json";
+/// The `what` of the [`FormatError::Invalid`] a damaged release file gives, so that callers
+/// can tell it from a damaged bundle.
+pub const RELEASE_FILE_DAMAGED: &str = "trust store release file";
 /// Largest release file read, in bytes (about 300,000 versions).
 pub const MAX_RELEASES_BYTES: usize = 64 * 1024 * 1024;
 
@@ -189,8 +192,11 @@ impl ReleaseIndex {
 fn read_file(path: &Path, name: &PackageName) -> Result<ReleasesFile, FormatError> {
     let damaged = |reason: String| {
         FormatError::invalid(
-            "trust store release file",
-            format!("{}: {reason}", path.display()),
+            RELEASE_FILE_DAMAGED,
+            format!(
+                "{}: {reason}; restore it from version control, or remove it to forget what this store recorded",
+                path.display()
+            ),
         )
     };
     if !fsutil::exists_no_follow(path) {

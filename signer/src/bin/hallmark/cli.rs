@@ -573,8 +573,10 @@ pub struct VerifyArgs {
     pub public_keys: Vec<String>,
 
     /// Verify against the pins and policy of this trust store (a directory; see `hallmark
-    /// keyring`). Every verdict is recorded in its audit log, and longer key event logs seen
-    /// in bundles are stored; pins are never changed (except by --trust-on-first-use).
+    /// keyring`). Every verdict is recorded in its audit log, the content of each release
+    /// trusted for the first time in its release index, and longer key event logs of trusted
+    /// identities seen in bundles are stored (never from a refused bundle); pins are never
+    /// changed (except by --trust-on-first-use).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["public_keys", "identity"])]
     pub keyring: Option<PathBuf>,
 

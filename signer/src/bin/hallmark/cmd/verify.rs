@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
+use hallmark_keyring::FormatError;
 use hallmark_keyring::bundle::Bundle;
 use hallmark_keyring::digest::{DigestOptions, digest_path};
+use hallmark_keyring::trust::releases::RELEASE_FILE_DAMAGED;
 use hallmark_keyring::trust::{Gate, Outcome, TrustStore, TrustView, settle_run};
 use hallmark_keyring::verify::ExpectedRelease;
 use hallmark_keyring::{KelFile, Timestamp};
@@ -102,11 +104,14 @@ fn run_trust(args: VerifyArgs, expected: &[Option<ExpectedRelease>], out: &Outpu
                     let actual = digest_path(artifact, &DigestOptions::default())
                         .map_err(|e| e.to_string())?;
                     gate.decide_expecting(&bundle, &actual, *expect)
-                        .map_err(|e| {
-                            format!(
+                        .map_err(|e| match &e {
+                            FormatError::Invalid { what, .. } if *what == RELEASE_FILE_DAMAGED => {
+                                e.to_string()
+                            }
+                            _ => format!(
                                 "bundle {} is damaged or not a Hallmark bundle: {e}",
                                 bundle_path.display()
-                            )
+                            ),
                         })
                 })();
                 bar.inc(1);
