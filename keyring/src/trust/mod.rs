@@ -61,6 +61,9 @@ pub const AUDIT_FILE: &str = "audit.log";
 /// The lock file.
 pub const LOCK_FILE: &str = ".lock";
 
+/// Up to this many release files changed by one verification run are flushed one by one.
+const RELEASE_FILES_PER_FSYNC: usize = 16;
+
 /// Why a trust-store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -790,7 +793,15 @@ impl TrustStore {
                 .iter()
                 .map(|f| (releases::releases_path(&self.dir, &f.name), f.to_json()))
                 .collect();
-            fsutil::write_many(&files, 0o644, true)?;
+            // A few files: one fsync each. Many: one batch, flushed once (`syncfs`, which also
+            // waits for every other write pending on the file system, so only worth it then).
+            if files.len() <= RELEASE_FILES_PER_FSYNC {
+                for (path, bytes) in &files {
+                    fsutil::write_replace(path, bytes, 0o644)?;
+                }
+            } else {
+                fsutil::write_many(&files, 0o644, true)?;
+            }
             for file in changed {
                 self.view.releases.set(file);
             }
