@@ -395,6 +395,21 @@ fn old_release_served_under_a_newer_name_is_refused_when_expected() {
         &f.path("tool-2.0.0.tar"),
     ])
     .expect(0);
+    // Against an identity without a trust store, the same.
+    let run = f
+        .run(&[
+            "verify",
+            "--expect",
+            &format!("{NAME}@2.0.0"),
+            "--identity",
+            &f.path("org.example.kel"),
+            &f.path("tool-2.0.0.tar"),
+        ])
+        .expect(1);
+    assert_eq!(
+        run.stdout,
+        format!("{}: {refusal}\n", f.path("tool-2.0.0.tar"))
+    );
     // Against a bare key, and with hallmark-verify, the same.
     let key = pk(1).to_string();
     for exe in [
