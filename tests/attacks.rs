@@ -507,7 +507,7 @@ fn rotation_by_a_thief_holding_only_the_current_key() {
         "tool.tar",
         1,
         &format!(
-            "rejected: unlinked-signer-change: the key event log in the bundle for {NAME}@2.0.0 does not verify: key event log {}: event #1 (rotation): rotation to key {} which was not pre-committed: only the keys committed in `next` of event #0 can become current",
+            "rejected: bad-signature: the key event log in the bundle for {NAME}@2.0.0 does not verify: key event log {}: event #1 (rotation): rotation to key {} which was not pre-committed: only the keys committed in `next` of event #0 can become current",
             f.p.short(),
             short(66)
         ),

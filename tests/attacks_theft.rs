@@ -494,6 +494,7 @@ fn forged_audit_log_is_not_proof_of_time() {
         verdict: "trusted".to_owned(),
         message: "forged".to_owned(),
         evidence: Vec::new(),
+        recorded: false,
     };
     let mut records: Vec<(AuditRecord, Timestamp, Vec<_>)> = original
         .entries

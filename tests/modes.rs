@@ -181,7 +181,7 @@ fn modes_do_not_depend_on_the_umask() {
             0o600
         } else if path == "shares" {
             0o700
-        } else if ["trust", "trust/kels", "reg"].contains(&path.as_str()) {
+        } else if ["trust", "trust/kels", "trust/releases", "reg"].contains(&path.as_str()) {
             0o755
         } else {
             0o644

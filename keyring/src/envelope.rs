@@ -338,9 +338,10 @@ impl TryFrom<EnvelopeJson> for Envelope {
         let payload_type: PayloadType = json.payload_type.parse()?;
         let payload = base64_decode("envelope payload", &json.payload, MAX_PAYLOAD_BYTES)?;
         if json.signatures.len() > MAX_SIGNATURES {
-            return Err(FormatError::TooLarge {
-                what: "envelope signature list",
-                len: json.signatures.len(),
+            return Err(FormatError::TooMany {
+                what: "an envelope",
+                unit: "signatures",
+                count: json.signatures.len(),
                 max: MAX_SIGNATURES,
             });
         }

@@ -20,6 +20,18 @@ pub enum FormatError {
         /// The limit.
         max: usize,
     },
+    /// More items than the format allows (signatures, keys, …); checked before using them.
+    #[error("{what} has {count} {unit}, more than the {max} allowed")]
+    TooMany {
+        /// The document part.
+        what: &'static str,
+        /// What is counted, plural (`signatures`).
+        unit: &'static str,
+        /// How many there are.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Not valid JSON for this document, or a required field is missing or unknown.
     #[error("{what} is malformed: {detail}")]
     Json {

@@ -58,6 +58,23 @@ pub fn lookalike(a: &str, b: &str) -> Option<usize> {
     }
 }
 
+/// Whether two dotted names sit in look-alike namespaces: at the first label where they
+/// differ (or at the second label, when they differ in the first), their leading labels up to
+/// that one are one or two edits apart. `org.acmee.util` and `org.acme.tool` differ first in
+/// the second label, and `org.acmee` is one edit from `org.acme`: look-alikes, although the
+/// whole names are far apart. Returns the two namespaces and the distance.
+pub fn lookalike_namespace(a: &str, b: &str) -> Option<(String, String, usize)> {
+    let la: Vec<&str> = a.split('.').collect();
+    let lb: Vec<&str> = b.split('.').collect();
+    let first = la.iter().zip(&lb).position(|(x, y)| x != y)?;
+    let depth = (first + 1).max(2);
+    if la.len() < depth || lb.len() < depth {
+        return None;
+    }
+    let (na, nb) = (la[..depth].join("."), lb[..depth].join("."));
+    lookalike(&na, &nb).map(|d| (na, nb, d))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +119,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn lookalike_namespaces() {
+        let ns = |a, b| lookalike_namespace(a, b).map(|(x, y, d)| format!("{x} {y} {d}"));
+        assert_eq!(
+            ns("org.acmee.util", "org.acme.tool").as_deref(),
+            Some("org.acmee org.acme 1")
+        );
+        assert_eq!(
+            ns("com.acme.tool", "co.acme.other").as_deref(),
+            Some("com.acme co.acme 1")
+        );
+        // Same namespace, other names: not a namespace look-alike.
+        assert_eq!(ns("org.acme.util", "org.acme.tool"), None);
+        // Short first labels alone do not count: `de.foo` and `dk.bar` are far apart.
+        assert_eq!(ns("de.foo.tool", "dk.bar.tool"), None);
+        assert_eq!(ns("org.acme.tool", "org.other.tool"), None);
+        assert_eq!(ns("org.acme", "org.acme"), None);
     }
 
     #[test]

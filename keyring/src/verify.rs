@@ -8,9 +8,69 @@ use crate::bundle::Bundle;
 use crate::digest::ContentDigest;
 use crate::error::FormatError;
 use crate::key::{KeyId, PublicKey};
-use crate::statement::{Signer, Statement};
+use crate::statement::{PackageName, Signer, Statement, Version};
 use crate::threshold::{ThresholdError, check_threshold};
 use crate::verdict::{Decision, Rejection, Verdict};
+
+/// The release a caller expects an artifact to be (`hallmark verify --expect NAME@VERSION`).
+///
+/// A bundle is only as specific as its statement: a genuinely signed old release, served under
+/// the file name of a newer one, or another package of the same publisher, verifies on its own.
+/// Stating the expectation turns that substitution into a refusal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExpectedRelease {
+    /// The package.
+    pub name: PackageName,
+    /// The version.
+    pub version: Version,
+}
+
+impl std::str::FromStr for ExpectedRelease {
+    type Err = FormatError;
+
+    fn from_str(text: &str) -> Result<Self, FormatError> {
+        let Some((name, version)) = text.split_once('@') else {
+            return Err(FormatError::invalid(
+                "expected release",
+                format!(
+                    "{:?} is not NAME@VERSION (e.g. org.example.tool@1.2.0)",
+                    text.chars().take(200).collect::<String>()
+                ),
+            ));
+        };
+        let bad = |e: crate::statement::NameError| {
+            FormatError::invalid("expected release", e.to_string())
+        };
+        Ok(ExpectedRelease {
+            name: name.parse().map_err(bad)?,
+            version: version.parse().map_err(bad)?,
+        })
+    }
+}
+
+impl std::fmt::Display for ExpectedRelease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.version)
+    }
+}
+
+/// Compares the release a statement names with the one the caller expects: any difference —
+/// another version, another package — is `rejected: digest-mismatch` (the artifact is not the
+/// release it should be).
+#[allow(clippy::result_large_err)]
+pub fn check_expected(statement: &Statement, expected: &ExpectedRelease) -> Result<(), Decision> {
+    if statement.name == expected.name && statement.version == expected.version {
+        return Ok(());
+    }
+    let release = statement.release();
+    Err(Decision::new(
+        Verdict::Rejected(Rejection::DigestMismatch),
+        format!(
+            "expected {expected}, but the bundle is for {release}: another release was served in its place"
+        ),
+        Some(release),
+    ))
+}
 
 /// Compares the artifact's digest with the one the statement signed.
 // A refusal is a whole decision (verdict, message, chain); these run once per artifact, so
@@ -115,7 +175,23 @@ pub fn verify_with_keys(
     expected: &[PublicKey],
     actual: &ContentDigest,
 ) -> Result<Decision, FormatError> {
+    verify_with_keys_expecting(bundle, expected, actual, None)
+}
+
+/// [`verify_with_keys`], refusing a bundle for another release than `release` when one is
+/// expected ([`check_expected`], checked first).
+pub fn verify_with_keys_expecting(
+    bundle: &Bundle,
+    expected: &[PublicKey],
+    actual: &ContentDigest,
+    release: Option<&ExpectedRelease>,
+) -> Result<Decision, FormatError> {
     let statement = bundle.statement()?;
+    if let Some(release) = release
+        && let Err(decision) = check_expected(&statement, release)
+    {
+        return Ok(decision);
+    }
     let signers = match check_signed_by(&statement, bundle, expected) {
         Ok(signers) => signers,
         Err(decision) => return Ok(decision),

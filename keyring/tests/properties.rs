@@ -558,7 +558,11 @@ fn world() -> &'static World {
             statement: statement_env,
             receipt: receipt_env,
             bundle,
-            view: TrustView { pins, kels },
+            view: TrustView {
+                pins,
+                kels,
+                releases: Default::default(),
+            },
         }
     })
 }

@@ -16,6 +16,7 @@ use hallmark_keyring::digest::{ContentDigest, DigestError, DigestOptions, Progre
 use hallmark_keyring::envelope::EnvelopeSignature;
 use hallmark_keyring::fsutil::{self, StagedWrites, WriteError};
 use hallmark_keyring::statement::SignerRef;
+use hallmark_keyring::verify::ExpectedRelease;
 use hallmark_keyring::{
     Decision, Envelope, FormatError, KelFile, PackageName, PublicKey, Statement, Timestamp, Version,
 };
@@ -509,6 +510,68 @@ pub fn read_bundle(artifact: &Path, bundle_path: &Path) -> Result<Bundle, Verify
         path: bundle_path.to_owned(),
         source,
     })
+}
+
+/// The release each artifact must be, from `--expect NAME@VERSION` given `expect.len()` times
+/// for `count` artifacts: never (no expectation), once (the same for every artifact), or once
+/// per artifact in order.
+pub fn expectations(
+    expect: &[String],
+    count: usize,
+) -> Result<Vec<Option<ExpectedRelease>>, String> {
+    let parsed = expect
+        .iter()
+        .map(|text| text.parse::<ExpectedRelease>().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    match parsed.as_slice() {
+        [] => Ok(vec![None; count]),
+        [one] => Ok(vec![Some(one.clone()); count]),
+        many if many.len() == count => Ok(many.iter().cloned().map(Some).collect()),
+        many => Err(format!(
+            "--expect is given {} times for {count} artifacts: give it once for all of them, or once per artifact in order",
+            many.len()
+        )),
+    }
+}
+
+/// [`verify_all_with_keys`], refusing an artifact whose bundle is for another release than the
+/// one expected of it (`expected[i]` for `artifacts[i]`).
+pub fn verify_all_with_keys_expecting(
+    artifacts: &[PathBuf],
+    bundle: Option<&Path>,
+    keys: &[PublicKey],
+    expected: &[Option<ExpectedRelease>],
+    done: &(dyn Fn() + Sync),
+) -> Vec<Result<Decision, VerifyInputError>> {
+    let verify_one = |(i, artifact): (usize, &PathBuf)| {
+        let bundle = bundle.map_or_else(|| Bundle::path_for(artifact), Path::to_path_buf);
+        let expect = expected.get(i).and_then(Option::as_ref);
+        let result = verify_with_keys_expecting(artifact, &bundle, keys, expect);
+        done();
+        result
+    };
+    if let [only] = artifacts {
+        vec![verify_one((0, only))]
+    } else {
+        artifacts.par_iter().enumerate().map(verify_one).collect()
+    }
+}
+
+/// [`verify_with_keys`], refusing a bundle for another release than `expected`.
+pub fn verify_with_keys_expecting(
+    artifact: &Path,
+    bundle_path: &Path,
+    keys: &[PublicKey],
+    expected: Option<&ExpectedRelease>,
+) -> Result<Decision, VerifyInputError> {
+    let bundle = read_bundle(artifact, bundle_path)?;
+    let actual = digest_path(artifact, &DigestOptions::default())?;
+    hallmark_keyring::verify::verify_with_keys_expecting(&bundle, keys, &actual, expected).map_err(
+        |source| VerifyInputError::BadBundle {
+            path: bundle_path.to_owned(),
+            source,
+        },
+    )
 }
 
 /// Verifies artifacts against keys given by the user, in parallel when there are several (one

@@ -220,7 +220,7 @@ pub enum RegistryError {
 #[error("{message}")]
 pub struct Refusal {
     /// The check that refused it: `signature`, `key-event-log`, `equivocation`, `rollback`,
-    /// `namespace`, `immutable-version`, `similar-name`, `input`.
+    /// `namespace`, `immutable-version`, `yanked`, `similar-name`, `digest`, `input`.
     pub check: &'static str,
     /// What was wrong.
     pub message: String,
@@ -251,6 +251,15 @@ pub struct Accepted {
 pub enum Submission {
     /// A bundle.
     Bundle(Box<Bundle>),
+    /// A bundle with the content digest of the artifact submitted beside it: refused unless
+    /// the statement signs exactly that content, so the registry never countersigns a bundle
+    /// next to other bytes.
+    Artifact {
+        /// The bundle.
+        bundle: Box<Bundle>,
+        /// The artifact's content digest, as computed by the submitter's side.
+        content: ContentDigest,
+    },
     /// A key event log file's events.
     Kel(Vec<Envelope>),
 }
@@ -527,7 +536,10 @@ impl Registry {
         let first_new = staged.head.len;
         for submission in submissions {
             let result = match submission {
-                Submission::Bundle(bundle) => staged.stage_bundle(bundle, options, now),
+                Submission::Bundle(bundle) => staged.stage_bundle(bundle, None, options, now),
+                Submission::Artifact { bundle, content } => {
+                    staged.stage_bundle(bundle, Some(content), options, now)
+                }
                 Submission::Kel(events) => staged.stage_kel(events, now),
             };
             plans.push(result);

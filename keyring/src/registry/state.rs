@@ -12,11 +12,15 @@ use crate::kel::log::KelErrorKind;
 use crate::kel::{Comparison, Kel, find_transfer};
 use crate::receipt::SubjectType;
 use crate::registry::{AcceptOptions, Plan, Refusal, RegistryRecord, refuse};
-use crate::similar::lookalike;
+use crate::similar::{lookalike, lookalike_namespace};
 use crate::statement::{Namespace, PackageName, Signer, Statement, Version};
 use crate::threshold::check_threshold;
 use crate::time::Timestamp;
 use crate::trust::gate::{TransferFailure, follow_transfers};
+
+/// A look-alike of a name being published: the distance, the published name, its publisher,
+/// and the two namespaces when it is the namespaces that look alike.
+type Similar<'a> = (usize, &'a PackageName, IdentityId, Option<(String, String)>);
 
 /// A published version.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -428,6 +432,7 @@ impl State {
     pub(crate) fn stage_bundle(
         &mut self,
         bundle: &Bundle,
+        content: Option<&ContentDigest>,
         options: &AcceptOptions,
         now: Timestamp,
     ) -> Result<Plan, Refusal> {
@@ -438,10 +443,10 @@ impl State {
             && (bundle.kel.is_empty() || self.known(&bundle.kel).is_some());
         if all_known {
             // Nothing is staged before the final push, so no copy is needed.
-            return self.stage_bundle_in(bundle, options, now);
+            return self.stage_bundle_in(bundle, content, options, now);
         }
         let mut scratch = self.clone();
-        let plan = scratch.stage_bundle_in(bundle, options, now)?;
+        let plan = scratch.stage_bundle_in(bundle, content, options, now)?;
         *self = scratch;
         Ok(plan)
     }
@@ -449,6 +454,7 @@ impl State {
     fn stage_bundle_in(
         &mut self,
         bundle: &Bundle,
+        content: Option<&ContentDigest>,
         options: &AcceptOptions,
         now: Timestamp,
     ) -> Result<Plan, Refusal> {
@@ -459,8 +465,31 @@ impl State {
             )
         })?;
         let release = statement.release();
+        if let Some(actual) = content
+            && *actual != statement.digest
+        {
+            return Err(refuse(
+                "digest",
+                format!(
+                    "the artifact beside the bundle has content {actual}, but the statement for {release} signs {}: the bytes are not the release, so the registry does not countersign them",
+                    statement.digest
+                ),
+            ));
+        }
         let digest = bundle.statement.payload_digest();
         if let Some(&(index, identity)) = self.publishes.get(&digest) {
+            if let Some(why) = self
+                .releases
+                .get(&(statement.name.clone(), statement.version.clone()))
+                .and_then(|r| r.yanked.as_ref())
+            {
+                return Err(refuse(
+                    "yanked",
+                    format!(
+                        "{release} was yanked ({why}) after it was published (log entry #{index}); a yanked release is not accepted again and gets no new receipt: publish a new version"
+                    ),
+                ));
+            }
             if self.accepted_envelopes.get(&digest)
                 != Some(&Sha256Digest::of(&bundle.statement.to_json()))
             {
@@ -656,25 +685,40 @@ impl State {
         }
         let mut override_reason = None;
         if !scratch.names.contains_key(name) {
-            let mut similar: Vec<(&PackageName, IdentityId, usize)> = scratch
+            // The whole name, then the namespaces: `org.acmee.util` next to `org.acme.tool`.
+            let mut similar: Vec<Similar<'_>> = scratch
                 .names
                 .iter()
                 .filter(|(_, owner)| **owner != sid)
                 .filter_map(|(other, owner)| {
-                    lookalike(name.as_str(), other.as_str()).map(|d| (other, *owner, d))
+                    lookalike(name.as_str(), other.as_str())
+                        .map(|d| (d, other, *owner, None))
+                        .or_else(|| {
+                            lookalike_namespace(name.as_str(), other.as_str())
+                                .map(|(ours, theirs, d)| (d, other, *owner, Some((ours, theirs))))
+                        })
                 })
                 .collect();
-            similar.sort_by(|a, b| a.2.cmp(&b.2).then(a.0.cmp(b.0)));
-            if let Some((other, owner, d)) = similar.first() {
+            similar.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)));
+            if let Some((d, other, owner, namespaces)) = similar.first() {
                 match &options.allow_similar {
                     Some(reason) => override_reason = Some(reason.clone()),
                     None => {
+                        let edits = format!("{d} edit{}", if *d == 1 { "" } else { "s" });
+                        let what = match namespaces {
+                            None => format!(
+                                "{name} is {edits} away from {other}, published by identity {}",
+                                owner.short()
+                            ),
+                            Some((ours, theirs)) => format!(
+                                "{name} is in {ours}, {edits} away from {theirs}, where identity {} published {other}",
+                                owner.short()
+                            ),
+                        };
                         return Err(refuse(
                             "similar-name",
                             format!(
-                                "{name} is {d} edit{} away from {other}, published by identity {}: possible typosquat; if the name is legitimate, resubmit with --allow-similar REASON (the reason is recorded in the log)",
-                                if *d == 1 { "" } else { "s" },
-                                owner.short()
+                                "{what}: possible typosquat; if the name is legitimate, resubmit with --allow-similar REASON (the reason is recorded in the log)"
                             ),
                         ));
                     }

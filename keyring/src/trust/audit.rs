@@ -17,7 +17,10 @@
 //! | `kel-extended` | `identity`, `from`, `to`, `head`, `via` | |
 //! | `kel-recovered` | `identity`, `at`, `rotation`, `head`, `via`, `superseded` | the superseded events |
 //! | `kel-refused` | `identity`, `reason`, `detail`, \[`evidence`\] | the two events of a fork |
-//! | `verdict` | `release`, `statement`, `content`, \[`identity`\], `verdict`, `message`, \[`evidence`\] | the two events of a fork |
+//! | `verdict` | `release`, `statement`, `content`, \[`identity`\], `verdict`, `message`, \[`evidence`\], \[`recorded`\] | the two events of a fork |
+//!
+//! `recorded: true` marks the first trusted verdict for a `name@version`: the one that put its
+//! content digest into the release index (`releases/<name>.json`, see [`super::releases`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -120,7 +123,14 @@ pub enum AuditRecord {
         /// Digests of attached evidence.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         evidence: Vec<Sha256Digest>,
+        /// Whether this verdict recorded the release's content in the release index.
+        #[serde(default, skip_serializing_if = "is_false")]
+        recorded: bool,
     },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Record for AuditRecord {

@@ -50,12 +50,13 @@ use crate::kel::{Comparison, Kel, Reason, find_transfer};
 use crate::key::{KeyId, PublicKey};
 use crate::receipt::{Receipt, SubjectType, verify_receipt};
 use crate::similar::lookalike;
-use crate::statement::{Namespace, PackageName, Signer, Statement};
+use crate::statement::{Namespace, PackageName, Signer, Statement, Version};
 use crate::threshold::{ThresholdError, check_threshold};
 use crate::time::Timestamp;
 use crate::trust::pins::{Pin, PinSource, PinsFile, Policy};
+use crate::trust::releases::ReleaseIndex;
 use crate::verdict::{Decision, Rejection, Verdict};
-use crate::verify::check_digest;
+use crate::verify::{ExpectedRelease, check_digest, check_expected};
 
 /// Most transfers followed from a pinned identity to a signer.
 pub const MAX_TRANSFER_HOPS: usize = 8;
@@ -86,6 +87,8 @@ pub struct TrustView {
     pub pins: PinsFile,
     /// The longest key event log seen for each identity (publishers and registries).
     pub kels: HashMap<IdentityId, Arc<Kel>>,
+    /// What each `name@version` was when first found trusted.
+    pub releases: ReleaseIndex,
 }
 
 impl TrustView {
@@ -112,7 +115,11 @@ impl TrustView {
         }
         let mut kels = HashMap::new();
         kels.insert(kel.identity(), Arc::new(kel));
-        TrustView { pins, kels }
+        TrustView {
+            pins,
+            kels,
+            releases: ReleaseIndex::default(),
+        }
     }
 }
 
@@ -125,6 +132,10 @@ pub struct Outcome {
     pub statement: Sha256Digest,
     /// The content digest the statement signs.
     pub content: ContentDigest,
+    /// The package the statement names.
+    pub name: PackageName,
+    /// Its version.
+    pub version: Version,
     /// Key event logs that extend the stored ones (or are new), to store.
     pub longer_kels: Vec<Arc<Kel>>,
     /// Evidence of equivocation: the stored event and the conflicting one.
@@ -190,19 +201,23 @@ pub fn typosquat_of(name: &PackageName, pins: &PinsFile) -> Option<(Namespace, u
         .min_by_key(|(_, d)| *d)
 }
 
-/// Maps a key event log that does not verify to a verdict: keys that are not entitled (a
-/// rotation signed only by the current key, an uncommitted key) are an unlinked signer change;
-/// everything else is a bad signature or an inconsistent document.
-fn kel_rejection(err: &KelError) -> Rejection {
+/// The verdict for a bundle whose key event log does not verify, whatever was forged — a
+/// signature, an event's field, a `previous` link, an event swapped or spliced in, a key not
+/// committed to: `rejected: bad-signature` (the log is not what the identity's keys signed).
+/// A log whose events cannot even be read is an input error instead ([`malformed_kel`]).
+fn kel_rejection(_err: &KelError) -> Rejection {
+    Rejection::BadSignature
+}
+
+/// The reading error of a log with an event that does not decode (malformed, unknown fields,
+/// not canonical): the bundle is damaged, which is an input error rather than a verdict.
+fn malformed_kel(err: &KelError) -> Option<FormatError> {
     match &*err.kind {
-        KelErrorKind::Signatures {
-            source: ThresholdError::BadSignature { .. },
-            ..
-        } => Rejection::BadSignature,
-        KelErrorKind::Signatures { .. }
-        | KelErrorKind::UncommittedKey { .. }
-        | KelErrorKind::TooFewRevealed { .. } => Rejection::UnlinkedSignerChange,
-        _ => Rejection::BadSignature,
+        KelErrorKind::Malformed(_) => Some(FormatError::Invalid {
+            what: "bundle key event log",
+            reason: err.to_string(),
+        }),
+        _ => None,
     }
 }
 
@@ -254,28 +269,89 @@ impl<'a> Gate<'a> {
 
     /// Decides about one artifact whose content digest is `actual`.
     ///
-    /// `Err` means the bundle's statement cannot be read at all (an input error, exit 2);
-    /// every other outcome is a decision.
+    /// `Err` means the bundle's statement, or an event of a key event log it carries, cannot
+    /// be read at all (an input error, exit 2); every other outcome is a decision.
     pub fn decide(&self, bundle: &Bundle, actual: &ContentDigest) -> Result<Outcome, FormatError> {
+        self.decide_expecting(bundle, actual, None)
+    }
+
+    /// [`Gate::decide`], refusing a bundle for another release than `expected` when the caller
+    /// states one (`--expect NAME@VERSION`): `rejected: digest-mismatch`, before anything else.
+    pub fn decide_expecting(
+        &self,
+        bundle: &Bundle,
+        actual: &ContentDigest,
+        expected: Option<&ExpectedRelease>,
+    ) -> Result<Outcome, FormatError> {
         let statement = bundle.statement()?;
+        // A log with an event that does not decode is a damaged bundle, not a forgery.
+        for events in std::iter::once(&bundle.kel).chain(bundle.related.iter().map(|r| &r.events)) {
+            if events.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.verified(events)
+                && let Some(malformed) = malformed_kel(&e)
+            {
+                return Err(malformed);
+            }
+        }
         let mut out = Outcome {
             decision: Decision::new(Verdict::UnknownPublisher, "", None),
             statement: bundle.statement.payload_digest(),
             content: statement.digest,
+            name: statement.name.clone(),
+            version: statement.version.clone(),
             longer_kels: Vec::new(),
             evidence: Vec::new(),
             tofu_pin: None,
         };
+        if let Some(expected) = expected
+            && let Err(decision) = check_expected(&statement, expected)
+        {
+            out.decision = decision;
+            return Ok(out);
+        }
         let mut ctx = Ctx {
             release: statement.release(),
             identity: None,
             pin: None,
         };
         out.decision = self.decide_inner(bundle, &statement, actual, &mut ctx, &mut out);
+        if out.decision.verdict.is_trusted()
+            && let Some(refusal) = self.recorded_release(&statement, &ctx)?
+        {
+            out.decision = refusal;
+        }
         if !out.decision.verdict.is_trusted() {
             out.tofu_pin = None;
         }
         Ok(out)
+    }
+
+    /// The release index: a `name@version` this trust store found trusted before with other
+    /// content is `rejected: digest-mismatch`, naming the recorded digest.
+    fn recorded_release(
+        &self,
+        statement: &Statement,
+        ctx: &Ctx,
+    ) -> Result<Option<Decision>, FormatError> {
+        let Some(recorded) = self
+            .view
+            .releases
+            .get(&statement.name, &statement.version)?
+        else {
+            return Ok(None);
+        };
+        if recorded.content == statement.digest {
+            return Ok(None);
+        }
+        Ok(Some(ctx.reject(
+            Rejection::DigestMismatch,
+            format!(
+                "{} has content {}, but this trust store recorded {} for it when it was first trusted on {}: a version's content never changes, so this is a re-signed or substituted release",
+                ctx.release, statement.digest, recorded.content, recorded.first_trusted
+            ),
+        )))
     }
 
     fn decide_inner(
@@ -949,6 +1025,99 @@ fn keep_evidence(out: &mut Outcome, superseded: Vec<Envelope>) {
         if !out.evidence.contains(&envelope) {
             out.evidence.push(envelope);
         }
+    }
+}
+
+/// Settles what the verdicts of one run decide together, so that no verdict depends on the
+/// order of the artifacts:
+///
+/// - **Trust on first use.** Two identities that would be pinned on first use for the same
+///   namespace, or for namespaces one of which contains the other, in one run: neither is
+///   pinned, and every artifact that would have pinned one of them is
+///   `rejected: unlinked-signer-change` (the run shows two publishers for one name, and only
+///   a person can tell which is real).
+/// - **One content per release.** Two trusted artifacts of one run that are the same
+///   `name@version` with different content: both `rejected: digest-mismatch`.
+///
+/// Called by the command line on every run, recorded or not, and by
+/// [`super::TrustStore::record`]; settling twice changes nothing.
+pub fn settle_run(outcomes: &mut [Outcome]) {
+    // Distinct first-use candidates: (namespace, identity).
+    let mut candidates: Vec<(Namespace, IdentityId)> = Vec::new();
+    for o in outcomes.iter() {
+        if let Some(pin) = &o.tofu_pin
+            && !candidates
+                .iter()
+                .any(|(ns, id)| ns == &pin.namespace && *id == pin.identity)
+        {
+            candidates.push((pin.namespace.clone(), pin.identity));
+        }
+    }
+    let rival = |ns: &Namespace, id: IdentityId| {
+        candidates
+            .iter()
+            .filter(|(other, other_id)| {
+                *other_id != id && (other.contains(ns) || ns.contains(other))
+            })
+            .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)))
+            .cloned()
+    };
+    for o in outcomes.iter_mut() {
+        let Some(pin) = &o.tofu_pin else { continue };
+        let Some((other_ns, other_id)) = rival(&pin.namespace, pin.identity) else {
+            continue;
+        };
+        let release = o.decision.release.clone().unwrap_or_default();
+        o.decision.verdict = Verdict::Rejected(Rejection::UnlinkedSignerChange);
+        o.decision.message = format!(
+            "{release} is signed by identity {}, which claims {}, but identity {} claims {other_ns} in the same run: trust on first use cannot tell which publisher is real, so neither is pinned; pin the right one with `hallmark keyring pin`",
+            pin.identity.short(),
+            pin.namespace,
+            other_id.short()
+        );
+        o.decision.chain.clear();
+        o.tofu_pin = None;
+    }
+
+    // One content per release among the trusted verdicts.
+    let mut contents: HashMap<(&PackageName, &Version), Vec<ContentDigest>> = HashMap::new();
+    for o in outcomes.iter().filter(|o| o.decision.verdict.is_trusted()) {
+        let seen = contents.entry((&o.name, &o.version)).or_default();
+        if !seen.contains(&o.content) {
+            seen.push(o.content);
+        }
+    }
+    let conflicts: HashMap<(PackageName, Version), Vec<ContentDigest>> = contents
+        .into_iter()
+        .filter(|(_, c)| c.len() > 1)
+        .map(|((n, v), c)| ((n.clone(), v.clone()), c))
+        .collect();
+    if conflicts.is_empty() {
+        return;
+    }
+    for o in outcomes.iter_mut() {
+        if !o.decision.verdict.is_trusted() {
+            continue;
+        }
+        let Some(all) = conflicts.get(&(o.name.clone(), o.version.clone())) else {
+            continue;
+        };
+        let mut others: Vec<String> = all
+            .iter()
+            .filter(|c| **c != o.content)
+            .map(ToString::to_string)
+            .collect();
+        others.sort();
+        o.decision.verdict = Verdict::Rejected(Rejection::DigestMismatch);
+        o.decision.message = format!(
+            "{}@{} has content {} here, but another artifact of this run has {} for the same release: a version has one content, so neither is trusted",
+            o.name,
+            o.version,
+            o.content,
+            others.join(", ")
+        );
+        o.decision.chain.clear();
+        o.tofu_pin = None;
     }
 }
 

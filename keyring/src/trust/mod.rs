@@ -6,6 +6,7 @@
 //!   pins.json          pins (namespace → identity, policy) and pinned registries; see [`pins`]
 //!   kels/<hex>.kel     the longest key event log seen for each identity (publishers and
 //!                      registries), named by the identity's hex digest
+//!   releases/<name>.json  what each name@version was when first trusted; see [`releases`]
 //!   audit.log          every pin, import, refusal and verdict, hash-chained; see [`audit`]
 //!   .gitignore         ignores the lock file
 //!   .lock              taken while writing, so two processes never interleave writes
@@ -17,6 +18,9 @@
 //! was or as it was meant to be. A change is written logs first, then pins, then the audit
 //! entry, so an interrupted change can leave a longer stored log (which is always safe) but
 //! never a pin without its log.
+//!
+//! Logs are stored only of identities the store trusts: those pinned or imported, and those a
+//! trusted verdict rests on. A refused verification stores nothing from the bundle it refused.
 //!
 //! A stored log is only ever replaced by one that extends it, or by one that recovers it (a
 //! rotation by the pre-committed next keys superseding events signed only by the current
@@ -32,6 +36,7 @@
 pub mod audit;
 pub mod gate;
 pub mod pins;
+pub mod releases;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -50,8 +55,9 @@ use crate::time::Timestamp;
 use crate::verdict::{Rejection, Verdict};
 
 pub use audit::AuditRecord;
-pub use gate::{AttestationVerifier, Gate, NoAttestationVerifier, Outcome, TrustView};
+pub use gate::{AttestationVerifier, Gate, NoAttestationVerifier, Outcome, TrustView, settle_run};
 pub use pins::{Pin, PinError, PinSource, PinsFile, Policy, RegistryPin};
+pub use releases::{RecordedRelease, ReleaseIndex, ReleasesFile};
 
 /// File names inside a trust store.
 pub const PINS_FILE: &str = "pins.json";
@@ -61,6 +67,9 @@ pub const KELS_DIR: &str = "kels";
 pub const AUDIT_FILE: &str = "audit.log";
 /// The lock file.
 pub const LOCK_FILE: &str = ".lock";
+
+/// Up to this many release files changed by one verification run are flushed one by one.
+const RELEASE_FILES_PER_FSYNC: usize = 16;
 
 /// Why a trust-store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -346,7 +355,11 @@ impl TrustStore {
         let audit = read_audit_log(dir)?;
         Ok(TrustStore {
             dir: dir.to_owned(),
-            view: TrustView { pins, kels },
+            view: TrustView {
+                pins,
+                kels,
+                releases: ReleaseIndex::new(Some(dir.to_owned())),
+            },
             head: audit.head,
             torn_tail: audit.torn_tail,
             _lock: lock,
@@ -706,50 +719,24 @@ impl TrustStore {
         Ok(true)
     }
 
-    /// Records the outcomes of a verification run: stores longer logs, makes
-    /// trust-on-first-use pins (a second pin of the same namespace in one run to another
-    /// identity turns that artifact's verdict into `rejected: unlinked-signer-change`), and
-    /// appends one audit entry per verdict — all with one flush of the audit log. Pins made
+    /// Records the outcomes of a verification run: settles what the run decides together
+    /// ([`settle_run`]: conflicting first-use pins and contents refuse every artifact
+    /// involved), makes trust-on-first-use pins, stores longer logs — of identities the store
+    /// already holds, or that a trusted verdict rests on, never from a refused bundle alone —
+    /// records the content of each release trusted for the first time in the release index,
+    /// and appends one audit entry per verdict, all with one flush of the audit log. Pins made
     /// by `hallmark keyring pin` are never changed.
     pub fn record(&mut self, outcomes: &mut [Outcome], now: Timestamp) -> Result<(), TrustError> {
+        settle_run(outcomes);
         let mut records = Vec::with_capacity(outcomes.len());
         let mut pins_changed = false;
+        let mut releases: HashMap<PackageName, ReleasesFile> = HashMap::new();
+        let mut first: Vec<bool> = Vec::with_capacity(outcomes.len());
+        let mut entries: Vec<Vec<(AuditRecord, Vec<Envelope>)>> =
+            Vec::with_capacity(outcomes.len());
         for outcome in outcomes.iter_mut() {
-            for kel in &outcome.longer_kels {
-                let stored = self.view.kels.get(&kel.identity());
-                let comparison = stored.map(|s| s.compare(kel));
-                if let Some(Comparison::Recovered {
-                    at,
-                    rotation,
-                    superseded,
-                }) = comparison
-                {
-                    let record = recovered_record(kel, at, rotation, "verify", &superseded);
-                    self.write_kel(kel.clone())?;
-                    records.push((record, superseded));
-                    continue;
-                }
-                let extends = match comparison {
-                    None => true,
-                    Some(c) => matches!(c, Comparison::Extends { .. }),
-                };
-                if extends {
-                    let from = stored.map_or(0, |s| s.events().len() as u64);
-                    let (identity, to, head) =
-                        (kel.identity(), kel.events().len() as u64, kel.head().digest);
-                    self.write_kel(kel.clone())?;
-                    records.push((
-                        AuditRecord::KelExtended {
-                            identity,
-                            from,
-                            to,
-                            head,
-                            via: "verify".to_owned(),
-                        },
-                        Vec::new(),
-                    ));
-                }
-            }
+            let mut own = Vec::new();
+            let mut pin_record = None;
             if let Some(pin) = outcome.tofu_pin.take() {
                 let covering = self
                     .view
@@ -763,7 +750,7 @@ impl TrustStore {
                         outcome.decision.verdict =
                             Verdict::Rejected(Rejection::UnlinkedSignerChange);
                         outcome.decision.message = format!(
-                            "{} is signed by identity {}, but {} was pinned to identity {} on first use earlier in this run",
+                            "{} is signed by identity {}, but {} is pinned to identity {}",
                             outcome.decision.release.clone().unwrap_or_default(),
                             pin.identity.short(),
                             existing.namespace,
@@ -773,7 +760,7 @@ impl TrustStore {
                     }
                     Some(_) => {}
                     None => {
-                        records.push((
+                        pin_record = Some((
                             AuditRecord::Pin {
                                 namespace: pin.namespace.clone(),
                                 identity: pin.identity,
@@ -788,6 +775,112 @@ impl TrustStore {
                     }
                 }
             }
+            let trusted = outcome.decision.verdict.is_trusted();
+            for kel in &outcome.longer_kels {
+                let stored = self.view.kels.get(&kel.identity());
+                // A refused bundle's logs are the attacker's word: only extensions of logs
+                // the store already holds are kept from it.
+                if stored.is_none() && !trusted {
+                    continue;
+                }
+                let comparison = stored.map(|s| s.compare(kel));
+                if let Some(Comparison::Recovered {
+                    at,
+                    rotation,
+                    superseded,
+                }) = comparison
+                {
+                    let record = recovered_record(kel, at, rotation, "verify", &superseded);
+                    self.write_kel(kel.clone())?;
+                    own.push((record, superseded));
+                    continue;
+                }
+                let extends = match comparison {
+                    None => true,
+                    Some(c) => matches!(c, Comparison::Extends { .. }),
+                };
+                if extends {
+                    let from = stored.map_or(0, |s| s.events().len() as u64);
+                    let (identity, to, head) =
+                        (kel.identity(), kel.events().len() as u64, kel.head().digest);
+                    self.write_kel(kel.clone())?;
+                    own.push((
+                        AuditRecord::KelExtended {
+                            identity,
+                            from,
+                            to,
+                            head,
+                            via: "verify".to_owned(),
+                        },
+                        Vec::new(),
+                    ));
+                }
+            }
+            own.extend(pin_record);
+            entries.push(own);
+            let mut recorded = false;
+            if trusted {
+                let file = match releases.entry(outcome.name.clone()) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let current = self.view.releases.file(&outcome.name).map_err(|source| {
+                            TrustError::Format {
+                                path: releases::releases_path(&self.dir, &outcome.name),
+                                source,
+                            }
+                        })?;
+                        e.insert((*current).clone())
+                    }
+                };
+                if !file.versions.contains_key(&outcome.version) {
+                    file.versions.insert(
+                        outcome.version.clone(),
+                        RecordedRelease {
+                            content: outcome.content,
+                            statement: outcome.statement,
+                            first_trusted: now,
+                        },
+                    );
+                    recorded = true;
+                }
+            }
+            first.push(recorded);
+        }
+        // The release index first (one durable batch), then the audit entries that mark it.
+        let changed: Vec<ReleasesFile> = releases
+            .into_values()
+            .filter(|f| {
+                self.view
+                    .releases
+                    .file(&f.name)
+                    .map_or(true, |old| old.versions.len() != f.versions.len())
+            })
+            .collect();
+        if !changed.is_empty() {
+            let dir = self.dir.join(releases::RELEASES_DIR);
+            fsutil::create_dir_all(&dir, fsutil::DIR_MODE).map_err(|source| TrustError::Dir {
+                path: dir.clone(),
+                source,
+            })?;
+            let files: Vec<(PathBuf, Vec<u8>)> = changed
+                .iter()
+                .map(|f| (releases::releases_path(&self.dir, &f.name), f.to_json()))
+                .collect();
+            // A few files: one fsync each. Many: one batch, flushed once (`syncfs`, which also
+            // waits for every other write pending on the file system, so only worth it then).
+            if files.len() <= RELEASE_FILES_PER_FSYNC {
+                for (path, bytes) in &files {
+                    fsutil::write_replace(path, bytes, 0o644)?;
+                }
+            } else {
+                fsutil::write_many(&files, 0o644, true)?;
+            }
+            for file in changed {
+                self.view.releases.set(file);
+            }
+        }
+        for ((outcome, recorded), own) in outcomes.iter_mut().zip(first).zip(entries) {
+            records.extend(own);
             let evidence = std::mem::take(&mut outcome.evidence);
             let decision = &outcome.decision;
             records.push((
@@ -799,6 +892,7 @@ impl TrustStore {
                     verdict: decision.verdict.to_string(),
                     message: decision.message.clone(),
                     evidence: evidence.iter().map(Envelope::payload_digest).collect(),
+                    recorded,
                 },
                 evidence,
             ));

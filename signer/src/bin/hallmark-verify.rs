@@ -38,6 +38,11 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     bundle: Option<PathBuf>,
 
+    /// The release the artifact must be, as NAME@VERSION: a bundle for any other release is
+    /// refused (`rejected: digest-mismatch`). Once for every PATH, or once per PATH in order.
+    #[arg(long = "expect", value_name = "NAME@VERSION")]
+    expect: Vec<String>,
+
     /// Print machine-readable JSON on standard output instead of text.
     #[arg(long)]
     json: bool,
@@ -74,6 +79,28 @@ fn main() -> ExitCode {
             args.json,
         );
     }
+    // `hallmark-verify dist/*` matches the bundles beside the artifacts too: the same rule as
+    // `hallmark verify`.
+    let given = match release::without_signature_files(&args.paths) {
+        Ok(given) => given,
+        Err(e) => return fail(&e.to_string(), None, args.json),
+    };
+    if let (Some(note), false) = (given.note(), args.json) {
+        // A closed standard error is no reason to stop (eprintln! would panic).
+        let _ = writeln!(std::io::stderr(), "{note}");
+    }
+    if given.artifacts.is_empty() {
+        return fail(
+            "nothing to verify: every path given is the signature of another path given",
+            None,
+            args.json,
+        );
+    }
+    let paths = given.artifacts;
+    let expected = match release::expectations(&args.expect, paths.len()) {
+        Ok(expected) => expected,
+        Err(e) => return fail(&e, None, args.json),
+    };
     let mut keys = Vec::with_capacity(args.public_keys.len());
     for text in &args.public_keys {
         match keyref::parse_public_key_arg(text) {
@@ -93,25 +120,13 @@ fn main() -> ExitCode {
             Err(e) => return fail(&error_text(&e), e.hint(), args.json),
         }
     }
-    // `hallmark-verify dist/*` matches the bundles beside the artifacts too: the same rule as
-    // `hallmark verify`.
-    let given = match release::without_signature_files(&args.paths) {
-        Ok(given) => given,
-        Err(e) => return fail(&e.to_string(), None, args.json),
-    };
-    if let (Some(note), false) = (given.note(), args.json) {
-        // A closed standard error is no reason to stop (eprintln! would panic).
-        let _ = writeln!(std::io::stderr(), "{note}");
-    }
-    if given.artifacts.is_empty() {
-        return fail(
-            "nothing to verify: every path given is the signature of another path given",
-            None,
-            args.json,
-        );
-    }
-    let paths = given.artifacts;
-    let results = release::verify_all_with_keys(&paths, args.bundle.as_deref(), &keys, &|| {});
+    let results = release::verify_all_with_keys_expecting(
+        &paths,
+        args.bundle.as_deref(),
+        &keys,
+        &expected,
+        &|| {},
+    );
     let outcomes = paths.iter().map(PathBuf::as_path).zip(results);
     exit_code(print_verdicts(outcomes, args.json))
 }

@@ -194,6 +194,7 @@ fn build() -> Fixtures {
     let view = TrustView {
         pins: pins.clone(),
         kels,
+        releases: Default::default(),
     };
     Fixtures {
         publisher,

@@ -647,10 +647,11 @@ pub struct VerifyArgs {
 
     /// Verify against the pins and policy of this trust store (a directory; see `hallmark
     /// keyring`; default: $HALLMARK_KEYRING when no other key source is given). Every verdict
-    /// is recorded in its audit log, and longer key event logs seen in bundles are stored;
-    /// pins are never changed (except by --trust-on-first-use). A store that cannot be
-    /// written (a read-only checkout or mount) is verified against without recording, and a
-    /// note says so.
+    /// is recorded in its audit log, the content of each release trusted for the first time in
+    /// its release index, and longer key event logs of trusted identities seen in bundles are
+    /// stored (never from a refused bundle); pins are never changed (except by
+    /// --trust-on-first-use). A store that cannot be written (a read-only checkout or mount) is
+    /// verified against without recording, and a note says so.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["public_keys", "identity"])]
     pub keyring: Option<PathBuf>,
 
@@ -677,6 +678,12 @@ pub struct VerifyArgs {
     /// The bundle to use, when verifying a single artifact whose bundle is not beside it.
     #[arg(long, value_name = "PATH")]
     pub bundle: Option<PathBuf>,
+
+    /// The release the artifact must be, as NAME@VERSION: a bundle for any other release (an
+    /// older version served under a newer file name, another package) is refused with
+    /// `rejected: digest-mismatch`. Give it once for every PATH, or once per PATH in order.
+    #[arg(long = "expect", value_name = "NAME@VERSION")]
+    pub expect: Vec<String>,
 
     /// For test devices only (hidden from --help): also trust this attestation root (PEM or
     /// DER) when a pin requires hardware attestation. Real YubiKeys chain to Yubico's roots,
@@ -858,8 +865,8 @@ pub struct RegistryInitArgs {
 
 #[derive(Debug, Args)]
 pub struct RegistryAcceptArgs {
-    /// Accept names within two edits of another publisher's name, recording this reason in
-    /// the log.
+    /// Accept names within two edits of another publisher's name, or in a namespace within
+    /// two edits of another publisher's namespace, recording this reason in the log.
     #[arg(long, value_name = "REASON")]
     pub allow_similar: Option<String>,
 

@@ -2,6 +2,7 @@
 
 use hallmark_keyring::KelFile;
 use hallmark_keyring::kel::Kel;
+use hallmark_keyring::kel::log::KelErrorKind;
 use hallmark_keyring::trust::{self, Imported, Policy, TrustError, TrustStore};
 use hallmark_keyring::{IdentityId, Namespace, Sha256Digest, Timestamp};
 use serde_json::json;
@@ -54,6 +55,13 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
                 let identity = IdentityId::from_inception(&first.payload_digest());
                 let result = match Kel::verify(&file.events) {
                     Ok(kel) => store.import(kel, "import", Timestamp::now()),
+                    // An event that does not even decode: a damaged file, not a forgery.
+                    Err(e) if matches!(&*e.kind, KelErrorKind::Malformed(_)) => {
+                        return Err(Failure::usage(anyhow::anyhow!(
+                            "{} is damaged: {e}",
+                            path.display()
+                        )));
+                    }
                     // A rewritten or forged log: refused, and the refusal recorded.
                     Err(e) => Err(store.refuse_invalid(
                         identity,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use hallmark_keyring::PublicKey;
 use hallmark_keyring::bundle::{BUNDLE_SUFFIX, Bundle};
+use hallmark_keyring::digest::{DigestOptions, digest_path};
 use hallmark_keyring::envelope::Envelope;
 use hallmark_keyring::fsutil;
 use hallmark_keyring::kel::file::KelFile;
@@ -153,7 +154,19 @@ fn read_submission(input: &Input) -> Result<(Submission, Option<Bundle>), String
     match input {
         Input::Bundle { shown, bundle_path } => {
             let bundle = read_bundle(shown, bundle_path).map_err(|e| e.to_string())?;
-            Ok((Submission::Bundle(Box::new(bundle.clone())), Some(bundle)))
+            if shown == bundle_path {
+                return Ok((Submission::Bundle(Box::new(bundle.clone())), Some(bundle)));
+            }
+            // An artifact with its bundle: the registry checks the bytes it countersigns.
+            let content = digest_path(shown, &DigestOptions::default())
+                .map_err(|e| format!("cannot hash {}: {e}", shown.display()))?;
+            Ok((
+                Submission::Artifact {
+                    bundle: Box::new(bundle.clone()),
+                    content,
+                },
+                Some(bundle),
+            ))
         }
         Input::Kel { path } => {
             let bytes = fsutil::read_bounded(path, 256 * 1024 * 1024)

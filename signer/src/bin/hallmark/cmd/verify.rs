@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 
+use hallmark_keyring::FormatError;
 use hallmark_keyring::bundle::Bundle;
 use hallmark_keyring::digest::{DigestOptions, digest_path};
-use hallmark_keyring::trust::{Gate, Outcome, TrustError, TrustStore, TrustView};
+use hallmark_keyring::trust::releases::RELEASE_FILE_DAMAGED;
+use hallmark_keyring::trust::{Gate, Outcome, TrustError, TrustStore, TrustView, settle_run};
+use hallmark_keyring::verify::ExpectedRelease;
 use hallmark_keyring::{KelFile, Timestamp};
 use hallmark_signer::attest::HardwareAttestationVerifier;
 use hallmark_signer::cmdline::print_verdicts;
@@ -54,8 +57,10 @@ pub fn run(mut args: VerifyArgs, out: &Output) -> CmdResult {
             "--bundle names the bundle of a single artifact"
         )));
     }
+    let expected = release::expectations(&args.expect, args.paths.len())
+        .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
     if args.keyring.is_some() || args.identity.is_some() {
-        return run_trust(args, out);
+        return run_trust(args, &expected, out);
     }
     let keys = args
         .public_keys
@@ -63,15 +68,20 @@ pub fn run(mut args: VerifyArgs, out: &Output) -> CmdResult {
         .map(|k| super::key::parse_public_key(k))
         .collect::<Result<Vec<_>, _>>()?;
     let bar = out.progress(args.paths.len() as u64, "verifying");
-    let results =
-        release::verify_all_with_keys(&args.paths, args.bundle.as_deref(), &keys, &|| bar.inc(1));
+    let results = release::verify_all_with_keys_expecting(
+        &args.paths,
+        args.bundle.as_deref(),
+        &keys,
+        &expected,
+        &|| bar.inc(1),
+    );
     bar.finish_and_clear();
     let outcomes = args.paths.iter().map(PathBuf::as_path).zip(results);
     Ok(print_verdicts(outcomes, out.json))
 }
 
 /// `verify --keyring DIR` and `verify --identity KEL`: the gatekeeper.
-fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
+fn run_trust(args: VerifyArgs, expected: &[Option<ExpectedRelease>], out: &Output) -> CmdResult {
     let now = Timestamp::now();
     let mut record = args.keyring.is_some() && !args.no_record;
     let (mut store, identity_view) = match (&args.keyring, &args.identity) {
@@ -109,13 +119,15 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
             )));
         }
     };
-    let jobs: Vec<(PathBuf, PathBuf)> = args
+    let jobs: Vec<(PathBuf, PathBuf, Option<&ExpectedRelease>)> = args
         .paths
         .iter()
-        .map(|p| {
+        .zip(expected)
+        .map(|(p, e)| {
             (
                 p.clone(),
                 args.bundle.clone().unwrap_or_else(|| Bundle::path_for(p)),
+                e.as_ref(),
             )
         })
         .collect();
@@ -134,18 +146,22 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
         };
         let gate = Gate::new(view, &attestation, args.trust_on_first_use, now);
         jobs.par_iter()
-            .map(|(artifact, bundle_path)| {
+            .map(|(artifact, bundle_path, expect)| {
                 let result = (|| {
                     let bundle =
                         release::read_bundle(artifact, bundle_path).map_err(|e| e.to_string())?;
                     let actual = digest_path(artifact, &DigestOptions::default())
                         .map_err(|e| e.to_string())?;
-                    gate.decide(&bundle, &actual).map_err(|e| {
-                        format!(
-                            "bundle {} is damaged or not a Hallmark bundle: {e}",
-                            bundle_path.display()
-                        )
-                    })
+                    gate.decide_expecting(&bundle, &actual, *expect)
+                        .map_err(|e| match &e {
+                            FormatError::Invalid { what, .. } if *what == RELEASE_FILE_DAMAGED => {
+                                e.to_string()
+                            }
+                            _ => format!(
+                                "bundle {} is damaged or not a Hallmark bundle: {e}",
+                                bundle_path.display()
+                            ),
+                        })
                 })();
                 bar.inc(1);
                 result
@@ -166,13 +182,16 @@ fn run_trust(args: VerifyArgs, out: &Output) -> CmdResult {
             Err(e) => slots.push(Err(e)),
         }
     }
+    // What the run decides together (conflicting first-use pins, two contents for one
+    // release) is settled whether or not it is recorded.
+    settle_run(&mut outcomes);
     if record && let Some(store) = store.as_mut() {
         store
             .record(&mut outcomes, now)
             .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
     }
 
-    let verdicts = jobs.iter().zip(slots).map(|((artifact, _), slot)| {
+    let verdicts = jobs.iter().zip(slots).map(|((artifact, _, _), slot)| {
         (
             artifact.as_path(),
             slot.map(|i| outcomes[i].decision.clone()),
