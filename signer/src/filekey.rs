@@ -231,15 +231,17 @@ pub fn write_key(
         .map_err(|e| FileKeyError::Encrypt(format!("encoding PKCS#8: {e}")))?;
     let armored = encrypt(pem.as_bytes(), protection)?;
     let pub_path = public_key_path(path);
-    // Check both names first so a refusal leaves nothing behind.
-    for p in [path, pub_path.as_path()] {
-        if fsutil::exists_no_follow(p) {
-            return Err(WriteError::Exists { path: p.to_owned() }.into());
+    // The key file is written last and is what makes the key exist: a generation killed
+    // before it leaves only `PATH.pub`, which the next generation at PATH replaces.
+    if fsutil::exists_no_follow(path) {
+        return Err(WriteError::Exists {
+            path: path.to_owned(),
         }
+        .into());
     }
-    fsutil::write_new(path, armored.as_bytes(), 0o600)?;
-    if let Err(err) = fsutil::write_new(&pub_path, format!("{public_key}\n").as_bytes(), 0o644) {
-        let _ = std::fs::remove_file(path);
+    fsutil::write_replace(&pub_path, format!("{public_key}\n").as_bytes(), 0o644)?;
+    if let Err(err) = fsutil::write_new(path, armored.as_bytes(), 0o600) {
+        let _ = std::fs::remove_file(&pub_path);
         return Err(err.into());
     }
     Ok(GeneratedFileKey {

@@ -475,6 +475,13 @@ fn read_log(path: &Path) -> Result<LogFile, Failure> {
 
 /// Replaces the log file with `kel`, atomically, unless the file changed since it was read.
 fn write_log(file: &LogFile, kel: &Kel) -> Result<(), Failure> {
+    check_unchanged(file)?;
+    fsutil::write_replace(&file.path, &KelFile::from_kel(kel).to_json(), 0o644)
+        .map_err(Failure::usage)
+}
+
+/// Refuses to go on if the log file changed since it was read.
+fn check_unchanged(file: &LogFile) -> Result<(), Failure> {
     let now = fsutil::read_bounded(
         &file.path,
         hallmark_keyring::kel::file::MAX_KEL_FILE_BYTES as u64,
@@ -487,8 +494,7 @@ fn write_log(file: &LogFile, kel: &Kel) -> Result<(), Failure> {
             file.path.display()
         )));
     }
-    fsutil::write_replace(&file.path, &KelFile::from_kel(kel).to_json(), 0o644)
-        .map_err(Failure::usage)
+    Ok(())
 }
 
 fn parse_refs(texts: &[String]) -> Result<Vec<KeyRef>, Failure> {
@@ -773,6 +779,63 @@ fn write_transcript(path: &Path, envelope: &Envelope) -> Result<(), Failure> {
     fsutil::write_new(path, &bytes, 0o644).map_err(Failure::usage)
 }
 
+/// Checks the transcript path of a ceremony that commits an event: free, or holding the
+/// transcript of a run killed after it wrote its transcript and before its event reached the
+/// log — every event the transcript marks committed is missing from `log` (the identity's log;
+/// `None` before the inception) — which this run replaces. Returns whether there is such a
+/// transcript; anything else at the path is refused.
+fn transcript_slot(path: &Path, log: Option<&Kel>) -> Result<bool, Failure> {
+    if !fsutil::exists_no_follow(path) {
+        return Ok(false);
+    }
+    let interrupted = fsutil::read_bounded(path, 16 * 1024 * 1024)
+        .ok()
+        .and_then(|bytes| Envelope::from_json(bytes.trim_ascii_end()).ok())
+        .and_then(|envelope| transcript::verify(&envelope).ok())
+        .is_some_and(|t| {
+            let committed: Vec<_> = t
+                .events
+                .iter()
+                .filter(|e| e.status == EventStatus::Committed)
+                .collect();
+            !committed.is_empty()
+                && committed.iter().all(|e| {
+                    log.is_none_or(|kel| {
+                        t.identity != Some(kel.identity())
+                            || kel.event(e.sequence).is_none_or(|f| f.digest != e.digest)
+                    })
+                })
+        });
+    if interrupted {
+        return Ok(true);
+    }
+    must_be_new(path, "transcript").map(|()| false)
+}
+
+/// Writes the transcript of a committed event, then `commit` writes the event: a kill between
+/// the two leaves a transcript whose event is not in the log, which the next run of the
+/// ceremony replaces ([`transcript_slot`]) — never a committed event without its transcript.
+fn write_transcript_then(
+    path: &Path,
+    envelope: &Envelope,
+    log: Option<&Kel>,
+    commit: impl FnOnce() -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut bytes = envelope.to_json();
+    bytes.push(b'\n');
+    if transcript_slot(path, log)? {
+        errln!(
+            "note: replacing {}, the transcript of an interrupted run whose event never reached \
+             the log",
+            path.display()
+        );
+        fsutil::write_replace(path, &bytes, 0o644).map_err(Failure::usage)?;
+    } else {
+        fsutil::write_new(path, &bytes, 0o644).map_err(Failure::usage)?;
+    }
+    commit()
+}
+
 /// How a signed event leaves the command: appended to its log, or written as a pending event.
 enum Destination<'a> {
     Log(&'a LogFile),
@@ -824,23 +887,29 @@ fn sign_and_finish(
     let envelope = sign_transcript(&transcript, opened)?;
 
     // Writes: next keys first (so a committed rotation never commits to a key that was not
-    // saved), then the log or pending file, then the transcript.
+    // saved), then the transcript, then the log (so a committed event always has its
+    // transcript); or the pending file, then its transcript.
     if let Some(next) = next {
         write_next_keys(next, out)?;
     }
     match (&destination, &committed) {
-        (Destination::Log(file), Some(kel)) => write_log(file, kel)?,
+        (Destination::Log(file), Some(kel)) => {
+            check_unchanged(file)?;
+            write_transcript_then(transcript_path, &envelope, base, || write_log(file, kel))?;
+        }
         (Destination::NewLog(path), Some(kel)) => {
-            fsutil::write_new(path, &KelFile::from_kel(kel).to_json(), 0o644)
-                .map_err(Failure::usage)?;
+            write_transcript_then(transcript_path, &envelope, None, || {
+                fsutil::write_new(path, &KelFile::from_kel(kel).to_json(), 0o644)
+                    .map_err(Failure::usage)
+            })?;
         }
         (Destination::Pending(path), _) => {
             pending.transcripts.push(envelope.clone());
             fsutil::write_new(path, &pending.to_json(), 0o644).map_err(Failure::usage)?;
+            write_transcript(transcript_path, &envelope)?;
         }
-        _ => {}
+        _ => write_transcript(transcript_path, &envelope)?,
     }
-    write_transcript(transcript_path, &envelope)?;
     Ok(Outcome {
         kel: committed,
         pending,
@@ -961,7 +1030,7 @@ fn init(args: InitArgs, out: &Output) -> CmdResult {
     };
     let transcript_path = args.common.transcript.clone().unwrap_or(transcript_path);
     must_be_new(&destination_path, "output")?;
-    must_be_new(&transcript_path, "transcript")?;
+    transcript_slot(&transcript_path, None)?;
     let plan = |next: &NextKeys| InceptionPlan {
         keys: keys.clone(),
         threshold,
@@ -1142,7 +1211,7 @@ fn rotate(args: RotateArgs, out: &Output) -> CmdResult {
     if args.pending.is_some() {
         must_be_new(&destination_path, "pending event file")?;
     }
-    must_be_new(&transcript_path, "transcript")?;
+    transcript_slot(&transcript_path, Some(kel))?;
     let reason = match args.reason {
         RotationReason::Scheduled => Reason::Scheduled,
         RotationReason::Lost => Reason::Lost,
@@ -1246,7 +1315,7 @@ fn current_keys_ceremony(
     if pending.is_some() {
         must_be_new(&destination_path, "pending event file")?;
     }
-    must_be_new(&transcript_path, "transcript")?;
+    transcript_slot(&transcript_path, Some(kel))?;
     if references.is_empty() && pending.is_none() {
         return Err(usage(format!(
             "identity {} needs {} of its current keys to sign; give --key REF (or --pending PATH \
@@ -1518,7 +1587,7 @@ fn commit(args: CommitArgs, out: &Output) -> CmdResult {
         (None, None) => return Err(usage("give --identity KEL (or --out KEL for an inception)")),
     };
     let transcript_path = args.transcript.clone().unwrap_or(transcript_path);
-    must_be_new(&transcript_path, "transcript")?;
+    transcript_slot(&transcript_path, base)?;
     if log.is_none() {
         must_be_new(&destination, "output")?;
     }
@@ -1538,12 +1607,14 @@ fn commit(args: CommitArgs, out: &Output) -> CmdResult {
              pass --transcript to choose another path, or re-gather the signatures"
         ))
     })?;
-    match &log {
-        Some(log) => write_log(log, &kel)?,
-        None => fsutil::write_new(&destination, &KelFile::from_kel(&kel).to_json(), 0o644)
-            .map_err(Failure::usage)?,
+    if let Some(log) = &log {
+        check_unchanged(log)?;
     }
-    write_transcript(&transcript_path, &envelope)?;
+    write_transcript_then(&transcript_path, &envelope, base, || match &log {
+        Some(log) => write_log(log, &kel),
+        None => fsutil::write_new(&destination, &KelFile::from_kel(&kel).to_json(), 0o644)
+            .map_err(Failure::usage),
+    })?;
     let outcome = Outcome {
         kel: Some(kel),
         pending,
