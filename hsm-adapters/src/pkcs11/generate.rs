@@ -16,6 +16,12 @@ use crate::interact::Interaction;
 /// Length of the random `CKA_ID` given to new keys, in bytes.
 pub const KEY_ID_LEN: usize = 16;
 
+/// The label prefix of a key pair being generated: both objects carry
+/// `hallmark-pending-<id hex>` until the pair is checked, then the private key and then the
+/// public key get the label asked for. A pair (or a public key) still so labelled was left by
+/// an interrupted generation; `hallmark key list` reports it and `--remove-orphans` removes it.
+pub const PENDING_LABEL_PREFIX: &str = "hallmark-pending-";
+
 /// A key pair made by [`generate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -133,9 +139,14 @@ pub fn generate_with(
         }
     };
 
-    let (public, private) = generate_pair(&session, &token, label, &id)?;
+    // Generated under a pending label, so that a process killed meanwhile leaves no object
+    // under the label asked for; named once the pair is known to work.
+    let pending = format!("{PENDING_LABEL_PREFIX}{}", keys::hex(&id));
+    let (public, private) = generate_pair(&session, &token, &pending, &id)?;
     let key_uri = keys::key_uri(uri, &token.name, Some(label), &id);
-    match finish(&session, &token, public, private, &key_uri) {
+    let finished = finish(&session, &token, public, private, &key_uri)
+        .and_then(|key| name_pair(&session, &token, public, private, label).map(|()| key));
+    match finished {
         Ok(verifying_key) => Ok(GeneratedKey {
             verifying_key,
             uri: key_uri,
@@ -147,6 +158,25 @@ pub fn generate_with(
             Err(err)
         }
     }
+}
+
+/// Gives a checked pair its label: the private key first, so that the label never names a
+/// public key without its private key. A kill between the two leaves a usable key under the
+/// label and its public key object still under the pending label, which `key list
+/// --remove-orphans` relabels.
+fn name_pair(
+    session: &Session,
+    token: &SelectedToken,
+    public: ObjectHandle,
+    private: ObjectHandle,
+    label: &str,
+) -> Result<(), Error> {
+    for object in [private, public] {
+        session
+            .update_attributes(object, &[Attribute::Label(label.as_bytes().to_vec())])
+            .map_err(|e| Error::device("C_SetAttributeValue", Some(&token.name), e))?;
+    }
+    Ok(())
 }
 
 fn generate_pair(
