@@ -160,10 +160,13 @@ pub fn generate_with(
     }
 }
 
-/// Gives a checked pair its label: the private key first, so that the label never names a
-/// public key without its private key. A kill between the two leaves a usable key under the
-/// label and its public key object still under the pending label, which `key list
-/// --remove-orphans` relabels.
+/// Gives a checked pair its label. SoftHSM2 rewrites an object's file in place when an
+/// attribute changes (truncate, then write), so a kill during `C_SetAttributeValue` can lose
+/// the object: only the private key is relabelled; the public key is copied to a new object
+/// under the label, and the pending one destroyed. A kill at any point leaves either nothing
+/// under the label, or the private key under it (with its public key under the pending label or
+/// the final one): never a public key without its private key. `key list --remove-orphans`
+/// finishes or removes what is left.
 fn name_pair(
     session: &Session,
     token: &SelectedToken,
@@ -171,12 +174,44 @@ fn name_pair(
     private: ObjectHandle,
     label: &str,
 ) -> Result<(), Error> {
-    for object in [private, public] {
-        session
-            .update_attributes(object, &[Attribute::Label(label.as_bytes().to_vec())])
-            .map_err(|e| Error::device("C_SetAttributeValue", Some(&token.name), e))?;
-    }
-    Ok(())
+    session
+        .update_attributes(private, &[Attribute::Label(label.as_bytes().to_vec())])
+        .map_err(|e| Error::device("C_SetAttributeValue", Some(&token.name), e))?;
+    relabel_public(session, &token.name, public, label)
+}
+
+/// Replaces a public key object by a copy under `label` (see [`name_pair`] for why not
+/// `C_SetAttributeValue`).
+pub(crate) fn relabel_public(
+    session: &Session,
+    token: &super::error::TokenName,
+    public: ObjectHandle,
+    label: &str,
+) -> Result<(), Error> {
+    let facts = keys::read_facts(session, public, token)?;
+    let (Some(params), Some(point)) = (facts.ec_params, facts.ec_point) else {
+        return Err(Error::device(
+            "C_GetAttributeValue",
+            Some(token),
+            cryptoki::error::Error::NotSupported,
+        ));
+    };
+    session
+        .create_object(&[
+            Attribute::Class(cryptoki::object::ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(cryptoki::object::KeyType::EC_EDWARDS),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::EcParams(params),
+            Attribute::EcPoint(point),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(facts.id),
+        ])
+        .map_err(|e| Error::device("C_CreateObject", Some(token), e))?;
+    session
+        .destroy_object(public)
+        .map_err(|e| Error::device("C_DestroyObject", Some(token), e))
 }
 
 fn generate_pair(

@@ -225,16 +225,30 @@ fn list_keys(
                 .find(|k| k.id == facts.id && k.label == facts.label)
             {
                 Some(known) => known.has_private_key = Some(true),
-                None => keys.push(KeyReport {
-                    uri: keys::key_uri(uri, &token.name, facts.label.as_deref(), &facts.id)
-                        .to_string(),
-                    orphan: pending(facts.label.as_deref()),
-                    label: facts.label,
-                    id: facts.id,
-                    verifying_key: None,
-                    problem: Some("no public key object beside the private key".to_owned()),
-                    has_private_key: Some(true),
-                }),
+                None => {
+                    // A generation killed between labelling the private key and the public
+                    // key leaves the public key under the pending label: the pair is whole.
+                    let pending_public = keys
+                        .iter()
+                        .find(|k| {
+                            k.id == facts.id
+                                && pending(k.label.as_deref()).is_some()
+                                && pending(facts.label.as_deref()).is_none()
+                        })
+                        .and_then(|k| k.verifying_key);
+                    keys.push(KeyReport {
+                        uri: keys::key_uri(uri, &token.name, facts.label.as_deref(), &facts.id)
+                            .to_string(),
+                        orphan: pending(facts.label.as_deref()),
+                        label: facts.label,
+                        id: facts.id,
+                        verifying_key: pending_public,
+                        problem: pending_public
+                            .is_none()
+                            .then(|| "no public key object beside the private key".to_owned()),
+                        has_private_key: Some(true),
+                    });
+                }
             }
         }
     }
@@ -319,8 +333,12 @@ pub fn remove_orphans(uri: &Pkcs11Uri, ui: &dyn Interaction) -> Result<Vec<Orpha
             });
         }
     }
-    for handle in objects(&session, ObjectClass::PUBLIC_KEY, &token)? {
-        let facts = keys::read_facts(&session, handle, &token.name)?;
+    let publics: Vec<(cryptoki::object::ObjectHandle, keys::ObjectFacts)> =
+        objects(&session, ObjectClass::PUBLIC_KEY, &token)?
+            .into_iter()
+            .map(|h| keys::read_facts(&session, h, &token.name).map(|f| (h, f)))
+            .collect::<Result<_, _>>()?;
+    for (handle, facts) in publics.iter().map(|(h, f)| (*h, f)) {
         let labelled_private = privates.iter().find(|(_, p)| {
             p.id == facts.id && pending(p.label.as_deref()).is_none() && p.label.is_some()
         });
@@ -328,9 +346,18 @@ pub fn remove_orphans(uri: &Pkcs11Uri, ui: &dyn Interaction) -> Result<Vec<Orpha
         match (pending(facts.label.as_deref()), labelled_private) {
             (Some(_), Some((_, private))) => {
                 let label = private.label.clone().unwrap_or_default();
-                session
-                    .update_attributes(handle, &[Attribute::Label(label.as_bytes().to_vec())])
-                    .map_err(|e| device("C_SetAttributeValue", e))?;
+                // Killed after copying the public key under its label: only the pending copy
+                // is left to remove.
+                let copied = publics
+                    .iter()
+                    .any(|(_, p)| p.id == facts.id && p.label.as_deref() == Some(label.as_str()));
+                if copied {
+                    session
+                        .destroy_object(handle)
+                        .map_err(|e| device("C_DestroyObject", e))?;
+                } else {
+                    super::generate::relabel_public(&session, &token.name, handle, &label)?;
+                }
                 actions.push(OrphanAction::Finished {
                     uri: keys::key_uri(uri, &token.name, Some(&label), &facts.id).to_string(),
                 });
