@@ -1894,20 +1894,43 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
     Ok(Exit::Success)
 }
 
+/// Writes a restore's transcript. Something at the path is replaced only if it is the
+/// transcript of a restore of this very key that was killed before it wrote the key (the key
+/// file is known to be absent); anything else is refused.
+fn write_restore_transcript(
+    path: &Path,
+    envelope: &Envelope,
+    restored: &PublicKey,
+) -> Result<(), Failure> {
+    if !fsutil::exists_no_follow(path) {
+        return write_transcript(path, envelope);
+    }
+    let interrupted = fsutil::read_bounded(path, 16 * 1024 * 1024)
+        .ok()
+        .and_then(|bytes| Envelope::from_json(bytes.trim_ascii_end()).ok())
+        .and_then(|envelope| transcript::verify(&envelope).ok())
+        .is_some_and(|t| {
+            t.action == "restore"
+                && t.participants.len() == 1
+                && t.participants[0].public_key == *restored
+        });
+    if !interrupted {
+        return must_be_new(path, "transcript");
+    }
+    let mut bytes = envelope.to_json();
+    bytes.push(b'\n');
+    fsutil::write_replace(path, &bytes, 0o644).map_err(Failure::usage)
+}
+
 fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
     let reference: KeyRef = args.out.parse().map_err(Failure::usage)?;
     let out_path = file_only(&reference, "a restored key is written as a file key")?;
     must_be_new(out_path, "output key file")?;
-    must_be_new(
-        &filekey::public_key_path(out_path),
-        "output public key file",
-    )?;
     let transcript_path = args
         .transcript
         .clone()
         .unwrap_or_else(|| with_suffix(out_path, ".restore.transcript.json"));
-    must_be_new(&transcript_path, "transcript")?;
     let log = read_log(&args.identity)?;
     let mut identities = Vec::new();
     for file in &args.age_identities {
@@ -1931,18 +1954,10 @@ fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
     } else {
         ui.request_new_secret(&format!("new passphrase for {}", out_path.display()))?
     };
-    let written = filekey::write_key(
-        out_path,
-        &key,
-        &Protection::Passphrase {
-            passphrase,
-            work_factor: args.work_factor,
-        },
-    )
-    .map_err(Failure::usage)?;
+    let public_key = PublicKey::new(key.verifying_key());
     let participant = Participant {
-        public_key: written.public_key,
-        key_id: written.public_key.key_id(),
+        public_key,
+        key_id: public_key.key_id(),
         role: "restored".to_owned(),
         backend: "file".to_owned(),
         reference: reference.to_string(),
@@ -1961,8 +1976,19 @@ fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
             .join(", "),
     );
     let envelope = transcript.sign(&[&key as &dyn Ed25519Signer])?;
-    write_transcript(&transcript_path, &envelope)?;
-    let key_id = written.public_key.key_id();
+    // The transcript first, then the key: a restore killed between the two leaves the
+    // transcript of a key that is not there, which running the restore again replaces.
+    write_restore_transcript(&transcript_path, &envelope, &public_key)?;
+    let written = filekey::write_key(
+        out_path,
+        &key,
+        &Protection::Passphrase {
+            passphrase,
+            work_factor: args.work_factor,
+        },
+    )
+    .map_err(Failure::usage)?;
+    let key_id = public_key.key_id();
     let role = if log.kel.current().has_key(&key_id) {
         "a current key"
     } else {
