@@ -22,8 +22,10 @@
 //! that opens the store for writing finds a journal left by a killed one and appends the
 //! records of the changes that reached the files, so the audit log records every change.
 //!
-//! Opening reads the audit log's head from the end of the file (one line), whatever its
-//! length; `hallmark keyring log --verify` checks the whole chain.
+//! Appending needs only the audit log's head, which opening reads from the end of the file
+//! (one line) whatever the log's length; `hallmark keyring log --verify` checks the whole
+//! chain. (The gate's history of earlier verdicts, [`TrustView::history`], is still read from
+//! the whole log.)
 //!
 //! A stored log is only ever replaced by one that extends it. A shorter log (rollback), a log
 //! that differs at a position (a fork: equivocation, kept as evidence) or one that does not
@@ -249,7 +251,8 @@ fn audit_tail(dir: &Path) -> Result<(Head, usize), TrustError> {
     }
 }
 
-/// When each statement was first found trusted, from the verdicts in the audit log.
+/// When each statement was first found trusted, from the verdicts in the audit log (a full,
+/// chain-checked read: the only part of opening whose cost grows with the log).
 fn earlier_verdicts(dir: &Path) -> Result<HashMap<Sha256Digest, Timestamp>, TrustError> {
     let audit = read_audit_log(dir)?;
     let mut history = HashMap::new();
