@@ -612,8 +612,23 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<Scratch>) {
                 (1..=3).all(|i| d.join(format!("shares/share-{i}-of-3.age")).exists())
                     && d.join("shares/backup.transcript.json").exists()
             };
+            // The transcript is written last: with it, every share is there.
+            if d.join("shares/backup.transcript.json").exists() && !complete(d) {
+                return Err("the backup's transcript exists but a share is missing".into());
+            }
             if !complete(d) {
-                std::fs::remove_dir_all(d.join("shares")).ok();
+                // A backup killed part-way leaves a directory without its transcript, which
+                // the next backup refuses to write into until it is removed.
+                let started = std::fs::read_dir(d.join("shares"))
+                    .is_ok_and(|mut entries| entries.next().is_some());
+                if started {
+                    expect(
+                        run_in(d, &rerun),
+                        2,
+                        "backup into a killed backup's directory",
+                    )?;
+                    std::fs::remove_dir_all(d.join("shares")).ok();
+                }
                 expect(run_in(d, &rerun), 0, "re-running backup")?;
             }
             if complete(d) {
