@@ -327,7 +327,7 @@ pub fn write_replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteEr
 }
 
 /// How many staged files a batch keeps as anonymous, open files (an eighth of the usual
-/// limit of 1,024 open files); later files in the batch get temporary names.
+/// limit of 1,024 open files); later files in the batch are held in memory until the commit.
 const ANONYMOUS_BATCH: usize = 128;
 
 /// A batch of files written atomically and durably together: [`StagedWrites::stage`] writes
@@ -341,16 +341,25 @@ const ANONYMOUS_BATCH: usize = 128;
 /// signing) goes on. Each file is all-or-nothing; if a commit stops part-way, the files moved
 /// into place before the failure stay, and the error names the file that failed.
 ///
-/// Staged files are anonymous (`O_TMPFILE`) while the batch is small enough to hold them open,
-/// so a process killed before the commit leaves nothing behind; past that, and where the file
-/// system has no anonymous files, they are named `.hallmark-tmp-<pid>-<hex>`, and the next
+/// Staged files are anonymous (`O_TMPFILE`), so a process killed before the commit leaves
+/// nothing behind. A batch holds at most 128 of them open; later files are kept in memory and
+/// written, flushed (one more `syncfs` per 128) and placed in turn at the commit. Where the
+/// file system has no anonymous files they are named `.hallmark-tmp-<pid>-<hex>`, and the next
 /// write into the directory removes those of processes that no longer run.
 #[derive(Debug)]
 pub struct StagedWrites {
     mode: u32,
     replace: bool,
-    staged: Vec<(PathBuf, Temp)>,
+    staged: Vec<(PathBuf, Staged)>,
     anonymous_left: usize,
+}
+
+/// A staged file: written to a temporary file, or (past the batch's budget of open anonymous
+/// files) held in memory until the commit writes it.
+#[derive(Debug)]
+enum Staged {
+    Written(Temp),
+    Held(Vec<u8>),
 }
 
 impl StagedWrites {
@@ -371,17 +380,22 @@ impl StagedWrites {
                 path: path.to_owned(),
             });
         }
-        let keep_open = self.anonymous_left > 0;
-        let tmp = write_temp_in(parent_dir(path), bytes, self.mode, false, keep_open).map_err(
-            |source| WriteError::Io {
-                path: path.to_owned(),
-                source,
-            },
-        )?;
+        if self.anonymous_left == 0 {
+            self.staged
+                .push((path.to_owned(), Staged::Held(bytes.to_vec())));
+            return Ok(());
+        }
+        let tmp =
+            write_temp_in(parent_dir(path), bytes, self.mode, false, true).map_err(|source| {
+                WriteError::Io {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
         if matches!(tmp, Temp::Anonymous(_)) {
             self.anonymous_left -= 1;
         }
-        self.staged.push((path.to_owned(), tmp));
+        self.staged.push((path.to_owned(), Staged::Written(tmp)));
         Ok(())
     }
 
@@ -398,7 +412,52 @@ impl StagedWrites {
     /// Flushes the staged files and moves them into place.
     pub fn commit(mut self) -> Result<(), WriteError> {
         let staged = std::mem::take(&mut self.staged);
-        let Some(first) = staged.first().map(|(path, _)| path.clone()) else {
+        let mut written = Vec::new();
+        let mut held = Vec::new();
+        for (path, file) in staged {
+            match file {
+                Staged::Written(tmp) => written.push((path, tmp)),
+                Staged::Held(bytes) => held.push((path, bytes)),
+            }
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        self.place_batch(written, &mut dirs)?;
+        // Files held in memory: written as anonymous files, flushed and placed a bounded
+        // number at a time, so they never need a name before their own.
+        let mut held = held.into_iter();
+        loop {
+            let chunk: Vec<(PathBuf, Vec<u8>)> = held.by_ref().take(ANONYMOUS_BATCH).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let mut batch = Vec::with_capacity(chunk.len());
+            for (path, bytes) in chunk {
+                match write_temp_in(parent_dir(&path), &bytes, self.mode, false, true) {
+                    Ok(tmp) => batch.push((path, tmp)),
+                    Err(source) => {
+                        for (_, tmp) in batch {
+                            tmp.discard();
+                        }
+                        return Err(WriteError::Io { path, source });
+                    }
+                }
+            }
+            self.place_batch(batch, &mut dirs)?;
+        }
+        for dir in dirs {
+            sync_dir(&dir).map_err(|source| WriteError::Io { path: dir, source })?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the file system once, then moves each written file into place, noting its
+    /// directory for the final flush.
+    fn place_batch(
+        &self,
+        batch: Vec<(PathBuf, Temp)>,
+        dirs: &mut Vec<PathBuf>,
+    ) -> Result<(), WriteError> {
+        let Some(first) = batch.first().map(|(path, _)| path.clone()) else {
             return Ok(());
         };
         let cleanup = |rest: Vec<(PathBuf, Temp)>| {
@@ -409,14 +468,13 @@ impl StagedWrites {
         let flushed = File::open(parent_dir(&first))
             .and_then(|dir| rustix::fs::syncfs(&dir).map_err(std::io::Error::from));
         if let Err(source) = flushed {
-            cleanup(staged);
+            cleanup(batch);
             return Err(WriteError::Io {
                 path: first,
                 source,
             });
         }
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        let mut rest = staged.into_iter();
+        let mut rest = batch.into_iter();
         while let Some((path, tmp)) = rest.next() {
             let moved = if self.replace {
                 place_replace(tmp, &path)
@@ -436,17 +494,16 @@ impl StagedWrites {
                 dirs.push(dir.to_owned());
             }
         }
-        for dir in dirs {
-            sync_dir(&dir).map_err(|source| WriteError::Io { path: dir, source })?;
-        }
         Ok(())
     }
 }
 
 impl Drop for StagedWrites {
     fn drop(&mut self) {
-        for (_, tmp) in std::mem::take(&mut self.staged) {
-            tmp.discard();
+        for (_, file) in std::mem::take(&mut self.staged) {
+            if let Staged::Written(tmp) = file {
+                tmp.discard();
+            }
         }
     }
 }
@@ -593,6 +650,28 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_past_the_anonymous_budget_commits_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = ANONYMOUS_BATCH * 2 + 5;
+        let files: Vec<(PathBuf, Vec<u8>)> = (0..n)
+            .map(|i| {
+                (
+                    dir.path().join(format!("f{i}")),
+                    format!("{i}").into_bytes(),
+                )
+            })
+            .collect();
+        write_many(&files, 0o644, false).unwrap();
+        for (path, bytes) in &files {
+            assert_eq!(&std::fs::read(path).unwrap(), bytes);
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), n);
+        // The same with replace.
+        write_many(&files, 0o644, true).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), n);
+    }
+
+    #[test]
     fn a_batch_dropped_before_commit_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut staged = StagedWrites::new(0o644, false);
@@ -601,8 +680,8 @@ mod tests {
                 .stage(&dir.path().join(format!("f{i}")), b"x")
                 .unwrap();
         }
-        // Past the anonymous budget the rest are named; all go with the batch.
-        assert!(std::fs::read_dir(dir.path()).unwrap().count() >= 3);
+        // Past the anonymous budget the rest are held in memory: nothing is named.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         drop(staged);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
