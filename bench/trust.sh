@@ -46,6 +46,32 @@ test "$(grep -c ': trusted: ' verdicts.txt)" -eq "$N"
 rate "$N" "$start" "$end"
 "$HALLMARK" keyring log --verify --keyring trust
 
+echo "== one hallmark verify --keyring: audit log of 10 entries vs 100,000 entries"
+# A CI gate's store grows by one entry per verdict; one decision must not slow down with it.
+for store in small/trust large-trust; do
+  "$HALLMARK" keyring pin org.example --identity org.example.kel --keyring "$store" > /dev/null
+done
+"$HALLMARK" --quiet verify --keyring small/trust $(ls artifacts/*.bin | head -n 9) > /dev/null
+while [ "$(wc -l < large-trust/audit.log)" -lt 100000 ]; do
+  "$HALLMARK" --quiet verify --keyring large-trust artifacts/*.bin > /dev/null
+done
+echo "audit entries: $(wc -l < small/trust/audit.log) and $(wc -l < large-trust/audit.log)" \
+  "($(du -h large-trust/audit.log | cut -f1))"
+one="$(ls artifacts/*.bin | head -n 1)"
+if command -v hyperfine > /dev/null; then
+  hyperfine -N --warmup 3 --runs 30 \
+    "$HALLMARK --quiet verify --keyring small/trust $one" \
+    "$HALLMARK --quiet verify --keyring large-trust $one"
+else
+  for store in small/trust large-trust; do
+    start=$(date +%s%N)
+    for _ in $(seq 30); do "$HALLMARK" --quiet verify --keyring "$store" "$one" > /dev/null; done
+    end=$(date +%s%N)
+    awk -v a="$start" -v b="$end" -v s="$store" 'BEGIN { printf "%s: %.1f ms per verify\n", s, (b - a) / 30e6 }'
+  done
+fi
+"$HALLMARK" keyring log --verify --keyring large-trust
+
 echo "== hallmark registry accept of $N publishes (one run)"
 "$HALLMARK" key generate --out file:reg.key --passphrase-file pw --work-factor 10 > /dev/null
 "$HALLMARK" key generate --out file:reg-next.key --passphrase-file pw --work-factor 10 > /dev/null

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 say() { printf '\n==> %s\n' "$*"; }
 
 # --- system packages ---------------------------------------------------------------------------
-packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd softhsm2 opensc minisign openssh-client binutils)
+packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd softhsm2 opensc minisign openssh-client binutils strace)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

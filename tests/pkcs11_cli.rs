@@ -239,3 +239,110 @@ fn journey_after_a_compromised_rotation_the_old_key_is_revoked() {
     let s = scratch_with_token();
     token_keys(&s).after_a_compromised_rotation_the_old_key_is_revoked();
 }
+
+/// `key generate` killed before each of a sample of its writes (SIGKILL injected by `strace`)
+/// never leaves a key under the label asked for without its private key: the remains are under
+/// the pending label, `key list` marks them as orphans, `key list --remove-orphans` removes
+/// them, and the label can then be generated again.
+#[test]
+fn a_killed_key_generation_leaves_no_half_pair_under_its_label() {
+    let s = scratch_with_token();
+    let module = hallmark_tests::pkcs11_module();
+    let list_uri = format!(
+        "pkcs11:token=ci?module-path={module}&pin-source=file:{}",
+        s.join("token.pin").display()
+    );
+    let keys = |s: &Scratch| -> Vec<serde_json::Value> {
+        let run = s.run(["--json", "key", "list", &list_uri]).expect(0);
+        run.json()["pkcs11"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|slot| slot["token"]["keys"].as_array().cloned())
+            .flatten()
+            .collect()
+    };
+    // Count the writes of a clean generation (module, token files, output).
+    let trace = s.join("trace.txt");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=write", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_hallmark"))
+        .args(["key", "generate", "--out", &pkcs11_ref(&s, "ci", "clean")])
+        .env("SOFTHSM2_CONF", s.join("softhsm2.conf"))
+        .output()
+        .expect("strace is needed (scripts/test.sh installs it)");
+    assert!(out.status.success());
+    let writes = std::fs::read_to_string(&trace).unwrap().lines().count();
+    let points: Vec<usize> = (1..=writes).step_by((writes / 12).max(1)).collect();
+    for &n in &points {
+        let out = std::process::Command::new("strace")
+            .args(["-f", "-qq", "-o", "/dev/null"])
+            .arg(format!("-einject=write:signal=KILL:when={n}"))
+            .arg(env!("CARGO_BIN_EXE_hallmark"))
+            .args([
+                "key",
+                "generate",
+                "--out",
+                &pkcs11_ref(&s, "ci", &format!("w{n}")),
+            ])
+            .env("SOFTHSM2_CONF", s.join("softhsm2.conf"))
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "write #{n} of {writes} was not reached"
+        );
+    }
+    let labelled = |k: &serde_json::Value| {
+        k["label"]
+            .as_str()
+            .is_some_and(|l| l.starts_with('w') || l == "clean")
+    };
+    for key in keys(&s).iter().filter(|k| labelled(k)) {
+        assert!(
+            key["orphan"].is_null() && key["public_key"].is_string(),
+            "a half key pair under its label: {key}"
+        );
+    }
+    let orphans = keys(&s).iter().filter(|k| !k["orphan"].is_null()).count();
+    assert!(orphans > 0, "no kill left anything to clean up");
+    let run = s
+        .run(["key", "list", "--remove-orphans", &list_uri])
+        .expect(0);
+    // A pending pair is one entry of the list and two objects removed.
+    assert!(
+        run.stderr.matches("removed ").count() + run.stderr.matches("finished ").count() >= orphans,
+        "{}",
+        run.stderr
+    );
+    let after = keys(&s);
+    assert!(after.iter().all(|k| k["orphan"].is_null()), "{after:?}");
+    // Every label either holds a complete key (a second generation is refused) or nothing
+    // (generating it again works).
+    for &n in &points {
+        let label = format!("w{n}");
+        let exists = after.iter().any(|k| k["label"] == label.as_str());
+        let run = s.run(["key", "generate", "--out", &pkcs11_ref(&s, "ci", &label)]);
+        assert_eq!(
+            run.code,
+            if exists { 2 } else { 0 },
+            "{label}: {}",
+            run.stderr
+        );
+    }
+    // Without a PIN source nothing can be removed: a clear usage error.
+    let run = s
+        .run([
+            "key",
+            "list",
+            "--remove-orphans",
+            &format!("pkcs11:token=ci?module-path={module}"),
+        ])
+        .expect(2);
+    assert!(
+        run.stderr.contains("--remove-orphans needs"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1,11 +1,18 @@
 //! Durable file writes and bounded reads.
 //!
 //! Every file Hallmark writes — keys, bundles, trust-store and registry state — is written
-//! atomically: to a temporary file in the same directory, flushed to disk, then renamed into
+//! atomically: to a temporary file in the same directory, flushed to disk, then moved into
 //! place and the directory flushed. A reader, or a process killed at any point, sees the old
 //! content or the new content, never a mixture or a truncated file. [`write_new`] never
 //! replaces an existing file (it links the temporary file into place, which fails if the name
 //! exists), so keys and bundles are not overwritten by accident.
+//!
+//! The temporary file is anonymous where the file system allows it (`O_TMPFILE`, linked into
+//! place through `/proc/self/fd`): a process killed before the link leaves no file at all.
+//! Replacing needs `rename(2)`, so a replaced file is first linked under a temporary name
+//! `.hallmark-tmp-<pid>-<hex>`; where anonymous files are not available every temporary file is
+//! named so. A kill can leave such a name behind; the next write into that directory removes
+//! the ones whose process no longer runs ([`remove_stale_temps`]).
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -86,12 +93,77 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-fn temp_in(dir: &Path, mode: u32) -> std::io::Result<(File, PathBuf)> {
+/// The prefix of every named temporary file Hallmark writes, followed by the writing
+/// process's id and random hex: `.hallmark-tmp-<pid>-<hex>`.
+pub const TEMP_PREFIX: &str = ".hallmark-tmp-";
+
+/// A finished temporary file, not yet in place: an anonymous file (`O_TMPFILE`, no name at
+/// all, so a killed process leaves nothing behind) or, where the file system cannot make one,
+/// a named file `.hallmark-tmp-<pid>-<hex>` beside the target.
+#[derive(Debug)]
+enum Temp {
+    Anonymous(File),
+    Named(PathBuf),
+}
+
+impl Temp {
+    /// Removes a named temporary file; an anonymous one vanishes when dropped.
+    fn discard(self) {
+        if let Temp::Named(path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn temp_name(dir: &Path) -> std::io::Result<PathBuf> {
+    let mut rand = [0u8; 8];
+    getrandom::fill(&mut rand).map_err(std::io::Error::other)?;
+    Ok(dir.join(format!(
+        "{TEMP_PREFIX}{}-{}",
+        std::process::id(),
+        crate::encoding::hex_encode(&rand)
+    )))
+}
+
+/// Whether anonymous files can be linked by name: `linkat` of `/proc/self/fd/N` (with
+/// `AT_SYMLINK_FOLLOW`) needs `/proc`; linking with `AT_EMPTY_PATH` would need
+/// `CAP_DAC_READ_SEARCH`.
+fn proc_fds() -> bool {
+    static PROC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir())
+}
+
+/// An anonymous file in `dir`, or `None` where the file system (or kernel) has no `O_TMPFILE`.
+fn anonymous_in(dir: &Path, mode: u32) -> std::io::Result<Option<File>> {
+    use rustix::fs::{CWD, Mode, OFlags};
+    use rustix::io::Errno;
+    if !proc_fds() {
+        return Ok(None);
+    }
+    match rustix::fs::openat(
+        CWD,
+        dir,
+        OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
+        Mode::from_raw_mode(mode),
+    ) {
+        Ok(fd) => Ok(Some(File::from(fd))),
+        Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOSYS) => Ok(None),
+        Err(errno) => Err(errno.into()),
+    }
+}
+
+/// Gives an anonymous file the name `path`; fails with `AlreadyExists` if the name is taken.
+fn link_anonymous(file: &File, path: &Path) -> std::io::Result<()> {
+    use rustix::fs::{AtFlags, CWD};
+    use std::os::fd::AsRawFd;
+    let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+    rustix::fs::linkat(CWD, proc.as_str(), CWD, path, AtFlags::SYMLINK_FOLLOW)
+        .map_err(std::io::Error::from)
+}
+
+fn named_in(dir: &Path, mode: u32) -> std::io::Result<(File, PathBuf)> {
     for _ in 0..16 {
-        let mut rand = [0u8; 8];
-        getrandom::fill(&mut rand).map_err(std::io::Error::other)?;
-        let name = format!(".hallmark-tmp-{}", crate::encoding::hex_encode(&rand));
-        let path = dir.join(name);
+        let path = temp_name(dir)?;
         match OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -106,49 +178,146 @@ fn temp_in(dir: &Path, mode: u32) -> std::io::Result<(File, PathBuf)> {
     Err(std::io::Error::other("could not create a temporary file"))
 }
 
+/// Writes `bytes` to a new temporary file in `dir` with exactly `mode`, flushed with `fsync`
+/// when `sync`. With `keep_open`, an anonymous file is returned as is (it costs an open file
+/// descriptor until it is placed); without, it is given a temporary name and closed.
+fn write_temp_in(
+    dir: &Path,
+    bytes: &[u8],
+    mode: u32,
+    sync: bool,
+    keep_open: bool,
+) -> std::io::Result<Temp> {
+    clean_stale_once(dir);
+    let write = |file: &mut File| {
+        // The umask may have narrowed the mode at creation; set it exactly.
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        file.write_all(bytes)?;
+        if sync { file.sync_all() } else { Ok(()) }
+    };
+    if let Some(mut file) = anonymous_in(dir, mode)? {
+        write(&mut file)?;
+        if keep_open {
+            return Ok(Temp::Anonymous(file));
+        }
+        return name_anonymous(&file, dir).map(Temp::Named);
+    }
+    let (mut file, path) = named_in(dir, mode)?;
+    if let Err(e) = write(&mut file) {
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
+    Ok(Temp::Named(path))
+}
+
+/// Links an anonymous file under a fresh temporary name in `dir`.
+fn name_anonymous(file: &File, dir: &Path) -> std::io::Result<PathBuf> {
+    for _ in 0..16 {
+        let path = temp_name(dir)?;
+        match link_anonymous(file, &path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("could not name a temporary file"))
+}
+
+/// Removes named temporary files in `dir` left by Hallmark processes that no longer run
+/// (killed between naming a temporary file and moving it into place): those whose process id
+/// has no `/proc` entry. Files of running processes, of other hosts' processes sharing the
+/// directory, or without a process id are left alone. Done once per directory per process.
+fn clean_stale_once(dir: &Path) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static CLEANED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+    {
+        let Ok(mut cleaned) = CLEANED.lock() else {
+            return;
+        };
+        if !cleaned
+            .get_or_insert_with(HashSet::new)
+            .insert(dir.to_owned())
+        {
+            return;
+        }
+    }
+    let _ = remove_stale_temps(dir);
+}
+
+/// Removes stale named temporary files in `dir` (see the module's notes); returns how many.
+pub fn remove_stale_temps(dir: &Path) -> std::io::Result<usize> {
+    if !Path::new("/proc/self").is_dir() {
+        return Ok(0);
+    }
+    let own = std::process::id();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest
+            .split_once('-')
+            .and_then(|(p, _)| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == own || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_file())
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn write_temp(path: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, WriteError> {
-    let io = |source| WriteError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = parent_dir(path);
-    let (mut file, tmp) = temp_in(dir, mode).map_err(io)?;
-    let result = (|| {
-        // The umask may have narrowed the mode at creation; set it exactly.
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(e));
-    }
-    Ok(tmp)
-}
-
-/// Moves the finished file `tmp` to `path` unless something exists there, in which case it
-/// fails with [`std::io::ErrorKind::AlreadyExists`] and removes `tmp`: a file created
-/// meanwhile is never replaced. One `renameat2(RENAME_NOREPLACE)` where the file system has it,
-/// else `link(2)` (which also refuses an existing name) and `unlink(2)`.
-fn move_new(tmp: &Path, path: &Path) -> std::io::Result<()> {
+/// Moves the finished temporary file to `path` unless something exists there, in which case
+/// it fails with [`std::io::ErrorKind::AlreadyExists`] and discards the temporary file: a file
+/// created meanwhile is never replaced. An anonymous file is linked into place (`linkat`,
+/// which refuses an existing name); a named one is renamed with `RENAME_NOREPLACE` where the
+/// file system has it, else linked and unlinked.
+fn place_new(tmp: Temp, path: &Path) -> std::io::Result<()> {
     use rustix::fs::{CWD, RenameFlags};
     use rustix::io::Errno;
-    match rustix::fs::renameat_with(CWD, tmp, CWD, path, RenameFlags::NOREPLACE) {
+    let tmp = match tmp {
+        Temp::Anonymous(file) => return link_anonymous(&file, path),
+        Temp::Named(tmp) => tmp,
+    };
+    match rustix::fs::renameat_with(CWD, &tmp, CWD, path, RenameFlags::NOREPLACE) {
         Ok(()) => return Ok(()),
         // Not supported by this file system or kernel: fall back to link and unlink.
         Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
         Err(errno) => {
-            let _ = std::fs::remove_file(tmp);
+            let _ = std::fs::remove_file(&tmp);
             return Err(errno.into());
         }
     }
-    let linked = std::fs::hard_link(tmp, path);
-    let _ = std::fs::remove_file(tmp);
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
     linked
+}
+
+/// Moves the finished temporary file to `path`, replacing what is there. `rename(2)` is the
+/// only atomic replacement, and it needs a name: an anonymous file is first linked under a
+/// temporary name beside the target (left behind only by a kill in the instant between the two
+/// calls, and removed by the next write in that directory).
+fn place_replace(tmp: Temp, path: &Path) -> std::io::Result<()> {
+    let named = match tmp {
+        Temp::Anonymous(file) => name_anonymous(&file, parent_dir(path))?,
+        Temp::Named(named) => named,
+    };
+    std::fs::rename(&named, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&named);
+    })
 }
 
 /// Writes a new file atomically with the given mode; fails with [`WriteError::Exists`] if
@@ -159,42 +328,37 @@ pub fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError>
             path: path.to_owned(),
         });
     }
-    let tmp = write_temp(path, bytes, mode)?;
-    match move_new(&tmp, path) {
+    let io = |source| WriteError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = write_temp_in(parent_dir(path), bytes, mode, true, true).map_err(io)?;
+    match place_new(tmp, path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(WriteError::Exists {
                 path: path.to_owned(),
             });
         }
-        Err(source) => {
-            return Err(WriteError::Io {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(source) => return Err(io(source)),
     }
-    sync_dir(parent_dir(path)).map_err(|source| WriteError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    sync_dir(parent_dir(path)).map_err(io)
 }
 
 /// Writes a file atomically with the given mode, replacing any existing file.
 pub fn write_replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteError> {
-    let tmp = write_temp(path, bytes, mode)?;
-    if let Err(source) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(WriteError::Io {
-            path: path.to_owned(),
-            source,
-        });
-    }
-    sync_dir(parent_dir(path)).map_err(|source| WriteError::Io {
+    let io = |source| WriteError::Io {
         path: path.to_owned(),
         source,
-    })
+    };
+    let tmp = write_temp_in(parent_dir(path), bytes, mode, true, true).map_err(io)?;
+    place_replace(tmp, path).map_err(io)?;
+    sync_dir(parent_dir(path)).map_err(io)
 }
+
+/// How many staged files a batch keeps as anonymous, open files (an eighth of the usual
+/// limit of 1,024 open files); later files in the batch are held in memory until the commit.
+const ANONYMOUS_BATCH: usize = 128;
 
 /// A batch of files written atomically and durably together: [`StagedWrites::stage`] writes
 /// each file to a temporary file beside its target; [`StagedWrites::commit`] flushes the file
@@ -206,11 +370,26 @@ pub fn write_replace(path: &Path, bytes: &[u8], mode: u32) -> Result<(), WriteEr
 /// `syncfs` rather than a thousand `fsync`s, and staging can run while other work (a token
 /// signing) goes on. Each file is all-or-nothing; if a commit stops part-way, the files moved
 /// into place before the failure stay, and the error names the file that failed.
+///
+/// Staged files are anonymous (`O_TMPFILE`), so a process killed before the commit leaves
+/// nothing behind. A batch holds at most 128 of them open; later files are kept in memory and
+/// written, flushed (one more `syncfs` per 128) and placed in turn at the commit. Where the
+/// file system has no anonymous files they are named `.hallmark-tmp-<pid>-<hex>`, and the next
+/// write into the directory removes those of processes that no longer run.
 #[derive(Debug)]
 pub struct StagedWrites {
     mode: u32,
     replace: bool,
-    staged: Vec<(PathBuf, PathBuf)>,
+    staged: Vec<(PathBuf, Staged)>,
+    anonymous_left: usize,
+}
+
+/// A staged file: written to a temporary file, or (past the batch's budget of open anonymous
+/// files) held in memory until the commit writes it.
+#[derive(Debug)]
+enum Staged {
+    Written(Temp),
+    Held(Vec<u8>),
 }
 
 impl StagedWrites {
@@ -220,6 +399,7 @@ impl StagedWrites {
             mode,
             replace,
             staged: Vec::new(),
+            anonymous_left: ANONYMOUS_BATCH,
         }
     }
 
@@ -230,19 +410,22 @@ impl StagedWrites {
                 path: path.to_owned(),
             });
         }
-        let io = |source| WriteError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let (mut file, tmp) = temp_in(parent_dir(path), self.mode).map_err(io)?;
-        let written = file
-            .set_permissions(std::fs::Permissions::from_mode(self.mode))
-            .and_then(|()| file.write_all(bytes));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io(e));
+        if self.anonymous_left == 0 {
+            self.staged
+                .push((path.to_owned(), Staged::Held(bytes.to_vec())));
+            return Ok(());
         }
-        self.staged.push((path.to_owned(), tmp));
+        let tmp =
+            write_temp_in(parent_dir(path), bytes, self.mode, false, true).map_err(|source| {
+                WriteError::Io {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+        if matches!(tmp, Temp::Anonymous(_)) {
+            self.anonymous_left -= 1;
+        }
+        self.staged.push((path.to_owned(), Staged::Written(tmp)));
         Ok(())
     }
 
@@ -259,51 +442,87 @@ impl StagedWrites {
     /// Flushes the staged files and moves them into place.
     pub fn commit(mut self) -> Result<(), WriteError> {
         let staged = std::mem::take(&mut self.staged);
-        let Some((first, _)) = staged.first() else {
+        let mut written = Vec::new();
+        let mut held = Vec::new();
+        for (path, file) in staged {
+            match file {
+                Staged::Written(tmp) => written.push((path, tmp)),
+                Staged::Held(bytes) => held.push((path, bytes)),
+            }
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        self.place_batch(written, &mut dirs)?;
+        // Files held in memory: written as anonymous files, flushed and placed a bounded
+        // number at a time, so they never need a name before their own.
+        let mut held = held.into_iter();
+        loop {
+            let chunk: Vec<(PathBuf, Vec<u8>)> = held.by_ref().take(ANONYMOUS_BATCH).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let mut batch = Vec::with_capacity(chunk.len());
+            for (path, bytes) in chunk {
+                match write_temp_in(parent_dir(&path), &bytes, self.mode, false, true) {
+                    Ok(tmp) => batch.push((path, tmp)),
+                    Err(source) => {
+                        for (_, tmp) in batch {
+                            tmp.discard();
+                        }
+                        return Err(WriteError::Io { path, source });
+                    }
+                }
+            }
+            self.place_batch(batch, &mut dirs)?;
+        }
+        for dir in dirs {
+            sync_dir(&dir).map_err(|source| WriteError::Io { path: dir, source })?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the file system once, then moves each written file into place, noting its
+    /// directory for the final flush.
+    fn place_batch(
+        &self,
+        batch: Vec<(PathBuf, Temp)>,
+        dirs: &mut Vec<PathBuf>,
+    ) -> Result<(), WriteError> {
+        let Some(first) = batch.first().map(|(path, _)| path.clone()) else {
             return Ok(());
         };
-        let cleanup = |rest: &[(PathBuf, PathBuf)]| {
+        let cleanup = |rest: Vec<(PathBuf, Temp)>| {
             for (_, tmp) in rest {
-                let _ = std::fs::remove_file(tmp);
+                tmp.discard();
             }
         };
-        let flushed = File::open(parent_dir(first))
+        let flushed = File::open(parent_dir(&first))
             .and_then(|dir| rustix::fs::syncfs(&dir).map_err(std::io::Error::from));
         if let Err(source) = flushed {
-            cleanup(&staged);
+            cleanup(batch);
             return Err(WriteError::Io {
-                path: first.clone(),
+                path: first,
                 source,
             });
         }
-        let mut dirs: Vec<&Path> = Vec::new();
-        for (index, (path, tmp)) in staged.iter().enumerate() {
+        let mut rest = batch.into_iter();
+        while let Some((path, tmp)) = rest.next() {
             let moved = if self.replace {
-                std::fs::rename(tmp, path)
+                place_replace(tmp, &path)
             } else {
-                move_new(tmp, path)
+                place_new(tmp, &path)
             };
             if let Err(e) = moved {
-                cleanup(&staged[index + 1..]);
+                cleanup(rest.collect());
                 return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    WriteError::Exists { path: path.clone() }
+                    WriteError::Exists { path }
                 } else {
-                    WriteError::Io {
-                        path: path.clone(),
-                        source: e,
-                    }
+                    WriteError::Io { path, source: e }
                 });
             }
-            let dir = parent_dir(path);
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
+            let dir = parent_dir(&path);
+            if !dirs.iter().any(|d| d == dir) {
+                dirs.push(dir.to_owned());
             }
-        }
-        for dir in dirs {
-            sync_dir(dir).map_err(|source| WriteError::Io {
-                path: dir.to_owned(),
-                source,
-            })?;
         }
         Ok(())
     }
@@ -311,8 +530,10 @@ impl StagedWrites {
 
 impl Drop for StagedWrites {
     fn drop(&mut self) {
-        for (_, tmp) in &self.staged {
-            let _ = std::fs::remove_file(tmp);
+        for (_, file) in std::mem::take(&mut self.staged) {
+            if let Staged::Written(tmp) = file {
+                tmp.discard();
+            }
         }
     }
 }
@@ -645,6 +866,84 @@ mod tests {
             std::fs::read_dir(dir.path()).unwrap().count(),
             2,
             "temporary files left behind"
+        );
+    }
+
+    #[test]
+    fn stale_temporary_files_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process id that cannot be running (above the kernel's maximum), one that is (this
+        // process's parent), and a name without a process id.
+        let dead = dir.path().join(format!("{TEMP_PREFIX}4294967295-00"));
+        let alive = dir.path().join(format!(
+            "{TEMP_PREFIX}{}-00",
+            std::os::unix::process::parent_id()
+        ));
+        let other = dir.path().join(format!("{TEMP_PREFIX}abc"));
+        for p in [&dead, &alive, &other] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(dir.path()).unwrap(), 1);
+        assert!(!dead.exists());
+        assert!(alive.exists() && other.exists());
+    }
+
+    #[test]
+    fn a_batch_past_the_anonymous_budget_commits_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = ANONYMOUS_BATCH * 2 + 5;
+        let files: Vec<(PathBuf, Vec<u8>)> = (0..n)
+            .map(|i| {
+                (
+                    dir.path().join(format!("f{i}")),
+                    format!("{i}").into_bytes(),
+                )
+            })
+            .collect();
+        write_many(&files, 0o644, false).unwrap();
+        for (path, bytes) in &files {
+            assert_eq!(&std::fs::read(path).unwrap(), bytes);
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), n);
+        // The same with replace.
+        write_many(&files, 0o644, true).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), n);
+    }
+
+    #[test]
+    fn a_batch_dropped_before_commit_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut staged = StagedWrites::new(0o644, false);
+        for i in 0..(ANONYMOUS_BATCH + 3) {
+            staged
+                .stage(&dir.path().join(format!("f{i}")), b"x")
+                .unwrap();
+        }
+        // Past the anonymous budget the rest are held in memory: nothing is named.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        drop(staged);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn anonymous_temporary_files_have_no_name_before_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut staged = StagedWrites::new(0o600, true);
+        staged.stage(&dir.path().join("a"), b"one").unwrap();
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "tmpfs and ext4 have O_TMPFILE: nothing should be named yet"
+        );
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"one");
+        assert_eq!(
+            std::fs::metadata(dir.path().join("a"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
         );
     }
 

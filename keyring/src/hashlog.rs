@@ -216,6 +216,116 @@ pub fn read(path: &Path) -> Result<RawLog, LogIoError> {
     }))
 }
 
+/// The end of a log as read by [`read_tail`]: its head, from the last complete line alone,
+/// and the size of a torn tail.
+#[derive(Clone, Debug)]
+pub struct Tail<R> {
+    /// The head (entry count from the last entry's index).
+    pub head: Head,
+    /// The last entry, if the log has one.
+    pub last: Option<Checked<R>>,
+    /// Bytes after the last newline (see [`RawLog::torn_tail`]).
+    pub torn_tail: usize,
+}
+
+/// Reads a log's head from its end: seeks back to the last complete line and decodes that
+/// entry alone, so the cost does not grow with the log. The chain before it is not checked
+/// ([`verify_lines`] over [`read`] does that). Returns `Ok(None)` if the last line does not
+/// decode as an entry (the full check then says where the log is wrong); a missing file is an
+/// empty log.
+pub fn read_tail<R: Record>(path: &Path) -> Result<Option<Tail<R>>, LogIoError> {
+    let io = |source| LogIoError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    };
+    // Only a regular file, opened without blocking: a FIFO named as a log is refused.
+    let mut file = match crate::fsutil::open_regular(path, crate::fsutil::Follow::Yes) {
+        Ok(f) => f,
+        Err(crate::fsutil::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Some(Tail {
+                head: Head::default(),
+                last: None,
+                torn_tail: 0,
+            }));
+        }
+        Err(source) => {
+            return Err(LogIoError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let len = file.metadata().map_err(io)?.len();
+    if len > MAX_LOG_BYTES {
+        return Err(LogIoError::Read {
+            path: path.to_owned(),
+            source: crate::fsutil::ReadError::TooLarge { max: MAX_LOG_BYTES },
+        });
+    }
+    // Read back from the end, block by block, until the last complete line is in memory (or
+    // the line is longer than any entry may be).
+    let mut buf: Vec<u8> = Vec::new();
+    let mut start = len;
+    let limit = (MAX_LINE_BYTES as u64 + 2) * 2;
+    let (complete, line_start) = loop {
+        let newlines: Vec<usize> = buf
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i)
+            .rev()
+            .take(2)
+            .collect();
+        let at_start = start == 0;
+        match newlines.as_slice() {
+            [last, before, ..] => break (Some(*last), *before + 1),
+            [last] if at_start => break (Some(*last), 0),
+            [] if at_start => break (None, 0),
+            _ => {}
+        }
+        if len - start > limit {
+            return Ok(None);
+        }
+        let from = start.saturating_sub(64 * 1024);
+        let mut block = vec![0u8; (start - from) as usize];
+        file.seek(SeekFrom::Start(from)).map_err(io)?;
+        file.read_exact(&mut block).map_err(io)?;
+        block.extend_from_slice(&buf);
+        buf = block;
+        start = from;
+    };
+    let Some(last) = complete else {
+        return Ok(Some(Tail {
+            head: Head::default(),
+            last: None,
+            torn_tail: buf.len(),
+        }));
+    };
+    let torn_tail = buf.len() - (last + 1);
+    let Ok(line) = LogLine::from_json(&buf[line_start..last]) else {
+        return Ok(None);
+    };
+    let Ok(entry) = LogEntry::<R>::from_envelope(&line.entry) else {
+        return Ok(None);
+    };
+    let digest = line.entry.payload_digest();
+    let head = Head {
+        len: entry.index + 1,
+        digest: Some(digest),
+        time: Some(entry.time),
+    };
+    Ok(Some(Tail {
+        head,
+        last: Some(Checked {
+            line,
+            entry,
+            digest,
+        }),
+        torn_tail,
+    }))
+}
+
 /// Appends lines to a log durably: cuts off a torn tail left by an interrupted append, writes
 /// every line with its newline in one write, and flushes the file (and, for a new file, its
 /// directory) before returning.
@@ -230,22 +340,23 @@ pub fn append(path: &Path, lines: &[Vec<u8>]) -> Result<(), LogIoError> {
     let mut file =
         crate::fsutil::open_state_file(path, crate::fsutil::PUBLIC_FILE_MODE).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
+    let mut complete = 0;
     if len > 0 {
         // Find the end of the last complete line, reading backwards in blocks.
         let mut end = len;
-        let mut complete = None;
+        let mut last_newline = None;
         let mut block = vec![0u8; 64 * 1024];
-        while end > 0 && complete.is_none() {
+        while end > 0 && last_newline.is_none() {
             let start = end.saturating_sub(block.len() as u64);
             let n = (end - start) as usize;
             file.seek(SeekFrom::Start(start)).map_err(io)?;
             file.read_exact(&mut block[..n]).map_err(io)?;
             if let Some(pos) = block[..n].iter().rposition(|&b| b == b'\n') {
-                complete = Some(start + pos as u64 + 1);
+                last_newline = Some(start + pos as u64 + 1);
             }
             end = start;
         }
-        let complete = complete.unwrap_or(0);
+        complete = last_newline.unwrap_or(0);
         if complete != len {
             file.set_len(complete).map_err(io)?;
             file.sync_data().map_err(io)?;
@@ -258,8 +369,12 @@ pub fn append(path: &Path, lines: &[Vec<u8>]) -> Result<(), LogIoError> {
         buf.extend_from_slice(line);
         buf.push(b'\n');
     }
-    file.write_all(&buf).map_err(io)?;
-    file.sync_data().map_err(io)?;
+    if let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data()) {
+        // A failed write (a full disk) or flush may have left some of the new lines in the
+        // file: none of them is acknowledged, so none may stay to be read as committed.
+        let _ = file.set_len(complete).and_then(|()| file.sync_data());
+        return Err(io(e));
+    }
     if !existed {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -454,6 +569,42 @@ mod tests {
         let err = verify(&edited).unwrap_err();
         assert_eq!(err.at, 3);
         assert!(matches!(err.kind, LogErrorKind::BrokenChain { .. }));
+    }
+
+    #[test]
+    fn the_tail_gives_the_head_the_full_read_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        assert_eq!(
+            read_tail::<Note>(&path).unwrap().unwrap().head,
+            Head::default()
+        );
+        let lines = build(5);
+        for n in 1..=5 {
+            std::fs::remove_file(&path).ok();
+            append(&path, &lines[..n]).unwrap();
+            let tail = read_tail::<Note>(&path).unwrap().unwrap();
+            assert_eq!(tail.head, verify(&lines[..n]).unwrap());
+            assert_eq!(tail.torn_tail, 0);
+        }
+        // A torn tail is reported and not taken for an entry.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&lines[0][..7]).unwrap();
+        drop(f);
+        let tail = read_tail::<Note>(&path).unwrap().unwrap();
+        assert_eq!((tail.head.len, tail.torn_tail), (5, 7));
+        // Only a torn line: an empty log.
+        std::fs::write(&path, &lines[0][..7]).unwrap();
+        let tail = read_tail::<Note>(&path).unwrap().unwrap();
+        assert_eq!((tail.head, tail.torn_tail), (Head::default(), 7));
+        // A damaged last line is left to the full check.
+        let mut damaged = lines[0].clone();
+        damaged.extend_from_slice(b"\nnot json\n");
+        std::fs::write(&path, &damaged).unwrap();
+        assert!(read_tail::<Note>(&path).unwrap().is_none());
     }
 
     #[test]

@@ -237,12 +237,15 @@ pub fn write_key(
         .map_err(|e| FileKeyError::Encrypt(format!("encoding PKCS#8: {e}")))?;
     let armored = encrypt(pem.as_bytes(), protection)?;
     let pub_path = public_key_path(path);
-    // Check both names first so a refusal leaves nothing behind.
+    // Check both names first so a refusal leaves nothing behind. An existing `.pub` is never
+    // replaced: it may be all that is left here of a key moved offline.
     for p in [path, pub_path.as_path()] {
         if fsutil::exists_no_follow(p) {
             return Err(WriteError::Exists { path: p.to_owned() }.into());
         }
     }
+    // The key first: a generation killed before the `.pub` is written leaves a complete key,
+    // whose public key `hallmark key show` derives again (with the passphrase).
     fsutil::write_new(path, armored.as_bytes(), 0o600)?;
     if let Err(err) = fsutil::write_new(&pub_path, format!("{public_key}\n").as_bytes(), 0o644) {
         let _ = std::fs::remove_file(path);

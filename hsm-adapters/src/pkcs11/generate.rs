@@ -16,6 +16,12 @@ use crate::interact::Interaction;
 /// Length of the random `CKA_ID` given to new keys, in bytes.
 pub const KEY_ID_LEN: usize = 16;
 
+/// The label prefix of a key pair being generated: both objects carry
+/// `hallmark-pending-<id hex>` until the pair is checked, then the private key and then the
+/// public key get the label asked for. A pair (or a public key) still so labelled was left by
+/// an interrupted generation; `hallmark key list` reports it and `--remove-orphans` removes it.
+pub const PENDING_LABEL_PREFIX: &str = "hallmark-pending-";
+
 /// A key pair made by [`generate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -133,9 +139,14 @@ pub fn generate_with(
         }
     };
 
-    let (public, private) = generate_pair(&session, &token, label, &id)?;
+    // Generated under a pending label, so that a process killed meanwhile leaves no object
+    // under the label asked for; named once the pair is known to work.
+    let pending = format!("{PENDING_LABEL_PREFIX}{}", keys::hex(&id));
+    let (public, private) = generate_pair(&session, &token, &pending, &id)?;
     let key_uri = keys::key_uri(uri, &token.name, Some(label), &id);
-    match finish(&session, &token, public, private, &key_uri) {
+    let finished = finish(&session, &token, public, private, &key_uri)
+        .and_then(|key| name_pair(&session, &token, public, private, label).map(|()| key));
+    match finished {
         Ok(verifying_key) => Ok(GeneratedKey {
             verifying_key,
             uri: key_uri,
@@ -147,6 +158,60 @@ pub fn generate_with(
             Err(err)
         }
     }
+}
+
+/// Gives a checked pair its label. SoftHSM2 rewrites an object's file in place when an
+/// attribute changes (truncate, then write), so a kill during `C_SetAttributeValue` can lose
+/// the object: only the private key is relabelled; the public key is copied to a new object
+/// under the label, and the pending one destroyed. A kill at any point leaves either nothing
+/// under the label, or the private key under it (with its public key under the pending label or
+/// the final one): never a public key without its private key. `key list --remove-orphans`
+/// finishes or removes what is left.
+fn name_pair(
+    session: &Session,
+    token: &SelectedToken,
+    public: ObjectHandle,
+    private: ObjectHandle,
+    label: &str,
+) -> Result<(), Error> {
+    session
+        .update_attributes(private, &[Attribute::Label(label.as_bytes().to_vec())])
+        .map_err(|e| Error::device("C_SetAttributeValue", Some(&token.name), e))?;
+    relabel_public(session, &token.name, public, label)
+}
+
+/// Replaces a public key object by a copy under `label` (see [`name_pair`] for why not
+/// `C_SetAttributeValue`).
+pub(crate) fn relabel_public(
+    session: &Session,
+    token: &super::error::TokenName,
+    public: ObjectHandle,
+    label: &str,
+) -> Result<(), Error> {
+    let facts = keys::read_facts(session, public, token)?;
+    let (Some(params), Some(point)) = (facts.ec_params, facts.ec_point) else {
+        return Err(Error::device(
+            "C_GetAttributeValue",
+            Some(token),
+            cryptoki::error::Error::NotSupported,
+        ));
+    };
+    session
+        .create_object(&[
+            Attribute::Class(cryptoki::object::ObjectClass::PUBLIC_KEY),
+            Attribute::KeyType(cryptoki::object::KeyType::EC_EDWARDS),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Verify(true),
+            Attribute::EcParams(params),
+            Attribute::EcPoint(point),
+            Attribute::Label(label.as_bytes().to_vec()),
+            Attribute::Id(facts.id),
+        ])
+        .map_err(|e| Error::device("C_CreateObject", Some(token), e))?;
+    session
+        .destroy_object(public)
+        .map_err(|e| Error::device("C_DestroyObject", Some(token), e))
 }
 
 fn generate_pair(

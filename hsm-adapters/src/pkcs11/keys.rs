@@ -317,8 +317,15 @@ fn public_key_of(
     if let Some(label) = &private.label {
         template.push(Attribute::Label(label.as_bytes().to_vec()));
     }
+    let mut handles = find(session, &template, token)?;
+    if handles.is_empty() && private.label.is_some() {
+        // The public key of a generation killed before it was labelled keeps the pending
+        // label; the shared CKA_ID still pairs it.
+        template.pop();
+        handles = find(session, &template, token)?;
+    }
     let mut keys = Vec::new();
-    for handle in find(session, &template, token)? {
+    for handle in handles {
         let facts = read_facts(session, handle, token)?;
         let (Some(params), Some(point)) = (facts.ec_params.as_deref(), facts.ec_point.as_deref())
         else {

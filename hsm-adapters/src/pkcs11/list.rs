@@ -8,6 +8,7 @@ use cryptoki::session::Session;
 use ed25519_dalek::VerifyingKey;
 
 use super::error::Error;
+use super::generate::PENDING_LABEL_PREFIX;
 use super::keys::{self, hex};
 use super::module::Module;
 use super::token::{self, LoginOptions, SelectedToken, TokenFlags};
@@ -72,6 +73,10 @@ pub struct KeyReport {
     pub has_private_key: Option<bool>,
     /// The URI naming the key, ready to copy (never with a PIN).
     pub uri: String,
+    /// Why this is not a usable key but the remains of an interrupted `key generate`, if it
+    /// is: objects under the pending label, or (seen when logged in) a public key without its
+    /// private key. [`remove_orphans`] removes (or finishes) them.
+    pub orphan: Option<String>,
 }
 
 impl KeyReport {
@@ -197,6 +202,7 @@ fn list_keys(
         };
         keys.push(KeyReport {
             uri: keys::key_uri(uri, &token.name, facts.label.as_deref(), &facts.id).to_string(),
+            orphan: pending(facts.label.as_deref()),
             label: facts.label,
             id: facts.id,
             verifying_key,
@@ -219,19 +225,165 @@ fn list_keys(
                 .find(|k| k.id == facts.id && k.label == facts.label)
             {
                 Some(known) => known.has_private_key = Some(true),
-                None => keys.push(KeyReport {
-                    uri: keys::key_uri(uri, &token.name, facts.label.as_deref(), &facts.id)
-                        .to_string(),
-                    label: facts.label,
-                    id: facts.id,
-                    verifying_key: None,
-                    problem: Some("no public key object beside the private key".to_owned()),
-                    has_private_key: Some(true),
-                }),
+                None => {
+                    // A generation killed between labelling the private key and the public
+                    // key leaves the public key under the pending label: the pair is whole.
+                    let pending_public = keys
+                        .iter()
+                        .find(|k| {
+                            k.id == facts.id
+                                && pending(k.label.as_deref()).is_some()
+                                && pending(facts.label.as_deref()).is_none()
+                        })
+                        .and_then(|k| k.verifying_key);
+                    keys.push(KeyReport {
+                        uri: keys::key_uri(uri, &token.name, facts.label.as_deref(), &facts.id)
+                            .to_string(),
+                        orphan: pending(facts.label.as_deref()),
+                        label: facts.label,
+                        id: facts.id,
+                        verifying_key: pending_public,
+                        problem: pending_public
+                            .is_none()
+                            .then(|| "no public key object beside the private key".to_owned()),
+                        has_private_key: Some(true),
+                    });
+                }
+            }
+        }
+    }
+    if login {
+        for key in &mut keys {
+            if key.orphan.is_none() && key.has_private_key == Some(false) {
+                key.orphan = Some(
+                    "a public key without its private key (an interrupted key generation)"
+                        .to_owned(),
+                );
             }
         }
     }
     Ok((keys, login))
+}
+
+/// Why an object under this label is an orphan, if the label is a pending one.
+fn pending(label: Option<&str>) -> Option<String> {
+    label
+        .is_some_and(|l| l.starts_with(PENDING_LABEL_PREFIX))
+        .then(|| "left under its pending label by an interrupted key generation".to_owned())
+}
+
+/// What [`remove_orphans`] did to one orphan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OrphanAction {
+    /// The object was destroyed.
+    Removed {
+        /// The object's URI (before removal).
+        uri: String,
+        /// Why it was an orphan.
+        reason: String,
+    },
+    /// A public key left under the pending label beside its labelled private key got the
+    /// private key's label: the generation is finished.
+    Finished {
+        /// The key's URI.
+        uri: String,
+    },
+}
+
+/// Removes the remains of interrupted key generations on the tokens the URI names (which must
+/// give a PIN source: private keys are only visible, and objects only removable, when logged
+/// in): a pair under the pending label is destroyed; a public key under the pending label whose
+/// private key already has its label gets that label (the generation had finished everything
+/// but that); a public Ed25519 key without any private key of its `CKA_ID` is destroyed.
+pub fn remove_orphans(uri: &Pkcs11Uri, ui: &dyn Interaction) -> Result<Vec<OrphanAction>, Error> {
+    let module = Module::for_uri(uri)?;
+    let token = token::select_token(&module, uri)?;
+    let session = module
+        .context()
+        .open_rw_session(token.slot)
+        .map_err(|e| Error::device("C_OpenSession", Some(&token.name), e))?;
+    let mut pin = None;
+    token::login(
+        &module,
+        &session,
+        &token,
+        uri,
+        &LoginOptions::default(),
+        ui,
+        &mut pin,
+    )?;
+    drop(pin);
+    let device = |f, e| Error::device(f, Some(&token.name), e);
+    let privates: Vec<(cryptoki::object::ObjectHandle, keys::ObjectFacts)> =
+        objects(&session, ObjectClass::PRIVATE_KEY, &token)?
+            .into_iter()
+            .map(|h| keys::read_facts(&session, h, &token.name).map(|f| (h, f)))
+            .collect::<Result<_, _>>()?;
+    let mut actions = Vec::new();
+    for (handle, facts) in &privates {
+        if pending(facts.label.as_deref()).is_some() {
+            let uri = keys::key_uri(uri, &token.name, facts.label.as_deref(), &facts.id);
+            session
+                .destroy_object(*handle)
+                .map_err(|e| device("C_DestroyObject", e))?;
+            actions.push(OrphanAction::Removed {
+                uri: uri.to_string(),
+                reason: "a private key under its pending label".to_owned(),
+            });
+        }
+    }
+    let publics: Vec<(cryptoki::object::ObjectHandle, keys::ObjectFacts)> =
+        objects(&session, ObjectClass::PUBLIC_KEY, &token)?
+            .into_iter()
+            .map(|h| keys::read_facts(&session, h, &token.name).map(|f| (h, f)))
+            .collect::<Result<_, _>>()?;
+    for (handle, facts) in publics.iter().map(|(h, f)| (*h, f)) {
+        let labelled_private = privates.iter().find(|(_, p)| {
+            p.id == facts.id && pending(p.label.as_deref()).is_none() && p.label.is_some()
+        });
+        let object_uri = keys::key_uri(uri, &token.name, facts.label.as_deref(), &facts.id);
+        match (pending(facts.label.as_deref()), labelled_private) {
+            (Some(_), Some((_, private))) => {
+                let label = private.label.clone().unwrap_or_default();
+                // Killed after copying the public key under its label: only the pending copy
+                // is left to remove.
+                let copied = publics
+                    .iter()
+                    .any(|(_, p)| p.id == facts.id && p.label.as_deref() == Some(label.as_str()));
+                if copied {
+                    session
+                        .destroy_object(handle)
+                        .map_err(|e| device("C_DestroyObject", e))?;
+                } else {
+                    super::generate::relabel_public(&session, &token.name, handle, &label)?;
+                }
+                actions.push(OrphanAction::Finished {
+                    uri: keys::key_uri(uri, &token.name, Some(&label), &facts.id).to_string(),
+                });
+            }
+            (Some(reason), None) => {
+                session
+                    .destroy_object(handle)
+                    .map_err(|e| device("C_DestroyObject", e))?;
+                actions.push(OrphanAction::Removed {
+                    uri: object_uri.to_string(),
+                    reason,
+                });
+            }
+            (None, _) if !privates.iter().any(|(_, p)| p.id == facts.id) => {
+                session
+                    .destroy_object(handle)
+                    .map_err(|e| device("C_DestroyObject", e))?;
+                actions.push(OrphanAction::Removed {
+                    uri: object_uri.to_string(),
+                    reason: "a public key without its private key".to_owned(),
+                });
+            }
+            (None, _) => {}
+        }
+    }
+    Ok(actions)
 }
 
 fn objects(

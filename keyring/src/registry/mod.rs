@@ -319,6 +319,42 @@ fn lock(dir: &Path) -> Result<File, RegistryError> {
     Ok(file)
 }
 
+/// Removes what an interrupted `init` left (it writes the key event log, then the log with
+/// the inception, then the configuration, which makes the directory a registry): without a
+/// configuration, a log of at most the inception entry and the key event log beside it were
+/// never a registry's, and `init` may start again. Anything more is refused. Runs under the
+/// lock.
+fn clear_interrupted_init(dir: &Path) -> Result<(), RegistryError> {
+    let exists = || RegistryError::Exists {
+        path: dir.to_owned(),
+    };
+    if fsutil::exists_no_follow(&dir.join(CONFIG_FILE)) {
+        return Err(exists());
+    }
+    let log = dir.join(LOG_FILE);
+    if fsutil::exists_no_follow(&log) && hashlog::read(&log)?.lines.len() > 1 {
+        return Err(exists());
+    }
+    for leftover in [log, dir.join(KEL_FILE)] {
+        match std::fs::remove_file(&leftover) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(RegistryError::Dir {
+                    path: leftover,
+                    source,
+                });
+            }
+        }
+    }
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| RegistryError::Dir {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
 /// The result of verifying a registry log.
 #[derive(Clone, Debug)]
 pub struct LogReport {
@@ -391,9 +427,7 @@ impl Registry {
         namespace: Namespace,
         now: Timestamp,
     ) -> Result<Registry, RegistryError> {
-        if fsutil::exists_no_follow(&dir.join(CONFIG_FILE))
-            || fsutil::exists_no_follow(&dir.join(LOG_FILE))
-        {
+        if fsutil::exists_no_follow(&dir.join(CONFIG_FILE)) {
             return Err(RegistryError::Exists {
                 path: dir.to_owned(),
             });
@@ -403,6 +437,7 @@ impl Registry {
             source,
         })?;
         let lock = lock(dir)?;
+        clear_interrupted_init(dir)?;
         let key = PublicKey::new(signer.verifying_key());
         let mut event = KeyEvent::new(EventKind::Inception, 0, now);
         event.keys = Some(vec![key]);
@@ -463,6 +498,8 @@ impl Registry {
     pub fn open(dir: &Path) -> Result<Registry, RegistryError> {
         let config = read_config(dir)?;
         let lock = lock(dir)?;
+        // Temporary files of writers killed before they renamed them.
+        let _ = fsutil::remove_stale_temps(dir);
         let path = dir.join(LOG_FILE);
         let raw = hashlog::read(&path)?;
         let mut state = State::default();

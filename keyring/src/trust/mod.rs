@@ -8,6 +8,7 @@
 //!                      registries), named by the identity's hex digest
 //!   releases/<name>.json  what each name@version was when first trusted; see [`releases`]
 //!   audit.log          every pin, import, refusal and verdict, hash-chained; see [`audit`]
+//!   audit.pending      while a change is written: the audit records that describe it
 //!   .gitignore         ignores the lock file
 //!   .lock              taken while writing, so two processes never interleave writes
 //! ```
@@ -17,7 +18,15 @@
 //! ([`crate::hashlog::append`]), so a process killed at any point leaves each file either as it
 //! was or as it was meant to be. A change is written logs first, then pins, then the audit
 //! entry, so an interrupted change can leave a longer stored log (which is always safe) but
-//! never a pin without its log.
+//! never a pin without its log. Before those writes, the audit records that describe the
+//! change go to a journal, `audit.pending`, removed once they are appended: the next process
+//! that opens the store for writing finds a journal left by a killed one and appends the
+//! records of the changes that reached the files, so the audit log records every change.
+//!
+//! Appending needs only the audit log's head, which opening reads from the end of the file
+//! (one line) whatever the log's length; `hallmark keyring log --verify` checks the whole
+//! chain. Nothing else is read from the audit log when a store opens: the gate takes no
+//! evidence from it, so opening costs the same whatever the log's length.
 //!
 //! Logs are stored only of identities the store trusts: those pinned or imported, and those a
 //! trusted verdict rests on. A refused verification stores nothing from the bundle it refused.
@@ -47,7 +56,7 @@ use crate::envelope::Envelope;
 use crate::error::FormatError;
 use crate::fsutil::{self, ReadError, WriteError};
 use crate::hashlog::{self, Checked, Head, LogError, LogIoError, LogLine};
-use crate::ids::IdentityId;
+use crate::ids::{IdentityId, Sha256Digest};
 use crate::kel::file::{KelFile, KelFileError};
 use crate::kel::{Comparison, Kel};
 use crate::statement::{Namespace, PackageName};
@@ -67,6 +76,9 @@ pub const KELS_DIR: &str = "kels";
 pub const AUDIT_FILE: &str = "audit.log";
 /// The lock file.
 pub const LOCK_FILE: &str = ".lock";
+/// The journal of a change being made: the audit records that will describe it, written
+/// before the change and removed once they are appended.
+pub const JOURNAL_FILE: &str = "audit.pending";
 
 /// Up to this many release files changed by one verification run are flushed one by one.
 const RELEASE_FILES_PER_FSYNC: usize = 16;
@@ -263,6 +275,51 @@ pub fn read_audit_log(dir: &Path) -> Result<AuditLog, TrustError> {
     })
 }
 
+/// The audit log's head and torn tail, read from the end of the file (the chain is checked by
+/// [`read_audit_log`], which `hallmark keyring log --verify` runs); the whole log is read only
+/// when its last line does not decode, to say where it is broken.
+fn audit_tail(dir: &Path) -> Result<(Head, usize), TrustError> {
+    match hashlog::read_tail::<AuditRecord>(&dir.join(AUDIT_FILE))? {
+        Some(tail)
+            if tail
+                .last
+                .as_ref()
+                .is_none_or(|c| c.line.entry.signatures().is_empty()) =>
+        {
+            Ok((tail.head, tail.torn_tail))
+        }
+        _ => {
+            let log = read_audit_log(dir)?;
+            Ok((log.head, log.torn_tail))
+        }
+    }
+}
+
+/// Largest journal read, in bytes.
+const MAX_JOURNAL_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The journal of a change ([`JOURNAL_FILE`]): the audit log's head when it was written, and
+/// the records that describe the change.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Journal {
+    base: u64,
+    #[serde(rename = "baseDigest")]
+    base_digest: Option<Sha256Digest>,
+    records: Vec<AuditRecord>,
+}
+
+fn remove_journal(dir: &Path) -> Result<(), TrustError> {
+    match std::fs::remove_file(dir.join(JOURNAL_FILE)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(TrustError::Dir {
+            path: dir.to_owned(),
+            source,
+        }),
+    }
+}
+
 impl TrustStore {
     /// Opens the store at `dir`. With `create`, a missing store is created; with `lock`, the
     /// store is locked for writing until the value is dropped.
@@ -279,9 +336,11 @@ impl TrustStore {
                 });
             }
             fsutil::create_dir_all(&dir.join(KELS_DIR), fsutil::DIR_MODE).map_err(dir_err)?;
-            let gitignore = dir.join(".gitignore");
-            if !fsutil::exists_no_follow(&gitignore) {
-                fsutil::write_new(&gitignore, b".lock\n", 0o644)?;
+            // Several processes may create the store at once: whichever writes the file first
+            // wins, and the others find it made.
+            match fsutil::write_new(&dir.join(".gitignore"), b".lock\n", 0o644) {
+                Ok(()) | Err(WriteError::Exists { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         let lock = if lock {
@@ -299,7 +358,12 @@ impl TrustStore {
         } else {
             None
         };
-        let pins = if fsutil::exists_no_follow(&pins_path) {
+        let pins = if !fsutil::exists_no_follow(&pins_path) && lock.is_some() {
+            // Under the lock nobody else writes pins: create the empty file.
+            let pins = PinsFile::default();
+            fsutil::write_replace(&pins_path, &pins.to_json(), 0o644)?;
+            pins
+        } else if fsutil::exists_no_follow(&pins_path) {
             let bytes = fsutil::read_bounded(&pins_path, pins::MAX_PINS_BYTES as u64).map_err(
                 |source| TrustError::Read {
                     path: pins_path.clone(),
@@ -311,9 +375,8 @@ impl TrustStore {
                 source,
             })?
         } else {
-            let pins = PinsFile::default();
-            fsutil::write_replace(&pins_path, &pins.to_json(), 0o644)?;
-            pins
+            // Not locked: read as empty; the first locked writer creates the file.
+            PinsFile::default()
         };
         let mut kels = HashMap::new();
         let kels_dir = dir.join(KELS_DIR);
@@ -352,18 +415,139 @@ impl TrustStore {
                 kels.insert(kel.identity(), Arc::new(kel));
             }
         }
-        let audit = read_audit_log(dir)?;
-        Ok(TrustStore {
+        let (head, torn_tail) = audit_tail(dir)?;
+        let locked = lock.is_some();
+        let mut store = TrustStore {
             dir: dir.to_owned(),
             view: TrustView {
                 pins,
                 kels,
                 releases: ReleaseIndex::new(Some(dir.to_owned())),
             },
-            head: audit.head,
-            torn_tail: audit.torn_tail,
+            head,
+            torn_tail,
             _lock: lock,
-        })
+        };
+        if locked {
+            // Temporary files of writers killed before they renamed them.
+            for d in [dir.to_owned(), dir.join(KELS_DIR)] {
+                let _ = fsutil::remove_stale_temps(&d);
+            }
+            store.recover(Timestamp::now())?;
+        }
+        Ok(store)
+    }
+
+    /// Finishes a change interrupted before its audit records were appended: if the journal
+    /// was written against the audit log's current head, appends the records of the changes
+    /// that reached the files (a stored log of that length and head, a pin as recorded); if the
+    /// log moved on, they were appended. Then removes the journal.
+    fn recover(&mut self, now: Timestamp) -> Result<(), TrustError> {
+        let path = self.dir.join(JOURNAL_FILE);
+        if !fsutil::exists_no_follow(&path) {
+            return Ok(());
+        }
+        let bytes =
+            fsutil::read_bounded(&path, MAX_JOURNAL_BYTES).map_err(|source| TrustError::Read {
+                path: path.clone(),
+                source,
+            })?;
+        // A journal that does not parse was cut short while it was written, before any change.
+        if let Ok(journal) = serde_json::from_slice::<Journal>(&bytes)
+            && journal.base == self.head.len
+            && journal.base_digest == self.head.digest
+        {
+            let done: Vec<(AuditRecord, Vec<Envelope>)> = journal
+                .records
+                .into_iter()
+                .filter(|r| self.took_effect(r))
+                .map(|r| (r, Vec::new()))
+                .collect();
+            self.append(done, now)?;
+        }
+        remove_journal(&self.dir)
+    }
+
+    /// Whether the change a journalled record describes is in the store's files.
+    fn took_effect(&self, record: &AuditRecord) -> bool {
+        let pins = &self.view.pins;
+        match record {
+            AuditRecord::KelExtended {
+                identity, to, head, ..
+            } => self
+                .view
+                .kels
+                .get(identity)
+                .is_some_and(|k| k.events().len() as u64 == *to && k.head().digest == *head),
+            AuditRecord::KelRecovered { identity, head, .. } => self
+                .view
+                .kels
+                .get(identity)
+                .is_some_and(|k| k.head().digest == *head),
+            AuditRecord::Pin {
+                namespace,
+                identity,
+                ..
+            } => pins
+                .pins
+                .iter()
+                .any(|p| &p.namespace == namespace && &p.identity == identity),
+            AuditRecord::Unpin { namespace, .. } => {
+                !pins.pins.iter().any(|p| &p.namespace == namespace)
+            }
+            AuditRecord::PinRegistry { name, identity } => {
+                pins.registry(name).is_some_and(|r| &r.identity == identity)
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes a change and its audit records so that a kill at any point leaves the records
+    /// and the files in agreement, or a journal from which the next locked open makes them
+    /// agree: the journal of the records that describe changes first, then the stored logs
+    /// `kels`, then the pins (with `pins`), then the audit entries; the journal is removed last.
+    fn commit_change(
+        &mut self,
+        records: Vec<(AuditRecord, Vec<Envelope>)>,
+        kels: Vec<Arc<Kel>>,
+        pins: bool,
+        now: Timestamp,
+    ) -> Result<(), TrustError> {
+        let changes: Vec<AuditRecord> = records
+            .iter()
+            .map(|(r, _)| r)
+            .filter(|r| {
+                !matches!(
+                    r,
+                    AuditRecord::Verdict { .. } | AuditRecord::KelRefused { .. }
+                )
+            })
+            .cloned()
+            .collect();
+        let journalled = !changes.is_empty() && (!kels.is_empty() || pins);
+        if journalled {
+            let journal = Journal {
+                base: self.head.len,
+                base_digest: self.head.digest,
+                records: changes,
+            };
+            let bytes = serde_json::to_vec(&journal).map_err(|e| TrustError::Format {
+                path: self.dir.join(JOURNAL_FILE),
+                source: FormatError::json("audit journal", &e),
+            })?;
+            fsutil::write_replace(&self.dir.join(JOURNAL_FILE), &bytes, 0o644)?;
+        }
+        for kel in kels {
+            self.write_kel(kel)?;
+        }
+        if pins {
+            self.write_pins()?;
+        }
+        self.append(records, now)?;
+        if journalled {
+            remove_journal(&self.dir)?;
+        }
+        Ok(())
     }
 
     /// The directory.
@@ -444,8 +628,7 @@ impl TrustStore {
         let Some(stored) = self.view.kels.get(&identity).cloned() else {
             let events = kel.events().len() as u64;
             let head = kel.head().digest;
-            self.write_kel(Arc::new(kel))?;
-            self.append(
+            self.commit_change(
                 vec![(
                     AuditRecord::KelExtended {
                         identity,
@@ -456,6 +639,8 @@ impl TrustStore {
                     },
                     Vec::new(),
                 )],
+                vec![Arc::new(kel)],
+                false,
                 now,
             )?;
             return Ok(Imported::New { events });
@@ -466,8 +651,7 @@ impl TrustStore {
                 let from = stored.events().len() as u64;
                 let to = kel.events().len() as u64;
                 let head = kel.head().digest;
-                self.write_kel(Arc::new(kel))?;
-                self.append(
+                self.commit_change(
                     vec![(
                         AuditRecord::KelExtended {
                             identity,
@@ -478,6 +662,8 @@ impl TrustStore {
                         },
                         Vec::new(),
                     )],
+                    vec![Arc::new(kel)],
+                    false,
                     now,
                 )?;
                 Ok(Imported::Extended { from, to })
@@ -512,8 +698,7 @@ impl TrustStore {
             } => {
                 let record = recovered_record(&kel, at, rotation, via, &superseded);
                 let count = superseded.len() as u64;
-                self.write_kel(Arc::new(kel))?;
-                self.append(vec![(record, superseded)], now)?;
+                self.commit_change(vec![(record, superseded)], vec![Arc::new(kel)], false, now)?;
                 Ok(Imported::Recovered {
                     at,
                     rotation,
@@ -641,8 +826,7 @@ impl TrustStore {
         if !self.view.pins.add(pin)? {
             return Ok(false);
         }
-        self.write_pins()?;
-        self.append(
+        self.commit_change(
             vec![(
                 AuditRecord::Pin {
                     namespace,
@@ -653,6 +837,8 @@ impl TrustStore {
                 },
                 Vec::new(),
             )],
+            Vec::new(),
+            true,
             now,
         )?;
         Ok(true)
@@ -661,8 +847,7 @@ impl TrustStore {
     /// Removes a pin.
     pub fn unpin(&mut self, namespace: &Namespace, now: Timestamp) -> Result<Pin, TrustError> {
         let pin = self.view.pins.remove(namespace)?;
-        self.write_pins()?;
-        self.append(
+        self.commit_change(
             vec![(
                 AuditRecord::Unpin {
                     namespace: namespace.clone(),
@@ -670,6 +855,8 @@ impl TrustStore {
                 },
                 Vec::new(),
             )],
+            Vec::new(),
+            true,
             now,
         )?;
         Ok(pin)
@@ -705,8 +892,7 @@ impl TrustStore {
         if !added {
             return Ok(false);
         }
-        self.write_pins()?;
-        self.append(
+        self.commit_change(
             vec![(
                 AuditRecord::PinRegistry {
                     name: name.to_owned(),
@@ -714,6 +900,8 @@ impl TrustStore {
                 },
                 Vec::new(),
             )],
+            Vec::new(),
+            true,
             now,
         )?;
         Ok(true)
@@ -734,6 +922,7 @@ impl TrustStore {
         let mut first: Vec<bool> = Vec::with_capacity(outcomes.len());
         let mut entries: Vec<Vec<(AuditRecord, Vec<Envelope>)>> =
             Vec::with_capacity(outcomes.len());
+        let mut kels = Vec::new();
         for outcome in outcomes.iter_mut() {
             let mut own = Vec::new();
             let mut pin_record = None;
@@ -791,7 +980,8 @@ impl TrustStore {
                 }) = comparison
                 {
                     let record = recovered_record(kel, at, rotation, "verify", &superseded);
-                    self.write_kel(kel.clone())?;
+                    self.view.kels.insert(kel.identity(), kel.clone());
+                    kels.push(kel.clone());
                     own.push((record, superseded));
                     continue;
                 }
@@ -803,7 +993,8 @@ impl TrustStore {
                     let from = stored.map_or(0, |s| s.events().len() as u64);
                     let (identity, to, head) =
                         (kel.identity(), kel.events().len() as u64, kel.head().digest);
-                    self.write_kel(kel.clone())?;
+                    self.view.kels.insert(identity, kel.clone());
+                    kels.push(kel.clone());
                     own.push((
                         AuditRecord::KelExtended {
                             identity,
@@ -897,9 +1088,6 @@ impl TrustStore {
                 evidence,
             ));
         }
-        if pins_changed {
-            self.write_pins()?;
-        }
-        self.append(records, now)
+        self.commit_change(records, kels, pins_changed, now)
     }
 }

@@ -346,6 +346,13 @@ pub struct ListArgs {
     /// another program holds on it.
     #[arg(long)]
     pub yubikeys: bool,
+
+    /// First remove what interrupted key generations left on the tokens given (each as a
+    /// pkcs11: URI with token= and pin-source=): key pairs under a pending label, public keys
+    /// without their private key; a public key left under the pending label beside its
+    /// labelled private key gets its label instead.
+    #[arg(long)]
+    pub remove_orphans: bool,
 }
 
 #[derive(Debug, Args)]

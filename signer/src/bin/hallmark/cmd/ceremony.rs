@@ -478,6 +478,13 @@ fn read_log(path: &Path) -> Result<LogFile, Failure> {
 
 /// Replaces the log file with `kel`, atomically, unless the file changed since it was read.
 fn write_log(file: &LogFile, kel: &Kel) -> Result<(), Failure> {
+    check_unchanged(file)?;
+    fsutil::write_replace(&file.path, &KelFile::from_kel(kel).to_json(), 0o644)
+        .map_err(Failure::usage)
+}
+
+/// Refuses to go on if the log file changed since it was read.
+fn check_unchanged(file: &LogFile) -> Result<(), Failure> {
     let now = fsutil::read_bounded(
         &file.path,
         hallmark_keyring::kel::file::MAX_KEL_FILE_BYTES as u64,
@@ -490,8 +497,7 @@ fn write_log(file: &LogFile, kel: &Kel) -> Result<(), Failure> {
             file.path.display()
         )));
     }
-    fsutil::write_replace(&file.path, &KelFile::from_kel(kel).to_json(), 0o644)
-        .map_err(Failure::usage)
+    Ok(())
 }
 
 fn parse_refs(texts: &[String]) -> Result<Vec<KeyRef>, Failure> {
@@ -776,6 +782,63 @@ fn write_transcript(path: &Path, envelope: &Envelope) -> Result<(), Failure> {
     fsutil::write_new(path, &bytes, 0o644).map_err(Failure::usage)
 }
 
+/// Checks the transcript path of a ceremony that commits an event: free, or holding the
+/// transcript of a run killed after it wrote its transcript and before its event reached the
+/// log — every event the transcript marks committed is missing from `log` (the identity's log;
+/// `None` before the inception) — which this run replaces. Returns whether there is such a
+/// transcript; anything else at the path is refused.
+fn transcript_slot(path: &Path, log: Option<&Kel>) -> Result<bool, Failure> {
+    if !fsutil::exists_no_follow(path) {
+        return Ok(false);
+    }
+    let interrupted = fsutil::read_bounded(path, 16 * 1024 * 1024)
+        .ok()
+        .and_then(|bytes| Envelope::from_json(bytes.trim_ascii_end()).ok())
+        .and_then(|envelope| transcript::verify(&envelope).ok())
+        .is_some_and(|t| {
+            let committed: Vec<_> = t
+                .events
+                .iter()
+                .filter(|e| e.status == EventStatus::Committed)
+                .collect();
+            !committed.is_empty()
+                && committed.iter().all(|e| {
+                    log.is_none_or(|kel| {
+                        t.identity != Some(kel.identity())
+                            || kel.event(e.sequence).is_none_or(|f| f.digest != e.digest)
+                    })
+                })
+        });
+    if interrupted {
+        return Ok(true);
+    }
+    must_be_new(path, "transcript").map(|()| false)
+}
+
+/// Writes the transcript of a committed event, then `commit` writes the event: a kill between
+/// the two leaves a transcript whose event is not in the log, which the next run of the
+/// ceremony replaces ([`transcript_slot`]) — never a committed event without its transcript.
+fn write_transcript_then(
+    path: &Path,
+    envelope: &Envelope,
+    log: Option<&Kel>,
+    commit: impl FnOnce() -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut bytes = envelope.to_json();
+    bytes.push(b'\n');
+    if transcript_slot(path, log)? {
+        errln!(
+            "note: replacing {}, the transcript of an interrupted run whose event never reached \
+             the log",
+            path.display()
+        );
+        fsutil::write_replace(path, &bytes, 0o644).map_err(Failure::usage)?;
+    } else {
+        fsutil::write_new(path, &bytes, 0o644).map_err(Failure::usage)?;
+    }
+    commit()
+}
+
 /// How a signed event leaves the command: appended to its log, or written as a pending event.
 enum Destination<'a> {
     Log(&'a LogFile),
@@ -827,23 +890,29 @@ fn sign_and_finish(
     let envelope = sign_transcript(&transcript, opened)?;
 
     // Writes: next keys first (so a committed rotation never commits to a key that was not
-    // saved), then the log or pending file, then the transcript.
+    // saved), then the transcript, then the log (so a committed event always has its
+    // transcript); or the pending file, then its transcript.
     if let Some(next) = next {
         write_next_keys(next, out)?;
     }
     match (&destination, &committed) {
-        (Destination::Log(file), Some(kel)) => write_log(file, kel)?,
+        (Destination::Log(file), Some(kel)) => {
+            check_unchanged(file)?;
+            write_transcript_then(transcript_path, &envelope, base, || write_log(file, kel))?;
+        }
         (Destination::NewLog(path), Some(kel)) => {
-            fsutil::write_new(path, &KelFile::from_kel(kel).to_json(), 0o644)
-                .map_err(Failure::usage)?;
+            write_transcript_then(transcript_path, &envelope, None, || {
+                fsutil::write_new(path, &KelFile::from_kel(kel).to_json(), 0o644)
+                    .map_err(Failure::usage)
+            })?;
         }
         (Destination::Pending(path), _) => {
             pending.transcripts.push(envelope.clone());
             fsutil::write_new(path, &pending.to_json(), 0o644).map_err(Failure::usage)?;
+            write_transcript(transcript_path, &envelope)?;
         }
-        _ => {}
+        _ => write_transcript(transcript_path, &envelope)?,
     }
-    write_transcript(transcript_path, &envelope)?;
     Ok(Outcome {
         kel: committed,
         pending,
@@ -964,7 +1033,7 @@ fn init(args: InitArgs, out: &Output) -> CmdResult {
     };
     let transcript_path = args.common.transcript.clone().unwrap_or(transcript_path);
     must_be_new(&destination_path, "output")?;
-    must_be_new(&transcript_path, "transcript")?;
+    transcript_slot(&transcript_path, None)?;
     let plan = |next: &NextKeys| InceptionPlan {
         keys: keys.clone(),
         threshold,
@@ -1145,7 +1214,7 @@ fn rotate(args: RotateArgs, out: &Output) -> CmdResult {
     if args.pending.is_some() {
         must_be_new(&destination_path, "pending event file")?;
     }
-    must_be_new(&transcript_path, "transcript")?;
+    transcript_slot(&transcript_path, Some(kel))?;
     let reason = match args.reason {
         RotationReason::Scheduled => Reason::Scheduled,
         RotationReason::Lost => Reason::Lost,
@@ -1249,7 +1318,7 @@ fn current_keys_ceremony(
     if pending.is_some() {
         must_be_new(&destination_path, "pending event file")?;
     }
-    must_be_new(&transcript_path, "transcript")?;
+    transcript_slot(&transcript_path, Some(kel))?;
     if references.is_empty() && pending.is_none() {
         return Err(usage(format!(
             "identity {} needs {} of its current keys to sign; give --key REF (or --pending PATH \
@@ -1521,7 +1590,7 @@ fn commit(args: CommitArgs, out: &Output) -> CmdResult {
         (None, None) => return Err(usage("give --identity KEL (or --out KEL for an inception)")),
     };
     let transcript_path = args.transcript.clone().unwrap_or(transcript_path);
-    must_be_new(&transcript_path, "transcript")?;
+    transcript_slot(&transcript_path, base)?;
     if log.is_none() {
         must_be_new(&destination, "output")?;
     }
@@ -1541,12 +1610,14 @@ fn commit(args: CommitArgs, out: &Output) -> CmdResult {
              pass --transcript to choose another path, or re-gather the signatures"
         ))
     })?;
-    match &log {
-        Some(log) => write_log(log, &kel)?,
-        None => fsutil::write_new(&destination, &KelFile::from_kel(&kel).to_json(), 0o644)
-            .map_err(Failure::usage)?,
+    if let Some(log) = &log {
+        check_unchanged(log)?;
     }
-    write_transcript(&transcript_path, &envelope)?;
+    write_transcript_then(&transcript_path, &envelope, base, || match &log {
+        Some(log) => write_log(log, &kel),
+        None => fsutil::write_new(&destination, &KelFile::from_kel(&kel).to_json(), 0o644)
+            .map_err(Failure::usage),
+    })?;
     let outcome = Outcome {
         kel: Some(kel),
         pending,
@@ -1827,20 +1898,43 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
     Ok(Exit::Success)
 }
 
+/// Writes a restore's transcript. Something at the path is replaced only if it is the
+/// transcript of a restore of this very key that was killed before it wrote the key (the key
+/// file is known to be absent); anything else is refused.
+fn write_restore_transcript(
+    path: &Path,
+    envelope: &Envelope,
+    restored: &PublicKey,
+) -> Result<(), Failure> {
+    if !fsutil::exists_no_follow(path) {
+        return write_transcript(path, envelope);
+    }
+    let interrupted = fsutil::read_bounded(path, 16 * 1024 * 1024)
+        .ok()
+        .and_then(|bytes| Envelope::from_json(bytes.trim_ascii_end()).ok())
+        .and_then(|envelope| transcript::verify(&envelope).ok())
+        .is_some_and(|t| {
+            t.action == "restore"
+                && t.participants.len() == 1
+                && t.participants[0].public_key == *restored
+        });
+    if !interrupted {
+        return must_be_new(path, "transcript");
+    }
+    let mut bytes = envelope.to_json();
+    bytes.push(b'\n');
+    fsutil::write_replace(path, &bytes, 0o644).map_err(Failure::usage)
+}
+
 fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
     let reference: KeyRef = args.out.parse().map_err(Failure::usage)?;
     let out_path = file_only(&reference, "a restored key is written as a file key")?;
     must_be_new(out_path, "output key file")?;
-    must_be_new(
-        &filekey::public_key_path(out_path),
-        "output public key file",
-    )?;
     let transcript_path = args
         .transcript
         .clone()
         .unwrap_or_else(|| with_suffix(out_path, ".restore.transcript.json"));
-    must_be_new(&transcript_path, "transcript")?;
     let log = read_log(&args.identity)?;
     let mut identities = Vec::new();
     for file in &args.age_identities {
@@ -1864,18 +1958,10 @@ fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
     } else {
         ui.request_new_secret(&format!("new passphrase for {}", out_path.display()))?
     };
-    let written = filekey::write_key(
-        out_path,
-        &key,
-        &Protection::Passphrase {
-            passphrase,
-            work_factor: args.work_factor,
-        },
-    )
-    .map_err(Failure::usage)?;
+    let public_key = PublicKey::new(key.verifying_key());
     let participant = Participant {
-        public_key: written.public_key,
-        key_id: written.public_key.key_id(),
+        public_key,
+        key_id: public_key.key_id(),
         role: "restored".to_owned(),
         backend: "file".to_owned(),
         reference: reference.to_string(),
@@ -1894,8 +1980,19 @@ fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
             .join(", "),
     );
     let envelope = transcript.sign(&[&key as &dyn Ed25519Signer])?;
-    write_transcript(&transcript_path, &envelope)?;
-    let key_id = written.public_key.key_id();
+    // The transcript first, then the key: a restore killed between the two leaves the
+    // transcript of a key that is not there, which running the restore again replaces.
+    write_restore_transcript(&transcript_path, &envelope, &public_key)?;
+    let written = filekey::write_key(
+        out_path,
+        &key,
+        &Protection::Passphrase {
+            passphrase,
+            work_factor: args.work_factor,
+        },
+    )
+    .map_err(Failure::usage)?;
+    let key_id = public_key.key_id();
     let role = if log.kel.current().has_key(&key_id) {
         "a current key"
     } else {

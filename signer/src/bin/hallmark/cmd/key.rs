@@ -545,6 +545,9 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
     if uris.is_empty() && std::env::var_os(pkcs11::MODULE_ENV).is_some() {
         uris.push(pkcs11::Pkcs11Uri::new());
     }
+    if args.remove_orphans {
+        remove_orphans(&uris, out)?;
+    }
     let mut reports = Vec::new();
     for uri in &uris {
         reports.extend(pkcs11::list(uri, &TerminalUi)?);
@@ -643,6 +646,34 @@ fn awskms_json(listing: &awskms::Listing) -> serde_json::Value {
     })
 }
 
+/// `key list --remove-orphans`: removes (or finishes) what interrupted key generations left on
+/// each token the URIs name, and says what it did.
+fn remove_orphans(uris: &[pkcs11::Pkcs11Uri], out: &Output) -> Result<(), Failure> {
+    if uris.is_empty() || uris.iter().any(|u| u.pin_source_text().is_none()) {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--remove-orphans needs a pkcs11: URI with token= and pin-source= for each token: \
+             private keys are visible, and objects removable, only when logged in"
+        )));
+    }
+    for uri in uris {
+        for action in pkcs11::remove_orphans(uri, &TerminalUi)? {
+            if out.json {
+                continue;
+            }
+            match action {
+                pkcs11::OrphanAction::Removed { uri, reason } => {
+                    errln!("removed {uri}: {reason}");
+                }
+                pkcs11::OrphanAction::Finished { uri } => {
+                    errln!("finished {uri}: its public key now has its label");
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 fn print_slot(slot: &pkcs11::SlotReport) {
     outln!(
         "{} slot {}: {}",
@@ -696,6 +727,9 @@ fn print_slot(slot: &pkcs11::SlotReport) {
             ),
         }
         outln!("    {}", key.uri);
+        if let Some(orphan) = &key.orphan {
+            outln!("    orphan: {orphan}; remove it with `hallmark key list --remove-orphans URI`");
+        }
     }
 }
 
@@ -787,6 +821,7 @@ fn slot_json(slot: &pkcs11::SlotReport) -> serde_json::Value {
                 "public_key": k.verifying_key.map(|v| PublicKey::new(v).to_string()),
                 "key_id": k.verifying_key.map(|v| PublicKey::new(v).key_id().to_string()),
                 "uri": k.uri,
+                "orphan": k.orphan,
             })).collect::<Vec<_>>(),
         })),
     })
