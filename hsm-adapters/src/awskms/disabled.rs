@@ -8,71 +8,10 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::error::{BatchError, Error};
 use super::reference::AwsKmsRef;
+use super::types::{GeneratedKey, KeyFacts, Listing};
 
 fn not_built(what: String) -> Error {
     Error::NotBuilt { reference: what }
-}
-
-/// A key made by [`generate`] (never, in this build).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GeneratedKey {
-    /// The public key.
-    pub verifying_key: VerifyingKey,
-    /// The reference to sign with.
-    pub reference: AwsKmsRef,
-    /// The key's ARN.
-    pub arn: String,
-    /// The region.
-    pub region: String,
-}
-
-/// A key [`list`] found (never, in this build).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ListedKey {
-    /// The alias naming the key.
-    pub alias: String,
-    /// A reference to the key by that alias.
-    pub reference: AwsKmsRef,
-    /// The key's id.
-    pub key_id: String,
-    /// The public key.
-    pub verifying_key: Option<VerifyingKey>,
-    /// The key's ARN.
-    pub arn: Option<String>,
-    /// Whether the key carries Hallmark's tag.
-    pub hallmark_tag: Option<bool>,
-    /// Why the key cannot sign.
-    pub problem: Option<String>,
-}
-
-/// What [`list`] reports (never, in this build).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Listing {
-    /// The region listed.
-    pub region: String,
-    /// The endpoint asked.
-    pub endpoint: String,
-    /// The keys.
-    pub keys: Vec<ListedKey>,
-}
-
-/// Key facts (never, in this build).
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct KeyFacts {
-    /// The key's ARN.
-    pub arn: String,
-    /// The region.
-    pub region: String,
-    /// The endpoint.
-    pub endpoint: String,
-    /// The key spec.
-    pub key_spec: &'static str,
-    /// The signing algorithm.
-    pub signing_algorithm: &'static str,
 }
 
 /// Always [`Error::NotBuilt`].

@@ -7,54 +7,8 @@ use super::client::{Kms, Op};
 use super::error::Error;
 use super::reference::AwsKmsRef;
 use super::signer::fetch_public_key;
+use super::types::{GeneratedKey, ListedKey, Listing};
 use super::{TAG_KEY, TAG_VALUE};
-
-/// A key made by [`generate`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct GeneratedKey {
-    /// The public key.
-    pub verifying_key: VerifyingKey,
-    /// The reference to sign with: the alias, in the key's region.
-    pub reference: AwsKmsRef,
-    /// The key's ARN.
-    pub arn: String,
-    /// The region.
-    pub region: String,
-}
-
-/// A key [`list`] found.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ListedKey {
-    /// The alias naming the key.
-    pub alias: String,
-    /// A reference to the key by that alias, in the listed region.
-    pub reference: AwsKmsRef,
-    /// The key's id.
-    pub key_id: String,
-    /// The public key, when it could be read.
-    pub verifying_key: Option<VerifyingKey>,
-    /// The key's ARN, when it could be read.
-    pub arn: Option<String>,
-    /// Whether the key carries Hallmark's tag (`hallmark=package-signing`); `None` when the
-    /// tags could not be read.
-    pub hallmark_tag: Option<bool>,
-    /// Why the key cannot sign (disabled, pending deletion, not readable), if it cannot.
-    pub problem: Option<String>,
-}
-
-/// What [`list`] reports for one region.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Listing {
-    /// The region listed.
-    pub region: String,
-    /// The endpoint asked.
-    pub endpoint: String,
-    /// Every alias naming an Ed25519 signing key.
-    pub keys: Vec<ListedKey>,
-}
 
 /// Creates an Ed25519 signing key (`CreateKey` with key spec `ECC_NIST_EDWARDS25519`, usage
 /// `SIGN_VERIFY`, a description and the tag `hallmark=package-signing`) and the alias the

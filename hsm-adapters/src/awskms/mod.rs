@@ -34,6 +34,7 @@
 
 mod error;
 mod reference;
+mod types;
 
 #[cfg(feature = "awskms")]
 mod client;
@@ -47,18 +48,17 @@ mod disabled;
 
 pub use error::{BatchError, Error};
 pub use reference::{AwsKmsRef, KeyNameKind, MAX_ALIAS_LEN, RefError, SCHEME, is_region};
+pub use types::{GeneratedKey, KeyFacts, ListedKey, Listing};
 
 #[cfg(feature = "awskms")]
 pub use client::{MAX_THROTTLED_ATTEMPTS, MAX_TRANSIENT_ATTEMPTS, decode_spki};
 #[cfg(feature = "awskms")]
-pub use keys::{GeneratedKey, ListedKey, Listing, generate, list, public_key};
+pub use keys::{generate, list, public_key};
 #[cfg(feature = "awskms")]
-pub use signer::{AwsKmsSigner, KeyFacts};
+pub use signer::AwsKmsSigner;
 
 #[cfg(not(feature = "awskms"))]
-pub use disabled::{
-    AwsKmsSigner, GeneratedKey, KeyFacts, ListedKey, Listing, generate, list, public_key,
-};
+pub use disabled::{AwsKmsSigner, generate, list, public_key};
 
 /// The largest message AWS KMS signs with pure Ed25519 (`ED25519_SHA_512`, `MessageType=RAW`),
 /// in bytes. Hallmark checks it before sending, whatever the endpoint enforces.

@@ -12,6 +12,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use super::client::{Core, KeyInfo, Kms, Op, check_public_key};
 use super::error::{BatchError, Error};
 use super::reference::AwsKmsRef;
+use super::types::KeyFacts;
 use super::{CONCURRENCY_ENV, MAX_CONCURRENCY, MAX_MESSAGE_LEN, hex};
 
 /// The text signed, and verified, when a signer opens: it proves that KMS signs for the public
@@ -21,22 +22,6 @@ const KEY_CHECK_MESSAGE: &[u8] = b"hallmark awskms key-pair check v1\0";
 
 /// Concurrent requests of a batch when [`CONCURRENCY_ENV`] is unset.
 const DEFAULT_CONCURRENCY: NonZeroUsize = NonZeroUsize::new(8).unwrap();
-
-/// Facts about the key, for ceremony transcripts and logs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct KeyFacts {
-    /// The key's ARN.
-    pub arn: String,
-    /// The region.
-    pub region: String,
-    /// The endpoint requests go to.
-    pub endpoint: String,
-    /// The key spec (always `ECC_NIST_EDWARDS25519`).
-    pub key_spec: &'static str,
-    /// The signing algorithm (always `ED25519_SHA_512`, pure Ed25519).
-    pub signing_algorithm: &'static str,
-}
 
 /// An Ed25519 private key that stays inside AWS KMS.
 ///
