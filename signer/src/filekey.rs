@@ -204,6 +204,14 @@ pub fn public_key_path(path: &Path) -> PathBuf {
     PathBuf::from(text)
 }
 
+/// Whether the `.pub` beside the key file `path` is missing, or empty — as the shell leaves it
+/// while it is being re-created (`hallmark key show file:KEY > KEY.pub`).
+pub fn public_key_lost(path: &Path) -> bool {
+    let pub_path = public_key_path(path);
+    !fsutil::exists_no_follow(&pub_path)
+        || std::fs::symlink_metadata(&pub_path).is_ok_and(|m| m.is_file() && m.len() == 0)
+}
+
 /// The result of generating a file key.
 #[derive(Debug)]
 pub struct GeneratedFileKey {
@@ -508,9 +516,7 @@ impl FileKey {
             path: path.to_owned(),
         })?;
         let pub_path = public_key_path(path);
-        // An empty `.pub` is one being re-created (`hallmark key show file:KEY > KEY.pub`).
-        let empty = std::fs::symlink_metadata(&pub_path).is_ok_and(|m| m.is_file() && m.len() == 0);
-        if fsutil::exists_no_follow(&pub_path) && !empty {
+        if !public_key_lost(path) {
             let expected = read_public_key_file(&pub_path)?;
             if expected.verifying_key() != &key.verifying_key() {
                 return Err(FileKeyError::PublicKeyMismatch {

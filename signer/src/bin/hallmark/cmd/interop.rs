@@ -131,11 +131,10 @@ fn read_key(text: &str) -> Result<KeyInput, Failure> {
 /// (as the shell leaves it for `hallmark key show file:KEY > KEY.pub`).
 fn lost_public_key_file(text: &str) -> Option<KeyRef> {
     match text.parse::<KeyRef>() {
-        Ok(KeyRef::File(path)) if fsutil::exists_no_follow(&path) => {
-            let pub_path = filekey::public_key_path(&path);
-            let lost = !fsutil::exists_no_follow(&pub_path)
-                || std::fs::symlink_metadata(&pub_path).is_ok_and(|m| m.is_file() && m.len() == 0);
-            lost.then_some(KeyRef::File(path))
+        Ok(KeyRef::File(path))
+            if fsutil::exists_no_follow(&path) && filekey::public_key_lost(&path) =>
+        {
+            Some(KeyRef::File(path))
         }
         _ => None,
     }

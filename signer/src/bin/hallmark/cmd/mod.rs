@@ -64,21 +64,12 @@ pub fn unlock_options(args: &UnlockArgs) -> UnlockOptions {
 }
 
 /// The artifacts among `paths`, with signature files given beside their artifacts left out (a
-/// note says so) and a lone bundle refused: see [`release::without_signature_files`]. `verb`
-/// names the command's action for the error when nothing is left ("sign", "verify").
-pub fn artifacts_only(
-    paths: &[PathBuf],
-    verb: &str,
-    out: &Output,
-) -> Result<Vec<PathBuf>, Failure> {
+/// note says so) and a lone bundle refused: see [`release::without_signature_files`]. At least
+/// one path is always left: a signature is left out only for a shorter path given with it.
+pub fn artifacts_only(paths: &[PathBuf], out: &Output) -> Result<Vec<PathBuf>, Failure> {
     let given = release::without_signature_files(paths).map_err(Failure::usage)?;
     if let Some(note) = given.note() {
         out.note(&note);
-    }
-    if given.artifacts.is_empty() {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "nothing to {verb}: every path given is the signature of another path given"
-        )));
     }
     Ok(given.artifacts)
 }

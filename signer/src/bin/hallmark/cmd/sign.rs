@@ -15,7 +15,7 @@ use crate::ui::{Output, TerminalUi};
 
 pub fn run(mut args: SignArgs, out: &Output) -> CmdResult {
     // `sign dist/*` after an earlier run must not sign last run's bundles and signatures.
-    args.paths = super::artifacts_only(&args.paths, "sign", out)?;
+    args.paths = super::artifacts_only(&args.paths, out)?;
     if args.peer.format != SignFormat::Hallmark {
         return super::interop::sign(args, out);
     }

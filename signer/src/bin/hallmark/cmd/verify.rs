@@ -48,7 +48,7 @@ pub fn run(mut args: VerifyArgs, out: &Output) -> CmdResult {
         }
     }
     // `verify dist/*` matches the bundles and signatures beside the artifacts too.
-    args.paths = super::artifacts_only(&args.paths, "verify", out)?;
+    args.paths = super::artifacts_only(&args.paths, out)?;
     if args.peer.format != VerifyFormat::Hallmark {
         return super::interop::verify(args, out);
     }
@@ -183,12 +183,12 @@ fn run_trust(args: VerifyArgs, expected: &[Option<ExpectedRelease>], out: &Outpu
         }
     }
     // What the run decides together (conflicting first-use pins, two contents for one
-    // release) is settled whether or not it is recorded.
-    settle_run(&mut outcomes);
-    if record && let Some(store) = store.as_mut() {
-        store
+    // release) is settled whether or not it is recorded: recording settles it itself.
+    match store.as_mut() {
+        Some(store) if record => store
             .record(&mut outcomes, now)
-            .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+            .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?,
+        _ => settle_run(&mut outcomes),
     }
 
     let verdicts = jobs.iter().zip(slots).map(|((artifact, _, _), slot)| {
