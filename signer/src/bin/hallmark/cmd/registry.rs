@@ -455,7 +455,12 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                 }
                 return Ok(Exit::Refused);
             }
-            let (publishes, events, yanks) = report.counts;
+            let hallmark_keyring::registry::Counts {
+                publishes,
+                key_events: events,
+                yanks,
+                ..
+            } = report.counts;
             if out.json {
                 out.json(&json!({
                     "verified": true,
