@@ -45,6 +45,7 @@ pub mod similar;
 pub mod statement;
 pub mod threshold;
 pub mod time;
+pub mod tlog;
 pub mod trust;
 pub mod verdict;
 pub mod verify;
