@@ -5,10 +5,15 @@
 //! PLACEHOLDER
 #![allow(clippy::module_name_repetitions)]
 
+pub mod checkpoint;
+pub mod cosignature;
 pub mod merkle;
+pub mod note;
 pub mod store;
 pub mod tile;
 
+pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 pub use merkle::{Hash, HashSource, MemoryTree, ProofError};
+pub use note::{KeyType, Note, NoteError, NoteSignError, NoteSignature, Verified, VerifierKey};
 pub use store::{DirTileReader, FetchError, TileHashes, TileReader, TlogError, Tree};
 pub use tile::{TileError, TileId, TileKind};
