@@ -34,6 +34,7 @@
 pub mod sqlite;
 mod state;
 pub mod store;
+pub mod tiles;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -45,6 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::Bundle;
 use crate::digest::ContentDigest;
+use crate::encoding::base64_encode;
 use crate::envelope::{Ed25519Signer, Envelope, SignError};
 use crate::error::FormatError;
 use crate::fsutil::{self, ReadError, WriteError};
@@ -53,9 +55,11 @@ use crate::ids::{IdentityId, Sha256Digest};
 use crate::kel::file::{KelFile, KelFileError};
 use crate::kel::{EventKind, Kel, KeyEvent};
 use crate::key::{KeyId, PublicKey};
-use crate::receipt::{Receipt, SubjectType};
+use crate::receipt::{Receipt, SubjectType, TlogProof};
 use crate::statement::{Namespace, PackageName, Version};
 use crate::time::Timestamp;
+use crate::tlog::tile::TILE_WIDTH;
+use crate::tlog::{DirTileReader, TileHashes, Tree};
 
 pub use sqlite::{STATE_FILE, SqliteStore};
 pub use state::State;
@@ -139,6 +143,10 @@ pub struct Config {
     pub identity: IdentityId,
     /// The key reference of its signing key (no secret in it).
     pub key: String,
+    /// The origin of its transparency log (the checkpoint's first line and its note key's
+    /// name); when absent, `hallmark.dev/registry/<identity hex>` ([`Config::origin`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// Why a registry operation failed (as opposed to a submission being refused).
@@ -220,6 +228,9 @@ pub enum RegistryError {
     /// The registry's inception could not be built.
     #[error("cannot create the registry identity: {0}")]
     Inception(String),
+    /// The transparency log (tiles, checkpoint) could not be read or written.
+    #[error("{0}")]
+    Tlog(String),
     /// The registry's state database could not be read or written.
     #[error(
         "the registry state {} cannot be used: {source}; rebuild it from the log with `hallmark registry rebuild-state --registry {}`",
@@ -296,6 +307,10 @@ pub struct Registry {
     dir: PathBuf,
     config: Config,
     store: SqliteStore,
+    /// The tree the tiles hold (at least the published checkpoint's).
+    tree: Tree,
+    /// The published checkpoint, if its tree is `tree`.
+    checkpoint: Option<Vec<u8>>,
     _lock: Option<File>,
 }
 
@@ -359,7 +374,16 @@ fn clear_interrupted_init(dir: &Path) -> Result<(), RegistryError> {
         path: dir.join(STATE_FILE),
         source,
     })?;
-    for leftover in [log, dir.join(KEL_FILE)] {
+    let tiles = dir.join("tile");
+    if let Err(source) = std::fs::remove_dir_all(&tiles)
+        && source.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(RegistryError::Dir {
+            path: tiles,
+            source,
+        });
+    }
+    for leftover in [log, dir.join(KEL_FILE), dir.join(tiles::CHECKPOINT_FILE)] {
         match std::fs::remove_file(&leftover) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -454,8 +478,13 @@ impl Registry {
         key_reference: &str,
         next: &PublicKey,
         namespace: Namespace,
+        origin: Option<String>,
         now: Timestamp,
     ) -> Result<Registry, RegistryError> {
+        if let Some(origin) = &origin {
+            crate::tlog::note::check_key_name(origin)
+                .map_err(|e| RegistryError::Tlog(format!("origin {origin:?}: {e}")))?;
+        }
         if fsutil::exists_no_follow(&dir.join(CONFIG_FILE)) {
             return Err(RegistryError::Exists {
                 path: dir.to_owned(),
@@ -484,6 +513,7 @@ impl Registry {
             media_type: REGISTRY_MEDIA_TYPE.to_owned(),
             identity: kel.identity(),
             key: key_reference.to_owned(),
+            origin,
         };
         let record = RegistryRecord::KeyEvent {
             identity: kel.identity(),
@@ -511,9 +541,12 @@ impl Registry {
         let mut config_json = serde_json::to_vec_pretty(&config).unwrap_or_default();
         config_json.push(b'\n');
         fsutil::write_new(&dir.join(CONFIG_FILE), &config_json, 0o644)?;
-        // Open builds the state from what was written, exactly as for any registry.
+        // Open builds the state and tiles from what was written, exactly as for any registry;
+        // the first checkpoint is signed here.
         drop(lock);
-        Registry::open(dir)
+        let mut registry = Registry::open(dir)?;
+        registry.publish_checkpoint(signer)?;
+        Ok(registry)
     }
 
     /// Opens the registry in `dir`, locked for writing. Reads the state from its database,
@@ -536,9 +569,12 @@ impl Registry {
             dir: dir.to_owned(),
             config,
             store,
+            tree: Tree::EMPTY,
+            checkpoint: None,
             _lock: Some(lock),
         };
         registry.catch_up()?;
+        registry.catch_up_tiles()?;
         let identity = registry.store.registry().map_err(state_err)?;
         if identity != Some(registry.config.identity) {
             return Err(RegistryError::Log {
@@ -612,6 +648,60 @@ impl Registry {
             .map_err(|e| self.state_error(e))
     }
 
+    /// Brings the tiles up to the state's head: appends the leaves after the published
+    /// checkpoint's tree (left by a run killed before its checkpoint). The checkpoint for them
+    /// is signed by the next run that holds the registry's key.
+    fn catch_up_tiles(&mut self) -> Result<(), RegistryError> {
+        let head = self.store.head().map_err(|e| self.state_error(e))?;
+        let (published, bytes) = match tiles::read_checkpoint(&self.dir)? {
+            Some((tree, bytes)) => (tree, Some(bytes)),
+            None => (Tree::EMPTY, None),
+        };
+        if published.size > head.len {
+            return Err(RegistryError::Tlog(format!(
+                "the checkpoint of {} names {} entries, but the log holds {}: the log was cut short or the checkpoint replaced",
+                self.dir.display(),
+                published.size,
+                head.len
+            )));
+        }
+        if published.size == head.len {
+            self.tree = published;
+            self.checkpoint = bytes;
+            return Ok(());
+        }
+        let offset = self
+            .store
+            .entry(published.size)
+            .map_err(|e| self.state_error(e))?
+            .map_or(0, |e| e.offset);
+        self.tree = tiles::append_lines(&self.dir, published, offset, head.len)?;
+        self.checkpoint = None;
+        Ok(())
+    }
+
+    /// Signs and publishes a checkpoint of the tiles' tree, unless the published one is it.
+    fn publish_checkpoint<S: Ed25519Signer + ?Sized>(
+        &mut self,
+        signer: &S,
+    ) -> Result<(), RegistryError> {
+        if self.checkpoint.is_none() {
+            let note = tiles::publish(&self.dir, &self.config.origin(), self.tree, signer)?;
+            self.checkpoint = Some(note);
+        }
+        Ok(())
+    }
+
+    /// The tree of the registry's transparency log.
+    pub fn tree(&self) -> Tree {
+        self.tree
+    }
+
+    /// The published checkpoint (a signed note), if it covers the whole log.
+    pub fn checkpoint(&self) -> Option<&[u8]> {
+        self.checkpoint.as_deref()
+    }
+
     /// Rebuilds the state database of the registry in `dir` from its whole log: removes it and
     /// replays every entry. Returns the number of entries.
     pub fn rebuild_state(dir: &Path) -> Result<u64, RegistryError> {
@@ -676,7 +766,7 @@ impl Registry {
         changes: Changes,
     ) -> Result<(), RegistryError> {
         if pending.is_empty() {
-            return Ok(());
+            return self.publish_checkpoint(signer);
         }
         let signed: Vec<Result<Vec<u8>, SignError>> = pending
             .into_par_iter()
@@ -697,7 +787,10 @@ impl Registry {
         changes.place(end - written, lines.iter().map(|l| l.len() as u64 + 1));
         self.store
             .commit(&changes, end)
-            .map_err(|e| self.state_error(e))
+            .map_err(|e| self.state_error(e))?;
+        self.tree = tiles::append(&self.dir, self.tree, &lines)?;
+        self.checkpoint = None;
+        self.publish_checkpoint(signer)
     }
 
     /// Checks submissions in order and accepts those that pass: appends their entries to the
@@ -736,6 +829,12 @@ impl Registry {
         }
         let changes = staged.into_changes().map_err(|e| self.state_error(e))?;
         self.write(signer, pending, changes)?;
+        let wanted: Vec<u64> = plans
+            .iter()
+            .flatten()
+            .flat_map(|p| p.subjects.iter().map(|s| s.0))
+            .collect();
+        let proofs = self.proofs(&wanted)?;
         // Receipts, deterministic from the log.
         let log = self.dir.join(LOG_FILE);
         let mut results = Vec::with_capacity(plans.len());
@@ -752,6 +851,7 @@ impl Registry {
                                 signer,
                                 *index,
                                 infos.get(index).copied(),
+                                proofs.get(index).cloned(),
                                 *subject_type,
                                 *subject,
                                 *identity,
@@ -779,6 +879,7 @@ impl Registry {
         signer: &S,
         index: u64,
         info: Option<EntryInfo>,
+        tlog: Option<TlogProof>,
         subject_type: SubjectType,
         subject: Sha256Digest,
         identity: IdentityId,
@@ -799,6 +900,7 @@ impl Registry {
             log_index: index,
             log_entry: info.digest,
             time: info.time,
+            tlog,
         };
         let mut envelope = receipt
             .to_envelope()
@@ -808,6 +910,55 @@ impl Registry {
             })?;
         envelope.sign(signer)?;
         Ok(envelope)
+    }
+
+    /// The transparency-log proofs of entries: each entry's line (read from the tiles, each
+    /// bundle once) and its inclusion proof against the published checkpoint. Empty when no
+    /// checkpoint covers the log (a registry opened without its key since a killed run).
+    fn proofs(&self, indexes: &[u64]) -> Result<HashMap<u64, TlogProof>, RegistryError> {
+        let mut out = HashMap::new();
+        let Some(checkpoint) = self.checkpoint.as_ref() else {
+            return Ok(out);
+        };
+        let checkpoint = String::from_utf8_lossy(checkpoint).into_owned();
+        let reader = DirTileReader::new(&self.dir);
+        let mut tiles = TileHashes::new(&reader, self.tree);
+        let mut bundles: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
+        let fail = |e: crate::tlog::TlogError| {
+            RegistryError::Tlog(format!(
+                "cannot prove entries of {} from its tiles: {e}",
+                self.dir.display()
+            ))
+        };
+        for &index in indexes {
+            if out.contains_key(&index) {
+                continue;
+            }
+            let inclusion = tiles.inclusion_proof(index).map_err(fail)?;
+            let bundle = index / TILE_WIDTH;
+            if let std::collections::hash_map::Entry::Vacant(slot) = bundles.entry(bundle) {
+                slot.insert(tiles.entries(bundle).map_err(fail)?);
+            }
+            let bytes = bundles
+                .get(&bundle)
+                .and_then(|b| b.get((index % TILE_WIDTH) as usize))
+                .ok_or_else(|| {
+                    RegistryError::Tlog(format!("entry #{index} is not in the tiles"))
+                })?;
+            let line = LogLine::from_json(bytes).map_err(|source| RegistryError::Format {
+                path: self.dir.join("tile/entries"),
+                source,
+            })?;
+            out.insert(
+                index,
+                TlogProof {
+                    checkpoint: checkpoint.clone(),
+                    inclusion: inclusion.iter().map(|h| base64_encode(h)).collect(),
+                    line,
+                },
+            );
+        }
+        Ok(out)
     }
 
     /// The receipt for a statement the registry has accepted (re-issued from the log), or
@@ -824,12 +975,14 @@ impl Registry {
         };
         let info = self.store.entry(published.index).map_err(err)?;
         let seq = self.kel().map_or(0, |k| k.head().event.sequence);
+        let tlog = self.proofs(&[published.index])?.remove(&published.index);
         Registry::issue(
             self.config.identity,
             &self.dir.join(LOG_FILE),
             signer,
             published.index,
             info,
+            tlog,
             SubjectType::Statement,
             *statement,
             published.identity,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::bundle::Bundle;
 use crate::digest::ContentDigest;
 use crate::envelope::Envelope;
-use crate::hashlog::{Checked, Head};
+use crate::hashlog::{Checked, Head, LogLine};
 use crate::ids::{IdentityId, Sha256Digest};
 use crate::kel::log::KelErrorKind;
 use crate::kel::{Comparison, Kel, find_transfer};
@@ -18,6 +18,7 @@ use crate::similar::{lookalike, lookalike_namespace};
 use crate::statement::{Namespace, PackageName, Signer, Statement, Version};
 use crate::threshold::check_threshold;
 use crate::time::Timestamp;
+use crate::tlog::tile::MAX_ENTRY_BYTES;
 use crate::trust::gate::{TransferFailure, follow_transfers};
 
 /// A look-alike of a name being published: the distance, the published name, its publisher,
@@ -37,6 +38,9 @@ pub struct State<'s> {
     failed: RefCell<Option<StoreError>>,
     pending: Vec<(Envelope, Vec<Envelope>)>,
 }
+
+/// Room kept in a log line for the registry's signatures on its entry.
+const MAX_SIGNATURES_BYTES: usize = 2048;
 
 fn kel_check(kind: &KelErrorKind) -> &'static str {
     match kind {
@@ -381,6 +385,23 @@ impl<'s> State<'s> {
             .to_envelope()
             .map_err(|e| refuse("input", format!("the log entry cannot be encoded: {e}")))?;
         let index = entry.index;
+        // Each log line is a leaf of the transparency log, whose entry bundles hold at most
+        // 65,535 bytes an entry; room is left for the registry's signatures.
+        let unsigned = LogLine {
+            entry: envelope.clone(),
+            attached: attached.clone(),
+        }
+        .to_json()
+        .len();
+        if unsigned + MAX_SIGNATURES_BYTES > MAX_ENTRY_BYTES {
+            return Err(refuse(
+                "input",
+                format!(
+                    "the log entry would be {unsigned} bytes before its signatures; the registry's transparency log holds entries of at most {} bytes: submit smaller key events or statements (fewer attestations)",
+                    MAX_ENTRY_BYTES - MAX_SIGNATURES_BYTES
+                ),
+            ));
+        }
         self.apply(
             &entry.record,
             &attached,
