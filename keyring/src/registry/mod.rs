@@ -670,6 +670,7 @@ impl Registry {
             self.checkpoint = bytes;
             return Ok(());
         }
+        tiles::remove_stale_tile_temps(&self.dir, published.size, head.len);
         let offset = self
             .store
             .entry(published.size)
