@@ -370,7 +370,7 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
 }
 
 fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
-    let registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
+    let mut registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
     let handle = open_key(
         &registry.config().key.clone(),
         &args.passphrase,
