@@ -340,6 +340,17 @@ fn refresh_from_a_directory_extends_key_event_logs_and_records_the_checkpoint() 
     );
     // Nothing new: the same checkpoint verifies again.
     f.refresh(&[]).expect(0);
+    let run = f.run(&["keyring", "show", "--keyring", "trust"]).expect(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "  main -> {}\n    checkpoint: 4 entries, verified ",
+            hallmark_keyring::kel::KelFile::read_verified(&f.s.join("reg/registry.kel"))
+                .unwrap()
+                .identity()
+        )),
+        "{}",
+        run.stdout
+    );
 }
 
 /// `python3 -m http.server` serving `dir` on a free loopback port; killed when dropped.
