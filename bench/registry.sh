@@ -32,7 +32,7 @@ new_registry() { # dir
 "$HALLMARK" key generate --out file:reg.key --passphrase-file pw --work-factor 10 > /dev/null
 "$HALLMARK" key generate --out file:reg-next.key --passphrase-file pw --work-factor 10 > /dev/null
 "$FIXTURE" "$WORK" 102000 > /dev/null
-ls artifacts/*.bin > all.txt
+find artifacts -name "*.bin" | sort > all.txt
 
 echo "== hallmark registry accept of $N publishes (one run)"
 new_registry reg

@@ -215,18 +215,23 @@ fn add_receipts(bundle: &mut Bundle, receipts: &[Envelope]) -> bool {
     changed
 }
 
-fn write_receipts(
+/// What to write for a submission's receipts: the file and its new bytes (`None` when the
+/// bundle already holds them), and the path shown.
+type ReceiptFile = (Option<(PathBuf, Vec<u8>)>, String);
+
+fn receipt_file(
     input: &Input,
     bundle: Option<Bundle>,
     receipts: &[Envelope],
-) -> Result<String, String> {
+) -> Result<ReceiptFile, String> {
     match (input, bundle) {
         (Input::Bundle { bundle_path, .. }, Some(mut bundle)) => {
+            let shown = bundle_path.display().to_string();
             if add_receipts(&mut bundle, receipts) {
-                fsutil::write_replace(bundle_path, &bundle.to_json(), 0o644)
-                    .map_err(|e| e.to_string())?;
+                Ok((Some((bundle_path.clone(), bundle.to_json())), shown))
+            } else {
+                Ok((None, shown))
             }
-            Ok(bundle_path.display().to_string())
         }
         (Input::Kel { path }, _) => {
             let mut target = path.clone().into_os_string();
@@ -238,12 +243,28 @@ fn write_receipts(
             }))
             .unwrap_or_default();
             text.push(b'\n');
-            fsutil::write_replace(&target, &text, 0o644).map_err(|e| e.to_string())?;
-            Ok(target.display().to_string())
+            let shown = target.display().to_string();
+            Ok((Some((target, text)), shown))
         }
         _ => Err("no bundle to write into".to_owned()),
     }
 }
+
+fn write_receipts(
+    input: &Input,
+    bundle: Option<Bundle>,
+    receipts: &[Envelope],
+) -> Result<String, String> {
+    let (file, shown) = receipt_file(input, bundle, receipts)?;
+    if let Some((path, bytes)) = file {
+        fsutil::write_replace(&path, &bytes, 0o644).map_err(|e| e.to_string())?;
+    }
+    Ok(shown)
+}
+
+/// Up to this many receipt files of one run are written and flushed one by one; more are
+/// written as one batch with one flush of the file system.
+const RECEIPT_FILES_PER_FSYNC: usize = 16;
 
 fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
     let inputs: Vec<Input> = args.paths.iter().map(|p| classify(p)).collect();
@@ -278,17 +299,46 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
     let results = registry
         .accept(handle.as_ref(), &submissions, &options, Timestamp::now())
         .map_err(registry_failure)?;
-    // The log is durable now; write the receipts (in parallel, each atomically).
-    let written: Vec<Option<Result<String, String>>> = slots
+    // The log is durable now; write the receipts, each atomically: a few one by one, many as
+    // one batch flushed once.
+    let prepared: Vec<Option<Result<ReceiptFile, String>>> = slots
         .par_iter()
         .zip(bundles.into_par_iter())
         .zip(inputs.par_iter())
         .map(|((slot, bundle), input)| match slot {
             Ok(i) => match &results[*i] {
-                Ok(accepted) => Some(write_receipts(input, bundle, &accepted.receipts)),
+                Ok(accepted) => Some(receipt_file(input, bundle, &accepted.receipts)),
                 Err(_) => None,
             },
             Err(_) => None,
+        })
+        .collect();
+    let files: Vec<(PathBuf, Vec<u8>)> = prepared
+        .iter()
+        .flatten()
+        .filter_map(|r| r.as_ref().ok().and_then(|(f, _)| f.clone()))
+        .collect();
+    let batch_error = if files.len() > RECEIPT_FILES_PER_FSYNC {
+        fsutil::write_many(&files, 0o644, true)
+            .err()
+            .map(|e| e.to_string())
+    } else {
+        None
+    };
+    let written: Vec<Option<Result<String, String>>> = prepared
+        .into_par_iter()
+        .map(|p| {
+            p.map(|r| {
+                let (file, shown) = r?;
+                match (&batch_error, file) {
+                    (Some(e), Some(_)) => Err(e.clone()),
+                    (None, Some((path, bytes))) if files.len() <= RECEIPT_FILES_PER_FSYNC => {
+                        fsutil::write_replace(&path, &bytes, 0o644).map_err(|e| e.to_string())?;
+                        Ok(shown)
+                    }
+                    _ => Ok(shown),
+                }
+            })
         })
         .collect();
 
