@@ -219,6 +219,12 @@ pub trait KeyHandle: Ed25519Signer + Send + Sync {
         Ok(None)
     }
 
+    /// The private key, for keys that may leave their backend (key files), which custodian
+    /// backups split; hardware keys give `None`.
+    fn secret_key(&self) -> Option<&ed25519_dalek::SigningKey> {
+        None
+    }
+
     /// Signs many small messages, calling `progress` after each. Hardware backends override
     /// this to use one session (or a pool) for the whole batch.
     fn sign_batch(
@@ -252,6 +258,10 @@ impl KeyHandle for FileKey {
             public_key: self.public_key(),
             device: Vec::new(),
         }
+    }
+
+    fn secret_key(&self) -> Option<&ed25519_dalek::SigningKey> {
+        Some(self.signing_key())
     }
 }
 
@@ -728,6 +738,85 @@ pub fn peek_public_key(reference: &KeyRef) -> Option<PublicKey> {
             public_key(&KeyRef::Pkcs11(anonymous), &headless).ok()
         }
         other => public_key(other, &headless).ok(),
+    }
+}
+
+/// A key reference with what opening it takes: the [`KeySource`](hallmark_ceremony::KeySource)
+/// through which key ceremonies use every backend.
+pub struct CeremonyKey<'a> {
+    /// The reference.
+    pub reference: KeyRef,
+    /// How to unlock it.
+    pub unlock: &'a UnlockOptions,
+    /// Where prompts, touch requests and warnings go.
+    pub ui: &'a dyn Interaction,
+}
+
+impl hallmark_ceremony::KeySource for CeremonyKey<'_> {
+    fn name(&self) -> String {
+        self.reference.to_string()
+    }
+
+    fn peek(&self) -> Option<PublicKey> {
+        peek_public_key(&self.reference)
+    }
+
+    fn public_key(&self) -> Result<PublicKey, hallmark_ceremony::keys::KeyFailure> {
+        Ok(public_key(
+            &self.reference,
+            &hallmark_hsm::interact::Headless,
+        )?)
+    }
+
+    fn open(
+        &self,
+        expected: Option<&PublicKey>,
+    ) -> Result<Box<dyn hallmark_ceremony::OpenKey + '_>, hallmark_ceremony::keys::KeyFailure> {
+        let handle = open(&self.reference, self.unlock, self.ui, expected)?;
+        Ok(Box::new(OpenCeremonyKey {
+            handle,
+            ui: self.ui,
+        }))
+    }
+}
+
+/// An opened [`CeremonyKey`].
+struct OpenCeremonyKey<'a> {
+    handle: Box<dyn KeyHandle + 'a>,
+    ui: &'a dyn Interaction,
+}
+
+impl signature::Keypair for OpenCeremonyKey<'_> {
+    type VerifyingKey = ed25519_dalek::VerifyingKey;
+
+    fn verifying_key(&self) -> Self::VerifyingKey {
+        self.handle.verifying_key()
+    }
+}
+
+impl signature::Signer<Signature> for OpenCeremonyKey<'_> {
+    fn try_sign(&self, message: &[u8]) -> Result<Signature, signature::Error> {
+        self.handle.try_sign(message)
+    }
+}
+
+impl hallmark_ceremony::OpenKey for OpenCeremonyKey<'_> {
+    fn describe(&self) -> hallmark_ceremony::keys::KeyDescription {
+        let d = self.handle.describe();
+        hallmark_ceremony::keys::KeyDescription {
+            backend: d.backend.to_owned(),
+            reference: d.reference,
+            public_key: d.public_key,
+            device: d.device,
+        }
+    }
+
+    fn attest(&self) -> Result<Option<Attestation>, hallmark_ceremony::keys::KeyFailure> {
+        Ok(attestation_or_warn(self.handle.as_ref(), self.ui)?)
+    }
+
+    fn secret_key(&self) -> Option<&ed25519_dalek::SigningKey> {
+        self.handle.secret_key()
     }
 }
 

@@ -44,7 +44,7 @@ pub enum SigningError {
         /// The rotation that retired the key, when it was a current key once.
         rotated_out_by: Option<u64>,
         /// The current keys.
-        current: Vec<KeyId>,
+        current: Box<[KeyId]>,
     },
     /// Fewer keys than the current threshold.
     #[error("identity {} needs {threshold} of its {keys} keys to sign", identity.short())]

@@ -9,25 +9,28 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
-use hallmark_ceremony::backup::{self, Custodian};
-use hallmark_ceremony::event::{self, InceptionPlan, Planned, RotationPlan};
-use hallmark_ceremony::pending::PendingEvent;
-use hallmark_ceremony::transcript::{self, EventStatus, LogCheck, Participant, Transcript};
-use hallmark_hsm::interact::Interaction;
-use hallmark_hsm::secret::SecretSource;
-use hallmark_keyring::bundle::Attestation;
-use hallmark_keyring::envelope::{Ed25519Signer, Envelope};
+use hallmark_ceremony::backup::Custodian;
+use hallmark_ceremony::error::KeySet;
+use hallmark_ceremony::files::{self, LogFile};
+use hallmark_ceremony::keys::KeyFailure;
+use hallmark_ceremony::run::{
+    Accept, Backup, Commit, Cosign, Destination, Init, LogTarget, NextKeys, Notice, Outcome,
+    Restore, Revoke, Rotate, Signing, Transfer, VerifyTranscript,
+};
+use hallmark_ceremony::transcript::{EventStatus, LogCheck, TranscriptEvent};
+use hallmark_ceremony::{CeremonyError, KeySink, KeySource};
+use hallmark_hsm::interact::{Headless, Interaction};
+use hallmark_hsm::secret::{Secret, SecretSource};
 use hallmark_keyring::fsutil;
-use hallmark_keyring::kel::{Kel, KelFile, Reason};
+use hallmark_keyring::kel::Reason;
 use hallmark_keyring::{IdentityId, KeyId, Namespace, PublicKey, Sha256Digest, Timestamp};
 use hallmark_signer::filekey::{self, Protection};
-use hallmark_signer::keyref::{self, KeyHandle, KeyRef, UnlockOptions};
+use hallmark_signer::keyref::{self, CeremonyKey, KeyRef, UnlockOptions};
 use serde_json::json;
 
 use crate::cli::UnlockArgs;
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
-use hallmark_hsm::interact::Headless;
 
 #[derive(Debug, Subcommand)]
 #[command(defer = true)]
@@ -450,54 +453,101 @@ fn usage(message: impl std::fmt::Display) -> Failure {
     Failure::usage(anyhow!("{message}"))
 }
 
-// --- reading inputs ------------------------------------------------------------------------------
-
-/// A verified log file, with the exact bytes read (to detect a concurrent change).
-struct LogFile {
-    path: PathBuf,
-    bytes: Vec<u8>,
-    kel: Kel,
-}
-
-fn read_log(path: &Path) -> Result<LogFile, Failure> {
-    let bytes = fsutil::read_bounded(path, hallmark_keyring::kel::file::MAX_KEL_FILE_BYTES as u64)
-        .map_err(|e| usage(format!("cannot read key event log {}: {e}", path.display())))?;
-    let file = KelFile::from_json(&bytes).map_err(|e| {
-        usage(format!(
-            "{} is not a Hallmark key event log: {e}",
-            path.display()
-        ))
-    })?;
-    let kel = Kel::verify(&file.events).map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    Ok(LogFile {
-        path: path.to_owned(),
-        bytes,
-        kel,
-    })
-}
-
-/// Replaces the log file with `kel`, atomically, unless the file changed since it was read.
-fn write_log(file: &LogFile, kel: &Kel) -> Result<(), Failure> {
-    check_unchanged(file)?;
-    fsutil::write_replace(&file.path, &KelFile::from_kel(kel).to_json(), 0o644)
-        .map_err(Failure::usage)
-}
-
-/// Refuses to go on if the log file changed since it was read.
-fn check_unchanged(file: &LogFile) -> Result<(), Failure> {
-    let now = fsutil::read_bounded(
-        &file.path,
-        hallmark_keyring::kel::file::MAX_KEL_FILE_BYTES as u64,
-    )
-    .map_err(|e| usage(format!("cannot re-read {}: {e}", file.path.display())))?;
-    if now != file.bytes {
-        return Err(usage(format!(
-            "{} changed while the ceremony ran; nothing was written: run the ceremony again on \
-             the new log",
-            file.path.display()
-        )));
+fn short_list(keys: &[KeyId]) -> String {
+    if keys.is_empty() {
+        return "none".to_owned();
     }
-    Ok(())
+    keys.iter().map(KeyId::short).collect::<Vec<_>>().join(", ")
+}
+
+/// A ceremony's error as the command reports it: what to run or which flag to give, for the
+/// errors that need it (the library names neither); `public_key_hint` for a key whose public
+/// key cannot be read.
+fn failure(error: CeremonyError, public_key_hint: &str) -> Failure {
+    use CeremonyError as E;
+    let text = match &error {
+        E::ThresholdNotMet {
+            kind,
+            needed,
+            signed,
+            entitled,
+        } => format!(
+            "the {kind} event is signed by {} of the {needed} entitled keys it needs{}; co-sign it \
+             with `hallmark ceremony cosign` on the machines that hold the others (entitled: {})",
+            signed.len(),
+            if signed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", short_list(signed))
+            },
+            short_list(entitled)
+        ),
+        E::NoTransfer { giver, receiver } => format!(
+            "identity {} has no transfer to {} that is not yet accepted; the giver runs \
+             `hallmark ceremony transfer --to` first",
+            giver.short(),
+            receiver.short()
+        ),
+        E::NoKeys { kind: "inception" } => {
+            "give the identity's signing key(s) with --key REF".to_owned()
+        }
+        E::NoKeys { .. } => "give the pre-committed next key(s) with --key REF: a rotation \
+                             reveals them and is signed by them"
+            .to_owned(),
+        E::CosignersNeedPending { kind } => format!(
+            "--cosigner-key names keys that sign elsewhere: write a pending {kind} with \
+             --pending PATH, co-sign it there, then `hallmark ceremony commit`"
+        ),
+        E::ThresholdNeeded {
+            keys,
+            set: KeySet::Signing,
+        } => format!("{keys} signing keys: say how many must sign with --threshold"),
+        E::ThresholdNeeded { keys, .. } => format!(
+            "{keys} next keys: say how many must sign the next rotation with --next-threshold"
+        ),
+        E::NoNextKeys => "pre-rotation is always on: name the next key(s) with --next-key REF, \
+                          --next-public-key KEY, or --create-next file:PATH"
+            .to_owned(),
+        E::NoSigners {
+            identity,
+            threshold,
+        } => format!(
+            "identity {} needs {threshold} of its current keys to sign; give --key REF (or \
+             --pending PATH to gather signatures on other machines)",
+            identity.short()
+        ),
+        E::NotCurrentKey { .. } => format!("--current-key {error}"),
+        E::PartsInvalid(e) => format!(
+            "the pending event's transcripts do not verify ({e}); the event itself is valid: \
+             pass --transcript to choose another path, or re-gather the signatures"
+        ),
+        E::PublicKey { .. } => return Failure::usage(error).with_hint(public_key_hint),
+        _ => return Failure::from(error),
+    };
+    usage(text)
+}
+
+/// Runs a ceremony's library step, mapping its error for the command line.
+fn ceremony<T>(step: Result<T, CeremonyError>) -> Result<T, Failure> {
+    step.map_err(|e| failure(e, "the key's public key is needed to build the inception"))
+}
+
+/// Prints what a ceremony tells the operator while it runs.
+fn notices(out: &Output) -> impl Fn(&Notice) + '_ {
+    move |notice| match notice {
+        Notice::ReplacingTranscript(path) => errln!(
+            "note: replacing {}, the transcript of an interrupted run whose event never reached \
+             the log",
+            path.display()
+        ),
+        Notice::CoSigning { identity, event } => out.note(&format!(
+            "co-signing event #{} ({}) of identity {identity}: {}",
+            event.sequence,
+            event.kind,
+            event.digest()
+        )),
+        _ => {}
+    }
 }
 
 fn parse_refs(texts: &[String]) -> Result<Vec<KeyRef>, Failure> {
@@ -505,6 +555,26 @@ fn parse_refs(texts: &[String]) -> Result<Vec<KeyRef>, Failure> {
         .iter()
         .map(|t| t.parse::<KeyRef>().map_err(Failure::usage))
         .collect()
+}
+
+/// The references as key sources for a ceremony.
+fn sources<'a>(
+    references: Vec<KeyRef>,
+    unlock: &'a UnlockOptions,
+    ui: &'a dyn Interaction,
+) -> Vec<CeremonyKey<'a>> {
+    references
+        .into_iter()
+        .map(|reference| CeremonyKey {
+            reference,
+            unlock,
+            ui,
+        })
+        .collect()
+}
+
+fn dyn_sources<'a>(keys: &'a [CeremonyKey<'_>]) -> Vec<&'a dyn KeySource> {
+    keys.iter().map(|k| k as &dyn KeySource).collect()
 }
 
 /// A public key given as `ed25519:…`, a key reference (read without unlocking), or a .pub file.
@@ -529,12 +599,6 @@ fn parse_names(texts: &[String]) -> Result<Vec<Namespace>, Failure> {
         .collect()
 }
 
-/// The public key a reference names, without unlocking it (and without sending any PIN), when
-/// the backend can tell.
-fn peek_key(reference: &KeyRef) -> Option<PublicKey> {
-    keyref::peek_public_key(reference)
-}
-
 /// The path of a `file:` reference; other backends are refused with `why`.
 fn file_only<'a>(reference: &'a KeyRef, why: &str) -> Result<&'a PathBuf, Failure> {
     match reference {
@@ -543,34 +607,19 @@ fn file_only<'a>(reference: &'a KeyRef, why: &str) -> Result<&'a PathBuf, Failur
     }
 }
 
-/// Refuses a path that exists (an output that must be new).
-fn must_be_new(path: &Path, what: &str) -> Result<(), Failure> {
-    if fsutil::exists_no_follow(path) {
-        return Err(usage(format!(
-            "{what} {} already exists; refusing to overwrite it",
-            path.display()
-        )));
+/// Where a signed event goes: `--pending PATH`, else the log.
+fn destination(log: &Path, pending: Option<&PathBuf>) -> Destination {
+    match pending {
+        Some(path) => Destination::Pending(path.clone()),
+        None => Destination::Log(log.to_owned()),
     }
-    Ok(())
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut text = path.as_os_str().to_owned();
-    text.push(suffix);
-    PathBuf::from(text)
 }
 
 // --- next keys -------------------------------------------------------------------------------------
 
-/// Next keys: commitments, plus keys to create once the ceremony has succeeded.
-struct NextKeys {
-    ids: Vec<KeyId>,
-    threshold: u64,
-    create: Vec<(PathBuf, ed25519_dalek::SigningKey)>,
-    protection: Option<Protection>,
-}
-
-fn next_keys(args: &NextArgs, ui: &dyn Interaction) -> Result<NextKeys, Failure> {
+/// The next keys of `--next-key`, `--next-public-key` and `--create-next`: commitments read
+/// from public keys alone, and file keys to create, saved by [`NextKeyFiles`].
+fn next_commitments(args: &NextArgs) -> Result<(Vec<KeyId>, Vec<PathBuf>), Failure> {
     let mut ids = Vec::new();
     for text in &args.next_keys {
         let reference: KeyRef = text.parse().map_err(Failure::usage)?;
@@ -589,80 +638,103 @@ fn next_keys(args: &NextArgs, ui: &dyn Interaction) -> Result<NextKeys, Failure>
     for text in &args.create_next {
         let reference: KeyRef = text.parse().map_err(Failure::usage)?;
         let path = file_only(&reference, "--create-next makes a new file key")?;
-        must_be_new(path, "next key file")?;
-        must_be_new(&filekey::public_key_path(path), "next public key file")?;
-        let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-        getrandom::fill(seed.as_mut()).map_err(|e| usage(format!("no randomness: {e}")))?;
-        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        ids.push(PublicKey::new(key.verifying_key()).key_id());
-        create.push((path.clone(), key));
+        ceremony(files::must_be_new(path, "next key file"))?;
+        ceremony(files::must_be_new(
+            &filekey::public_key_path(path),
+            "next public key file",
+        ))?;
+        create.push(path.clone());
     }
-    if ids.is_empty() {
-        return Err(usage(
-            "pre-rotation is always on: name the next key(s) with --next-key REF, \
-             --next-public-key KEY, or --create-next file:PATH",
-        ));
-    }
-    for text in &args.next_keys {
-        if let Ok(KeyRef::File(path)) = text.parse::<KeyRef>()
-            && fsutil::exists_no_follow(&path)
-        {
-            errln!(
-                "note: next key {} is on this machine; keep it offline, apart from the current \
-                 key (a thief holding both can rotate this identity)",
-                path.display()
-            );
-        }
-    }
-    let threshold = match args.next_threshold {
-        Some(m) => m,
-        None if ids.len() == 1 => 1,
-        None => {
-            return Err(usage(format!(
-                "{} next keys: say how many must sign the next rotation with --next-threshold",
-                ids.len()
-            )));
-        }
-    };
-    let protection = if create.is_empty() {
-        None
-    } else if !args.next_recipients.is_empty() {
-        let recipients = args
-            .next_recipients
-            .iter()
-            .map(|r| {
-                r.parse::<age::x25519::Recipient>()
-                    .map_err(|_| usage(format!("{r:?} is not an age X25519 recipient (age1…)")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Some(Protection::Recipients(recipients))
-    } else {
-        let passphrase = if let Some(path) = &args.next_passphrase_file {
-            SecretSource::File(path.clone()).read("passphrase for the next key", ui)?
-        } else if let Some(name) = &args.next_passphrase_env {
-            SecretSource::Env(name.clone()).read("passphrase for the next key", ui)?
-        } else {
-            ui.request_new_secret("new passphrase for the next key")?
-        };
-        Some(Protection::Passphrase {
-            passphrase,
-            work_factor: args.work_factor,
-        })
-    };
-    Ok(NextKeys {
-        ids,
-        threshold,
-        create,
-        protection,
-    })
+    Ok((ids, create))
 }
 
-fn write_next_keys(next: &NextKeys, out: &Output) -> Result<(), Failure> {
-    let Some(protection) = &next.protection else {
-        return Ok(());
-    };
-    for (path, key) in &next.create {
-        filekey::write_key(path, key, protection).map_err(Failure::usage)?;
+/// Saves the next keys a ceremony creates as key files, protected as `--next-recipient` or the
+/// next passphrase say.
+struct NextKeyFiles<'a> {
+    paths: Vec<PathBuf>,
+    args: &'a NextArgs,
+    recipients: Vec<age::x25519::Recipient>,
+    protection: Option<Protection>,
+    ui: &'a dyn Interaction,
+}
+
+impl<'a> NextKeyFiles<'a> {
+    fn new(
+        paths: Vec<PathBuf>,
+        args: &'a NextArgs,
+        ui: &'a dyn Interaction,
+    ) -> Result<Self, Failure> {
+        let recipients = if paths.is_empty() {
+            Vec::new()
+        } else {
+            args.next_recipients
+                .iter()
+                .map(|r| {
+                    r.parse::<age::x25519::Recipient>()
+                        .map_err(|_| usage(format!("{r:?} is not an age X25519 recipient (age1…)")))
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        Ok(NextKeyFiles {
+            paths,
+            args,
+            recipients,
+            protection: None,
+            ui,
+        })
+    }
+
+    fn next_keys(&mut self, committed: Vec<KeyId>) -> NextKeys<'_> {
+        NextKeys {
+            committed,
+            create: self.paths.len(),
+            threshold: self.args.next_threshold,
+            sink: Some(self),
+        }
+    }
+}
+
+impl KeySink for NextKeyFiles<'_> {
+    fn prepare(&mut self) -> Result<(), KeyFailure> {
+        for text in &self.args.next_keys {
+            if let Ok(KeyRef::File(path)) = text.parse::<KeyRef>()
+                && fsutil::exists_no_follow(&path)
+            {
+                errln!(
+                    "note: next key {} is on this machine; keep it offline, apart from the \
+                     current key (a thief holding both can rotate this identity)",
+                    path.display()
+                );
+            }
+        }
+        if self.paths.is_empty() {
+            return Ok(());
+        }
+        if !self.recipients.is_empty() {
+            self.protection = Some(Protection::Recipients(std::mem::take(&mut self.recipients)));
+            return Ok(());
+        }
+        let what = "passphrase for the next key";
+        let passphrase = if let Some(path) = &self.args.next_passphrase_file {
+            SecretSource::File(path.clone()).read(what, self.ui)?
+        } else if let Some(name) = &self.args.next_passphrase_env {
+            SecretSource::Env(name.clone()).read(what, self.ui)?
+        } else {
+            self.ui
+                .request_new_secret("new passphrase for the next key")?
+        };
+        self.protection = Some(Protection::Passphrase {
+            passphrase,
+            work_factor: self.args.work_factor,
+        });
+        Ok(())
+    }
+
+    fn save(&self, index: usize, key: &ed25519_dalek::SigningKey) -> Result<(), KeyFailure> {
+        let (Some(path), Some(protection)) = (self.paths.get(index), &self.protection) else {
+            return Err("a next key was saved before its protection was set".into());
+        };
+        filekey::write_key(path, key, protection)?;
         errln!(
             "important: created next key {} (key id {}). Move it offline now — a second \
              device, a safe, or custodian shares (`hallmark ceremony backup`) — and delete this \
@@ -671,267 +743,16 @@ fn write_next_keys(next: &NextKeys, out: &Output) -> Result<(), Failure> {
             path.display(),
             PublicKey::new(key.verifying_key()).key_id()
         );
-        let _ = out;
-    }
-    Ok(())
-}
-
-// --- signing ---------------------------------------------------------------------------------------
-
-/// A key opened for a ceremony, with how it took part and its hardware attestation, if any.
-struct Opened<'ui> {
-    handle: Box<dyn KeyHandle + 'ui>,
-    role: &'static str,
-    attestation: Option<Attestation>,
-}
-
-impl Opened<'_> {
-    /// The transcript's record of the key: its device facts (a YubiKey's serial, firmware,
-    /// slot and policies) and its attestation.
-    fn participant(&self) -> Participant {
-        let d = self.handle.describe();
-        Participant {
-            public_key: d.public_key,
-            key_id: d.public_key.key_id(),
-            role: self.role.to_owned(),
-            backend: d.backend.to_owned(),
-            reference: d.reference,
-            device: d.device,
-            attestations: self.attestation.iter().cloned().collect(),
-        }
+        Ok(())
     }
 }
 
-/// The attestations of the opened keys among `keys` (the keys an inception or rotation
-/// establishes), for the event itself: a verifier whose policy requires attestation then finds
-/// them in the identity's log.
-fn attestations_of(opened: &[Opened<'_>], keys: &[PublicKey]) -> Vec<Attestation> {
-    opened
-        .iter()
-        .filter_map(|o| o.attestation.as_ref())
-        .filter(|a| keys.iter().any(|k| k.key_id() == a.key))
-        .cloned()
-        .collect()
-}
+// --- reports ---------------------------------------------------------------------------------------
 
-/// Checks, from public keys alone, that each key may sign the planned event; then opens them
-/// and reads their hardware attestations.
-fn open_signers<'ui>(
-    planned: &Planned,
-    references: &[(KeyRef, &'static str)],
-    unlock: &UnlockOptions,
-    ui: &'ui dyn Interaction,
-) -> Result<Vec<Opened<'ui>>, Failure> {
-    let refuse = |key: &PublicKey, reference: &KeyRef| {
-        let entitled: Vec<String> = planned
-            .entitled
-            .iter()
-            .chain(&planned.co_signers)
-            .map(|k| k.key_id().short())
-            .collect();
-        usage(format!(
-            "{reference} holds key {}, which is not entitled to sign this {} event (entitled: {}); \
-             nothing was unlocked",
-            key.key_id().short(),
-            planned.event.kind,
-            entitled.join(", ")
-        ))
-    };
-    for (reference, _) in references {
-        if let Some(key) = peek_key(reference)
-            && !planned.may_sign(&key.key_id())
-        {
-            return Err(refuse(&key, reference));
-        }
-    }
-    let mut opened = Vec::with_capacity(references.len());
-    for (reference, role) in references {
-        let expected = peek_key(reference);
-        let handle = keyref::open(reference, unlock, ui, expected.as_ref())?;
-        let key = PublicKey::new(handle.verifying_key());
-        if !planned.may_sign(&key.key_id()) {
-            return Err(refuse(&key, reference));
-        }
-        if opened
-            .iter()
-            .any(|o: &Opened<'_>| o.handle.verifying_key() == handle.verifying_key())
-        {
-            return Err(usage(format!("{reference} names a key already given")));
-        }
-        let attestation = keyref::attestation_or_warn(handle.as_ref(), ui)?;
-        opened.push(Opened {
-            handle,
-            role,
-            attestation,
-        });
-    }
-    Ok(opened)
-}
-
-fn sign_transcript(transcript: &Transcript, opened: &[Opened<'_>]) -> Result<Envelope, Failure> {
-    let signers: Vec<&dyn Ed25519Signer> = opened
-        .iter()
-        .map(|o| o.handle.as_ref() as &dyn Ed25519Signer)
-        .collect();
-    transcript.sign(&signers).map_err(Failure::from)
-}
-
-fn write_transcript(path: &Path, envelope: &Envelope) -> Result<(), Failure> {
-    let mut bytes = envelope.to_json();
-    bytes.push(b'\n');
-    fsutil::write_new(path, &bytes, 0o644).map_err(Failure::usage)
-}
-
-/// Checks the transcript path of a ceremony that commits an event: free, or holding the
-/// transcript of a run killed after it wrote its transcript and before its event reached the
-/// log — every event the transcript marks committed is missing from `log` (the identity's log;
-/// `None` before the inception) — which this run replaces. Returns whether there is such a
-/// transcript; anything else at the path is refused.
-fn transcript_slot(path: &Path, log: Option<&Kel>) -> Result<bool, Failure> {
-    if !fsutil::exists_no_follow(path) {
-        return Ok(false);
-    }
-    let interrupted = fsutil::read_bounded(path, 16 * 1024 * 1024)
-        .ok()
-        .and_then(|bytes| Envelope::from_json(bytes.trim_ascii_end()).ok())
-        .and_then(|envelope| transcript::verify(&envelope).ok())
-        .is_some_and(|t| {
-            let committed: Vec<_> = t
-                .events
-                .iter()
-                .filter(|e| e.status == EventStatus::Committed)
-                .collect();
-            !committed.is_empty()
-                && committed.iter().all(|e| {
-                    log.is_none_or(|kel| {
-                        t.identity != Some(kel.identity())
-                            || kel.event(e.sequence).is_none_or(|f| f.digest != e.digest)
-                    })
-                })
-        });
-    if interrupted {
-        return Ok(true);
-    }
-    must_be_new(path, "transcript").map(|()| false)
-}
-
-/// Writes the transcript of a committed event, then `commit` writes the event: a kill between
-/// the two leaves a transcript whose event is not in the log, which the next run of the
-/// ceremony replaces ([`transcript_slot`]) — never a committed event without its transcript.
-fn write_transcript_then(
-    path: &Path,
-    envelope: &Envelope,
-    log: Option<&Kel>,
-    commit: impl FnOnce() -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    let mut bytes = envelope.to_json();
-    bytes.push(b'\n');
-    if transcript_slot(path, log)? {
-        errln!(
-            "note: replacing {}, the transcript of an interrupted run whose event never reached \
-             the log",
-            path.display()
-        );
-        fsutil::write_replace(path, &bytes, 0o644).map_err(Failure::usage)?;
-    } else {
-        fsutil::write_new(path, &bytes, 0o644).map_err(Failure::usage)?;
-    }
-    commit()
-}
-
-/// How a signed event leaves the command: appended to its log, or written as a pending event.
-enum Destination<'a> {
-    Log(&'a LogFile),
-    NewLog(PathBuf),
-    Pending(PathBuf),
-}
-
-struct Outcome {
-    kel: Option<Kel>,
-    pending: PendingEvent,
-    transcript: Envelope,
-}
-
-/// Signs the planned event with every opened key, then commits it (threshold checked by the
-/// log's own verification) or writes it as a pending event; writes the transcript.
-#[allow(clippy::too_many_arguments)]
-fn sign_and_finish(
-    action: &str,
-    base: Option<&Kel>,
-    planned: &Planned,
-    opened: &[Opened<'_>],
-    destination: Destination<'_>,
-    transcript_path: &Path,
-    details: &[(&str, String)],
-    next: Option<&NextKeys>,
-    out: &Output,
-) -> Result<Outcome, Failure> {
-    let mut pending = PendingEvent::new(planned)?;
-    for o in opened {
-        pending.sign(base, o.handle.as_ref())?;
-    }
-    let committed = match &destination {
-        Destination::Pending(_) => None,
-        _ => Some(pending.commit(base)?),
-    };
-    let mut transcript = Transcript::new(action, Some(pending.identity()), Timestamp::now());
-    transcript.event(
-        &planned.event,
-        if committed.is_some() {
-            EventStatus::Committed
-        } else {
-            EventStatus::Pending
-        },
-    );
-    transcript.participants = opened.iter().map(Opened::participant).collect();
-    for (name, value) in details {
-        transcript.detail(name, value.clone());
-    }
-    let envelope = sign_transcript(&transcript, opened)?;
-
-    // Writes: next keys first (so a committed rotation never commits to a key that was not
-    // saved), then the transcript, then the log (so a committed event always has its
-    // transcript); or the pending file, then its transcript.
-    if let Some(next) = next {
-        write_next_keys(next, out)?;
-    }
-    match (&destination, &committed) {
-        (Destination::Log(file), Some(kel)) => {
-            check_unchanged(file)?;
-            write_transcript_then(transcript_path, &envelope, base, || write_log(file, kel))?;
-        }
-        (Destination::NewLog(path), Some(kel)) => {
-            write_transcript_then(transcript_path, &envelope, None, || {
-                fsutil::write_new(path, &KelFile::from_kel(kel).to_json(), 0o644)
-                    .map_err(Failure::usage)
-            })?;
-        }
-        (Destination::Pending(path), _) => {
-            pending.transcripts.push(envelope.clone());
-            fsutil::write_new(path, &pending.to_json(), 0o644).map_err(Failure::usage)?;
-            write_transcript(transcript_path, &envelope)?;
-        }
-        _ => write_transcript(transcript_path, &envelope)?,
-    }
-    Ok(Outcome {
-        kel: committed,
-        pending,
-        transcript: envelope,
-    })
-}
-
-fn report(
-    out: &Output,
-    action: &str,
-    outcome: &Outcome,
-    written: &Path,
-    transcript_path: &Path,
-    base: Option<&Kel>,
-) -> CmdResult {
-    let event = outcome.pending.key_event()?;
-    let identity = outcome.pending.identity();
-    let (signed, needed) = outcome.pending.progress(base)?;
-    let status = if outcome.kel.is_some() {
+fn report(out: &Output, action: &str, outcome: &Outcome) -> CmdResult {
+    let event = &outcome.event;
+    let written = &outcome.file;
+    let status = if outcome.committed {
         "committed"
     } else {
         "pending"
@@ -939,44 +760,41 @@ fn report(
     if out.json {
         out.json(&json!({
             "action": action,
-            "identity": identity.to_string(),
+            "identity": outcome.identity.to_string(),
             "event": {
                 "sequence": event.sequence,
                 "kind": event.kind.as_str(),
                 "digest": event.digest().to_string(),
             },
             "status": status,
-            "signed": signed.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "threshold": needed,
+            "signed": outcome.signed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "threshold": outcome.threshold,
             "file": written.display().to_string(),
-            "transcript": transcript_path.display().to_string(),
+            "transcript": outcome.transcript.display().to_string(),
         }));
     } else {
-        outln!("identity {identity}");
+        outln!("identity {}", outcome.identity);
         outln!(
             "  event #{} {} {}",
             event.sequence,
             event.kind,
             event.digest()
         );
-        if outcome.kel.is_some() {
+        let (signed, needed) = (outcome.signed.len(), outcome.threshold);
+        if outcome.committed {
             outln!("  committed to {}", written.display());
-        } else if (signed.len() as u64) < needed {
+        } else if (signed as u64) < needed {
             outln!(
-                "  pending in {}: signed by {} of the {} needed; co-sign with `hallmark ceremony \
-                 cosign {}`",
+                "  pending in {}: signed by {signed} of the {needed} needed; co-sign with \
+                 `hallmark ceremony cosign {}`",
                 written.display(),
-                signed.len(),
-                needed,
                 written.display()
             );
         } else {
             outln!(
-                "  pending in {}: signed by {} of the {} needed; append it with `hallmark \
-                 ceremony commit {} {}`",
+                "  pending in {}: signed by {signed} of the {needed} needed; append it with \
+                 `hallmark ceremony commit {} {}`",
                 written.display(),
-                signed.len(),
-                needed,
                 written.display(),
                 if event.sequence == 0 {
                     "--out KEL"
@@ -985,9 +803,8 @@ fn report(
                 }
             );
         }
-        outln!("  transcript {}", transcript_path.display());
+        outln!("  transcript {}", outcome.transcript.display());
     }
-    let _ = &outcome.transcript;
     Ok(Exit::Success)
 }
 
@@ -997,403 +814,105 @@ fn init(args: InitArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
     let references = parse_refs(&args.keys)?;
     let namespaces = parse_names(&args.namespaces)?;
-    if !args.cosigner_keys.is_empty() && args.pending.is_none() {
-        return Err(usage(
-            "--cosigner-key names keys that sign elsewhere: write a pending inception with \
-             --pending PATH, co-sign it there, then `hallmark ceremony commit`",
-        ));
-    }
-    let mut keys = Vec::new();
-    for reference in &references {
-        let key = keyref::public_key(reference, &Headless).map_err(|e| {
-            Failure::usage(e).with_hint("the key's public key is needed to build the inception")
-        })?;
-        keys.push(key);
-    }
-    for text in &args.cosigner_keys {
-        keys.push(parse_public_key(text)?);
-    }
-    if keys.is_empty() {
-        return Err(usage("give the identity's signing key(s) with --key REF"));
-    }
-    let threshold = match args.threshold {
-        Some(m) => m,
-        None if keys.len() == 1 => 1,
-        None => {
-            return Err(usage(format!(
-                "{} signing keys: say how many must sign with --threshold",
-                keys.len()
-            )));
-        }
-    };
-    let (destination_path, transcript_path) = match (&args.out, &args.pending) {
-        (Some(path), _) => (path.clone(), with_suffix(path, ".0-init.transcript.json")),
-        (None, Some(path)) => (path.clone(), with_suffix(path, ".init.transcript.json")),
+    let cosigners = args
+        .cosigner_keys
+        .iter()
+        .map(|t| parse_public_key(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let to = match (&args.out, &args.pending) {
+        (Some(path), _) => Destination::Log(path.clone()),
+        (None, Some(path)) => Destination::Pending(path.clone()),
         (None, None) => return Err(usage("give --out KEL (or --pending PATH)")),
     };
-    let transcript_path = args.common.transcript.clone().unwrap_or(transcript_path);
-    must_be_new(&destination_path, "output")?;
-    transcript_slot(&transcript_path, None)?;
-    let plan = |next: &NextKeys| InceptionPlan {
-        keys: keys.clone(),
-        threshold,
-        next: next.ids.clone(),
-        next_threshold: next.threshold,
-        namespaces: namespaces.clone(),
-        attestations: Vec::new(),
-        time: Timestamp::now(),
-    };
-    // Check the event's shape with the commitments known so far before asking for any secret.
-    let shape = args.next.clone_shape()?;
-    event::inception(&plan(&shape)).map_err(Failure::usage)?;
-    let next = next_keys(&args.next, &ui)?;
-    let mut final_plan = plan(&next);
-    let planned = event::inception(&final_plan).map_err(Failure::usage)?;
+    let (committed, create) = next_commitments(&args.next)?;
+    let mut next_files = NextKeyFiles::new(create, &args.next, &ui)?;
     let unlock = super::unlock_options(&args.common.passphrase);
-    let roles: Vec<(KeyRef, &'static str)> =
-        references.into_iter().map(|r| (r, "signer")).collect();
-    let opened = open_signers(&planned, &roles, &unlock, &ui)?;
-    // Keys on devices that attest them (YubiKeys) carry their attestations into the inception.
-    final_plan.attestations = attestations_of(&opened, &keys);
-    let planned = if final_plan.attestations.is_empty() {
-        planned
-    } else {
-        event::inception(&final_plan).map_err(Failure::usage)?
+    let keys = sources(references, &unlock, &ui);
+    let request = Init {
+        signing: Signing {
+            keys: dyn_sources(&keys),
+            to,
+            transcript: args.common.transcript.clone(),
+        },
+        cosigners,
+        threshold: args.threshold,
+        next: next_files.next_keys(committed),
+        namespaces,
     };
-    let destination = match &args.out {
-        Some(path) => Destination::NewLog(path.clone()),
-        None => Destination::Pending(destination_path.clone()),
-    };
-    let details = vec![
-        (
-            "namespaces",
-            namespaces
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        ("threshold", format!("{threshold} of {}", keys.len())),
-    ];
-    let outcome = sign_and_finish(
-        "init",
-        None,
-        &planned,
-        &opened,
-        destination,
-        &transcript_path,
-        &details,
-        Some(&next),
-        out,
-    )?;
-    report(
-        out,
-        "init",
-        &outcome,
-        &destination_path,
-        &transcript_path,
-        None,
-    )
-}
-
-impl NextArgs {
-    /// The commitments that can be read without creating or unlocking anything, used to check
-    /// an event's shape before asking for secrets. Keys to be created count with a placeholder.
-    fn clone_shape(&self) -> Result<NextKeys, Failure> {
-        let mut ids = Vec::new();
-        for text in &self.next_keys {
-            let reference: KeyRef = text.parse().map_err(Failure::usage)?;
-            let key = keyref::public_key(&reference, &Headless).map_err(|e| {
-                Failure::usage(e).with_hint(
-                    "--next-key reads the public key only (file:PATH reads PATH.pub); or give \
-                     --next-public-key ed25519:… / a key id",
-                )
-            })?;
-            ids.push(key.key_id());
-        }
-        for text in &self.next_public_keys {
-            ids.push(parse_key_id(text)?);
-        }
-        for (i, text) in self.create_next.iter().enumerate() {
-            let reference: KeyRef = text.parse().map_err(Failure::usage)?;
-            let path = file_only(&reference, "--create-next makes a new file key")?;
-            must_be_new(path, "next key file")?;
-            must_be_new(&filekey::public_key_path(path), "next public key file")?;
-            // A placeholder commitment, distinct per key; replaced by the real one.
-            let mut bytes = [0u8; 32];
-            bytes[0] = 0xff;
-            bytes[1] = i as u8;
-            ids.push(
-                hallmark_keyring::encoding::hex_encode(&bytes)
-                    .parse()
-                    .map_err(|e| usage(format!("{e}")))?,
-            );
-        }
-        if ids.is_empty() {
-            return Err(usage(
-                "pre-rotation is always on: name the next key(s) with --next-key REF, \
-                 --next-public-key KEY, or --create-next file:PATH",
-            ));
-        }
-        let threshold = match self.next_threshold {
-            Some(m) => m,
-            None if ids.len() == 1 => 1,
-            None => {
-                return Err(usage(format!(
-                    "{} next keys: say how many must sign the next rotation with --next-threshold",
-                    ids.len()
-                )));
-            }
-        };
-        Ok(NextKeys {
-            ids,
-            threshold,
-            create: Vec::new(),
-            protection: None,
-        })
-    }
+    let outcome = ceremony(request.run(&notices(out)))?;
+    report(out, "init", &outcome)
 }
 
 fn rotate(args: RotateArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
-    let log = read_log(&args.identity)?;
-    let kel = &log.kel;
     let references = parse_refs(&args.keys)?;
     let current_refs = parse_refs(&args.current_keys)?;
-    if !args.cosigner_keys.is_empty() && args.pending.is_none() {
-        return Err(usage(
-            "--cosigner-key names keys that sign elsewhere: write a pending rotation with \
-             --pending PATH, co-sign it there, then `hallmark ceremony commit`",
-        ));
-    }
-    // The revealed keys, from public keys alone: nothing is unlocked yet.
-    let mut keys = Vec::new();
-    for reference in &references {
-        let key = keyref::public_key(reference, &Headless).map_err(|e| {
-            Failure::usage(e).with_hint("the new key's public key is needed to build the rotation")
-        })?;
-        keys.push(key);
-    }
-    for text in &args.cosigner_keys {
-        keys.push(parse_public_key(text)?);
-    }
-    if keys.is_empty() {
-        return Err(usage(
-            "give the pre-committed next key(s) with --key REF: a rotation reveals them and is \
-             signed by them",
-        ));
-    }
-    let current = kel.current();
-    for key in &keys {
-        if !current.next.contains(&key.key_id()) {
-            let committed: Vec<String> = current.next.iter().map(|k| k.short()).collect();
-            return Err(usage(format!(
-                "rotation to key {} refused: it was not pre-committed. Event #{} of identity {} \
-                 commits to {}; only those keys can become current. Nothing was unlocked.",
-                key.key_id().short(),
-                current.start,
-                kel.identity().short(),
-                committed.join(", ")
-            )));
-        }
-    }
-    let threshold = args
-        .threshold
-        .unwrap_or(current.next_threshold.min(keys.len() as u64));
-    let (destination_path, transcript_path) = match &args.pending {
-        Some(path) => (path.clone(), with_suffix(path, ".rotate.transcript.json")),
-        None => (
-            args.identity.clone(),
-            with_suffix(
-                &args.identity,
-                &format!(".{}-rotate.transcript.json", kel.head().event.sequence + 1),
-            ),
-        ),
-    };
-    let transcript_path = args.common.transcript.clone().unwrap_or(transcript_path);
-    if args.pending.is_some() {
-        must_be_new(&destination_path, "pending event file")?;
-    }
-    transcript_slot(&transcript_path, Some(kel))?;
+    let cosigners = args
+        .cosigner_keys
+        .iter()
+        .map(|t| parse_public_key(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (committed, create) = next_commitments(&args.next)?;
+    let mut next_files = NextKeyFiles::new(create, &args.next, &ui)?;
+    let unlock = super::unlock_options(&args.common.passphrase);
+    let keys = sources(references, &unlock, &ui);
+    let current = sources(current_refs, &unlock, &ui);
     let reason = match args.reason {
         RotationReason::Scheduled => Reason::Scheduled,
         RotationReason::Lost => Reason::Lost,
         RotationReason::Compromised => Reason::Compromised,
     };
-    let plan = |next: &NextKeys| RotationPlan {
-        keys: keys.clone(),
-        threshold,
-        next: next.ids.clone(),
-        next_threshold: next.threshold,
+    let request = Rotate {
+        signing: Signing {
+            keys: dyn_sources(&keys),
+            to: destination(&args.identity, args.pending.as_ref()),
+            transcript: args.common.transcript.clone(),
+        },
+        identity: args.identity,
+        cosigners,
+        current: dyn_sources(&current),
+        threshold: args.threshold,
+        next: next_files.next_keys(committed),
         reason,
-        attestations: Vec::new(),
-        time: Timestamp::now(),
     };
-    let shape = args.next.clone_shape()?;
-    event::rotation(kel, &plan(&shape)).map_err(Failure::usage)?;
-    let next = next_keys(&args.next, &ui)?;
-    let mut final_plan = plan(&next);
-    let planned = event::rotation(kel, &final_plan).map_err(Failure::usage)?;
-    let unlock = super::unlock_options(&args.common.passphrase);
-    let mut roles: Vec<(KeyRef, &'static str)> =
-        references.into_iter().map(|r| (r, "signer")).collect();
-    for r in current_refs {
-        if let Some(key) = peek_key(&r)
-            && !current.has_key(&key.key_id())
-        {
-            return Err(usage(format!(
-                "--current-key {r} holds key {}, which is not a current key of identity {}",
-                key.key_id().short(),
-                kel.identity().short()
-            )));
-        }
-        roles.push((r, "co-signer"));
-    }
-    let opened = open_signers(&planned, &roles, &unlock, &ui)?;
-    // The revealed keys' attestations (not the co-signing current keys') go into the rotation.
-    final_plan.attestations = attestations_of(&opened, &keys);
-    let planned = if final_plan.attestations.is_empty() {
-        planned
-    } else {
-        event::rotation(kel, &final_plan).map_err(Failure::usage)?
-    };
-    let destination = match &args.pending {
-        Some(path) => Destination::Pending(path.clone()),
-        None => Destination::Log(&log),
-    };
-    let details = vec![("reason", reason.to_string())];
-    let outcome = sign_and_finish(
-        "rotate",
-        Some(kel),
-        &planned,
-        &opened,
-        destination,
-        &transcript_path,
-        &details,
-        Some(&next),
-        out,
-    )?;
-    report(
-        out,
-        "rotate",
-        &outcome,
-        &destination_path,
-        &transcript_path,
-        Some(kel),
-    )
-}
-
-/// The common tail of transfer, accept and revoke: current keys sign an event planned on `log`.
-#[allow(clippy::too_many_arguments)]
-fn current_keys_ceremony(
-    action: &str,
-    log: &LogFile,
-    planned: &Planned,
-    keys: &[String],
-    pending: Option<&PathBuf>,
-    common: &CommonArgs,
-    details: &[(&str, String)],
-    out: &Output,
-) -> CmdResult {
-    let ui = TerminalUi;
-    let references = parse_refs(keys)?;
-    let kel = &log.kel;
-    let (destination_path, transcript_path) = match pending {
-        Some(path) => (
-            path.clone(),
-            with_suffix(path, &format!(".{action}.transcript.json")),
-        ),
-        None => (
-            log.path.clone(),
-            with_suffix(
-                &log.path,
-                &format!(
-                    ".{}-{action}.transcript.json",
-                    kel.head().event.sequence + 1
-                ),
-            ),
-        ),
-    };
-    let transcript_path = common.transcript.clone().unwrap_or(transcript_path);
-    if pending.is_some() {
-        must_be_new(&destination_path, "pending event file")?;
-    }
-    transcript_slot(&transcript_path, Some(kel))?;
-    if references.is_empty() && pending.is_none() {
-        return Err(usage(format!(
-            "identity {} needs {} of its current keys to sign; give --key REF (or --pending PATH \
-             to gather signatures on other machines)",
-            kel.identity().short(),
-            planned.threshold
-        )));
-    }
-    let unlock = super::unlock_options(&common.passphrase);
-    let roles: Vec<(KeyRef, &'static str)> =
-        references.into_iter().map(|r| (r, "signer")).collect();
-    let opened = open_signers(planned, &roles, &unlock, &ui)?;
-    let destination = match pending {
-        Some(path) => Destination::Pending(path.clone()),
-        None => Destination::Log(log),
-    };
-    let outcome = sign_and_finish(
-        action,
-        Some(kel),
-        planned,
-        &opened,
-        destination,
-        &transcript_path,
-        details,
-        None,
-        out,
-    )?;
-    report(
-        out,
-        action,
-        &outcome,
-        &destination_path,
-        &transcript_path,
-        Some(kel),
-    )
+    let outcome = request.run(&notices(out)).map_err(|e| {
+        failure(
+            e,
+            "the new key's public key is needed to build the rotation",
+        )
+    })?;
+    report(out, "rotate", &outcome)
 }
 
 fn transfer(args: TransferArgs, out: &Output) -> CmdResult {
-    let log = read_log(&args.identity)?;
+    let ui = TerminalUi;
     let names = parse_names(&args.names)?;
     let to: IdentityId = if args.to.starts_with("hid:") {
         args.to
             .parse()
             .map_err(|e| usage(format!("--to {:?}: {e}", args.to)))?
     } else {
-        read_log(Path::new(&args.to))?.kel.identity()
+        ceremony(LogFile::read(Path::new(&args.to)))?
+            .kel()
+            .identity()
     };
-    let planned =
-        event::transfer(&log.kel, to, &names, Timestamp::now()).map_err(Failure::usage)?;
-    let details = vec![
-        ("to", to.to_string()),
-        (
-            "names",
-            names
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-    ];
-    current_keys_ceremony(
-        "transfer",
-        &log,
-        &planned,
-        &args.keys,
-        args.pending.as_ref(),
-        &args.common,
-        &details,
-        out,
-    )
+    let unlock = super::unlock_options(&args.common.passphrase);
+    let keys = sources(parse_refs(&args.keys)?, &unlock, &ui);
+    let request = Transfer {
+        signing: Signing {
+            keys: dyn_sources(&keys),
+            to: destination(&args.identity, args.pending.as_ref()),
+            transcript: args.common.transcript,
+        },
+        identity: args.identity,
+        to,
+        names,
+    };
+    report(out, "transfer", &ceremony(request.run(&notices(out)))?)
 }
 
 fn accept(args: AcceptArgs, out: &Output) -> CmdResult {
-    let log = read_log(&args.identity)?;
-    let giver = read_log(&args.from)?;
+    let ui = TerminalUi;
     let transfer = args
         .transfer
         .as_deref()
@@ -1403,50 +922,24 @@ fn accept(args: AcceptArgs, out: &Output) -> CmdResult {
         })
         .transpose()?;
     let names = parse_names(&args.names)?;
-    let planned = event::acceptance(
-        &log.kel,
-        &giver.kel,
+    let unlock = super::unlock_options(&args.common.passphrase);
+    let keys = sources(parse_refs(&args.keys)?, &unlock, &ui);
+    let request = Accept {
+        signing: Signing {
+            keys: dyn_sources(&keys),
+            to: destination(&args.identity, args.pending.as_ref()),
+            transcript: args.common.transcript,
+        },
+        identity: args.identity,
+        from: args.from,
         transfer,
-        (!names.is_empty()).then_some(names.as_slice()),
-        Timestamp::now(),
-    )
-    .map_err(Failure::usage)?;
-    let details = vec![
-        ("from", giver.kel.identity().to_string()),
-        (
-            "transfer",
-            planned
-                .event
-                .transfer
-                .map(|d| d.to_string())
-                .unwrap_or_default(),
-        ),
-        (
-            "names",
-            planned
-                .event
-                .names
-                .iter()
-                .flatten()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-    ];
-    current_keys_ceremony(
-        "accept",
-        &log,
-        &planned,
-        &args.keys,
-        args.pending.as_ref(),
-        &args.common,
-        &details,
-        out,
-    )
+        names,
+    };
+    report(out, "accept", &ceremony(request.run(&notices(out)))?)
 }
 
 fn revoke(args: RevokeArgs, out: &Output) -> CmdResult {
-    let log = read_log(&args.identity)?;
+    let ui = TerminalUi;
     let since: Timestamp = args.since.parse().map_err(Failure::usage)?;
     let revoked = args
         .revoke
@@ -1457,233 +950,69 @@ fn revoke(args: RevokeArgs, out: &Output) -> CmdResult {
         RevocationReason::Compromised => Reason::Compromised,
         RevocationReason::Retired => Reason::Retired,
     };
-    let planned = event::revocation(&log.kel, &revoked, reason, since, Timestamp::now())
-        .map_err(Failure::usage)?;
-    let details = vec![
-        ("reason", reason.to_string()),
-        ("since", since.to_string()),
-        (
-            "revoked",
-            revoked
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-    ];
-    current_keys_ceremony(
-        "revoke",
-        &log,
-        &planned,
-        &args.keys,
-        args.pending.as_ref(),
-        &args.common,
-        &details,
-        out,
-    )
-}
-
-fn read_pending(path: &Path) -> Result<(Vec<u8>, PendingEvent), Failure> {
-    let bytes = fsutil::read_bounded(path, hallmark_ceremony::pending::MAX_PENDING_BYTES as u64)
-        .map_err(|e| usage(format!("cannot read pending event {}: {e}", path.display())))?;
-    let pending =
-        PendingEvent::from_json(&bytes).map_err(|e| usage(format!("{}: {e}", path.display())))?;
-    Ok((bytes, pending))
+    let unlock = super::unlock_options(&args.common.passphrase);
+    let keys = sources(parse_refs(&args.keys)?, &unlock, &ui);
+    let request = Revoke {
+        signing: Signing {
+            keys: dyn_sources(&keys),
+            to: destination(&args.identity, args.pending.as_ref()),
+            transcript: args.common.transcript,
+        },
+        identity: args.identity,
+        revoked,
+        reason,
+        since,
+    };
+    report(out, "revoke", &ceremony(request.run(&notices(out)))?)
 }
 
 fn cosign(args: CosignArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
-    let (bytes, mut pending) = read_pending(&args.pending)?;
-    let log = args.identity.as_deref().map(read_log).transpose()?;
-    let base = log.as_ref().map(|l| &l.kel);
-    let planned = pending.plan(base).map_err(Failure::usage)?;
-    let references = parse_refs(&args.keys)?;
-    let transcript_path = args.common.transcript.clone().unwrap_or_else(|| {
-        let first = references
-            .first()
-            .and_then(peek_key)
-            .map(|k| k.key_id().short())
-            .unwrap_or_else(|| "key".to_owned());
-        with_suffix(&args.pending, &format!(".cosign-{first}.transcript.json"))
-    });
-    must_be_new(&transcript_path, "transcript")?;
-    let event = &planned.event;
     let unlock = super::unlock_options(&args.common.passphrase);
-    let is_current = |r: &KeyRef| {
-        event.kind == hallmark_keyring::kel::EventKind::Rotation
-            && peek_key(r).is_some_and(|k| planned.co_signers.contains(&k))
+    let keys = sources(parse_refs(&args.keys)?, &unlock, &ui);
+    let request = Cosign {
+        pending: args.pending,
+        identity: args.identity,
+        keys: dyn_sources(&keys),
+        transcript: args.common.transcript,
     };
-    let roles: Vec<(KeyRef, &'static str)> = references
-        .into_iter()
-        .map(|r| {
-            let role = if is_current(&r) {
-                "co-signer"
-            } else {
-                "signer"
-            };
-            (r, role)
-        })
-        .collect();
-    let opened = open_signers(&planned, &roles, &unlock, &ui)?;
-    out.note(&format!(
-        "co-signing event #{} ({}) of identity {}: {}",
-        event.sequence,
-        event.kind,
-        pending.identity(),
-        event.digest()
-    ));
-    for o in &opened {
-        pending.sign(base, o.handle.as_ref())?;
-    }
-    let mut transcript = Transcript::new("cosign", Some(pending.identity()), Timestamp::now());
-    transcript.event(event, EventStatus::Pending);
-    transcript.participants = opened.iter().map(Opened::participant).collect();
-    let envelope = sign_transcript(&transcript, &opened)?;
-    pending.transcripts.push(envelope.clone());
-    // Replace the pending file only if nobody else changed it meanwhile.
-    let now = fsutil::read_bounded(
-        &args.pending,
-        hallmark_ceremony::pending::MAX_PENDING_BYTES as u64,
-    )
-    .map_err(|e| usage(format!("cannot re-read {}: {e}", args.pending.display())))?;
-    if now != bytes {
-        return Err(usage(format!(
-            "{} changed while co-signing; nothing was written: co-sign the new file",
-            args.pending.display()
-        )));
-    }
-    fsutil::write_replace(&args.pending, &pending.to_json(), 0o644).map_err(Failure::usage)?;
-    write_transcript(&transcript_path, &envelope)?;
-    let outcome = Outcome {
-        kel: None,
-        pending,
-        transcript: envelope,
-    };
-    report(
-        out,
-        "cosign",
-        &outcome,
-        &args.pending,
-        &transcript_path,
-        base,
-    )
+    report(out, "cosign", &ceremony(request.run(&notices(out)))?)
 }
 
 fn commit(args: CommitArgs, out: &Output) -> CmdResult {
-    let (_, pending) = read_pending(&args.pending)?;
-    let log = args.identity.as_deref().map(read_log).transpose()?;
-    let base = log.as_ref().map(|l| &l.kel);
-    let event = pending.key_event()?;
-    pending.plan(base).map_err(Failure::usage)?;
-    let (destination, transcript_path) = match (&log, &args.out) {
-        (Some(log), _) => (
-            log.path.clone(),
-            with_suffix(
-                &log.path,
-                &format!(".{}-commit.transcript.json", event.sequence),
-            ),
-        ),
-        (None, Some(path)) => (
-            path.clone(),
-            with_suffix(path, &format!(".{}-commit.transcript.json", event.sequence)),
-        ),
+    let to = match (args.identity, args.out) {
+        (Some(path), _) => LogTarget::Existing(path),
+        (None, Some(path)) => LogTarget::New(path),
         (None, None) => return Err(usage("give --identity KEL (or --out KEL for an inception)")),
     };
-    let transcript_path = args.transcript.clone().unwrap_or(transcript_path);
-    transcript_slot(&transcript_path, base)?;
-    if log.is_none() {
-        must_be_new(&destination, "output")?;
-    }
-    let kel = pending.commit(base).map_err(Failure::usage)?;
-    let mut transcript = Transcript::new("commit", Some(pending.identity()), Timestamp::now());
-    transcript.event(&event, EventStatus::Committed);
-    transcript.parts = pending.transcripts.clone();
-    let envelope = Envelope::new(
-        hallmark_keyring::PayloadType::Transcript,
-        transcript.to_payload(),
-    )?;
-    // A commit involves no key: its transcript is unsigned and carries the signed
-    // transcripts of the steps that gathered the signatures.
-    transcript::verify(&envelope).map_err(|e| {
-        usage(format!(
-            "the pending event's transcripts do not verify ({e}); the event itself is valid: \
-             pass --transcript to choose another path, or re-gather the signatures"
-        ))
-    })?;
-    if let Some(log) = &log {
-        check_unchanged(log)?;
-    }
-    write_transcript_then(&transcript_path, &envelope, base, || match &log {
-        Some(log) => write_log(log, &kel),
-        None => fsutil::write_new(&destination, &KelFile::from_kel(&kel).to_json(), 0o644)
-            .map_err(Failure::usage),
-    })?;
-    let outcome = Outcome {
-        kel: Some(kel),
-        pending,
-        transcript: envelope,
+    let request = Commit {
+        pending: args.pending,
+        to,
+        transcript: args.transcript,
     };
-    report(
-        out,
-        "commit",
-        &outcome,
-        &destination,
-        &transcript_path,
-        base,
-    )
+    report(out, "commit", &ceremony(request.run(&notices(out)))?)
 }
 
 fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
-    let bytes = fsutil::read_bounded(&args.file, 1024 * 1024).map_err(|e| {
-        usage(format!(
-            "cannot read transcript {}: {e}",
-            args.file.display()
-        ))
-    })?;
-    let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-    let envelope = Envelope::from_json(text)
-        .map_err(|e| usage(format!("{} is not a transcript: {e}", args.file.display())))?;
-    let t = transcript::verify(&envelope)
-        .map_err(|e| usage(format!("{}: {e}", args.file.display())))?;
-    let log = args.identity.as_deref().map(read_log).transpose()?;
-    let mut checks = Vec::new();
-    let mut problems = Vec::new();
-    if let Some(log) = &log {
-        for (event, check) in t.check_log(&log.kel) {
-            match &check {
-                LogCheck::InLog => {}
-                LogCheck::Missing if event.status == EventStatus::Pending => {}
-                LogCheck::Missing => problems.push(format!(
-                    "event #{} ({}) {} is not in the log: the log is shorter",
-                    event.sequence, event.kind, event.digest
-                )),
-                LogCheck::Different { found } => problems.push(format!(
-                    "event #{} ({}) {} is not in the log, which has {found} there",
-                    event.sequence, event.kind, event.digest
-                )),
-                LogCheck::OtherIdentity => problems.push(format!(
-                    "the transcript is about identity {}, not {}",
-                    t.identity.map(|i| i.to_string()).unwrap_or_default(),
-                    log.kel.identity()
-                )),
-                _ => problems.push(format!("event #{}: {check:?}", event.sequence)),
-            }
-            checks.push((event, check));
+    let file = args.file.clone();
+    let report = ceremony(
+        VerifyTranscript {
+            file: args.file,
+            identity: args.identity,
         }
-    }
-    let mut participants: Vec<&Participant> = t.participants.iter().collect();
-    let mut parts = Vec::new();
-    for part in &t.parts {
-        let inner =
-            transcript::verify(part).map_err(|e| usage(format!("{}: {e}", args.file.display())))?;
-        parts.push(inner);
-    }
-    for p in &parts {
-        participants.extend(p.participants.iter());
-    }
+        .run(),
+    )?;
+    let t = &report.transcript;
+    let in_log = |e: &TranscriptEvent| {
+        report
+            .checks
+            .iter()
+            .find(|(c, _)| c == e)
+            .map(|(_, c)| *c == LogCheck::InLog)
+    };
     if out.json {
         out.json(&json!({
-            "valid": problems.is_empty(),
+            "valid": report.problems.is_empty(),
             "action": t.action,
             "identity": t.identity.map(|i| i.to_string()),
             "time": t.time.to_string(),
@@ -1691,14 +1020,14 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
                 "sequence": e.sequence, "kind": e.kind.as_str(),
                 "digest": e.digest.to_string(),
                 "status": match e.status { EventStatus::Committed => "committed", EventStatus::Pending => "pending" },
-                "in_log": checks.iter().find(|(c, _)| c == e).map(|(_, c)| *c == LogCheck::InLog),
+                "in_log": in_log(e),
             })).collect::<Vec<_>>(),
-            "participants": participants.iter().map(|p| json!({
+            "participants": report.participants.iter().map(|p| json!({
                 "key_id": p.key_id.to_string(), "role": p.role, "backend": p.backend,
                 "reference": p.reference, "device": p.device,
             })).collect::<Vec<_>>(),
             "details": t.details,
-            "problems": problems,
+            "problems": report.problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
         }));
     } else {
         outln!(
@@ -1708,9 +1037,9 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
             t.time
         );
         for e in &t.events {
-            let state = match checks.iter().find(|(c, _)| c == e).map(|(_, c)| c) {
-                Some(LogCheck::InLog) => " (in the log)",
-                Some(_) => " (NOT in the log)",
+            let state = match in_log(e) {
+                Some(true) => " (in the log)",
+                Some(false) => " (NOT in the log)",
                 None => "",
             };
             outln!(
@@ -1721,7 +1050,7 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
                 e.status
             );
         }
-        for p in &participants {
+        for p in &report.participants {
             let device: Vec<String> = p.device.iter().map(|(k, v)| format!("{k}={v}")).collect();
             outln!(
                 "  signed by {} ({}, {} {}{})",
@@ -1740,8 +1069,8 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
             outln!("  {k}: {v}");
         }
     }
-    if let Some(problem) = problems.first() {
-        return Err(usage(format!("{}: {problem}", args.file.display())));
+    if let Some(problem) = report.problems.first() {
+        return Err(usage(format!("{}: {problem}", file.display())));
     }
     Ok(Exit::Success)
 }
@@ -1749,7 +1078,7 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
 fn backup(args: BackupArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
     let reference: KeyRef = args.key.parse().map_err(Failure::usage)?;
-    let key_path = file_only(
+    file_only(
         &reference,
         "a custodian backup splits a file key (hardware keys cannot leave their device)",
     )?;
@@ -1781,102 +1110,30 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
             recipient: Box::new(recipient),
         });
     }
-    let log = args.identity.as_deref().map(read_log).transpose()?;
-    if let (Some(log), Some(key)) = (&log, peek_key(&reference))
-        && !backup::is_committed(&log.kel, &key.key_id())
-    {
-        return Err(usage(format!(
-            "key {} is neither committed as a next key nor a current key of identity {}: \
-             refusing to back it up; nothing was unlocked",
-            key.key_id().short(),
-            log.kel.identity().short()
-        )));
-    }
-    if fsutil::exists_no_follow(&args.out)
-        && std::fs::read_dir(&args.out)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(true)
-    {
-        return Err(usage(format!(
-            "{} exists and is not an empty directory; refusing to write shares into it",
-            args.out.display()
-        )));
-    }
-    let transcript_path = args
-        .common
-        .transcript
-        .clone()
-        .unwrap_or_else(|| args.out.join("backup.transcript.json"));
     let unlock = super::unlock_options(&args.common.passphrase);
-    let key = filekey::FileKey::unlock(
-        key_path,
-        &match hallmark_signer::filekey::is_passphrase_protected(key_path)? {
-            true => filekey::Unlock::Passphrase(
-                unlock
-                    .passphrase
-                    .clone()
-                    .unwrap_or(SecretSource::Prompt)
-                    .read(&format!("passphrase for {}", key_path.display()), &ui)?,
-            ),
-            false => {
-                let mut ids = Vec::new();
-                for file in &unlock.age_identities {
-                    ids.extend(keyref::read_age_identities(file)?);
-                }
-                filekey::Unlock::Identities(ids)
-            }
-        },
+    let key = CeremonyKey {
+        reference,
+        unlock: &unlock,
+        ui: &ui,
+    };
+    let made = ceremony(
+        Backup {
+            key: &key,
+            custodians,
+            threshold: args.threshold,
+            out: args.out,
+            identity: args.identity,
+            transcript: args.common.transcript,
+        }
+        .run(),
     )?;
-    let now = Timestamp::now();
-    let made = backup::split(
-        key.signing_key(),
-        &custodians,
-        args.threshold,
-        log.as_ref().map(|l| &l.kel),
-        now,
-    )
-    .map_err(Failure::usage)?;
-    // Only the custodians' shares live here (each 0600): the directory is private too.
-    fsutil::create_dir_all(&args.out, fsutil::SECRET_DIR_MODE)
-        .map_err(|e| usage(format!("cannot create {}: {e}", args.out.display())))?;
-    let mut files = Vec::new();
-    for share in &made.shares {
-        let path = args.out.join(format!(
-            "share-{}-of-{}.age",
-            share.index,
-            made.shares.len()
-        ));
-        fsutil::write_new(&path, share.armored.as_bytes(), 0o600).map_err(Failure::usage)?;
-        files.push((path, share.custodian.clone()));
-    }
-    let handle: Box<dyn KeyHandle> = Box::new(key);
-    let opened = [Opened {
-        handle,
-        role: "backed-up",
-        attestation: None,
-    }];
-    let mut transcript = Transcript::new("backup", log.as_ref().map(|l| l.kel.identity()), now);
-    transcript.participants = opened.iter().map(Opened::participant).collect();
-    transcript.detail("backup", made.id.clone());
-    transcript.detail(
-        "threshold",
-        format!("{} of {}", made.threshold, made.shares.len()),
-    );
-    for (i, (path, custodian)) in files.iter().enumerate() {
-        transcript.detail(
-            &format!("share {}", i + 1),
-            format!("{custodian} {}", path.display()),
-        );
-    }
-    let envelope = sign_transcript(&transcript, &opened)?;
-    write_transcript(&transcript_path, &envelope)?;
     if out.json {
         out.json(&json!({
             "backup": made.id,
             "key_id": made.key.key_id().to_string(),
             "threshold": made.threshold,
-            "shares": files.iter().map(|(p, c)| json!({"file": p.display().to_string(), "recipient": c})).collect::<Vec<_>>(),
-            "transcript": transcript_path.display().to_string(),
+            "shares": made.shares.iter().map(|(p, c)| json!({"file": p.display().to_string(), "recipient": c})).collect::<Vec<_>>(),
+            "transcript": made.transcript.display().to_string(),
         }));
     } else {
         outln!(
@@ -1886,10 +1143,10 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
             made.threshold,
             made.shares.len()
         );
-        for (path, custodian) in &files {
+        for (path, custodian) in &made.shares {
             outln!("  {} -> {custodian}", path.display());
         }
-        outln!("  transcript {}", transcript_path.display());
+        outln!("  transcript {}", made.transcript.display());
     }
     out.note(
         "Hand each share to its custodian and delete it here; no single share reveals anything \
@@ -1898,102 +1155,73 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
     Ok(Exit::Success)
 }
 
-/// Writes a restore's transcript. Something at the path is replaced only if it is the
-/// transcript of a restore of this very key that was killed before it wrote the key (the key
-/// file is known to be absent); anything else is refused.
-fn write_restore_transcript(
-    path: &Path,
-    envelope: &Envelope,
-    restored: &PublicKey,
-) -> Result<(), Failure> {
-    if !fsutil::exists_no_follow(path) {
-        return write_transcript(path, envelope);
-    }
-    let interrupted = fsutil::read_bounded(path, 16 * 1024 * 1024)
-        .ok()
-        .and_then(|bytes| Envelope::from_json(bytes.trim_ascii_end()).ok())
-        .and_then(|envelope| transcript::verify(&envelope).ok())
-        .is_some_and(|t| {
-            t.action == "restore"
-                && t.participants.len() == 1
-                && t.participants[0].public_key == *restored
+/// Saves a key rebuilt from shares as a passphrase-protected key file.
+struct RestoredKeyFile<'a> {
+    args: &'a RestoreArgs,
+    path: &'a Path,
+    passphrase: Option<Secret>,
+    written: std::cell::RefCell<Option<PathBuf>>,
+    ui: &'a dyn Interaction,
+}
+
+impl KeySink for RestoredKeyFile<'_> {
+    fn prepare(&mut self) -> Result<(), KeyFailure> {
+        let what = "passphrase for the restored key";
+        self.passphrase = Some(if let Some(path) = &self.args.passphrase_file {
+            SecretSource::File(path.clone()).read(what, self.ui)?
+        } else if let Some(name) = &self.args.passphrase_env {
+            SecretSource::Env(name.clone()).read(what, self.ui)?
+        } else {
+            self.ui
+                .request_new_secret(&format!("new passphrase for {}", self.path.display()))?
         });
-    if !interrupted {
-        return must_be_new(path, "transcript");
+        Ok(())
     }
-    let mut bytes = envelope.to_json();
-    bytes.push(b'\n');
-    fsutil::write_replace(path, &bytes, 0o644).map_err(Failure::usage)
+
+    fn save(&self, _index: usize, key: &ed25519_dalek::SigningKey) -> Result<(), KeyFailure> {
+        let Some(passphrase) = &self.passphrase else {
+            return Err("the restored key was saved before its passphrase was set".into());
+        };
+        let protection = Protection::Passphrase {
+            passphrase: passphrase.clone(),
+            work_factor: self.args.work_factor,
+        };
+        let written = filekey::write_key(self.path, key, &protection)?;
+        *self.written.borrow_mut() = Some(written.path);
+        Ok(())
+    }
 }
 
 fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
     let reference: KeyRef = args.out.parse().map_err(Failure::usage)?;
     let out_path = file_only(&reference, "a restored key is written as a file key")?;
-    must_be_new(out_path, "output key file")?;
-    let transcript_path = args
-        .transcript
-        .clone()
-        .unwrap_or_else(|| with_suffix(out_path, ".restore.transcript.json"));
-    let log = read_log(&args.identity)?;
     let mut identities = Vec::new();
     for file in &args.age_identities {
         identities.extend(keyref::read_age_identities(file)?);
     }
-    let ids: Vec<&dyn age::Identity> = identities.iter().map(|i| i as &dyn age::Identity).collect();
-    let mut shares = Vec::new();
-    for path in &args.shares {
-        let bytes = fsutil::read_bounded(path, backup::MAX_SHARE_FILE_BYTES as u64)
-            .map_err(|e| usage(format!("cannot read share {}: {e}", path.display())))?;
-        shares.push(
-            backup::open_share(&path.display().to_string(), &bytes, &ids)
-                .map_err(Failure::usage)?,
-        );
-    }
-    let key = backup::restore(&shares, &log.kel).map_err(Failure::usage)?;
-    let passphrase = if let Some(path) = &args.passphrase_file {
-        SecretSource::File(path.clone()).read("passphrase for the restored key", &ui)?
-    } else if let Some(name) = &args.passphrase_env {
-        SecretSource::Env(name.clone()).read("passphrase for the restored key", &ui)?
-    } else {
-        ui.request_new_secret(&format!("new passphrase for {}", out_path.display()))?
+    let mut sink = RestoredKeyFile {
+        args: &args,
+        path: out_path,
+        passphrase: None,
+        written: std::cell::RefCell::new(None),
+        ui: &ui,
     };
-    let public_key = PublicKey::new(key.verifying_key());
-    let participant = Participant {
-        public_key,
-        key_id: public_key.key_id(),
-        role: "restored".to_owned(),
-        backend: "file".to_owned(),
-        reference: reference.to_string(),
-        device: Vec::new(),
-        attestations: Vec::new(),
-    };
-    let mut transcript = Transcript::new("restore", Some(log.kel.identity()), Timestamp::now());
-    transcript.participants = vec![participant];
-    transcript.detail("backup", shares[0].backup.clone());
-    transcript.detail(
-        "shares",
-        shares
-            .iter()
-            .map(|s| format!("{} ({})", s.index, s.source))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
-    let envelope = transcript.sign(&[&key as &dyn Ed25519Signer])?;
-    // The transcript first, then the key: a restore killed between the two leaves the
-    // transcript of a key that is not there, which running the restore again replaces.
-    write_restore_transcript(&transcript_path, &envelope, &public_key)?;
-    let written = filekey::write_key(
-        out_path,
-        &key,
-        &Protection::Passphrase {
-            passphrase,
-            work_factor: args.work_factor,
-        },
-    )
-    .map_err(Failure::usage)?;
-    let key_id = public_key.key_id();
-    let role = if log.kel.current().has_key(&key_id) {
+    let restored = ceremony(
+        Restore {
+            shares: args.shares.clone(),
+            identities: identities.iter().map(|i| i as &dyn age::Identity).collect(),
+            identity: args.identity.clone(),
+            out: out_path.clone(),
+            reference: reference.to_string(),
+            sink: &mut sink,
+            transcript: args.transcript.clone(),
+        }
+        .run(),
+    )?;
+    let file = sink.written.take().unwrap_or_else(|| out_path.clone());
+    let key_id = restored.key.key_id();
+    let role = if restored.current {
         "a current key"
     } else {
         "the committed next key"
@@ -2001,18 +1229,18 @@ fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
     if out.json {
         out.json(&json!({
             "key_id": key_id.to_string(),
-            "public_key": written.public_key.to_string(),
-            "file": written.path.display().to_string(),
-            "identity": log.kel.identity().to_string(),
-            "transcript": transcript_path.display().to_string(),
+            "public_key": restored.key.to_string(),
+            "file": file.display().to_string(),
+            "identity": restored.identity.to_string(),
+            "transcript": restored.transcript.display().to_string(),
         }));
     } else {
         outln!(
             "restored key {key_id} ({role} of identity {}) to {}",
-            log.kel.identity(),
-            written.path.display()
+            restored.identity,
+            file.display()
         );
-        outln!("  transcript {}", transcript_path.display());
+        outln!("  transcript {}", restored.transcript.display());
     }
     Ok(Exit::Success)
 }
