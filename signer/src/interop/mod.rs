@@ -6,7 +6,10 @@
 //! * [`sshsig`] — `FILE.sig`, OpenSSH's SSHSIG (`ssh-keygen -Y sign`), as git uses for
 //!   `gpg.format=ssh`;
 //! * [`allowed_signers`] — OpenSSH allowed-signers files;
-//! * [`pubkey`] — public keys as `ed25519:…`, OpenSSH lines, minisign keys, PEM and JWK.
+//! * [`pubkey`] — public keys as `ed25519:…`, OpenSSH lines, minisign keys, PEM and JWK;
+//! * [`revoked`] — OpenSSH revoked-key lists;
+//! * [`verify`] — verifying minisign and SSH signature files: which keys and allowed signers
+//!   are trusted, and refusals told apart from malformed input.
 //!
 //! What reaches a signer is always small: a 64-byte digest, 64 bytes plus a trusted comment, or
 //! the SSHSIG preamble with the file's hash. Every parser here takes untrusted input: sizes are
@@ -18,7 +21,9 @@
 pub mod allowed_signers;
 pub mod minisign;
 pub mod pubkey;
+pub mod revoked;
 pub mod sshsig;
+pub mod verify;
 pub mod wire;
 
 use hallmark_keyring::envelope::Ed25519Signer;
