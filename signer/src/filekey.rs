@@ -561,6 +561,105 @@ impl signature::Keypair for FileKey {
     }
 }
 
+/// How new key files made by a ceremony are protected, gathered only once the ceremony's
+/// checks have passed.
+pub enum NewKeyProtection {
+    /// Encrypted to age recipients.
+    Recipients(Vec<age::x25519::Recipient>),
+    /// Encrypted to a passphrase: from `source`, or asked for twice on the terminal with
+    /// `prompt` when there is none.
+    Passphrase {
+        /// Where the passphrase comes from (`None`: asked for).
+        source: Option<hallmark_hsm::secret::SecretSource>,
+        /// What the passphrase is, in messages about its source.
+        what: String,
+        /// The prompt when it is asked for.
+        prompt: String,
+        /// scrypt's log2(N); `None` lets age pick.
+        work_factor: Option<u8>,
+    },
+}
+
+/// The [`KeySink`](hallmark_ceremony::KeySink) of ceremonies that make key files (next keys,
+/// a key rebuilt from custodian shares): key `i` is written to `paths[i]`.
+pub struct NewKeyFiles<'a> {
+    paths: Vec<PathBuf>,
+    protection: Option<NewKeyProtection>,
+    ready: Option<Protection>,
+    ui: &'a dyn hallmark_hsm::interact::Interaction,
+    written: &'a dyn Fn(&GeneratedFileKey),
+}
+
+impl<'a> NewKeyFiles<'a> {
+    /// Key files at `paths`, protected as `protection` says; `written` is told of each file
+    /// once it is written.
+    pub fn new(
+        paths: Vec<PathBuf>,
+        protection: NewKeyProtection,
+        ui: &'a dyn hallmark_hsm::interact::Interaction,
+        written: &'a dyn Fn(&GeneratedFileKey),
+    ) -> Self {
+        NewKeyFiles {
+            paths,
+            protection: Some(protection),
+            ready: None,
+            ui,
+            written,
+        }
+    }
+
+    /// How many key files this sink makes.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Whether it makes none.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+impl hallmark_ceremony::KeySink for NewKeyFiles<'_> {
+    fn prepare(&mut self) -> Result<(), hallmark_ceremony::keys::KeyFailure> {
+        if self.paths.is_empty() {
+            return Ok(());
+        }
+        self.ready = Some(match self.protection.take() {
+            Some(NewKeyProtection::Recipients(recipients)) => Protection::Recipients(recipients),
+            Some(NewKeyProtection::Passphrase {
+                source,
+                what,
+                prompt,
+                work_factor,
+            }) => Protection::Passphrase {
+                passphrase: match source {
+                    Some(source) => source.read(&what, self.ui)?,
+                    None => self.ui.request_new_secret(&prompt)?,
+                },
+                work_factor,
+            },
+            None => return Ok(()),
+        });
+        Ok(())
+    }
+
+    fn save(
+        &self,
+        index: usize,
+        key: &SigningKey,
+    ) -> Result<(), hallmark_ceremony::keys::KeyFailure> {
+        let (Some(path), Some(protection)) = (self.paths.get(index), &self.ready) else {
+            return Err(format!(
+                "no protection was gathered for key file {index} before it was saved"
+            )
+            .into());
+        };
+        let written = write_key(path, key, protection)?;
+        (self.written)(&written);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

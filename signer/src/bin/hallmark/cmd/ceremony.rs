@@ -20,11 +20,11 @@ use hallmark_ceremony::run::{
 use hallmark_ceremony::transcript::{EventStatus, LogCheck, TranscriptEvent};
 use hallmark_ceremony::{CeremonyError, KeySink, KeySource};
 use hallmark_hsm::interact::{Headless, Interaction};
-use hallmark_hsm::secret::{Secret, SecretSource};
+use hallmark_hsm::secret::SecretSource;
 use hallmark_keyring::fsutil;
 use hallmark_keyring::kel::Reason;
 use hallmark_keyring::{IdentityId, KeyId, Namespace, PublicKey, Sha256Digest, Timestamp};
-use hallmark_signer::filekey::{self, Protection};
+use hallmark_signer::filekey::{self, NewKeyFiles, NewKeyProtection};
 use hallmark_signer::keyref::{self, CeremonyKey, KeyRef, UnlockOptions};
 use serde_json::json;
 
@@ -648,14 +648,11 @@ fn next_commitments(args: &NextArgs) -> Result<(Vec<KeyId>, Vec<PathBuf>), Failu
     Ok((ids, create))
 }
 
-/// Saves the next keys a ceremony creates as key files, protected as `--next-recipient` or the
-/// next passphrase say.
+/// The next key files `--create-next` makes, protected as `--next-recipient` or the next
+/// passphrase say; once the ceremony's checks pass, it notes `--next-key` files found here.
 struct NextKeyFiles<'a> {
-    paths: Vec<PathBuf>,
+    files: NewKeyFiles<'a>,
     args: &'a NextArgs,
-    recipients: Vec<age::x25519::Recipient>,
-    protection: Option<Protection>,
-    ui: &'a dyn Interaction,
 }
 
 impl<'a> NextKeyFiles<'a> {
@@ -664,34 +661,48 @@ impl<'a> NextKeyFiles<'a> {
         args: &'a NextArgs,
         ui: &'a dyn Interaction,
     ) -> Result<Self, Failure> {
-        let recipients = if paths.is_empty() {
-            Vec::new()
-        } else {
-            args.next_recipients
+        let protection = if !paths.is_empty() && !args.next_recipients.is_empty() {
+            let recipients = args
+                .next_recipients
                 .iter()
                 .map(|r| {
                     r.parse::<age::x25519::Recipient>()
                         .map_err(|_| usage(format!("{r:?} is not an age X25519 recipient (age1…)")))
                 })
-                .collect::<Result<Vec<_>, _>>()?
+                .collect::<Result<Vec<_>, _>>()?;
+            NewKeyProtection::Recipients(recipients)
+        } else {
+            NewKeyProtection::Passphrase {
+                source: passphrase_source(&args.next_passphrase_file, &args.next_passphrase_env),
+                what: "passphrase for the next key".to_owned(),
+                prompt: "new passphrase for the next key".to_owned(),
+                work_factor: args.work_factor,
+            }
         };
         Ok(NextKeyFiles {
-            paths,
+            files: NewKeyFiles::new(paths, protection, ui, &created_next_key),
             args,
-            recipients,
-            protection: None,
-            ui,
         })
     }
 
     fn next_keys(&mut self, committed: Vec<KeyId>) -> NextKeys<'_> {
         NextKeys {
             committed,
-            create: self.paths.len(),
+            create: self.files.len(),
             threshold: self.args.next_threshold,
             sink: Some(self),
         }
     }
+}
+
+fn created_next_key(written: &filekey::GeneratedFileKey) {
+    errln!(
+        "important: created next key {} (key id {}). Move it offline now — a second device, a \
+         safe, or custodian shares (`hallmark ceremony backup`) — and delete this copy: only the \
+         next rotation needs it, and whoever holds it can rotate this identity.",
+        written.path.display(),
+        written.public_key.key_id()
+    );
 }
 
 impl KeySink for NextKeyFiles<'_> {
@@ -707,43 +718,20 @@ impl KeySink for NextKeyFiles<'_> {
                 );
             }
         }
-        if self.paths.is_empty() {
-            return Ok(());
-        }
-        if !self.recipients.is_empty() {
-            self.protection = Some(Protection::Recipients(std::mem::take(&mut self.recipients)));
-            return Ok(());
-        }
-        let what = "passphrase for the next key";
-        let passphrase = if let Some(path) = &self.args.next_passphrase_file {
-            SecretSource::File(path.clone()).read(what, self.ui)?
-        } else if let Some(name) = &self.args.next_passphrase_env {
-            SecretSource::Env(name.clone()).read(what, self.ui)?
-        } else {
-            self.ui
-                .request_new_secret("new passphrase for the next key")?
-        };
-        self.protection = Some(Protection::Passphrase {
-            passphrase,
-            work_factor: self.args.work_factor,
-        });
-        Ok(())
+        self.files.prepare()
     }
 
     fn save(&self, index: usize, key: &ed25519_dalek::SigningKey) -> Result<(), KeyFailure> {
-        let (Some(path), Some(protection)) = (self.paths.get(index), &self.protection) else {
-            return Err("a next key was saved before its protection was set".into());
-        };
-        filekey::write_key(path, key, protection)?;
-        errln!(
-            "important: created next key {} (key id {}). Move it offline now — a second \
-             device, a safe, or custodian shares (`hallmark ceremony backup`) — and delete this \
-             copy: only the next rotation needs it, and whoever holds it can rotate this \
-             identity.",
-            path.display(),
-            PublicKey::new(key.verifying_key()).key_id()
-        );
-        Ok(())
+        self.files.save(index, key)
+    }
+}
+
+/// A passphrase from `--…-passphrase-file` or `--…-passphrase-env`; `None` asks.
+fn passphrase_source(file: &Option<PathBuf>, env: &Option<String>) -> Option<SecretSource> {
+    match (file, env) {
+        (Some(path), _) => Some(SecretSource::File(path.clone())),
+        (None, Some(name)) => Some(SecretSource::Env(name.clone())),
+        (None, None) => None,
     }
 }
 
@@ -1155,43 +1143,6 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
     Ok(Exit::Success)
 }
 
-/// Saves a key rebuilt from shares as a passphrase-protected key file.
-struct RestoredKeyFile<'a> {
-    args: &'a RestoreArgs,
-    path: &'a Path,
-    passphrase: Option<Secret>,
-    written: std::cell::RefCell<Option<PathBuf>>,
-    ui: &'a dyn Interaction,
-}
-
-impl KeySink for RestoredKeyFile<'_> {
-    fn prepare(&mut self) -> Result<(), KeyFailure> {
-        let what = "passphrase for the restored key";
-        self.passphrase = Some(if let Some(path) = &self.args.passphrase_file {
-            SecretSource::File(path.clone()).read(what, self.ui)?
-        } else if let Some(name) = &self.args.passphrase_env {
-            SecretSource::Env(name.clone()).read(what, self.ui)?
-        } else {
-            self.ui
-                .request_new_secret(&format!("new passphrase for {}", self.path.display()))?
-        });
-        Ok(())
-    }
-
-    fn save(&self, _index: usize, key: &ed25519_dalek::SigningKey) -> Result<(), KeyFailure> {
-        let Some(passphrase) = &self.passphrase else {
-            return Err("the restored key was saved before its passphrase was set".into());
-        };
-        let protection = Protection::Passphrase {
-            passphrase: passphrase.clone(),
-            work_factor: self.args.work_factor,
-        };
-        let written = filekey::write_key(self.path, key, &protection)?;
-        *self.written.borrow_mut() = Some(written.path);
-        Ok(())
-    }
-}
-
 fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
     let reference: KeyRef = args.out.parse().map_err(Failure::usage)?;
@@ -1200,13 +1151,15 @@ fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
     for file in &args.age_identities {
         identities.extend(keyref::read_age_identities(file)?);
     }
-    let mut sink = RestoredKeyFile {
-        args: &args,
-        path: out_path,
-        passphrase: None,
-        written: std::cell::RefCell::new(None),
-        ui: &ui,
+    let written = std::cell::RefCell::new(None);
+    let remember = |key: &filekey::GeneratedFileKey| *written.borrow_mut() = Some(key.path.clone());
+    let protection = NewKeyProtection::Passphrase {
+        source: passphrase_source(&args.passphrase_file, &args.passphrase_env),
+        what: "passphrase for the restored key".to_owned(),
+        prompt: format!("new passphrase for {}", out_path.display()),
+        work_factor: args.work_factor,
     };
+    let mut sink = NewKeyFiles::new(vec![out_path.clone()], protection, &ui, &remember);
     let restored = ceremony(
         Restore {
             shares: args.shares.clone(),
@@ -1219,7 +1172,7 @@ fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
         }
         .run(),
     )?;
-    let file = sink.written.take().unwrap_or_else(|| out_path.clone());
+    let file = written.take().unwrap_or_else(|| out_path.clone());
     let key_id = restored.key.key_id();
     let role = if restored.current {
         "a current key"
