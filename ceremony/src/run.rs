@@ -406,12 +406,7 @@ fn open_signers<'k>(
         name: source.name(),
         key: key.key_id(),
         kind: planned.event.kind.as_str(),
-        entitled: planned
-            .entitled
-            .iter()
-            .chain(&planned.co_signers)
-            .map(PublicKey::key_id)
-            .collect(),
+        entitled: planned.signer_ids(),
     };
     for (source, _) in keys {
         if let Some(key) = source.peek()

@@ -615,6 +615,21 @@ fn destination(log: &Path, pending: Option<&PathBuf>) -> Destination {
     }
 }
 
+/// The keys that sign an event of the log `log` here, and where the event and its transcript
+/// go.
+fn signing<'a>(
+    keys: &'a [CeremonyKey<'_>],
+    log: &Path,
+    pending: Option<&PathBuf>,
+    transcript: Option<PathBuf>,
+) -> Signing<'a> {
+    Signing {
+        keys: dyn_sources(keys),
+        to: destination(log, pending),
+        transcript,
+    }
+}
+
 // --- next keys -------------------------------------------------------------------------------------
 
 /// The next keys of `--next-key`, `--next-public-key` and `--create-next`: commitments read
@@ -851,11 +866,12 @@ fn rotate(args: RotateArgs, out: &Output) -> CmdResult {
         RotationReason::Compromised => Reason::Compromised,
     };
     let request = Rotate {
-        signing: Signing {
-            keys: dyn_sources(&keys),
-            to: destination(&args.identity, args.pending.as_ref()),
-            transcript: args.common.transcript.clone(),
-        },
+        signing: signing(
+            &keys,
+            &args.identity,
+            args.pending.as_ref(),
+            args.common.transcript.clone(),
+        ),
         identity: args.identity,
         cosigners,
         current: dyn_sources(&current),
@@ -887,11 +903,12 @@ fn transfer(args: TransferArgs, out: &Output) -> CmdResult {
     let unlock = super::unlock_options(&args.common.passphrase);
     let keys = sources(parse_refs(&args.keys)?, &unlock, &ui);
     let request = Transfer {
-        signing: Signing {
-            keys: dyn_sources(&keys),
-            to: destination(&args.identity, args.pending.as_ref()),
-            transcript: args.common.transcript,
-        },
+        signing: signing(
+            &keys,
+            &args.identity,
+            args.pending.as_ref(),
+            args.common.transcript,
+        ),
         identity: args.identity,
         to,
         names,
@@ -913,11 +930,12 @@ fn accept(args: AcceptArgs, out: &Output) -> CmdResult {
     let unlock = super::unlock_options(&args.common.passphrase);
     let keys = sources(parse_refs(&args.keys)?, &unlock, &ui);
     let request = Accept {
-        signing: Signing {
-            keys: dyn_sources(&keys),
-            to: destination(&args.identity, args.pending.as_ref()),
-            transcript: args.common.transcript,
-        },
+        signing: signing(
+            &keys,
+            &args.identity,
+            args.pending.as_ref(),
+            args.common.transcript,
+        ),
         identity: args.identity,
         from: args.from,
         transfer,
@@ -941,11 +959,12 @@ fn revoke(args: RevokeArgs, out: &Output) -> CmdResult {
     let unlock = super::unlock_options(&args.common.passphrase);
     let keys = sources(parse_refs(&args.keys)?, &unlock, &ui);
     let request = Revoke {
-        signing: Signing {
-            keys: dyn_sources(&keys),
-            to: destination(&args.identity, args.pending.as_ref()),
-            transcript: args.common.transcript,
-        },
+        signing: signing(
+            &keys,
+            &args.identity,
+            args.pending.as_ref(),
+            args.common.transcript,
+        ),
         identity: args.identity,
         revoked,
         reason,
