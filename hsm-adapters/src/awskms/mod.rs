@@ -76,9 +76,3 @@ pub const TAG_KEY: &str = "hallmark";
 
 /// The value of [`TAG_KEY`].
 pub const TAG_VALUE: &str = "package-signing";
-
-/// Lowercase hex.
-#[cfg(feature = "awskms")]
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

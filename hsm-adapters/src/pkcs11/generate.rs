@@ -141,7 +141,7 @@ pub fn generate_with(
 
     // Generated under a pending label, so that a process killed meanwhile leaves no object
     // under the label asked for; named once the pair is known to work.
-    let pending = format!("{PENDING_LABEL_PREFIX}{}", keys::hex(&id));
+    let pending = format!("{PENDING_LABEL_PREFIX}{}", crate::hex(&id));
     let (public, private) = generate_pair(&session, &token, &pending, &id)?;
     let key_uri = keys::key_uri(uri, &token.name, Some(label), &id);
     let finished = finish(&session, &token, public, private, &key_uri)

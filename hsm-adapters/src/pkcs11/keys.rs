@@ -7,6 +7,7 @@ use ed25519_dalek::VerifyingKey;
 use super::error::{Error, TokenName};
 use super::token::SelectedToken;
 use super::uri::{ObjectType, PathAttr, Pkcs11Uri};
+use crate::hex;
 
 /// `CKA_EC_PARAMS` for Ed25519 as an OID (RFC 8410 id-Ed25519, 1.3.101.112): PKCS#11 3.1's
 /// preferred form, and what Hallmark writes.
@@ -71,22 +72,10 @@ fn verifying_key(bytes: &[u8; 32]) -> Result<VerifyingKey, String> {
 
 /// Decodes an Ed25519 SubjectPublicKeyInfo (`CKA_PUBLIC_KEY_INFO`, RFC 8410).
 fn decode_spki(spki: &[u8]) -> Result<VerifyingKey, String> {
-    const PREFIX: &[u8] = &[
-        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-    ];
-    match spki.strip_prefix(PREFIX) {
-        Some(rest) if rest.len() == 32 => {
-            let mut key = [0u8; 32];
-            key.copy_from_slice(rest);
-            verifying_key(&key)
-        }
-        _ => Err("CKA_PUBLIC_KEY_INFO is not an Ed25519 SubjectPublicKeyInfo".to_owned()),
-    }
-}
-
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use ed25519_dalek::pkcs8::{DecodePublicKey, PublicKeyBytes};
+    let key = PublicKeyBytes::from_public_key_der(spki)
+        .map_err(|_| "CKA_PUBLIC_KEY_INFO is not an Ed25519 SubjectPublicKeyInfo".to_owned())?;
+    verifying_key(&key.0)
 }
 
 /// The URI that names a key: the token by label and serial, the object by label and id, and

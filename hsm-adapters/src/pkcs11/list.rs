@@ -9,10 +9,11 @@ use ed25519_dalek::VerifyingKey;
 
 use super::error::Error;
 use super::generate::PENDING_LABEL_PREFIX;
-use super::keys::{self, hex};
+use super::keys;
 use super::module::Module;
 use super::token::{self, LoginOptions, SelectedToken, TokenFlags};
 use super::uri::{PathAttr, Pkcs11Uri};
+use crate::hex;
 use crate::interact::Interaction;
 
 /// One slot of a module, with its token if one is present.
