@@ -130,7 +130,7 @@ pub enum ReleaseError {
         unsigned: Vec<PathBuf>,
         /// What failed.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: crate::keyref::SignerFailure,
     },
     /// A signer returned a signature that does not verify under its key.
     #[error(
@@ -379,7 +379,7 @@ pub fn sign_all(
         });
 
         let mut complete = 0;
-        let mut failure: Option<Box<dyn std::error::Error + Send + Sync>> = None;
+        let mut failure: Option<crate::keyref::SignerFailure> = None;
         let mut pending = envelopes.into_iter();
         'chunks: for start in (0..total).step_by(SIGNING_CHUNK) {
             let end = (start + SIGNING_CHUNK).min(total);
