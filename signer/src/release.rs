@@ -518,20 +518,39 @@ pub fn read_bundle(artifact: &Path, bundle_path: &Path) -> Result<Bundle, Verify
 pub fn expectations(
     expect: &[String],
     count: usize,
-) -> Result<Vec<Option<ExpectedRelease>>, String> {
+) -> Result<Vec<Option<ExpectedRelease>>, ExpectationError> {
     let parsed = expect
         .iter()
-        .map(|text| text.parse::<ExpectedRelease>().map_err(|e| e.to_string()))
+        .map(|text| text.parse::<ExpectedRelease>())
         .collect::<Result<Vec<_>, _>>()?;
     match parsed.as_slice() {
         [] => Ok(vec![None; count]),
         [one] => Ok(vec![Some(one.clone()); count]),
         many if many.len() == count => Ok(many.iter().cloned().map(Some).collect()),
-        many => Err(format!(
-            "--expect is given {} times for {count} artifacts: give it once for all of them, or once per artifact in order",
-            many.len()
-        )),
+        many => Err(ExpectationError::Count {
+            given: many.len(),
+            artifacts: count,
+        }),
     }
+}
+
+/// Why the expected releases cannot be matched with the artifacts.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExpectationError {
+    /// An expectation is not `NAME@VERSION`.
+    #[error(transparent)]
+    Parse(#[from] FormatError),
+    /// Neither one expectation nor one per artifact.
+    #[error(
+        "--expect is given {given} times for {artifacts} artifacts: give it once for all of them, or once per artifact in order"
+    )]
+    Count {
+        /// How many were given.
+        given: usize,
+        /// How many artifacts there are.
+        artifacts: usize,
+    },
 }
 
 /// [`verify_all_with_keys`], refusing an artifact whose bundle is for another release than the

@@ -291,7 +291,7 @@ fn finish(
             "the new public key has no readable CKA_EC_POINT".to_owned()
         ));
     };
-    let verifying_key = keys::decode_public_key(params, point).map_err(bad)?;
+    let verifying_key = keys::decode_public_key(params, point).map_err(|e| bad(e.to_string()))?;
     let message = b"hallmark pkcs11 key-generation check v1\0";
     let mechanism = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
         cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,

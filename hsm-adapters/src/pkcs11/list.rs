@@ -196,8 +196,8 @@ fn list_keys(
         {
             (Some(params), Some(point)) => match keys::decode_public_key(params, point) {
                 Ok(key) => (Some(key), None),
-                Err(reason) if reason.contains("Ed448") => continue,
-                Err(reason) => (None, Some(reason)),
+                Err(keys::KeyDecodeError::Ed448) => continue,
+                Err(reason) => (None, Some(reason.to_string())),
             },
             _ => (None, Some("CKA_EC_POINT is not readable".to_owned())),
         };

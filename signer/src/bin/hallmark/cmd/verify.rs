@@ -57,8 +57,7 @@ pub fn run(mut args: VerifyArgs, out: &Output) -> CmdResult {
             "--bundle names the bundle of a single artifact"
         )));
     }
-    let expected = release::expectations(&args.expect, args.paths.len())
-        .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    let expected = release::expectations(&args.expect, args.paths.len()).map_err(Failure::usage)?;
     if args.keyring.is_some() || args.identity.is_some() {
         return run_trust(args, &expected, out);
     }
