@@ -463,7 +463,7 @@ pub fn sign_all(
 #[non_exhaustive]
 pub enum VerifyInputError {
     /// No bundle where one was expected.
-    #[error("no bundle for {}: expected {}; sign it with `hallmark sign`, or name the bundle with --bundle", artifact.display(), bundle.display())]
+    #[error("no bundle for {}: expected {}", artifact.display(), bundle.display())]
     NoBundle {
         /// The artifact.
         artifact: PathBuf,
