@@ -48,6 +48,13 @@ say "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+say "hallmark-signer's library without the commands (no default features)"
+cargo check -p hallmark-signer --no-default-features --lib --locked
+if cargo tree -p hallmark-signer --no-default-features -e normal --locked --prefix none |
+  grep -E '^(clap|clap_complete|clap_mangen|indicatif|rpassword|anyhow) '; then
+  echo "the library without the cli feature depends on a command-line crate (above)" >&2
+  exit 1
+fi
 
 # --- supply chain (deny.toml; docs/supply-chain.md) ----------------------------------------------
 say "cargo deny check licenses bans sources"
