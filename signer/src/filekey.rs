@@ -366,41 +366,69 @@ pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> 
         path: pub_path.to_owned(),
         detail: "not UTF-8 text".into(),
     })?;
-    parse_public_key_text(&text).map_err(|detail| FileKeyError::BadPublicKeyFile {
+    parse_public_key_text(&text).map_err(|e| FileKeyError::BadPublicKeyFile {
         path: pub_path.to_owned(),
-        detail,
+        detail: e.to_string(),
     })
 }
 
 /// The key in a public key file's text; see [`read_public_key_file`].
-pub fn parse_public_key_text(text: &str) -> Result<PublicKey, String> {
+pub fn parse_public_key_text(text: &str) -> Result<PublicKey, PublicKeyTextError> {
     if !text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
-        return crate::interop::pubkey::parse_any(text)
-            .map(|parsed| parsed.key)
-            .map_err(|e| e.to_string());
+        return Ok(crate::interop::pubkey::parse_any(text)?.key);
     }
     let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
-    let key = PublicKey::from_str(lines.next().unwrap_or_default()).map_err(|e| e.to_string())?;
+    let key = PublicKey::from_str(lines.next().unwrap_or_default())?;
     match (lines.next(), lines.next()) {
         (None, _) => Ok(key),
         (Some(line), None) => {
-            let named = line.strip_prefix("key id: ").ok_or_else(|| {
-                format!(
-                    "after the key, only the `key id: …` line of `hallmark key show` may \
-                     follow, not {:?}",
-                    line.chars().take(40).collect::<String>()
-                )
-            })?;
+            let named =
+                line.strip_prefix("key id: ")
+                    .ok_or_else(|| PublicKeyTextError::ExtraLine {
+                        line: line.chars().take(40).collect(),
+                    })?;
             let id = key.key_id().to_string();
             if named != id {
-                return Err(format!(
-                    "its key id line names {named}, but the key's id is {id}: the file was edited"
-                ));
+                return Err(PublicKeyTextError::KeyIdMismatch {
+                    named: named.to_owned(),
+                    id,
+                });
             }
             Ok(key)
         }
-        (Some(_), Some(_)) => Err("more lines than a public key has".to_owned()),
+        (Some(_), Some(_)) => Err(PublicKeyTextError::TooManyLines),
     }
+}
+
+/// Why a public key file's text is not a public key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublicKeyTextError {
+    /// Hallmark's `ed25519:` line does not parse.
+    #[error(transparent)]
+    Key(#[from] hallmark_keyring::key::KeyError),
+    /// Another form (OpenSSH, minisign, PEM, JWK) that does not parse.
+    #[error(transparent)]
+    Other(#[from] crate::interop::pubkey::PublicKeyError),
+    /// A second line that is not the key id line.
+    #[error(
+        "after the key, only the `key id: …` line of `hallmark key show` may follow, not {line:?}"
+    )]
+    ExtraLine {
+        /// The line (its first 40 characters).
+        line: String,
+    },
+    /// The key id line names another key.
+    #[error("its key id line names {named}, but the key's id is {id}: the file was edited")]
+    KeyIdMismatch {
+        /// The id the line names.
+        named: String,
+        /// The key's id.
+        id: String,
+    },
+    /// More than the key and its id line.
+    #[error("more lines than a public key has")]
+    TooManyLines,
 }
 
 /// Whether a key file is encrypted to a passphrase (as opposed to age recipients).

@@ -200,10 +200,72 @@ pub struct BatchError {
     pub signed: Vec<Signature>,
     /// How many were asked for.
     pub total: usize,
-    /// What failed: the backend's own error (a YubiKey, PKCS#11 or AWS KMS error, which says
-    /// what to do), or the [`signature::Error`] of a single signature.
+    /// What failed.
     #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync>,
+    pub source: SignerFailure,
+}
+
+/// Why a signer stopped: the backend's own error, which says what to do. A closed set, so
+/// callers can tell device failures from mistakes without inspecting error chains.
+#[derive(Debug)]
+pub enum SignerFailure {
+    /// A PKCS#11 token failed.
+    Pkcs11(Box<pkcs11::Error>),
+    /// A YubiKey failed.
+    YubiKey(Box<yubikey::Error>),
+    /// AWS KMS failed.
+    AwsKms(Box<awskms::Error>),
+    /// A single signature failed: a file key, or a signer signing one message at a time
+    /// (its backend's error, if any, is the source).
+    Signature(signature::Error),
+}
+
+impl SignerFailure {
+    /// Whether the device, token or service failed (exit code 4 in the CLI), rather than
+    /// something asked of it being wrong (a PIN, a reference; exit code 2).
+    pub fn is_hardware(&self) -> bool {
+        use std::error::Error as _;
+        match self {
+            SignerFailure::Pkcs11(e) => !e.is_usage(),
+            SignerFailure::YubiKey(e) => !e.is_usage(),
+            SignerFailure::AwsKms(e) => !e.is_usage(),
+            SignerFailure::Signature(e) => {
+                let backend = e.source();
+                backend
+                    .and_then(|b| b.downcast_ref::<pkcs11::Error>())
+                    .is_some_and(|e| !e.is_usage())
+                    || backend
+                        .and_then(|b| b.downcast_ref::<yubikey::Error>())
+                        .is_some_and(|e| !e.is_usage())
+                    || backend
+                        .and_then(|b| b.downcast_ref::<awskms::Error>())
+                        .is_some_and(|e| !e.is_usage())
+            }
+        }
+    }
+}
+
+impl fmt::Display for SignerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignerFailure::Pkcs11(e) => e.fmt(f),
+            SignerFailure::YubiKey(e) => e.fmt(f),
+            SignerFailure::AwsKms(e) => e.fmt(f),
+            SignerFailure::Signature(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SignerFailure {
+    /// The backend's error itself, so that error chains name it once (the text is the same).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(match self {
+            SignerFailure::Pkcs11(e) => &**e,
+            SignerFailure::YubiKey(e) => &**e,
+            SignerFailure::AwsKms(e) => &**e,
+            SignerFailure::Signature(e) => e,
+        })
+    }
 }
 
 /// An opened signer of any backend.
@@ -240,7 +302,7 @@ pub trait KeyHandle: Ed25519Signer + Send + Sync {
                     return Err(BatchError {
                         signed,
                         total: messages.len(),
-                        source: Box::new(source),
+                        source: SignerFailure::Signature(source),
                     });
                 }
             }
@@ -296,7 +358,7 @@ impl KeyHandle for Pkcs11Signer {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
-                source: err.cause,
+                source: SignerFailure::Pkcs11(err.cause),
             }
         })
     }
@@ -331,7 +393,7 @@ impl KeyHandle for AwsKmsSigner {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
-                source: err.cause,
+                source: SignerFailure::AwsKms(err.cause),
             }
         })
     }
@@ -404,7 +466,7 @@ impl KeyHandle for YubiKeySigner<'_> {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
-                source: Box::new(err.source),
+                source: SignerFailure::YubiKey(Box::new(err.source)),
             }
         })
     }

@@ -141,7 +141,7 @@ pub fn generate_with(
 
     // Generated under a pending label, so that a process killed meanwhile leaves no object
     // under the label asked for; named once the pair is known to work.
-    let pending = format!("{PENDING_LABEL_PREFIX}{}", keys::hex(&id));
+    let pending = format!("{PENDING_LABEL_PREFIX}{}", crate::hex(&id));
     let (public, private) = generate_pair(&session, &token, &pending, &id)?;
     let key_uri = keys::key_uri(uri, &token.name, Some(label), &id);
     let finished = finish(&session, &token, public, private, &key_uri)
@@ -291,7 +291,7 @@ fn finish(
             "the new public key has no readable CKA_EC_POINT".to_owned()
         ));
     };
-    let verifying_key = keys::decode_public_key(params, point).map_err(bad)?;
+    let verifying_key = keys::decode_public_key(params, point).map_err(|e| bad(e.to_string()))?;
     let message = b"hallmark pkcs11 key-generation check v1\0";
     let mechanism = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
         cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,

@@ -128,6 +128,12 @@ pub fn generate(
         None => None,
     };
 
+    let pin_policy = options
+        .pin_policy
+        .to_piv()
+        .ok_or(Error::PinPolicyNotGenerated {
+            policy: options.pin_policy,
+        })?;
     let mut device = Device::open(reference.serial())?;
     device.require_ed25519()?;
     let serial = device.serial;
@@ -149,7 +155,7 @@ pub fn generate(
             &mut device.yk,
             slot.piv(),
             AlgorithmId::Ed25519,
-            options.pin_policy.to_piv(),
+            pin_policy,
             options.touch_policy.to_piv(),
         )
     }))

@@ -35,7 +35,7 @@ use hallmark_keyring::key::{PublicKey, verify_signature};
 pub enum SignError {
     /// The signer (key file, token, YubiKey) failed.
     #[error("signing failed: {0}")]
-    Signer(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Signer(#[source] crate::keyref::SignerFailure),
     /// The signer returned a signature that does not verify under its own key.
     #[error(
         "the signer returned a signature that does not verify under its public key; the device \
@@ -57,7 +57,7 @@ fn sign_checked(
 ) -> Result<[u8; 64], SignError> {
     let signature = signer
         .try_sign(message)
-        .map_err(|e| SignError::Signer(Box::new(e)))?
+        .map_err(|e| SignError::Signer(crate::keyref::SignerFailure::Signature(e)))?
         .to_bytes();
     let key = PublicKey::new(signer.verifying_key());
     verify_signature(&key, message, &signature).map_err(|_| SignError::BadSignatureFromSigner)?;

@@ -51,6 +51,9 @@ pub fn classify(error: anyhow::Error) -> Failure {
 }
 
 fn is_hardware(error: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(failure) = error.downcast_ref::<hallmark_signer::keyref::SignerFailure>() {
+        return failure.is_hardware();
+    }
     if let Some(err) = pkcs11_error(error) {
         return !err.is_usage();
     }

@@ -111,12 +111,14 @@ fn read_key(text: &str) -> Result<KeyInput, Failure> {
     })?;
     // `hallmark key show`'s own text (`ed25519:…` and its `key id:` line) reads back.
     let parsed = if text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
-        filekey::parse_public_key_text(&text).map(|key| ParsedKey {
-            key,
-            format: KeyFormat::Hallmark,
-            minisign_key_id: None,
-            ssh_comment: None,
-        })
+        filekey::parse_public_key_text(&text)
+            .map(|key| ParsedKey {
+                key,
+                format: KeyFormat::Hallmark,
+                minisign_key_id: None,
+                ssh_comment: None,
+            })
+            .map_err(|e| e.to_string())
     } else {
         parse_any(&text).map_err(|e| e.to_string())
     }
