@@ -24,6 +24,8 @@ pub enum Exit {
     UnknownPublisher = 3,
     /// Hardware or token error.
     Hardware = 4,
+    /// A key asked to leave its device (`key export` of a PKCS#11, YubiKey or AWS KMS key).
+    NotExportable = 5,
 }
 
 impl Exit {
@@ -49,7 +51,7 @@ impl Exit {
                 Exit::Success => 0,
                 Exit::UnknownPublisher => 1,
                 Exit::Refused => 2,
-                Exit::Usage => 3,
+                Exit::Usage | Exit::NotExportable => 3,
                 Exit::Hardware => 4,
             }
         }
