@@ -82,6 +82,15 @@ fn a_minisign_key_keeps_its_id_and_signs_byte_for_byte_as_minisign() {
         .run(["key", "show", "file:k.key", "--format", "minisign"])
         .expect(0);
     assert_eq!(shown.stdout.trim_end(), original.trim_end());
+    // `key show > KEY.pub` keeps the id too.
+    let shown = s.run(["key", "show", "file:k.key"]).expect(0);
+    assert!(
+        shown
+            .stdout
+            .ends_with(&format!("\nminisign key id: {id}\n")),
+        "{}",
+        shown.stdout
+    );
     let mode = std::fs::metadata(s.join("k.key"))
         .unwrap()
         .permissions()

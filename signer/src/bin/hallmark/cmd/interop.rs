@@ -229,8 +229,12 @@ pub fn show(args: ShowArgs, out: &Output) -> CmdResult {
         KeyShowFormat::Hallmark => {
             outln!("{key}");
             outln!("key id: {}", key.key_id());
-            // A key imported from minisign: its id, so that `key show > KEY.pub` keeps it.
-            if let Some(id) = input.parsed.minisign_key_id {
+            // A key imported from minisign: its own id, so that `key show > KEY.pub` keeps it.
+            if let Some(id) = input
+                .parsed
+                .minisign_key_id
+                .filter(|id| *id != minisign::key_id_for(&key))
+            {
                 outln!(
                     "{}{}",
                     filekey::MINISIGN_KEY_ID_PREFIX,
