@@ -143,14 +143,20 @@ fn quickstart_script_says_what_to_do_without_root_or_sudo() {
 
 /// The shell blocks of the README's tour, in order.
 fn readme_tour() -> String {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let start = readme
-        .find("\n## A short tour\n")
-        .expect("README has a tour");
-    let end = start + readme[start..].find("\n## Documentation\n").unwrap();
+    shell_blocks("README.md", "\n## A short tour\n", "\n## Documentation\n")
+}
+
+/// The ```` ```sh ```` blocks of the document `doc` between the lines `from` and `to` (a
+/// heading; `to` may be the next heading at that level), joined in order.
+fn shell_blocks(doc: &str, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+    let start = text
+        .find(from)
+        .unwrap_or_else(|| panic!("{doc} has no {from:?}"));
+    let end = start + 1 + text[start + 1..].find(to).unwrap_or(text.len() - start - 1);
     let mut script = String::new();
     let mut in_block = false;
-    for line in readme[start..end].lines() {
+    for line in text[start..end].lines() {
         match (in_block, line) {
             (false, "```sh") => in_block = true,
             (true, "```") => in_block = false,
@@ -164,26 +170,36 @@ fn readme_tour() -> String {
     script
 }
 
-#[test]
-fn readme_tour_runs_as_written() {
-    let script = readme_tour();
-    assert!(script.contains("hallmark ceremony rotate"), "{script}");
+/// Runs a documented script with `bash -euo pipefail` in a new directory, with the built
+/// `hallmark` first on PATH and no terminal; it must succeed.
+fn run_documented(script: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
+    run_documented_in(script, dir.path())
+}
+
+fn run_documented_in(script: &str, dir: &Path) -> Run {
     let bin = Path::new(env!("CARGO_BIN_EXE_hallmark")).parent().unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(dir.path())
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
         .env("PATH", path)
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    let run = Run {
+    Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-    .expect(0);
+    .expect(0)
+}
+
+#[test]
+fn readme_tour_runs_as_written() {
+    let script = readme_tour();
+    assert!(script.contains("hallmark ceremony rotate"), "{script}");
+    let run = run_documented(&script);
     // What the tour promises, in order.
     let mut rest = run.stdout.as_str();
     for promised in [
@@ -312,4 +328,30 @@ fn github_actions_example_signs_and_verifies_as_written() {
         "{verdicts}"
     );
     assert_eq!(s.read(".hallmark/trust/audit.log"), audit_before);
+}
+
+#[test]
+fn interop_key_import_and_export_run_as_written() {
+    let script = shell_blocks(
+        "docs/interop.md",
+        "\n## Bringing keys in and out\n",
+        "\n## ",
+    );
+    assert!(script.contains("hallmark key import"), "{script}");
+    let run = run_documented(&script);
+    assert!(
+        run.stdout
+            .contains("Signature and comment signature verified"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("imported a minisign secret key from minisign.key")
+    );
+    assert!(
+        run.stdout.ends_with(" file:release.key\n"),
+        "ssh-keygen -y prints the key with its comment: {}",
+        run.stdout
+    );
 }
