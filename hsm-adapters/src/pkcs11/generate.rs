@@ -222,22 +222,32 @@ pub(crate) fn relabel_public(
             cryptoki::error::Error::NotSupported,
         ));
     };
-    session
-        .create_object(&[
-            Attribute::Class(cryptoki::object::ObjectClass::PUBLIC_KEY),
-            Attribute::KeyType(cryptoki::object::KeyType::EC_EDWARDS),
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Verify(true),
-            Attribute::EcParams(params),
-            Attribute::EcPoint(point),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(facts.id),
-        ])
+    create_public(session, params, point, label, facts.id)
         .map_err(|e| Error::device("C_CreateObject", Some(token), e))?;
     session
         .destroy_object(public)
         .map_err(|e| Error::device("C_DestroyObject", Some(token), e))
+}
+
+/// Creates a token public key object for an Ed25519 key.
+fn create_public(
+    session: &Session,
+    params: Vec<u8>,
+    point: Vec<u8>,
+    label: &str,
+    id: Vec<u8>,
+) -> cryptoki::error::Result<ObjectHandle> {
+    session.create_object(&[
+        Attribute::Class(cryptoki::object::ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(cryptoki::object::KeyType::EC_EDWARDS),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Verify(true),
+        Attribute::EcParams(params),
+        Attribute::EcPoint(point),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id),
+    ])
 }
 
 fn generate_pair(
@@ -348,17 +358,7 @@ fn create_pair(
         // CKA_EC_POINT as DER OCTET STRING, as tokens return it.
         let mut point = vec![0x04, 0x20];
         point.extend_from_slice(verifying_key.as_bytes());
-        let public = session.create_object(&[
-            Attribute::Class(ObjectClass::PUBLIC_KEY),
-            Attribute::KeyType(KeyType::EC_EDWARDS),
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Verify(true),
-            Attribute::EcParams(params.to_vec()),
-            Attribute::EcPoint(point),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(id.to_vec()),
-        ]);
+        let public = create_public(session, params.to_vec(), point, label, id.to_vec());
         return match public {
             Ok(public) => Ok((public, private)),
             Err(e) => {

@@ -645,25 +645,8 @@ impl PivCard {
             return status(0x6f00);
         }
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let (default_pin, default_touch) = slot_defaults(slot);
         let public = key.verifying_key();
-        self.slots.insert(
-            slot,
-            SlotKey {
-                key,
-                pin_policy: if pin_policy == 0 {
-                    default_pin
-                } else {
-                    pin_policy
-                },
-                touch_policy: if touch_policy == 0 {
-                    default_touch
-                } else {
-                    touch_policy
-                },
-                origin: Origin::Generated,
-            },
-        );
+        self.store_key(slot, key, pin_policy, touch_policy, Origin::Generated);
         let mut inner = Vec::new();
         tlv::push(&mut inner, 0x86, public.as_bytes());
         let out = tlv::encode(0x7f49, &inner);
@@ -704,25 +687,31 @@ impl PivCard {
         if algorithm != ALG_ED25519 || self.config.version < [5, 7, 0] {
             return status(sw::INCORRECT_DATA);
         }
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        self.store_key(slot, key, pin_policy, touch_policy, Origin::Imported);
+        status(sw::OK)
+    }
+
+    /// Puts a key in a slot; a policy byte of 0 means the slot's default.
+    fn store_key(
+        &mut self,
+        slot: u8,
+        key: ed25519_dalek::SigningKey,
+        pin_policy: u8,
+        touch_policy: u8,
+        origin: Origin,
+    ) {
         let (default_pin, default_touch) = slot_defaults(slot);
+        let or_default = |given: u8, default: u8| if given == 0 { default } else { given };
         self.slots.insert(
             slot,
             SlotKey {
-                key: ed25519_dalek::SigningKey::from_bytes(&seed),
-                pin_policy: if pin_policy == 0 {
-                    default_pin
-                } else {
-                    pin_policy
-                },
-                touch_policy: if touch_policy == 0 {
-                    default_touch
-                } else {
-                    touch_policy
-                },
-                origin: Origin::Imported,
+                key,
+                pin_policy: or_default(pin_policy, default_pin),
+                touch_policy: or_default(touch_policy, default_touch),
+                origin,
             },
         );
-        status(sw::OK)
     }
 
     fn object_id(data: &[u8]) -> Option<(u32, &[u8])> {

@@ -253,25 +253,8 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "REF")]
     pub out: String,
 
-    /// yubikey: when the YubiKey asks for the PIN before signing: never, once (per session:
-    /// one PIN per `hallmark sign` run) or always (before every signature). Default: once.
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub pin_policy: Option<PinPolicyArg>,
-
-    /// yubikey: when the YubiKey wants a touch before signing: never, always (every
-    /// signature) or cached (once per 15 seconds). Default: always.
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub touch_policy: Option<TouchPolicyArg>,
-
-    /// yubikey: the subject of the slot's self-signed certificate, e.g. "CN=Release key".
-    /// Default: CN=Hallmark signing key (YubiKey SERIAL slot SLOT).
-    #[arg(long, value_name = "DN")]
-    pub subject: Option<String>,
-
-    /// yubikey: replace a key already in the slot. The old key is destroyed and cannot be
-    /// recovered: make sure nothing (no identity, no pin) still depends on it.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub slot: YubiKeySlotArgs,
 
     #[command(flatten)]
     pub passphrase: UnlockArgs,
@@ -442,25 +425,36 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub new_protection: NewProtectionArgs,
 
-    /// yubikey: when the YubiKey asks for the PIN before signing (default once).
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub pin_policy: Option<PinPolicyArg>,
-
-    /// yubikey: when the YubiKey wants a touch before signing (default always).
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub touch_policy: Option<TouchPolicyArg>,
-
-    /// yubikey: the subject of the slot's self-signed certificate.
-    #[arg(long, value_name = "DN")]
-    pub subject: Option<String>,
-
-    /// yubikey: replace a key already in the slot (it is destroyed).
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub slot: YubiKeySlotArgs,
 
     /// Send the token's or YubiKey's PIN even when the next wrong PIN locks it.
     #[arg(long)]
     pub allow_final_pin_try: bool,
+}
+
+// How a key made in a YubiKey slot (generated or imported) is kept.
+#[derive(Debug, Args, Default, Clone)]
+pub struct YubiKeySlotArgs {
+    /// yubikey: when the YubiKey asks for the PIN before signing: never, once (per session:
+    /// one PIN per `hallmark sign` run) or always (before every signature). Default: once.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub pin_policy: Option<PinPolicyArg>,
+
+    /// yubikey: when the YubiKey wants a touch before signing: never, always (every
+    /// signature) or cached (once per 15 seconds). Default: always.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub touch_policy: Option<TouchPolicyArg>,
+
+    /// yubikey: the subject of the slot's self-signed certificate, e.g. "CN=Release key".
+    /// Default: CN=Hallmark signing key (YubiKey SERIAL slot SLOT).
+    #[arg(long, value_name = "DN")]
+    pub subject: Option<String>,
+
+    /// yubikey: replace a key already in the slot. The old key is destroyed and cannot be
+    /// recovered: make sure nothing (no identity, no pin) still depends on it.
+    #[arg(long)]
+    pub force: bool,
 }
 
 // A new key file's protection: a new passphrase, or age recipients.

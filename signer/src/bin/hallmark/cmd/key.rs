@@ -7,7 +7,7 @@ use hallmark_hsm::attestation::{self, ExpectedKey, TrustRoots};
 use hallmark_hsm::awskms;
 use hallmark_hsm::interact::Interaction;
 use hallmark_hsm::pkcs11;
-use hallmark_hsm::secret::SecretSource;
+use hallmark_hsm::secret::{Secret, SecretSource};
 use hallmark_hsm::yubikey::{self, GenerateOptions, PinPolicy, TouchPolicy};
 use hallmark_keyring::PublicKey;
 use hallmark_signer::filekey::{self, Protection};
@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::cli::{
     AttestArgs, AttestationTrustArgs, GenerateArgs, KeyCommand, ListArgs, NewProtectionArgs,
-    PasswdArgs, PinPolicyArg, TouchPolicyArg, VerifyAttestationArgs,
+    PasswdArgs, PinPolicyArg, TouchPolicyArg, VerifyAttestationArgs, YubiKeySlotArgs,
 };
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
@@ -251,10 +251,10 @@ fn generate(args: GenerateArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
     if !matches!(reference, KeyRef::YubiKey(_)) {
         for (given, flag) in [
-            (args.pin_policy.is_some(), "--pin-policy"),
-            (args.touch_policy.is_some(), "--touch-policy"),
-            (args.subject.is_some(), "--subject"),
-            (args.force, "--force"),
+            (args.slot.pin_policy.is_some(), "--pin-policy"),
+            (args.slot.touch_policy.is_some(), "--touch-policy"),
+            (args.slot.subject.is_some(), "--subject"),
+            (args.slot.force, "--force"),
         ] {
             if given {
                 return Err(Failure::usage(anyhow::anyhow!(
@@ -382,14 +382,7 @@ fn generate_yubikey(
              protected by the YubiKey's PIN (pin-source= in the reference)"
         )));
     }
-    let options = yubikey_options(
-        args.pin_policy,
-        args.touch_policy,
-        args.subject.as_deref(),
-        args.force,
-        args.passphrase.allow_final_pin_try,
-        ui,
-    );
+    let options = yubikey_options(&args.slot, args.passphrase.allow_final_pin_try, ui);
     let generated = yubikey::generate(yk, &options, ui)?;
     let info = &generated.device;
     let key = PublicKey::new(generated.verifying_key);
@@ -442,19 +435,16 @@ fn generate_yubikey(
 /// The options of a key made in a YubiKey slot (generated or imported), warning about
 /// policies that let anyone holding the YubiKey sign.
 pub(super) fn yubikey_options(
-    pin_policy: Option<PinPolicyArg>,
-    touch_policy: Option<TouchPolicyArg>,
-    subject: Option<&str>,
-    force: bool,
+    slot: &YubiKeySlotArgs,
     allow_final_pin_try: bool,
     ui: &dyn Interaction,
 ) -> GenerateOptions {
-    let pin_policy = match pin_policy.unwrap_or(PinPolicyArg::Once) {
+    let pin_policy = match slot.pin_policy.unwrap_or(PinPolicyArg::Once) {
         PinPolicyArg::Never => PinPolicy::Never,
         PinPolicyArg::Once => PinPolicy::Once,
         PinPolicyArg::Always => PinPolicy::Always,
     };
-    let touch_policy = match touch_policy.unwrap_or(TouchPolicyArg::Always) {
+    let touch_policy = match slot.touch_policy.unwrap_or(TouchPolicyArg::Always) {
         TouchPolicyArg::Never => TouchPolicy::Never,
         TouchPolicyArg::Always => TouchPolicy::Always,
         TouchPolicyArg::Cached => TouchPolicy::Cached,
@@ -467,10 +457,10 @@ pub(super) fn yubikey_options(
     }
     let mut options =
         GenerateOptions::new(pin_policy, touch_policy).allowing_final_pin_try(allow_final_pin_try);
-    if let Some(subject) = subject {
-        options = options.with_subject(subject.to_owned());
+    if let Some(subject) = &slot.subject {
+        options = options.with_subject(subject.clone());
     }
-    if force {
+    if slot.force {
         options = options.replacing_existing();
     }
     options
@@ -903,14 +893,29 @@ pub(super) fn new_protection(
     if !recipients.is_empty() {
         return Ok(Protection::Recipients(recipients));
     }
-    let what = format!("new passphrase for {}", path.display());
-    let passphrase = match (&args.new_passphrase_file, &args.new_passphrase_env) {
-        (Some(file), _) => SecretSource::File(file.clone()).read(&what, ui)?,
-        (None, Some(name)) => SecretSource::Env(name.clone()).read(&what, ui)?,
-        (None, None) => ui.request_new_secret(&what)?,
-    };
+    let passphrase = read_new_secret(
+        args.new_passphrase_file.as_ref(),
+        args.new_passphrase_env.as_ref(),
+        &format!("new passphrase for {}", path.display()),
+        ui,
+    )?;
     Ok(Protection::Passphrase {
         passphrase,
         work_factor: args.work_factor,
+    })
+}
+
+/// A new secret from the file or environment variable the flags name, or asked twice on the
+/// terminal.
+pub(super) fn read_new_secret(
+    file: Option<&PathBuf>,
+    env: Option<&String>,
+    what: &str,
+    ui: &dyn Interaction,
+) -> Result<Secret, Failure> {
+    Ok(match (file, env) {
+        (Some(file), _) => SecretSource::File(file.clone()).read(what, ui)?,
+        (None, Some(name)) => SecretSource::Env(name.clone()).read(what, ui)?,
+        (None, None) => ui.request_new_secret(what)?,
     })
 }

@@ -87,14 +87,7 @@ pub fn import(args: ImportArgs, out: &Output) -> CmdResult {
             (KeyRef::Pkcs11(made.uri), Vec::new(), None)
         }
         KeyRef::YubiKey(yk) => {
-            let options = super::key::yubikey_options(
-                args.pin_policy,
-                args.touch_policy,
-                args.subject.as_deref(),
-                args.force,
-                args.allow_final_pin_try,
-                &ui,
-            );
+            let options = super::key::yubikey_options(&args.slot, args.allow_final_pin_try, &ui);
             let made = yubikey::import(yk, &seed, &options, &ui)?;
             check_same(&public, &PublicKey::new(made.verifying_key))?;
             let info = &made.device;
@@ -180,10 +173,10 @@ fn check_import_flags(args: &ImportArgs, reference: &KeyRef) -> Result<(), Failu
         (args.new_protection.work_factor.is_some(), "--work-factor"),
     ];
     let yubikey_flags = [
-        (args.pin_policy.is_some(), "--pin-policy"),
-        (args.touch_policy.is_some(), "--touch-policy"),
-        (args.subject.is_some(), "--subject"),
-        (args.force, "--force"),
+        (args.slot.pin_policy.is_some(), "--pin-policy"),
+        (args.slot.touch_policy.is_some(), "--touch-policy"),
+        (args.slot.subject.is_some(), "--subject"),
+        (args.slot.force, "--force"),
     ];
     let refused = |flags: &[(bool, &'static str)], applies: &str| {
         flags.iter().find(|(given, _)| *given).map(|(_, flag)| {
@@ -298,14 +291,12 @@ pub fn export(args: ExportArgs, out: &Output) -> CmdResult {
         }
     }
     let new_passphrase: Option<Secret> = if encrypt {
-        let what = format!("passphrase for the exported {}", args.out.display());
-        Some(
-            match (&args.new_passphrase_file, &args.new_passphrase_env) {
-                (Some(file), _) => SecretSource::File(file.clone()).read(&what, &ui)?,
-                (None, Some(name)) => SecretSource::Env(name.clone()).read(&what, &ui)?,
-                (None, None) => ui.request_new_secret(&what)?,
-            },
-        )
+        Some(super::key::read_new_secret(
+            args.new_passphrase_file.as_ref(),
+            args.new_passphrase_env.as_ref(),
+            &format!("passphrase for the exported {}", args.out.display()),
+            &ui,
+        )?)
     } else {
         None
     };
