@@ -23,7 +23,8 @@ AWS_ACCESS_KEY_ID…, web identity, instance role; AWS_ENDPOINT_URL). A token's 
 --allow-final-pin-try. `hallmark key list` shows the YubiKeys and keys this machine sees.
 
 Exit codes: 0 trusted/success, 1 verification refused (the verdict says why), 2 usage or
-input error, 3 unknown publisher, 4 hardware/token error.
+input error, 3 unknown publisher, 4 hardware/token error, 5 a key that never leaves its device
+(key export).
 
 Try `hallmark quickstart` for a tour on a throwaway file key.";
 
