@@ -250,13 +250,10 @@ fn create_public(
     ])
 }
 
-fn generate_pair(
-    session: &Session,
-    token: &SelectedToken,
-    label: &str,
-    id: &[u8],
-) -> Result<(ObjectHandle, ObjectHandle), Error> {
-    let private_template = [
+/// What every private key Hallmark puts in a token is: a token object, private, sensitive,
+/// never extractable, for signing only.
+fn private_attributes(label: &str, id: &[u8]) -> Vec<Attribute> {
+    vec![
         Attribute::Token(true),
         Attribute::Private(true),
         Attribute::Sensitive(true),
@@ -265,7 +262,16 @@ fn generate_pair(
         Attribute::Derive(false),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
-    ];
+    ]
+}
+
+fn generate_pair(
+    session: &Session,
+    token: &SelectedToken,
+    label: &str,
+    id: &[u8],
+) -> Result<(ObjectHandle, ObjectHandle), Error> {
+    let private_template = private_attributes(label, id);
     let mut last = None;
     // PKCS#11 3.1 prefers the OID; older tokens know only the curve name.
     for params in [EC_PARAMS_ED25519_OID, EC_PARAMS_ED25519_NAME] {
@@ -324,17 +330,10 @@ fn create_pair(
         let mut private_template = vec![
             Attribute::Class(ObjectClass::PRIVATE_KEY),
             Attribute::KeyType(KeyType::EC_EDWARDS),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Extractable(false),
-            Attribute::Sign(true),
-            Attribute::Derive(false),
             Attribute::EcParams(params.to_vec()),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(id.to_vec()),
-            Attribute::Value(seed.to_vec()),
         ];
+        private_template.extend(private_attributes(label, id));
+        private_template.push(Attribute::Value(seed.to_vec()));
         let created = session.create_object(&private_template);
         for attribute in &mut private_template {
             if let Attribute::Value(value) = attribute {
