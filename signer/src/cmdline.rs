@@ -26,6 +26,8 @@ pub enum Exit {
     UnknownPublisher = 3,
     /// Hardware or token error.
     Hardware = 4,
+    /// A key asked to leave its device (`key export` of a PKCS#11, YubiKey or AWS KMS key).
+    NotExportable = 5,
 }
 
 impl Exit {
@@ -51,7 +53,7 @@ impl Exit {
                 Exit::Success => 0,
                 Exit::UnknownPublisher => 1,
                 Exit::Refused => 2,
-                Exit::Usage => 3,
+                Exit::Usage | Exit::NotExportable => 3,
                 Exit::Hardware => 4,
             }
         }

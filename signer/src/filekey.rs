@@ -86,6 +86,7 @@ impl fmt::Debug for Unlock {
 pub struct FileKey {
     key: SigningKey,
     path: PathBuf,
+    minisign_key_id: Option<[u8; 8]>,
 }
 
 impl fmt::Debug for FileKey {
@@ -93,6 +94,7 @@ impl fmt::Debug for FileKey {
         f.debug_struct("FileKey")
             .field("path", &self.path)
             .field("public_key", &PublicKey::new(self.key.verifying_key()))
+            .field("minisign_key_id", &self.minisign_key_id)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +129,15 @@ pub enum FileKeyError {
         path: PathBuf,
         /// age's description.
         detail: String,
+    },
+    /// A private key of another tool (minisign, OpenSSH, a raw seed) where a Hallmark key
+    /// file was expected.
+    #[error("{} is {}, not a Hallmark key file (an age-encrypted key)", path.display(), format.describe())]
+    ForeignKey {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        format: crate::foreignkey::ForeignFormat,
     },
     /// The file is passphrase-encrypted but age identities were given, or the reverse.
     #[error("{} is encrypted to {found}; {hint}", path.display())]
@@ -239,6 +250,18 @@ pub fn write_key(
     key: &SigningKey,
     protection: &Protection,
 ) -> Result<GeneratedFileKey, FileKeyError> {
+    write_key_with_id(path, key, protection, None)
+}
+
+/// [`write_key`] for a key that had a minisign key id before it was imported: the id is kept
+/// in `PATH.pub` (a `minisign key id:` line after the key), so that minisign signatures and
+/// public keys keep naming the key as minisign did.
+pub fn write_key_with_id(
+    path: &Path,
+    key: &SigningKey,
+    protection: &Protection,
+    minisign_key_id: Option<[u8; 8]>,
+) -> Result<GeneratedFileKey, FileKeyError> {
     let public_key = PublicKey::new(key.verifying_key());
     let pem = key
         .to_pkcs8_pem(Default::default())
@@ -255,7 +278,14 @@ pub fn write_key(
     // The key first: a generation killed before the `.pub` is written leaves a complete key,
     // whose public key `hallmark key show` derives again (with the passphrase).
     fsutil::write_new(path, armored.as_bytes(), 0o600)?;
-    if let Err(err) = fsutil::write_new(&pub_path, format!("{public_key}\n").as_bytes(), 0o644) {
+    let mut pub_text = format!("{public_key}\n");
+    if let Some(id) = minisign_key_id {
+        pub_text.push_str(&format!(
+            "{MINISIGN_KEY_ID_PREFIX}{}\n",
+            display_minisign_id(&id)
+        ));
+    }
+    if let Err(err) = fsutil::write_new(&pub_path, pub_text.as_bytes(), 0o644) {
         let _ = std::fs::remove_file(path);
         return Err(err.into());
     }
@@ -352,6 +382,13 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey, FileKeyError> {
 /// `.pub` file `key generate` writes, or `key show`'s text, whose `key id:` line must then name
 /// the same key), an OpenSSH line, a minisign public key, PEM or a JWK.
 pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> {
+    read_public_key_file_meta(pub_path).map(|(key, _)| key)
+}
+
+/// [`read_public_key_file`], with the minisign key id the file keeps, if any.
+pub fn read_public_key_file_meta(
+    pub_path: &Path,
+) -> Result<(PublicKey, Option<[u8; 8]>), FileKeyError> {
     let text = fsutil::read_bounded(pub_path, 4096).map_err(|source| match source {
         fsutil::ReadError::TooLarge { max } => FileKeyError::TooLarge {
             path: pub_path.to_owned(),
@@ -366,7 +403,7 @@ pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> 
         path: pub_path.to_owned(),
         detail: "not UTF-8 text".into(),
     })?;
-    parse_public_key_text(&text).map_err(|e| FileKeyError::BadPublicKeyFile {
+    parse_public_key_file_text(&text).map_err(|e| FileKeyError::BadPublicKeyFile {
         path: pub_path.to_owned(),
         detail: e.to_string(),
     })
@@ -374,19 +411,32 @@ pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> 
 
 /// The key in a public key file's text; see [`read_public_key_file`].
 pub fn parse_public_key_text(text: &str) -> Result<PublicKey, PublicKeyTextError> {
+    parse_public_key_file_text(text).map(|(key, _)| key)
+}
+
+/// The line of a `.pub` file that keeps an imported minisign key's id.
+pub const MINISIGN_KEY_ID_PREFIX: &str = "minisign key id: ";
+
+fn display_minisign_id(id: &[u8; 8]) -> String {
+    crate::interop::minisign::display_key_id(id)
+}
+
+/// The key in a public key file's text, and the minisign key id its `minisign key id:` line
+/// keeps (a key imported from minisign); see [`read_public_key_file`].
+pub fn parse_public_key_file_text(text: &str) -> Result<(PublicKey, Option<[u8; 8]>), PublicKeyTextError> {
     if !text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
-        return Ok(crate::interop::pubkey::parse_any(text)?.key);
+        let parsed = crate::interop::pubkey::parse_any(text)?;
+        return Ok((parsed.key, parsed.minisign_key_id));
     }
     let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
     let key = PublicKey::from_str(lines.next().unwrap_or_default())?;
-    match (lines.next(), lines.next()) {
-        (None, _) => Ok(key),
-        (Some(line), None) => {
-            let named =
-                line.strip_prefix("key id: ")
-                    .ok_or_else(|| PublicKeyTextError::ExtraLine {
-                        line: line.chars().take(40).collect(),
-                    })?;
+    let mut minisign_key_id = None;
+    let mut key_id_seen = false;
+    for line in lines {
+        if let Some(named) = line.strip_prefix("key id: ")
+            && !key_id_seen
+        {
+            key_id_seen = true;
             let id = key.key_id().to_string();
             if named != id {
                 return Err(PublicKeyTextError::KeyIdMismatch {
@@ -394,10 +444,35 @@ pub fn parse_public_key_text(text: &str) -> Result<PublicKey, PublicKeyTextError
                     id,
                 });
             }
-            Ok(key)
+        } else if let Some(named) = line.strip_prefix(MINISIGN_KEY_ID_PREFIX)
+            && minisign_key_id.is_none()
+        {
+            let parsed = (named.len() == 16
+                && named
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+            .then(|| u64::from_str_radix(named, 16).ok())
+            .flatten()
+            .ok_or_else(|| PublicKeyTextError::BadMinisignKeyId {
+                named: named.chars().take(40).collect(),
+            })?;
+            minisign_key_id = Some(parsed.to_le_bytes());
+        } else {
+            return Err(PublicKeyTextError::ExtraLine {
+                line: line.chars().take(40).collect(),
+            });
         }
-        (Some(_), Some(_)) => Err(PublicKeyTextError::TooManyLines),
     }
+    Ok((key, minisign_key_id))
+}
+
+/// The minisign key id kept in `PATH.pub` for a key imported from minisign; `None` for other
+/// keys, and when the file cannot be read.
+pub fn minisign_key_id(path: &Path) -> Option<[u8; 8]> {
+    let text = fsutil::read_bounded(&public_key_path(path), 4096).ok()?;
+    parse_public_key_file_text(std::str::from_utf8(&text).ok()?)
+        .ok()
+        .and_then(|(_, id)| id)
 }
 
 /// Why a public key file's text is not a public key.
@@ -412,7 +487,7 @@ pub enum PublicKeyTextError {
     Other(#[from] crate::interop::pubkey::PublicKeyError),
     /// A second line that is not the key id line.
     #[error(
-        "after the key, only the `key id: …` line of `hallmark key show` may follow, not {line:?}"
+        "after the key, only the `key id: …` line of `hallmark key show` and a `minisign key id: …` line may follow, each once, not {line:?}"
     )]
     ExtraLine {
         /// The line (its first 40 characters).
@@ -426,9 +501,12 @@ pub enum PublicKeyTextError {
         /// The key's id.
         id: String,
     },
-    /// More than the key and its id line.
-    #[error("more lines than a public key has")]
-    TooManyLines,
+    /// The minisign key id line of a key imported from minisign does not parse.
+    #[error("its minisign key id {named:?} is not 16 upper-case hex digits")]
+    BadMinisignKeyId {
+        /// The id the line names (its first 40 characters).
+        named: String,
+    },
 }
 
 /// Whether a key file is encrypted to a passphrase (as opposed to age recipients).
@@ -456,9 +534,15 @@ fn decryptor<'a>(
     bytes: &'a [u8],
 ) -> Result<age::Decryptor<impl std::io::BufRead + 'a>, FileKeyError> {
     age::Decryptor::new_buffered(age::armor::ArmoredReader::new(bytes)).map_err(|e| {
-        FileKeyError::NotAgeFile {
-            path: path.to_owned(),
-            detail: e.to_string(),
+        match crate::foreignkey::sniff(bytes) {
+            Some(format) => FileKeyError::ForeignKey {
+                path: path.to_owned(),
+                format,
+            },
+            None => FileKeyError::NotAgeFile {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            },
         }
     })
 }
@@ -544,18 +628,21 @@ impl FileKey {
             path: path.to_owned(),
         })?;
         let pub_path = public_key_path(path);
+        let mut minisign_key_id = None;
         if !public_key_lost(path) {
-            let expected = read_public_key_file(&pub_path)?;
+            let (expected, id) = read_public_key_file_meta(&pub_path)?;
             if expected.verifying_key() != &key.verifying_key() {
                 return Err(FileKeyError::PublicKeyMismatch {
                     path: path.to_owned(),
                     pub_path,
                 });
             }
+            minisign_key_id = id;
         }
         Ok(FileKey {
             key,
             path: path.to_owned(),
+            minisign_key_id,
         })
     }
 
@@ -567,6 +654,12 @@ impl FileKey {
     /// The public key.
     pub fn public_key(&self) -> PublicKey {
         PublicKey::new(self.key.verifying_key())
+    }
+
+    /// The minisign key id the key had before it was imported from minisign (kept in
+    /// `PATH.pub`); `None` for other keys.
+    pub fn minisign_key_id(&self) -> Option<[u8; 8]> {
+        self.minisign_key_id
     }
 
     /// The signing key, for re-encrypting or splitting into custodian shares.

@@ -287,6 +287,13 @@ pub trait KeyHandle: Ed25519Signer + Send + Sync {
         None
     }
 
+    /// The 8-byte id minisign knew the key by, for a key imported from minisign; `None` when
+    /// the key has none (minisign signatures then use the id derived from the key, see
+    /// [`crate::interop::minisign::key_id_for`]).
+    fn minisign_key_id(&self) -> Option<[u8; 8]> {
+        None
+    }
+
     /// Signs many small messages, calling `progress` after each. Hardware backends override
     /// this to use one session (or a pool) for the whole batch.
     fn sign_batch(
@@ -324,6 +331,10 @@ impl KeyHandle for FileKey {
 
     fn secret_key(&self) -> Option<&ed25519_dalek::SigningKey> {
         Some(self.signing_key())
+    }
+
+    fn minisign_key_id(&self) -> Option<[u8; 8]> {
+        FileKey::minisign_key_id(self)
     }
 }
 

@@ -6,6 +6,7 @@
 //! * [`filekey`] — Ed25519 keys in age-encrypted files, the no-hardware backend;
 //! * [`keyref`] — key references (`file:`, `pkcs11:`, `yubikey:`) resolved to signers in one
 //!   place;
+//! * [`foreignkey`] — minisign, OpenSSH and raw-seed private keys, for `key import|export`;
 //! * [`interop`] — minisign and OpenSSH signatures and public key forms, from any backend;
 //! * [`release`] — hashing, signing and verifying many artifacts in one run.
 #![forbid(unsafe_code)]
@@ -15,6 +16,7 @@ pub mod attest;
 #[cfg(feature = "cli")]
 pub mod cmdline;
 pub mod filekey;
+pub mod foreignkey;
 pub mod interop;
 pub mod keyref;
 pub mod release;

@@ -73,11 +73,15 @@ fn read_key(text: &str) -> Result<KeyInput, Failure> {
     }
     if let Ok(reference) = parsed {
         let key = keyref::public_key(&reference, &TerminalUi)?;
+        let minisign_key_id = match &reference {
+            KeyRef::File(path) => filekey::minisign_key_id(path),
+            _ => None,
+        };
         return Ok(KeyInput {
             parsed: ParsedKey {
                 key,
                 format: KeyFormat::Hallmark,
-                minisign_key_id: None,
+                minisign_key_id,
                 ssh_comment: None,
             },
             reference: Some(reference),
@@ -111,11 +115,11 @@ fn read_key(text: &str) -> Result<KeyInput, Failure> {
     })?;
     // `hallmark key show`'s own text (`ed25519:…` and its `key id:` line) reads back.
     let parsed = if text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
-        filekey::parse_public_key_text(&text)
-            .map(|key| ParsedKey {
+        filekey::parse_public_key_file_text(&text)
+            .map(|(key, minisign_key_id)| ParsedKey {
                 key,
                 format: KeyFormat::Hallmark,
-                minisign_key_id: None,
+                minisign_key_id,
                 ssh_comment: None,
             })
             .map_err(|e| e.to_string())
@@ -204,7 +208,10 @@ pub fn show(args: ShowArgs, out: &Output) -> CmdResult {
         let line = pubkey::render(&key, KeyFormat::Ssh, Some(c));
         SshPublicKey::parse(&line).map_err(|e| usage(format!("--comment: {e}")))?;
     }
-    let minisign_key = MinisignPublicKey::for_hallmark_key(&key);
+    let minisign_key = match input.parsed.minisign_key_id {
+        Some(id) => MinisignPublicKey::with_key_id(&key, id),
+        None => MinisignPublicKey::for_hallmark_key(&key),
+    };
     if out.json {
         out.json(&json!({
             "public_key": key.to_string(),
@@ -224,6 +231,18 @@ pub fn show(args: ShowArgs, out: &Output) -> CmdResult {
         KeyShowFormat::Hallmark => {
             outln!("{key}");
             outln!("key id: {}", key.key_id());
+            // A key imported from minisign: its own id, so that `key show > KEY.pub` keeps it.
+            if let Some(id) = input
+                .parsed
+                .minisign_key_id
+                .filter(|id| *id != minisign::key_id_for(&key))
+            {
+                outln!(
+                    "{}{}",
+                    filekey::MINISIGN_KEY_ID_PREFIX,
+                    minisign::display_key_id(&id)
+                );
+            }
         }
         KeyShowFormat::Ssh => outln!(
             "{}",
@@ -469,6 +488,9 @@ pub fn sign(args: SignArgs, out: &Output) -> CmdResult {
         .collect()
     };
 
+    let minisign_key_id = handle
+        .minisign_key_id()
+        .unwrap_or_else(|| minisign::key_id_for(&public));
     if out.json {
         out.json(&json!({
             "format": format_name,
@@ -478,7 +500,7 @@ pub fn sign(args: SignArgs, out: &Output) -> CmdResult {
             })).collect::<Vec<_>>(),
             "signer": handle.describe(),
             "ssh_fingerprint": ssh_fingerprint(&public),
-            "minisign_key_id": minisign::display_key_id(&minisign::key_id_for(&public)),
+            "minisign_key_id": minisign::display_key_id(&minisign_key_id),
         }));
     } else {
         for (file, sig) in &planned {
@@ -487,8 +509,7 @@ pub fn sign(args: SignArgs, out: &Output) -> CmdResult {
                 file.display(),
                 sig.display(),
                 match format {
-                    SignFormat::Minisign =>
-                        minisign::display_key_id(&minisign::key_id_for(&public)),
+                    SignFormat::Minisign => minisign::display_key_id(&minisign_key_id),
                     _ => ssh_fingerprint(&public),
                 }
             );
