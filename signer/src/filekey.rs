@@ -423,7 +423,9 @@ fn display_minisign_id(id: &[u8; 8]) -> String {
 
 /// The key in a public key file's text, and the minisign key id its `minisign key id:` line
 /// keeps (a key imported from minisign); see [`read_public_key_file`].
-pub fn parse_public_key_file_text(text: &str) -> Result<(PublicKey, Option<[u8; 8]>), PublicKeyTextError> {
+pub fn parse_public_key_file_text(
+    text: &str,
+) -> Result<(PublicKey, Option<[u8; 8]>), PublicKeyTextError> {
     if !text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
         let parsed = crate::interop::pubkey::parse_any(text)?;
         return Ok((parsed.key, parsed.minisign_key_id));
