@@ -29,6 +29,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+if ! cargo deny --version >/dev/null 2>&1; then
+  say "installing cargo-deny"
+  cargo install --locked cargo-deny
+fi
+
 # pcscd with vsmartcard's vpcd readers, for the virtual YubiKey suite (started here if needed).
 bash scripts/pcscd-vpcd.sh
 
@@ -45,6 +50,44 @@ say "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+say "hallmark-signer's library without the commands (no default features)"
+cargo check -p hallmark-signer --no-default-features --lib --locked
+if cargo tree -p hallmark-signer --no-default-features -e normal --locked --prefix none |
+  grep -E '^(clap|clap_complete|clap_mangen|indicatif|rpassword|anyhow) '; then
+  echo "the library without the cli feature depends on a command-line crate (above)" >&2
+  exit 1
+fi
+
+# --- supply chain (deny.toml; docs/supply-chain.md) ----------------------------------------------
+say "cargo deny check licenses bans sources"
+cargo deny --locked check --hide-inclusion-graph licenses bans sources
+
+# Advisories need the RustSec database, a git repository on GitHub. Fetch it when GitHub can be
+# reached; otherwise use the copy already on this machine, saying how old it is; with neither,
+# say plainly that advisories were not checked (HALLMARK_REQUIRE_ADVISORIES=1 makes that fail).
+say "cargo deny check advisories"
+advisory_dbs="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
+if timeout 300 cargo deny --locked fetch db >/dev/null 2>&1; then
+  cargo deny --locked --offline check --hide-inclusion-graph advisories
+elif db=$(find "$advisory_dbs" -mindepth 2 -maxdepth 2 -name .git 2>/dev/null | head -n 1) &&
+  [ -n "$db" ]; then
+  db=$(dirname "$db")
+  echo "the advisory database could not be fetched; checking against the copy in $db," \
+    "last changed $(git -C "$db" log -1 --format=%cs)"
+  cargo deny --locked --offline check --hide-inclusion-graph advisories
+else
+  cat >&2 <<'EOF_ADVISORIES'
+
+  ****************************************************************************************
+  ADVISORIES NOT CHECKED: the RustSec advisory database could not be fetched (github.com is
+  not reachable from here) and there is no copy of it on this machine. Licences, bans and
+  sources were checked. Run `cargo deny check advisories` where github.com is reachable
+  (docs/supply-chain.md).
+  ****************************************************************************************
+
+EOF_ADVISORIES
+  if [ "${HALLMARK_REQUIRE_ADVISORIES:-0}" = 1 ]; then exit 1; fi
+fi
 
 # --- tests -------------------------------------------------------------------------------------
 say "building tests"

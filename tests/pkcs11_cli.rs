@@ -346,3 +346,151 @@ fn a_killed_key_generation_leaves_no_half_pair_under_its_label() {
         run.stderr
     );
 }
+
+/// Set, with `SOFTHSM2_CONF`, when this test binary runs itself again to look into the token:
+/// the label of the imported private key. SoftHSM2 reads `SOFTHSM2_CONF` once, at
+/// `C_Initialize`, so the check runs in a process started with it.
+const READ_BACK_LABEL: &str = "HALLMARK_TEST_READ_BACK_LABEL";
+
+/// In the process started by [`an_imported_key_signs_and_its_value_cannot_be_read_back`]: the
+/// token says the imported key's value is sensitive, and its template held.
+fn check_not_readable(label: &str) {
+    use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+    use cryptoki::object::{Attribute, AttributeInfo, AttributeType, ObjectClass};
+    use cryptoki::session::UserType;
+    let ctx = Pkcs11::new(hallmark_tests::pkcs11_module()).unwrap();
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        .unwrap();
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|slot| ctx.get_token_info(*slot).unwrap().label() == "ci")
+        .unwrap();
+    let session = ctx.open_ro_session(slot).unwrap();
+    session
+        .login(
+            UserType::User,
+            Some(&hallmark_tests::TOKEN_PIN.to_owned().into()),
+        )
+        .unwrap();
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ])
+        .unwrap();
+    assert_eq!(found.len(), 1, "one private key labelled {label}");
+    let info = session
+        .get_attribute_info(found[0], &[AttributeType::Value])
+        .unwrap();
+    assert!(
+        matches!(info.as_slice(), [AttributeInfo::Sensitive]),
+        "the key's CKA_VALUE: {info:?}"
+    );
+    let attributes = session
+        .get_attributes(
+            found[0],
+            &[
+                AttributeType::Value,
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+                AttributeType::Token,
+                AttributeType::Sign,
+            ],
+        )
+        .unwrap();
+    assert_eq!(
+        attributes,
+        [
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Token(true),
+            Attribute::Sign(true),
+        ]
+    );
+}
+
+#[test]
+fn an_imported_key_signs_and_its_value_cannot_be_read_back() {
+    if let Ok(label) = std::env::var(READ_BACK_LABEL) {
+        check_not_readable(&label);
+        return;
+    }
+    let s = scratch_with_token();
+    // RFC 8032 §7.1 TEST 1.
+    let seed: Vec<u8> = (0..32)
+        .map(|i| {
+            u8::from_str_radix(
+                &"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+                    [2 * i..2 * i + 2],
+                16,
+            )
+            .unwrap()
+        })
+        .collect();
+    s.write("seed.bin", &seed);
+    let reference = pkcs11_ref(&s, "ci", "imported");
+    let json = s
+        .run(["--json", "key", "import", "seed.bin", "--out", &reference])
+        .expect(0)
+        .json();
+    let public = "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+    assert_eq!(json["public_key"], public);
+    assert_eq!(json["format"], "raw");
+    // File-key flags do not apply, and an existing label is never replaced.
+    let run = s
+        .run(["key", "import", "seed.bin", "--out", &reference])
+        .expect(2);
+    assert!(
+        run.stderr
+            .contains("already has an object labelled 'imported'"),
+        "{}",
+        run.stderr
+    );
+    let run = s
+        .run([
+            "key",
+            "import",
+            "seed.bin",
+            "--out",
+            &pkcs11_ref(&s, "ci", "other"),
+            "--new-passphrase-file",
+            "pw",
+        ])
+        .expect(2);
+    assert!(
+        run.stderr
+            .contains("--new-passphrase-file applies to imports into a key file"),
+        "{}",
+        run.stderr
+    );
+
+    // The token signs with it: a release verifies under the seed's public key.
+    let names = artifacts(&s, 1);
+    let args = sign_args(json["reference"].as_str().unwrap(), &names);
+    s.run(&args).expect(0);
+    assert_eq!(trusted(&s, public, &names), 1);
+    // And exporting it is refused.
+    s.run([
+        "key", "export", &reference, "--format", "raw", "--out", "x.bin", "--yes",
+    ])
+    .expect(5);
+
+    let checked = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "an_imported_key_signs_and_its_value_cannot_be_read_back",
+            "--nocapture",
+        ])
+        .env(READ_BACK_LABEL, "imported")
+        .env("SOFTHSM2_CONF", s.join("softhsm2.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}

@@ -143,3 +143,83 @@ fn ceremony_init_refuses_an_empty_passphrase_for_a_created_next_key() {
     assert!(!s.join("b.key").exists());
     assert!(!s.join("org.example.kel").exists());
 }
+
+#[test]
+fn key_export_asks_before_writing_a_secret_and_key_import_asks_for_passphrases() {
+    let s = scratch();
+    let public = s.file_key("k.key");
+    let export = [
+        "key",
+        "export",
+        "file:k.key",
+        "--passphrase-file",
+        "pw",
+        "--format",
+        "raw",
+        "--out",
+        "seed.bin",
+    ];
+    // Anything but yes cancels, and nothing is written.
+    let run = on_terminal(&s, &export, "n\n");
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Write the secret key of file:k.key (key id ")
+            && run
+                .stdout
+                .contains("to seed.bin as a raw 32-byte Ed25519 seed? [y/N]"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("export cancelled; nothing was written"),
+        "{}",
+        run.stdout
+    );
+    assert!(!s.join("seed.bin").exists());
+    let run = on_terminal(&s, &export, "y\n");
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(std::fs::read(s.join("seed.bin")).unwrap().len(), 32);
+
+    // Importing an encrypted OpenSSH key: its passphrase, then the new one twice.
+    let exported = on_terminal(
+        &s,
+        &[
+            "key",
+            "export",
+            "file:k.key",
+            "--passphrase-file",
+            "pw",
+            "--format",
+            "openssh",
+            "--out",
+            "id_ed25519",
+            "--yes",
+        ],
+        "ssh pass\nssh pass\n",
+    );
+    assert_eq!(exported.code, 0, "{}", exported.stdout);
+    let run = on_terminal(
+        &s,
+        &[
+            "--json",
+            "key",
+            "import",
+            "id_ed25519",
+            "--out",
+            "file:back.key",
+            "--work-factor",
+            TEST_WORK_FACTOR,
+        ],
+        "ssh pass\nnew pass\nnew pass\n",
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    for prompt in [
+        "passphrase for id_ed25519: ",
+        "new passphrase for back.key: ",
+        "new passphrase for back.key (again): ",
+    ] {
+        assert!(run.stdout.contains(prompt), "{prompt}: {}", run.stdout);
+    }
+    assert!(run.stdout.contains(&public), "{}", run.stdout);
+}

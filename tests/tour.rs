@@ -143,14 +143,20 @@ fn quickstart_script_says_what_to_do_without_root_or_sudo() {
 
 /// The shell blocks of the README's tour, in order.
 fn readme_tour() -> String {
-    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    let start = readme
-        .find("\n## A short tour\n")
-        .expect("README has a tour");
-    let end = start + readme[start..].find("\n## Documentation\n").unwrap();
+    shell_blocks("README.md", "\n## A short tour\n", "\n## Documentation\n")
+}
+
+/// The ```` ```sh ```` blocks of the document `doc` between the lines `from` and `to` (a
+/// heading; `to` may be the next heading at that level), joined in order.
+fn shell_blocks(doc: &str, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+    let start = text
+        .find(from)
+        .unwrap_or_else(|| panic!("{doc} has no {from:?}"));
+    let end = start + 1 + text[start + 1..].find(to).unwrap_or(text.len() - start - 1);
     let mut script = String::new();
     let mut in_block = false;
-    for line in readme[start..end].lines() {
+    for line in text[start..end].lines() {
         match (in_block, line) {
             (false, "```sh") => in_block = true,
             (true, "```") => in_block = false,
@@ -164,26 +170,36 @@ fn readme_tour() -> String {
     script
 }
 
-#[test]
-fn readme_tour_runs_as_written() {
-    let script = readme_tour();
-    assert!(script.contains("hallmark ceremony rotate"), "{script}");
+/// Runs a documented script with `bash -euo pipefail` in a new directory, with the built
+/// `hallmark` first on PATH and no terminal; it must succeed.
+fn run_documented(script: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
+    run_documented_in(script, dir.path())
+}
+
+fn run_documented_in(script: &str, dir: &Path) -> Run {
     let bin = Path::new(env!("CARGO_BIN_EXE_hallmark")).parent().unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(dir.path())
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(dir)
         .env("PATH", path)
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
-    let run = Run {
+    Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-    .expect(0);
+    .expect(0)
+}
+
+#[test]
+fn readme_tour_runs_as_written() {
+    let script = readme_tour();
+    assert!(script.contains("hallmark ceremony rotate"), "{script}");
+    let run = run_documented(&script);
     // What the tour promises, in order.
     let mut rest = run.stdout.as_str();
     for promised in [
@@ -312,4 +328,210 @@ fn github_actions_example_signs_and_verifies_as_written() {
         "{verdicts}"
     );
     assert_eq!(s.read(".hallmark/trust/audit.log"), audit_before);
+}
+
+#[test]
+fn interop_key_import_and_export_run_as_written() {
+    let script = shell_blocks(
+        "docs/interop.md",
+        "\n## Bringing keys in and out\n",
+        "\n## ",
+    );
+    assert!(script.contains("hallmark key import"), "{script}");
+    let run = run_documented(&script);
+    assert!(
+        run.stdout
+            .contains("Signature and comment signature verified"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("imported a minisign secret key from minisign.key")
+    );
+    assert!(
+        run.stdout.ends_with(" file:release.key\n"),
+        "ssh-keygen -y prints the key with its comment: {}",
+        run.stdout
+    );
+}
+
+/// The fenced blocks of a document, in order: (language, body).
+fn fenced_blocks(doc: &str) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+    let mut blocks = Vec::new();
+    let mut open: Option<(String, usize, String)> = None;
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        match &mut open {
+            None => {
+                if let Some(lang) = trimmed.strip_prefix("```") {
+                    open = Some((lang.to_owned(), indent, String::new()));
+                }
+            }
+            Some((lang, at, body)) => {
+                if trimmed == "```" {
+                    blocks.push((std::mem::take(lang), std::mem::take(body)));
+                    open = None;
+                } else {
+                    body.push_str(line.get(*at..).unwrap_or(trimmed));
+                    body.push('\n');
+                }
+            }
+        }
+    }
+    blocks
+}
+
+/// Whether an output line is the documented one, where `…` stands for anything and an elided
+/// hex id (`hid:fb05…`, `key 8e02…`) for any id.
+fn shown_as(expected: &str, actual: &str) -> bool {
+    let parts: Vec<&str> = expected.split('…').collect();
+    let last = parts.len() - 1;
+    let mut at = 0;
+    for (i, part) in parts.iter().enumerate() {
+        let part = if i < last {
+            part.trim_end_matches(|c: char| c.is_ascii_hexdigit())
+        } else {
+            part
+        };
+        if i == 0 {
+            if !actual.starts_with(part) {
+                return false;
+            }
+            at = part.len();
+        } else if i == last {
+            return actual.len() >= at + part.len() && actual[at..].ends_with(part);
+        } else {
+            match actual[at..].find(part) {
+                Some(found) => at += found + part.len(),
+                None => return false,
+            }
+        }
+    }
+    actual.len() == at
+}
+
+/// Runs every example of `doc` in order in `dir` (prepared by the caller): `sh` blocks and the
+/// `run:` lines of `yaml` blocks must succeed as written; each `$ ` command of a `console`
+/// block must print the lines shown under it (with `…` as above) and succeed, or exit 1 when
+/// what it shows is a refusal. Returns the output of the `sh` blocks.
+fn run_doc_examples(doc: &str, dir: &Path) -> String {
+    let mut shell_output = String::new();
+    for (lang, body) in fenced_blocks(doc) {
+        match lang.as_str() {
+            "sh" => shell_output.push_str(&run_documented_in(&body, dir).stdout),
+            "yaml" => {
+                for line in body.lines() {
+                    if let Some(command) = line.trim_start().strip_prefix("run: ") {
+                        run_documented_in(command, dir);
+                    }
+                }
+            }
+            "console" => {
+                let mut commands: Vec<(String, Vec<String>)> = Vec::new();
+                let mut continued = false;
+                for line in body.lines() {
+                    if let Some(command) = line.strip_prefix("$ ") {
+                        commands.push((command.to_owned(), Vec::new()));
+                    } else if continued {
+                        let (command, _) = commands.last_mut().unwrap();
+                        command.push('\n');
+                        command.push_str(line);
+                    } else {
+                        commands.last_mut().unwrap().1.push(line.to_owned());
+                    }
+                    continued = line.ends_with('\\');
+                }
+                for (command, shown) in commands {
+                    let refused = shown.iter().any(|l| l.contains(": rejected: "));
+                    let bin = Path::new(env!("CARGO_BIN_EXE_hallmark")).parent().unwrap();
+                    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+                    let out = Command::new("bash")
+                        .args(["-c", &command])
+                        .current_dir(dir)
+                        .env("PATH", path)
+                        .stdin(std::process::Stdio::null())
+                        .output()
+                        .unwrap();
+                    let run = Run {
+                        code: out.status.code().unwrap_or(-1),
+                        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                    }
+                    .expect(if refused { 1 } else { 0 });
+                    let printed: Vec<&str> = run.stdout.lines().collect();
+                    let mut rest = printed.as_slice();
+                    for expected in &shown {
+                        match rest.iter().position(|line| shown_as(expected, line)) {
+                            Some(found) => rest = &rest[found + 1..],
+                            None => panic!(
+                                "{doc}: `{command}` did not print {expected:?}:\n{}",
+                                run.stdout
+                            ),
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    shell_output
+}
+
+#[test]
+fn documented_output_matches_with_elisions() {
+    assert!(shown_as(
+        "pinned org.example to hid:fb05… (policy: none)",
+        "pinned org.example to hid:7f93d0d9c8d6 (policy: none)"
+    ));
+    assert!(!shown_as(
+        "pinned org.example to hid:fb05… (policy: none)",
+        "pinned org.example to hid:7f93d0d9c8d6 (policy: hardware attestation)"
+    ));
+    assert!(!shown_as("a: trusted", "a: trusted-after-rotation"));
+    assert!(shown_as("a: trusted", "a: trusted"));
+}
+
+#[test]
+fn verifying_guide_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    // What the guide's examples assume: a publisher's identity and a release of it, a release
+    // served under another version's name, a registry's identity, and a CI checkout with its
+    // trust store, its recorded audit head, its artifacts and a vendored package of a publisher
+    // nobody pinned.
+    run_documented_in(
+        r#"
+printf 'correct horse battery staple\n' > pw
+for k in alice alice-next registry registry-next bob bob-next; do
+  hallmark -q key generate --out file:$k.key --passphrase-file pw --work-factor 10
+done
+hallmark ceremony init --key file:alice.key --next-key file:alice-next.key \
+  --namespace org.example --passphrase-file pw --out org.example.kel
+printf 'tool 1.0.0\n' > tool-1.0.0.tar
+hallmark sign --key file:alice.key --identity org.example.kel --passphrase-file pw \
+  --name org.example.tool --version 1.0.0 tool-1.0.0.tar
+cp tool-1.0.0.tar tool-2.0.0.tar && cp tool-1.0.0.tar.hallmark.json tool-2.0.0.tar.hallmark.json
+hallmark registry init --registry reg --key file:registry.key \
+  --next-key file:registry-next.key --passphrase-file pw
+cp reg/registry.kel registry.kel
+mkdir -p dist vendor .hallmark
+cp tool-1.0.0.tar tool-1.0.0.tar.hallmark.json dist/
+hallmark keyring pin org.example --identity org.example.kel --keyring .hallmark/trust
+hallmark ceremony init --key file:bob.key --next-key file:bob-next.key \
+  --namespace org.other --passphrase-file pw --out org.other.kel
+printf 'other 1.0\n' > vendor/other-1.0.tar.gz
+hallmark sign --key file:bob.key --identity org.other.kel --passphrase-file pw \
+  --name org.other.lib --version 1.0.0 vendor/other-1.0.tar.gz
+hallmark --json keyring log --verify --keyring .hallmark/trust | jq -r .head > .hallmark/audit-head
+"#,
+        dir.path(),
+    );
+    let printed = run_doc_examples("docs/verifying.md", dir.path());
+    assert!(
+        printed.contains("dist/tool-1.0.0.tar: trusted\n"),
+        "{printed}"
+    );
+    assert!(printed.contains("audit log verified: "), "{printed}");
 }

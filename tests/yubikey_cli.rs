@@ -1098,3 +1098,91 @@ fn a_touch_that_never_comes() {
         run.stderr
     );
 }
+
+#[test]
+fn an_imported_key_signs_from_its_slot_and_is_never_attested() {
+    let _guard = exclusive();
+    let card = insert(CardConfig::new(SERIAL));
+    let s = scratch();
+    // RFC 8032 §7.1 TEST 1.
+    let seed: Vec<u8> = (0..32)
+        .map(|i| {
+            u8::from_str_radix(
+                &"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+                    [2 * i..2 * i + 2],
+                16,
+            )
+            .unwrap()
+        })
+        .collect();
+    s.write("seed.bin", &seed);
+    let public = "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
+    let key = yk("9a");
+    let json = hm(
+        &s,
+        &[
+            "--json",
+            "key",
+            "import",
+            "seed.bin",
+            "--out",
+            &key,
+            "--pin-policy",
+            "once",
+            "--touch-policy",
+            "never",
+        ],
+    )
+    .expect(0)
+    .json();
+    assert_eq!(json["public_key"], public);
+    assert_eq!(json["device"]["origin"], "imported");
+    assert_eq!(json["device"]["pin_policy"], "once");
+    // The card holds the seed's key, marked imported, with the policies asked for.
+    assert_eq!(public_key_of(&card, 0x9a), public);
+    {
+        let held = card.card();
+        let slot = &held.slots[&0x9a];
+        assert_eq!(slot.origin, virtual_yubikey::piv::Origin::Imported);
+        assert_eq!((slot.pin_policy, slot.touch_policy), (2, 1));
+    }
+
+    // It signs from the slot.
+    s.write("a.tar", "a\n");
+    hm(
+        &s,
+        &[
+            "sign",
+            "--key",
+            &key,
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1.0.0",
+            "a.tar",
+        ],
+    )
+    .expect(0);
+    let run = hm(&s, &["verify", "--public-key", public, "a.tar"]).expect(0);
+    assert!(run.stdout.starts_with("a.tar: trusted: "), "{}", run.stdout);
+
+    // An occupied slot is not replaced without --force; the key never leaves the card.
+    let run = hm(&s, &["key", "import", "seed.bin", "--out", &key]).expect(2);
+    assert!(run.stderr.contains("slot 9a"), "{}", run.stderr);
+    hm(
+        &s,
+        &[
+            "key", "export", &key, "--format", "raw", "--out", "x.bin", "--yes",
+        ],
+    )
+    .expect(5);
+    // The YubiKey refuses to attest an imported key, and Hallmark says why.
+    let run = hm(&s, &["key", "attest", &key, "--out-dir", "att"]);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("its key was imported, and a YubiKey attests only keys it generated"),
+        "{}",
+        run.stderr
+    );
+}

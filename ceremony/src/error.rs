@@ -1,11 +1,31 @@
 //! Errors of ceremonies.
+//!
+//! Messages say what was wrong in the operator's terms and never name a command or its flags:
+//! a program that runs ceremonies maps the variants that need it ([`CeremonyError::NoKeys`],
+//! [`CeremonyError::ThresholdNotMet`], …) to what its user should do.
+
+use std::path::PathBuf;
 
 use hallmark_keyring::envelope::SignError;
+use hallmark_keyring::fsutil::{ReadError, WriteError};
 use hallmark_keyring::kel::KelError;
 use hallmark_keyring::{FormatError, IdentityId, KeyId, Sha256Digest, Timestamp};
 
-/// Why a ceremony step was refused. Every variant is an input error: the log, the event or the
-/// keys given do not allow the step; nothing was written.
+use crate::backup::BackupError;
+use crate::keys::KeyFailure;
+use crate::transcript::TranscriptError;
+
+/// Which set of keys a threshold is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySet {
+    /// The keys that sign statements and events.
+    Signing,
+    /// The next keys, which sign the next rotation.
+    Next,
+}
+
+/// Why a ceremony was refused or failed. Nothing was written unless the variant says so; a
+/// failed key ([`CeremonyError::Key`]) carries the backend's own error as its source.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CeremonyError {
@@ -41,8 +61,8 @@ pub enum CeremonyError {
     },
     /// Fewer entitled keys signed than the threshold.
     #[error(
-        "the {kind} event is signed by {} of the {needed} entitled keys it needs{}; co-sign it with \
-         `hallmark ceremony cosign` on the machines that hold the others (entitled: {})",
+        "the {kind} event is signed by {} of the {needed} entitled keys it needs{}; the others \
+         must co-sign it (entitled: {})",
         signed.len(),
         if signed.is_empty() { String::new() } else { format!(" ({})", list(signed)) },
         list(entitled)
@@ -70,8 +90,7 @@ pub enum CeremonyError {
     LogNeeded(&'static str),
     /// No transfer to accept.
     #[error(
-        "identity {} has no transfer to {} that is not yet accepted; the giver runs \
-         `hallmark ceremony transfer --to` first",
+        "identity {} has no transfer to {} that is not yet accepted; the giver transfers first",
         giver.short(), receiver.short()
     )]
     NoTransfer {
@@ -133,6 +152,243 @@ pub enum CeremonyError {
     /// A ceremony parameter is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// A file cannot be read.
+    #[error("cannot read {what} {}: {source}", path.display())]
+    Read {
+        /// What the file is.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: ReadError,
+    },
+    /// A file is not a key event log.
+    #[error("{} is not a Hallmark key event log: {source}", path.display())]
+    NotALog {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: FormatError,
+    },
+    /// A log file does not verify.
+    #[error("{}: {source}", path.display())]
+    LogInvalid {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: KelError,
+    },
+    /// A file holds something wrong.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: Box<CeremonyError>,
+    },
+    /// A file cannot be read again to check that it did not change.
+    #[error("cannot re-read {}: {source}", path.display())]
+    Reread {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: ReadError,
+    },
+    /// The log changed while the ceremony ran.
+    #[error(
+        "{} changed while the ceremony ran; nothing was written: run the ceremony again on the \
+         new log",
+        path.display()
+    )]
+    LogChanged {
+        /// The log file.
+        path: PathBuf,
+    },
+    /// The pending event file changed while keys co-signed it.
+    #[error(
+        "{} changed while co-signing; nothing was written: co-sign the new file",
+        path.display()
+    )]
+    PendingChanged {
+        /// The pending event file.
+        path: PathBuf,
+    },
+    /// An output that must be new exists.
+    #[error("{what} {} already exists; refusing to overwrite it", path.display())]
+    Exists {
+        /// What the output is.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+    },
+    /// Writing a file failed; the file is as it was.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// A directory cannot be created.
+    #[error("cannot create {}: {source}", path.display())]
+    CreateDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A key's public key cannot be read.
+    #[error("{source}")]
+    PublicKey {
+        /// The key, as the operator named it.
+        key: String,
+        /// The backend's error.
+        #[source]
+        source: KeyFailure,
+    },
+    /// A key cannot be opened, or its device failed.
+    #[error("{source}")]
+    Key {
+        /// The key, as the operator named it.
+        key: String,
+        /// The backend's error.
+        #[source]
+        source: KeyFailure,
+    },
+    /// A new key cannot be saved, or what saving needs cannot be had.
+    #[error("{source}")]
+    Sink {
+        /// The key store's error.
+        #[source]
+        source: KeyFailure,
+    },
+    /// New keys were asked for without a place to save them.
+    #[error("new next keys were asked for, but no key store was given to save them")]
+    NoKeySink,
+    /// A key given is not entitled to sign the event; nothing was unlocked.
+    #[error(
+        "{name} holds key {}, which is not entitled to sign this {kind} event (entitled: {}); \
+         nothing was unlocked",
+        key.short(),
+        entitled.iter().map(KeyId::short).collect::<Vec<_>>().join(", ")
+    )]
+    KeyNotEntitled {
+        /// The key, as the operator named it.
+        name: String,
+        /// Its id.
+        key: KeyId,
+        /// The event's kind.
+        kind: &'static str,
+        /// The keys that may sign, counting or co-signing.
+        entitled: Vec<KeyId>,
+    },
+    /// The same key was given twice.
+    #[error("{key} names a key already given")]
+    DuplicateKey {
+        /// The second name of the key.
+        key: String,
+    },
+    /// A key given as a current key is not one.
+    #[error("{name} holds key {}, which is not a current key of identity {}", key.short(), identity.short())]
+    NotCurrentKey {
+        /// The key, as the operator named it.
+        name: String,
+        /// Its id.
+        key: KeyId,
+        /// The identity.
+        identity: IdentityId,
+    },
+    /// A rotation reveals a key that was not committed.
+    #[error(
+        "rotation to key {} refused: it was not pre-committed. Event #{sequence} of identity {} \
+         commits to {}; only those keys can become current. Nothing was unlocked.",
+        key.short(), identity.short(), committed.iter().map(KeyId::short).collect::<Vec<_>>().join(", ")
+    )]
+    NotCommitted {
+        /// The key.
+        key: KeyId,
+        /// The event that made the commitments.
+        sequence: u64,
+        /// The identity.
+        identity: IdentityId,
+        /// The committed keys.
+        committed: Vec<KeyId>,
+    },
+    /// No key to sign an inception or rotation.
+    #[error("no keys given for the {kind}")]
+    NoKeys {
+        /// `inception` or `rotation`.
+        kind: &'static str,
+    },
+    /// Keys that sign elsewhere were named, but the event was not to be written as pending.
+    #[error("keys that sign elsewhere need a pending {kind}, co-signed where they are")]
+    CosignersNeedPending {
+        /// `inception` or `rotation`.
+        kind: &'static str,
+    },
+    /// Several keys and no threshold.
+    #[error("{keys} {} keys: say how many must sign", match set { KeySet::Signing => "signing", KeySet::Next => "next" })]
+    ThresholdNeeded {
+        /// How many keys.
+        keys: usize,
+        /// Which set.
+        set: KeySet,
+    },
+    /// No next key: pre-rotation is always on.
+    #[error("pre-rotation is always on: name the next key(s)")]
+    NoNextKeys,
+    /// No key to sign an event the current keys must sign, and no pending file to gather them.
+    #[error("identity {} needs {threshold} of its current keys to sign", identity.short())]
+    NoSigners {
+        /// The identity.
+        identity: IdentityId,
+        /// Its threshold.
+        threshold: u64,
+    },
+    /// The system gives no randomness to make a key.
+    #[error("no randomness: {0}")]
+    Randomness(getrandom::Error),
+    /// A key to back up is not committed in the identity's log; nothing was unlocked.
+    #[error(
+        "key {} is neither committed as a next key nor a current key of identity {}: refusing \
+         to back it up; nothing was unlocked",
+        key.short(), identity.short()
+    )]
+    NotCommittedForBackup {
+        /// The key.
+        key: KeyId,
+        /// The identity.
+        identity: IdentityId,
+    },
+    /// The key cannot leave its backend (a hardware key), so it cannot be split into shares.
+    #[error("{key} cannot leave its device: only a key file can be split into custodian shares")]
+    NotExportable {
+        /// The key, as the operator named it.
+        key: String,
+    },
+    /// The directory for shares holds something already.
+    #[error("{} exists and is not an empty directory; refusing to write shares into it", path.display())]
+    NotEmptyDirectory {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A backup or restore step failed.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// A file is not a transcript.
+    #[error("{} is not a transcript: {source}", path.display())]
+    NotATranscript {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: FormatError,
+    },
+    /// A transcript does not verify.
+    #[error("{}: {source}", path.display())]
+    Transcript {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: TranscriptError,
+    },
+    /// The transcripts a pending event carries do not verify (the event itself is valid).
+    #[error("the pending event's transcripts do not verify ({0}); the event itself is valid")]
+    PartsInvalid(TranscriptError),
 }
 
 pub(crate) fn list(keys: &[KeyId]) -> String {

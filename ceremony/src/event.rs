@@ -42,6 +42,26 @@ impl Planned {
     pub fn entitled_ids(&self) -> Vec<KeyId> {
         self.entitled.iter().map(PublicKey::key_id).collect()
     }
+
+    /// The ids of every key that may sign: the entitled keys, then the co-signers.
+    pub fn signer_ids(&self) -> Vec<KeyId> {
+        self.entitled
+            .iter()
+            .chain(&self.co_signers)
+            .map(PublicKey::key_id)
+            .collect()
+    }
+
+    /// Carries hardware attestations of the keys an inception or rotation establishes, read
+    /// once those keys are opened. The event is checked again; nothing else about it changes.
+    pub fn attest(&mut self, attestations: Vec<Attestation>) -> Result<(), CeremonyError> {
+        if attestations.is_empty() {
+            return Ok(());
+        }
+        self.event.attestations = Some(attestations);
+        self.event.validate()?;
+        Ok(())
+    }
 }
 
 /// What an inception establishes.

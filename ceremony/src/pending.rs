@@ -247,12 +247,7 @@ fn check_may_sign(planned: &Planned, key: &PublicKey) -> Result<(), CeremonyErro
         Err(CeremonyError::NotEntitled {
             key: key.key_id(),
             kind: planned.event.kind.as_str(),
-            entitled: planned
-                .entitled
-                .iter()
-                .chain(&planned.co_signers)
-                .map(PublicKey::key_id)
-                .collect(),
+            entitled: planned.signer_ids(),
         })
     }
 }

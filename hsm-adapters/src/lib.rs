@@ -30,3 +30,8 @@ pub mod interact;
 pub mod pkcs11;
 pub mod secret;
 pub mod yubikey;
+
+/// Lowercase hex, for key ids, fingerprints and digests in messages and reports.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    base16ct::lower::encode_string(bytes)
+}

@@ -88,13 +88,7 @@ pub fn base64_decode_array<const N: usize>(
 
 /// Encodes bytes as lowercase hex.
 pub fn hex_encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
+    base16ct::lower::encode_string(bytes)
 }
 
 /// Decodes lowercase hex into exactly `N` bytes.
@@ -117,20 +111,8 @@ pub fn hex_decode_array<const N: usize>(
         });
     }
     let mut out = [0u8; N];
-    for (i, pair) in text.as_bytes().chunks_exact(2).enumerate() {
-        let hi = hex_value(pair[0]).ok_or(EncodingError::Hex { field })?;
-        let lo = hex_value(pair[1]).ok_or(EncodingError::Hex { field })?;
-        out[i] = (hi << 4) | lo;
-    }
+    base16ct::lower::decode(text, &mut out).map_err(|_| EncodingError::Hex { field })?;
     Ok(out)
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

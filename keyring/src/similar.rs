@@ -9,43 +9,15 @@
 /// The largest distance at which two names count as look-alikes.
 pub const LOOKALIKE_DISTANCE: usize = 2;
 
-/// The edit distance between `a` and `b` if it is at most `max`, else `None`. Runs in
-/// O(len × (2·max + 1)).
+/// The edit distance between `a` and `b` if it is at most `max`, else `None` (`strsim`'s
+/// optimal string alignment, over characters). Names that differ in length by more than `max`
+/// are refused before any distance is computed: the registry compares a new name with every
+/// name it holds.
 pub fn bounded_distance(a: &str, b: &str, max: usize) -> Option<usize> {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len().abs_diff(b.len()) > max {
+    if a.chars().count().abs_diff(b.chars().count()) > max {
         return None;
     }
-    let inf = max + 1;
-    let width = b.len() + 1;
-    // Three rows of the dynamic programme: i-2, i-1 and i.
-    let mut rows = vec![vec![inf; width]; 3];
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j.min(inf);
-    }
-    for i in 1..=a.len() {
-        let (cur, prev, prev2) = (i % 3, (i + 2) % 3, (i + 1) % 3);
-        let lo = i.saturating_sub(max).max(1);
-        let hi = (i + max).min(b.len());
-        rows[cur].fill(inf);
-        rows[cur][0] = i.min(inf);
-        let mut best = rows[cur][0];
-        for j in lo..=hi {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (rows[prev][j - 1] + cost)
-                .min(rows[prev][j] + 1)
-                .min(rows[cur][j - 1] + 1);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(rows[prev2][j - 2] + 1);
-            }
-            rows[cur][j] = d.min(inf);
-            best = best.min(rows[cur][j]);
-        }
-        if best > max {
-            return None;
-        }
-    }
-    let d = rows[a.len() % 3][b.len()];
+    let d = strsim::osa_distance(a, b);
     (d <= max).then_some(d)
 }
 

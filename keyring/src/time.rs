@@ -32,6 +32,31 @@ impl Timestamp {
     pub fn unix(&self) -> u64 {
         self.0
     }
+
+    /// The instant of a UTC calendar date (proleptic Gregorian) and time of day; `None` for a
+    /// day the month does not have, a field out of range, or a year outside 1970 to 9999.
+    pub fn from_utc(
+        year: i64,
+        month: u32,
+        day: u32,
+        hour: u32,
+        minute: u32,
+        second: u32,
+    ) -> Option<Self> {
+        if year < 1970
+            || !(1..=12).contains(&month)
+            || day == 0
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 59
+        {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+        Timestamp::from_unix(u64::try_from(secs).ok()?)
+    }
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian; H. Hinnant's algorithm).
@@ -114,19 +139,7 @@ impl FromStr for Timestamp {
         };
         let (year, month, day) = (i64::from(num(0..4)?), num(5..7)?, num(8..10)?);
         let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-        if year < 1970
-            || !(1..=12).contains(&month)
-            || day == 0
-            || day > days_in_month(year, month)
-            || hour > 23
-            || minute > 59
-            || second > 59
-        {
-            return Err(err());
-        }
-        let days = days_from_civil(year, month, day);
-        let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
-        Timestamp::from_unix(secs as u64).ok_or_else(err)
+        Timestamp::from_utc(year, month, day, hour, minute, second).ok_or_else(err)
     }
 }
 

@@ -47,34 +47,55 @@ impl HardwareAttestationVerifier {
         &self,
         attestation: &Attestation,
         key: &PublicKey,
-    ) -> Result<AttestationReport, String> {
+    ) -> Result<AttestationReport, AttestationCheckError> {
         if attestation.format != YUBIKEY_PIV_FORMAT {
-            return Err(format!(
-                "its format {:?} is not one this program checks (only {YUBIKEY_PIV_FORMAT:?})",
-                attestation.format.chars().take(40).collect::<String>()
-            ));
+            return Err(AttestationCheckError::Format {
+                format: attestation.format.chars().take(40).collect(),
+            });
         }
         let [key_cert, device] = attestation.certificates.as_slice() else {
-            return Err(format!(
-                "a {YUBIKEY_PIV_FORMAT} attestation holds two certificates (per-key, then the \
-                 device's F9 certificate), this one holds {}",
-                attestation.certificates.len()
-            ));
+            return Err(AttestationCheckError::CertificateCount {
+                count: attestation.certificates.len(),
+            });
         };
         let decode = |what: &'static str, text: &str| {
             hallmark_keyring::encoding::base64_decode(what, text, MAX_CERTIFICATE_BYTES)
-                .map_err(|e| e.to_string())
         };
         let key_cert = decode("per-key attestation certificate", key_cert)?;
         let device = decode("device attestation certificate", device)?;
-        attestation::verify(
+        Ok(attestation::verify(
             &device,
             &key_cert,
             &self.roots,
             Some(&ExpectedKey::Ed25519(*key.verifying_key())),
-        )
-        .map_err(|e| e.to_string())
+        )?)
     }
+}
+
+/// Why an attestation in a bundle or key event does not check out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttestationCheckError {
+    /// A format this program does not check.
+    #[error("its format {format:?} is not one this program checks (only {YUBIKEY_PIV_FORMAT:?})")]
+    Format {
+        /// The format named (its first 40 characters).
+        format: String,
+    },
+    /// Not the two certificates a YubiKey attestation has.
+    #[error(
+        "a {YUBIKEY_PIV_FORMAT} attestation holds two certificates (per-key, then the device's F9 certificate), this one holds {count}"
+    )]
+    CertificateCount {
+        /// How many it holds.
+        count: usize,
+    },
+    /// A certificate is not base64 of a bounded size.
+    #[error(transparent)]
+    Encoding(#[from] hallmark_keyring::encoding::EncodingError),
+    /// The certificates do not verify, or attest another key.
+    #[error(transparent)]
+    Attestation(#[from] attestation::AttestationError),
 }
 
 /// One line saying what a verified attestation establishes.
@@ -91,7 +112,9 @@ pub fn summary(report: &AttestationReport) -> String {
 
 impl AttestationVerifier for HardwareAttestationVerifier {
     fn verify(&self, attestation: &Attestation, key: &PublicKey) -> Result<String, String> {
-        self.report(attestation, key).map(|r| summary(&r))
+        self.report(attestation, key)
+            .map(|r| summary(&r))
+            .map_err(|e| e.to_string())
     }
 }
 

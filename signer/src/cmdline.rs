@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use hallmark_keyring::{Decision, Verdict};
+
+use crate::release::VerifyInputError;
 use serde::Serialize;
 
 /// The documented exit codes.
@@ -24,6 +26,8 @@ pub enum Exit {
     UnknownPublisher = 3,
     /// Hardware or token error.
     Hardware = 4,
+    /// A key asked to leave its device (`key export` of a PKCS#11, YubiKey or AWS KMS key).
+    NotExportable = 5,
 }
 
 impl Exit {
@@ -49,7 +53,7 @@ impl Exit {
                 Exit::Success => 0,
                 Exit::UnknownPublisher => 1,
                 Exit::Refused => 2,
-                Exit::Usage => 3,
+                Exit::Usage | Exit::NotExportable => 3,
                 Exit::Hardware => 4,
             }
         }
@@ -189,6 +193,7 @@ pub fn exit_code(exit: Exit) -> std::process::ExitCode {
 /// (library errors often say their source inline) is not repeated.
 pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
+    add_command_hint(&mut text, error);
     let mut cause = error.source();
     while let Some(source) = cause {
         let more = source.to_string();
@@ -196,9 +201,86 @@ pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
             text.push_str(": ");
             text.push_str(&more);
         }
+        add_command_hint(&mut text, source);
         cause = source.source();
     }
     text
+}
+
+/// The error's own text (no causes) with the command to run about it, as [`error_text`]
+/// words it.
+pub fn error_message(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    add_command_hint(&mut text, error);
+    text
+}
+
+/// Puts the command-line advice for `error` right after its text in `text`. The libraries
+/// name no commands; these are the errors whose remedy is a `hallmark` command or flag.
+fn add_command_hint(text: &mut String, error: &(dyn std::error::Error + 'static)) {
+    let Some(hint) = command_hint(error) else {
+        return;
+    };
+    let own = error.to_string();
+    if text.contains(&hint) {
+        return;
+    }
+    if let Some(at) = text.rfind(&own) {
+        text.insert_str(at + own.len(), &hint);
+    }
+}
+
+fn command_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use hallmark_hsm::awskms;
+    use hallmark_keyring::trust::{PinError, TrustError};
+
+    use crate::keyref::{OpenError, SignerFailure};
+    use crate::release::VerifyInputError;
+
+    let pin = |e: &PinError| match e {
+        PinError::Conflict { namespace, .. } => Some(format!(
+            ": remove the old pin with `hallmark keyring unpin {namespace}` first if the \
+             publisher really changed"
+        )),
+        PinError::UnknownRegistry(name) => Some(format!(
+            "; pin it first with `hallmark keyring pin-registry {name} --identity REGISTRY.kel`"
+        )),
+        _ => None,
+    };
+    let kms = |e: &awskms::Error| match e {
+        awskms::Error::WrongKeySpec { .. } => {
+            Some(". Create one with `hallmark key generate --out awskms:alias/NAME`".to_owned())
+        }
+        _ => None,
+    };
+    if let Some(e) = error.downcast_ref::<TrustError>() {
+        return match e {
+            TrustError::NotAStore { path } => Some(format!(
+                ": create one with `hallmark keyring pin NAMESPACE --identity KEL --keyring {}`",
+                path.display()
+            )),
+            TrustError::Audit { .. } => Some("; see `hallmark keyring log --verify`".to_owned()),
+            TrustError::Pin(e) => pin(e),
+            _ => None,
+        };
+    }
+    if let Some(e) = error.downcast_ref::<PinError>() {
+        return pin(e);
+    }
+    if let Some(VerifyInputError::NoBundle { .. }) = error.downcast_ref::<VerifyInputError>() {
+        return Some("; sign it with `hallmark sign`, or name the bundle with --bundle".to_owned());
+    }
+    if let Some(e) = error.downcast_ref::<awskms::Error>() {
+        return kms(e);
+    }
+    // Transparent wrappers hide the backend's error from the source chain.
+    if let Some(OpenError::AwsKms(e)) = error.downcast_ref::<OpenError>() {
+        return kms(e);
+    }
+    match error.downcast_ref::<SignerFailure>() {
+        Some(SignerFailure::AwsKms(e)) => kms(e),
+        _ => None,
+    }
 }
 
 /// One artifact in the JSON output of `verify`: its verdict, or why it could not be verified.
@@ -215,7 +297,7 @@ struct VerifyReport {
 /// or the reason it could not be verified on standard error; with `json`, one JSON array of
 /// both on standard output instead of the verdict lines. Returns the worst outcome (an artifact
 /// that could not be verified is a usage or input error).
-pub fn print_verdicts<'a, E: fmt::Display>(
+pub fn print_verdicts<'a, E: fmt::Display + 'static>(
     outcomes: impl IntoIterator<Item = (&'a Path, Result<Decision, E>)>,
     json: bool,
 ) -> Exit {
@@ -237,11 +319,15 @@ pub fn print_verdicts<'a, E: fmt::Display>(
             }
             Err(err) => {
                 exit = exit.worst(Exit::Usage);
-                write_stderr(format_args!("error: {err}\n"));
+                let text = match (&err as &dyn std::any::Any).downcast_ref::<VerifyInputError>() {
+                    Some(err) => error_message(err),
+                    None => err.to_string(),
+                };
+                write_stderr(format_args!("error: {text}\n"));
                 reports.push(VerifyReport {
                     artifact: shown,
                     decision: None,
-                    error: Some(err.to_string()),
+                    error: Some(text),
                 });
             }
         }

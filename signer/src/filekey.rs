@@ -86,6 +86,7 @@ impl fmt::Debug for Unlock {
 pub struct FileKey {
     key: SigningKey,
     path: PathBuf,
+    minisign_key_id: Option<[u8; 8]>,
 }
 
 impl fmt::Debug for FileKey {
@@ -93,6 +94,7 @@ impl fmt::Debug for FileKey {
         f.debug_struct("FileKey")
             .field("path", &self.path)
             .field("public_key", &PublicKey::new(self.key.verifying_key()))
+            .field("minisign_key_id", &self.minisign_key_id)
             .finish_non_exhaustive()
     }
 }
@@ -127,6 +129,15 @@ pub enum FileKeyError {
         path: PathBuf,
         /// age's description.
         detail: String,
+    },
+    /// A private key of another tool (minisign, OpenSSH, a raw seed) where a Hallmark key
+    /// file was expected.
+    #[error("{} is {}, not a Hallmark key file (an age-encrypted key)", path.display(), format.describe())]
+    ForeignKey {
+        /// The file.
+        path: PathBuf,
+        /// What it is.
+        format: crate::foreignkey::ForeignFormat,
     },
     /// The file is passphrase-encrypted but age identities were given, or the reverse.
     #[error("{} is encrypted to {found}; {hint}", path.display())]
@@ -239,6 +250,18 @@ pub fn write_key(
     key: &SigningKey,
     protection: &Protection,
 ) -> Result<GeneratedFileKey, FileKeyError> {
+    write_key_with_id(path, key, protection, None)
+}
+
+/// [`write_key`] for a key that had a minisign key id before it was imported: the id is kept
+/// in `PATH.pub` (a `minisign key id:` line after the key), so that minisign signatures and
+/// public keys keep naming the key as minisign did.
+pub fn write_key_with_id(
+    path: &Path,
+    key: &SigningKey,
+    protection: &Protection,
+    minisign_key_id: Option<[u8; 8]>,
+) -> Result<GeneratedFileKey, FileKeyError> {
     let public_key = PublicKey::new(key.verifying_key());
     let pem = key
         .to_pkcs8_pem(Default::default())
@@ -255,7 +278,14 @@ pub fn write_key(
     // The key first: a generation killed before the `.pub` is written leaves a complete key,
     // whose public key `hallmark key show` derives again (with the passphrase).
     fsutil::write_new(path, armored.as_bytes(), 0o600)?;
-    if let Err(err) = fsutil::write_new(&pub_path, format!("{public_key}\n").as_bytes(), 0o644) {
+    let mut pub_text = format!("{public_key}\n");
+    if let Some(id) = minisign_key_id {
+        pub_text.push_str(&format!(
+            "{MINISIGN_KEY_ID_PREFIX}{}\n",
+            display_minisign_id(&id)
+        ));
+    }
+    if let Err(err) = fsutil::write_new(&pub_path, pub_text.as_bytes(), 0o644) {
         let _ = std::fs::remove_file(path);
         return Err(err.into());
     }
@@ -352,6 +382,13 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey, FileKeyError> {
 /// `.pub` file `key generate` writes, or `key show`'s text, whose `key id:` line must then name
 /// the same key), an OpenSSH line, a minisign public key, PEM or a JWK.
 pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> {
+    read_public_key_file_meta(pub_path).map(|(key, _)| key)
+}
+
+/// [`read_public_key_file`], with the minisign key id the file keeps, if any.
+pub fn read_public_key_file_meta(
+    pub_path: &Path,
+) -> Result<(PublicKey, Option<[u8; 8]>), FileKeyError> {
     let text = fsutil::read_bounded(pub_path, 4096).map_err(|source| match source {
         fsutil::ReadError::TooLarge { max } => FileKeyError::TooLarge {
             path: pub_path.to_owned(),
@@ -366,41 +403,112 @@ pub fn read_public_key_file(pub_path: &Path) -> Result<PublicKey, FileKeyError> 
         path: pub_path.to_owned(),
         detail: "not UTF-8 text".into(),
     })?;
-    parse_public_key_text(&text).map_err(|detail| FileKeyError::BadPublicKeyFile {
+    parse_public_key_file_text(&text).map_err(|e| FileKeyError::BadPublicKeyFile {
         path: pub_path.to_owned(),
-        detail,
+        detail: e.to_string(),
     })
 }
 
 /// The key in a public key file's text; see [`read_public_key_file`].
-pub fn parse_public_key_text(text: &str) -> Result<PublicKey, String> {
+pub fn parse_public_key_text(text: &str) -> Result<PublicKey, PublicKeyTextError> {
+    parse_public_key_file_text(text).map(|(key, _)| key)
+}
+
+/// The line of a `.pub` file that keeps an imported minisign key's id.
+pub const MINISIGN_KEY_ID_PREFIX: &str = "minisign key id: ";
+
+fn display_minisign_id(id: &[u8; 8]) -> String {
+    crate::interop::minisign::display_key_id(id)
+}
+
+/// The key in a public key file's text, and the minisign key id its `minisign key id:` line
+/// keeps (a key imported from minisign); see [`read_public_key_file`].
+pub fn parse_public_key_file_text(
+    text: &str,
+) -> Result<(PublicKey, Option<[u8; 8]>), PublicKeyTextError> {
     if !text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
-        return crate::interop::pubkey::parse_any(text)
-            .map(|parsed| parsed.key)
-            .map_err(|e| e.to_string());
+        let parsed = crate::interop::pubkey::parse_any(text)?;
+        return Ok((parsed.key, parsed.minisign_key_id));
     }
     let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
-    let key = PublicKey::from_str(lines.next().unwrap_or_default()).map_err(|e| e.to_string())?;
-    match (lines.next(), lines.next()) {
-        (None, _) => Ok(key),
-        (Some(line), None) => {
-            let named = line.strip_prefix("key id: ").ok_or_else(|| {
-                format!(
-                    "after the key, only the `key id: …` line of `hallmark key show` may \
-                     follow, not {:?}",
-                    line.chars().take(40).collect::<String>()
-                )
-            })?;
+    let key = PublicKey::from_str(lines.next().unwrap_or_default())?;
+    let mut minisign_key_id = None;
+    let mut key_id_seen = false;
+    for line in lines {
+        if let Some(named) = line.strip_prefix("key id: ")
+            && !key_id_seen
+        {
+            key_id_seen = true;
             let id = key.key_id().to_string();
             if named != id {
-                return Err(format!(
-                    "its key id line names {named}, but the key's id is {id}: the file was edited"
-                ));
+                return Err(PublicKeyTextError::KeyIdMismatch {
+                    named: named.to_owned(),
+                    id,
+                });
             }
-            Ok(key)
+        } else if let Some(named) = line.strip_prefix(MINISIGN_KEY_ID_PREFIX)
+            && minisign_key_id.is_none()
+        {
+            let parsed = (named.len() == 16
+                && named
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+            .then(|| u64::from_str_radix(named, 16).ok())
+            .flatten()
+            .ok_or_else(|| PublicKeyTextError::BadMinisignKeyId {
+                named: named.chars().take(40).collect(),
+            })?;
+            minisign_key_id = Some(parsed.to_le_bytes());
+        } else {
+            return Err(PublicKeyTextError::ExtraLine {
+                line: line.chars().take(40).collect(),
+            });
         }
-        (Some(_), Some(_)) => Err("more lines than a public key has".to_owned()),
     }
+    Ok((key, minisign_key_id))
+}
+
+/// The minisign key id kept in `PATH.pub` for a key imported from minisign; `None` for other
+/// keys, and when the file cannot be read.
+pub fn minisign_key_id(path: &Path) -> Option<[u8; 8]> {
+    let text = fsutil::read_bounded(&public_key_path(path), 4096).ok()?;
+    parse_public_key_file_text(std::str::from_utf8(&text).ok()?)
+        .ok()
+        .and_then(|(_, id)| id)
+}
+
+/// Why a public key file's text is not a public key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublicKeyTextError {
+    /// Hallmark's `ed25519:` line does not parse.
+    #[error(transparent)]
+    Key(#[from] hallmark_keyring::key::KeyError),
+    /// Another form (OpenSSH, minisign, PEM, JWK) that does not parse.
+    #[error(transparent)]
+    Other(#[from] crate::interop::pubkey::PublicKeyError),
+    /// A second line that is not the key id line.
+    #[error(
+        "after the key, only the `key id: …` line of `hallmark key show` and a `minisign key id: …` line may follow, each once, not {line:?}"
+    )]
+    ExtraLine {
+        /// The line (its first 40 characters).
+        line: String,
+    },
+    /// The key id line names another key.
+    #[error("its key id line names {named}, but the key's id is {id}: the file was edited")]
+    KeyIdMismatch {
+        /// The id the line names.
+        named: String,
+        /// The key's id.
+        id: String,
+    },
+    /// The minisign key id line of a key imported from minisign does not parse.
+    #[error("its minisign key id {named:?} is not 16 upper-case hex digits")]
+    BadMinisignKeyId {
+        /// The id the line names (its first 40 characters).
+        named: String,
+    },
 }
 
 /// Whether a key file is encrypted to a passphrase (as opposed to age recipients).
@@ -428,9 +536,15 @@ fn decryptor<'a>(
     bytes: &'a [u8],
 ) -> Result<age::Decryptor<impl std::io::BufRead + 'a>, FileKeyError> {
     age::Decryptor::new_buffered(age::armor::ArmoredReader::new(bytes)).map_err(|e| {
-        FileKeyError::NotAgeFile {
-            path: path.to_owned(),
-            detail: e.to_string(),
+        match crate::foreignkey::sniff(bytes) {
+            Some(format) => FileKeyError::ForeignKey {
+                path: path.to_owned(),
+                format,
+            },
+            None => FileKeyError::NotAgeFile {
+                path: path.to_owned(),
+                detail: e.to_string(),
+            },
         }
     })
 }
@@ -516,18 +630,21 @@ impl FileKey {
             path: path.to_owned(),
         })?;
         let pub_path = public_key_path(path);
+        let mut minisign_key_id = None;
         if !public_key_lost(path) {
-            let expected = read_public_key_file(&pub_path)?;
+            let (expected, id) = read_public_key_file_meta(&pub_path)?;
             if expected.verifying_key() != &key.verifying_key() {
                 return Err(FileKeyError::PublicKeyMismatch {
                     path: path.to_owned(),
                     pub_path,
                 });
             }
+            minisign_key_id = id;
         }
         Ok(FileKey {
             key,
             path: path.to_owned(),
+            minisign_key_id,
         })
     }
 
@@ -539,6 +656,12 @@ impl FileKey {
     /// The public key.
     pub fn public_key(&self) -> PublicKey {
         PublicKey::new(self.key.verifying_key())
+    }
+
+    /// The minisign key id the key had before it was imported from minisign (kept in
+    /// `PATH.pub`); `None` for other keys.
+    pub fn minisign_key_id(&self) -> Option<[u8; 8]> {
+        self.minisign_key_id
     }
 
     /// The signing key, for re-encrypting or splitting into custodian shares.
@@ -558,6 +681,105 @@ impl signature::Keypair for FileKey {
 
     fn verifying_key(&self) -> VerifyingKey {
         self.key.verifying_key()
+    }
+}
+
+/// How new key files made by a ceremony are protected, gathered only once the ceremony's
+/// checks have passed.
+pub enum NewKeyProtection {
+    /// Encrypted to age recipients.
+    Recipients(Vec<age::x25519::Recipient>),
+    /// Encrypted to a passphrase: from `source`, or asked for twice on the terminal with
+    /// `prompt` when there is none.
+    Passphrase {
+        /// Where the passphrase comes from (`None`: asked for).
+        source: Option<hallmark_hsm::secret::SecretSource>,
+        /// What the passphrase is, in messages about its source.
+        what: String,
+        /// The prompt when it is asked for.
+        prompt: String,
+        /// scrypt's log2(N); `None` lets age pick.
+        work_factor: Option<u8>,
+    },
+}
+
+/// The [`KeySink`](hallmark_ceremony::KeySink) of ceremonies that make key files (next keys,
+/// a key rebuilt from custodian shares): key `i` is written to `paths[i]`.
+pub struct NewKeyFiles<'a> {
+    paths: Vec<PathBuf>,
+    protection: Option<NewKeyProtection>,
+    ready: Option<Protection>,
+    ui: &'a dyn hallmark_hsm::interact::Interaction,
+    written: &'a dyn Fn(&GeneratedFileKey),
+}
+
+impl<'a> NewKeyFiles<'a> {
+    /// Key files at `paths`, protected as `protection` says; `written` is told of each file
+    /// once it is written.
+    pub fn new(
+        paths: Vec<PathBuf>,
+        protection: NewKeyProtection,
+        ui: &'a dyn hallmark_hsm::interact::Interaction,
+        written: &'a dyn Fn(&GeneratedFileKey),
+    ) -> Self {
+        NewKeyFiles {
+            paths,
+            protection: Some(protection),
+            ready: None,
+            ui,
+            written,
+        }
+    }
+
+    /// How many key files this sink makes.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Whether it makes none.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+impl hallmark_ceremony::KeySink for NewKeyFiles<'_> {
+    fn prepare(&mut self) -> Result<(), hallmark_ceremony::keys::KeyFailure> {
+        if self.paths.is_empty() {
+            return Ok(());
+        }
+        self.ready = Some(match self.protection.take() {
+            Some(NewKeyProtection::Recipients(recipients)) => Protection::Recipients(recipients),
+            Some(NewKeyProtection::Passphrase {
+                source,
+                what,
+                prompt,
+                work_factor,
+            }) => Protection::Passphrase {
+                passphrase: match source {
+                    Some(source) => source.read(&what, self.ui)?,
+                    None => self.ui.request_new_secret(&prompt)?,
+                },
+                work_factor,
+            },
+            None => return Ok(()),
+        });
+        Ok(())
+    }
+
+    fn save(
+        &self,
+        index: usize,
+        key: &SigningKey,
+    ) -> Result<(), hallmark_ceremony::keys::KeyFailure> {
+        let (Some(path), Some(protection)) = (self.paths.get(index), &self.ready) else {
+            return Err(format!(
+                "no protection was gathered for key file {index} before it was saved"
+            )
+            .into());
+        };
+        let written = write_key(path, key, protection)?;
+        (self.written)(&written);
+        Ok(())
     }
 }
 

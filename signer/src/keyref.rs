@@ -200,10 +200,72 @@ pub struct BatchError {
     pub signed: Vec<Signature>,
     /// How many were asked for.
     pub total: usize,
-    /// What failed: the backend's own error (a YubiKey, PKCS#11 or AWS KMS error, which says
-    /// what to do), or the [`signature::Error`] of a single signature.
+    /// What failed.
     #[source]
-    pub source: Box<dyn std::error::Error + Send + Sync>,
+    pub source: SignerFailure,
+}
+
+/// Why a signer stopped: the backend's own error, which says what to do. A closed set, so
+/// callers can tell device failures from mistakes without inspecting error chains.
+#[derive(Debug)]
+pub enum SignerFailure {
+    /// A PKCS#11 token failed.
+    Pkcs11(Box<pkcs11::Error>),
+    /// A YubiKey failed.
+    YubiKey(Box<yubikey::Error>),
+    /// AWS KMS failed.
+    AwsKms(Box<awskms::Error>),
+    /// A single signature failed: a file key, or a signer signing one message at a time
+    /// (its backend's error, if any, is the source).
+    Signature(signature::Error),
+}
+
+impl SignerFailure {
+    /// Whether the device, token or service failed (exit code 4 in the CLI), rather than
+    /// something asked of it being wrong (a PIN, a reference; exit code 2).
+    pub fn is_hardware(&self) -> bool {
+        use std::error::Error as _;
+        match self {
+            SignerFailure::Pkcs11(e) => !e.is_usage(),
+            SignerFailure::YubiKey(e) => !e.is_usage(),
+            SignerFailure::AwsKms(e) => !e.is_usage(),
+            SignerFailure::Signature(e) => {
+                let backend = e.source();
+                backend
+                    .and_then(|b| b.downcast_ref::<pkcs11::Error>())
+                    .is_some_and(|e| !e.is_usage())
+                    || backend
+                        .and_then(|b| b.downcast_ref::<yubikey::Error>())
+                        .is_some_and(|e| !e.is_usage())
+                    || backend
+                        .and_then(|b| b.downcast_ref::<awskms::Error>())
+                        .is_some_and(|e| !e.is_usage())
+            }
+        }
+    }
+}
+
+impl fmt::Display for SignerFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignerFailure::Pkcs11(e) => e.fmt(f),
+            SignerFailure::YubiKey(e) => e.fmt(f),
+            SignerFailure::AwsKms(e) => e.fmt(f),
+            SignerFailure::Signature(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for SignerFailure {
+    /// The backend's error itself, so that error chains name it once (the text is the same).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(match self {
+            SignerFailure::Pkcs11(e) => &**e,
+            SignerFailure::YubiKey(e) => &**e,
+            SignerFailure::AwsKms(e) => &**e,
+            SignerFailure::Signature(e) => e,
+        })
+    }
 }
 
 /// An opened signer of any backend.
@@ -217,6 +279,19 @@ pub trait KeyHandle: Ed25519Signer + Send + Sync {
     /// why a device that could attest did not (e.g. the key was imported).
     fn attestation(&self) -> Result<Option<Attestation>, OpenError> {
         Ok(None)
+    }
+
+    /// The private key, for keys that may leave their backend (key files), which custodian
+    /// backups split; hardware keys give `None`.
+    fn secret_key(&self) -> Option<&ed25519_dalek::SigningKey> {
+        None
+    }
+
+    /// The 8-byte id minisign knew the key by, for a key imported from minisign; `None` when
+    /// the key has none (minisign signatures then use the id derived from the key, see
+    /// [`crate::interop::minisign::key_id_for`]).
+    fn minisign_key_id(&self) -> Option<[u8; 8]> {
+        None
     }
 
     /// Signs many small messages, calling `progress` after each. Hardware backends override
@@ -234,7 +309,7 @@ pub trait KeyHandle: Ed25519Signer + Send + Sync {
                     return Err(BatchError {
                         signed,
                         total: messages.len(),
-                        source: Box::new(source),
+                        source: SignerFailure::Signature(source),
                     });
                 }
             }
@@ -252,6 +327,14 @@ impl KeyHandle for FileKey {
             public_key: self.public_key(),
             device: Vec::new(),
         }
+    }
+
+    fn secret_key(&self) -> Option<&ed25519_dalek::SigningKey> {
+        Some(self.signing_key())
+    }
+
+    fn minisign_key_id(&self) -> Option<[u8; 8]> {
+        FileKey::minisign_key_id(self)
     }
 }
 
@@ -286,7 +369,7 @@ impl KeyHandle for Pkcs11Signer {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
-                source: err.cause,
+                source: SignerFailure::Pkcs11(err.cause),
             }
         })
     }
@@ -321,7 +404,7 @@ impl KeyHandle for AwsKmsSigner {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
-                source: err.cause,
+                source: SignerFailure::AwsKms(err.cause),
             }
         })
     }
@@ -394,7 +477,7 @@ impl KeyHandle for YubiKeySigner<'_> {
             BatchError {
                 total: err.total,
                 signed: err.signatures,
-                source: Box::new(err.source),
+                source: SignerFailure::YubiKey(Box::new(err.source)),
             }
         })
     }
@@ -728,6 +811,85 @@ pub fn peek_public_key(reference: &KeyRef) -> Option<PublicKey> {
             public_key(&KeyRef::Pkcs11(anonymous), &headless).ok()
         }
         other => public_key(other, &headless).ok(),
+    }
+}
+
+/// A key reference with what opening it takes: the [`KeySource`](hallmark_ceremony::KeySource)
+/// through which key ceremonies use every backend.
+pub struct CeremonyKey<'a> {
+    /// The reference.
+    pub reference: KeyRef,
+    /// How to unlock it.
+    pub unlock: &'a UnlockOptions,
+    /// Where prompts, touch requests and warnings go.
+    pub ui: &'a dyn Interaction,
+}
+
+impl hallmark_ceremony::KeySource for CeremonyKey<'_> {
+    fn name(&self) -> String {
+        self.reference.to_string()
+    }
+
+    fn peek(&self) -> Option<PublicKey> {
+        peek_public_key(&self.reference)
+    }
+
+    fn public_key(&self) -> Result<PublicKey, hallmark_ceremony::keys::KeyFailure> {
+        Ok(public_key(
+            &self.reference,
+            &hallmark_hsm::interact::Headless,
+        )?)
+    }
+
+    fn open(
+        &self,
+        expected: Option<&PublicKey>,
+    ) -> Result<Box<dyn hallmark_ceremony::OpenKey + '_>, hallmark_ceremony::keys::KeyFailure> {
+        let handle = open(&self.reference, self.unlock, self.ui, expected)?;
+        Ok(Box::new(OpenCeremonyKey {
+            handle,
+            ui: self.ui,
+        }))
+    }
+}
+
+/// An opened [`CeremonyKey`].
+struct OpenCeremonyKey<'a> {
+    handle: Box<dyn KeyHandle + 'a>,
+    ui: &'a dyn Interaction,
+}
+
+impl signature::Keypair for OpenCeremonyKey<'_> {
+    type VerifyingKey = ed25519_dalek::VerifyingKey;
+
+    fn verifying_key(&self) -> Self::VerifyingKey {
+        self.handle.verifying_key()
+    }
+}
+
+impl signature::Signer<Signature> for OpenCeremonyKey<'_> {
+    fn try_sign(&self, message: &[u8]) -> Result<Signature, signature::Error> {
+        self.handle.try_sign(message)
+    }
+}
+
+impl hallmark_ceremony::OpenKey for OpenCeremonyKey<'_> {
+    fn describe(&self) -> hallmark_ceremony::keys::KeyDescription {
+        let d = self.handle.describe();
+        hallmark_ceremony::keys::KeyDescription {
+            backend: d.backend.to_owned(),
+            reference: d.reference,
+            public_key: d.public_key,
+            device: d.device,
+        }
+    }
+
+    fn attest(&self) -> Result<Option<Attestation>, hallmark_ceremony::keys::KeyFailure> {
+        Ok(attestation_or_warn(self.handle.as_ref(), self.ui)?)
+    }
+
+    fn secret_key(&self) -> Option<&ed25519_dalek::SigningKey> {
+        self.handle.secret_key()
     }
 }
 

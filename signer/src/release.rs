@@ -130,7 +130,7 @@ pub enum ReleaseError {
         unsigned: Vec<PathBuf>,
         /// What failed.
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: crate::keyref::SignerFailure,
     },
     /// A signer returned a signature that does not verify under its key.
     #[error(
@@ -379,7 +379,7 @@ pub fn sign_all(
         });
 
         let mut complete = 0;
-        let mut failure: Option<Box<dyn std::error::Error + Send + Sync>> = None;
+        let mut failure: Option<crate::keyref::SignerFailure> = None;
         let mut pending = envelopes.into_iter();
         'chunks: for start in (0..total).step_by(SIGNING_CHUNK) {
             let end = (start + SIGNING_CHUNK).min(total);
@@ -463,7 +463,7 @@ pub fn sign_all(
 #[non_exhaustive]
 pub enum VerifyInputError {
     /// No bundle where one was expected.
-    #[error("no bundle for {}: expected {}; sign it with `hallmark sign`, or name the bundle with --bundle", artifact.display(), bundle.display())]
+    #[error("no bundle for {}: expected {}", artifact.display(), bundle.display())]
     NoBundle {
         /// The artifact.
         artifact: PathBuf,
@@ -518,20 +518,39 @@ pub fn read_bundle(artifact: &Path, bundle_path: &Path) -> Result<Bundle, Verify
 pub fn expectations(
     expect: &[String],
     count: usize,
-) -> Result<Vec<Option<ExpectedRelease>>, String> {
+) -> Result<Vec<Option<ExpectedRelease>>, ExpectationError> {
     let parsed = expect
         .iter()
-        .map(|text| text.parse::<ExpectedRelease>().map_err(|e| e.to_string()))
+        .map(|text| text.parse::<ExpectedRelease>())
         .collect::<Result<Vec<_>, _>>()?;
     match parsed.as_slice() {
         [] => Ok(vec![None; count]),
         [one] => Ok(vec![Some(one.clone()); count]),
         many if many.len() == count => Ok(many.iter().cloned().map(Some).collect()),
-        many => Err(format!(
-            "--expect is given {} times for {count} artifacts: give it once for all of them, or once per artifact in order",
-            many.len()
-        )),
+        many => Err(ExpectationError::Count {
+            given: many.len(),
+            artifacts: count,
+        }),
     }
+}
+
+/// Why the expected releases cannot be matched with the artifacts.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExpectationError {
+    /// An expectation is not `NAME@VERSION`.
+    #[error(transparent)]
+    Parse(#[from] FormatError),
+    /// Neither one expectation nor one per artifact.
+    #[error(
+        "--expect is given {given} times for {artifacts} artifacts: give it once for all of them, or once per artifact in order"
+    )]
+    Count {
+        /// How many were given.
+        given: usize,
+        /// How many artifacts there are.
+        artifacts: usize,
+    },
 }
 
 /// [`verify_all_with_keys`], refusing an artifact whose bundle is for another release than the

@@ -6,6 +6,7 @@ use x509_cert::Certificate;
 use x509_cert::der::{Decode, Header, Reader, SliceReader};
 
 use super::error::{AttestationError, CertId, CertRole, EncodingProblem};
+use crate::hex;
 
 const PEM_BEGIN: &[u8] = b"-----BEGIN ";
 const PEM_BEGIN_CERT: &[u8] = b"-----BEGIN CERTIFICATE-----";
@@ -173,15 +174,4 @@ fn count(haystack: &[u8], needle: &[u8]) -> usize {
         .windows(needle.len())
         .filter(|w| *w == needle)
         .count()
-}
-
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
 }

@@ -57,7 +57,8 @@ pub use report::{AttestationReport, AttestedKey, KeyCheck};
 pub use trust::TrustRoots;
 pub use yubico::{FirmwareVersion, FormFactor, PinPolicy, PivSlot, TouchPolicy};
 
-use cert::{ParsedCert, hex};
+use crate::hex;
+use cert::ParsedCert;
 use keys::PublicKey;
 
 /// The key a maintainer claims to have enrolled, to compare with the attested key.
@@ -70,22 +71,19 @@ pub enum ExpectedKey {
     SpkiDer(Vec<u8>),
 }
 
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the key's 32 bytes follow.
-const ED25519_SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
-
 impl ExpectedKey {
     /// The decoded key and its SPKI DER.
     fn decode(&self) -> Result<(PublicKey, Vec<u8>), AttestationError> {
+        let invalid = |detail: String| AttestationError::InvalidExpectedKey { detail };
         match self {
             ExpectedKey::Ed25519(key) => {
-                let mut spki = ED25519_SPKI_PREFIX.to_vec();
-                spki.extend_from_slice(key.as_bytes());
-                Ok((PublicKey::Ed25519(*key), spki))
+                use ed25519_dalek::pkcs8::EncodePublicKey;
+                let spki = key
+                    .to_public_key_der()
+                    .map_err(|e| invalid(e.to_string()))?;
+                Ok((PublicKey::Ed25519(*key), spki.into_vec()))
             }
             ExpectedKey::SpkiDer(der) => {
-                let invalid = |detail: String| AttestationError::InvalidExpectedKey { detail };
                 let spki =
                     SubjectPublicKeyInfoOwned::from_der(der).map_err(|e| invalid(e.to_string()))?;
                 let key = PublicKey::from_spki(&spki).map_err(invalid)?;
@@ -114,7 +112,7 @@ pub fn verify(
     let key_id = || key.id(CertRole::KeyAttestation);
 
     // Each certificate in its place.
-    let slot = PivSlot::from_subject(key.cert.tbs_certificate().subject());
+    let slot = yubico::slot_from_subject(key.cert.tbs_certificate().subject());
     match (looks_like_key_attestation(&device), slot.is_some()) {
         (true, false) => {
             return Err(AttestationError::SwappedCertificates {
@@ -238,6 +236,6 @@ pub fn verify(
 /// A per-key attestation names a slot in its subject or carries the policy extension; a device
 /// certificate does neither.
 fn looks_like_key_attestation(cert: &ParsedCert) -> bool {
-    PivSlot::from_subject(cert.cert.tbs_certificate().subject()).is_some()
+    yubico::slot_from_subject(cert.cert.tbs_certificate().subject()).is_some()
         || yubico::has_policy_extension(&cert.cert)
 }

@@ -14,6 +14,11 @@
 use std::fmt;
 
 use serde::{Serialize, Serializer};
+
+/// A PIV key slot, as named in the attestation's subject (`YubiKey PIV Attestation 9c`): the
+/// same slot type the YubiKey backend uses.
+pub use crate::yubikey::Slot as PivSlot;
+pub use crate::yubikey::{FirmwareVersion, PinPolicy, TouchPolicy};
 use x509_cert::Certificate;
 use x509_cert::der::Decode;
 use x509_cert::der::asn1::ObjectIdentifier;
@@ -37,151 +42,21 @@ pub(crate) mod oid {
     pub(crate) const FORM_FACTOR_STR: &str = "1.3.6.1.4.1.41482.3.9";
 }
 
-/// A PIV key slot, as named in the attestation's subject (`YubiKey PIV Attestation 9c`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PivSlot(u8);
-
-impl PivSlot {
-    /// The slot for a key reference byte: `0x9a`, `0x9c`, `0x9d`, `0x9e`, or a retired slot
-    /// `0x82`–`0x95`. Other bytes (including F9, the attestation slot itself) are not key slots.
-    pub fn new(id: u8) -> Option<Self> {
-        matches!(id, 0x9a | 0x9c | 0x9d | 0x9e | 0x82..=0x95).then_some(PivSlot(id))
+/// Reads the slot from a per-key attestation subject: exactly one attribute, a common name
+/// `YubiKey PIV Attestation <slot>` with the slot in hex.
+pub(crate) fn slot_from_subject(subject: &Name) -> Option<PivSlot> {
+    let mut attributes = subject.iter();
+    let (only, none) = (attributes.next()?, attributes.next());
+    if none.is_some() || only.oid != x509_cert::der::oid::db::rfc4519::COMMON_NAME {
+        return None;
     }
-
-    /// The key reference byte (`0x9c` for slot 9c).
-    pub fn id(self) -> u8 {
-        self.0
+    let cn = x509_cert::ext::pkix::name::DirectoryString::try_from(&only.value).ok()?;
+    let cn = cn.value();
+    let hex = cn.strip_prefix("YubiKey PIV Attestation ")?;
+    if hex.len() != 2 {
+        return None;
     }
-
-    /// Reads the slot from a per-key attestation subject: exactly one attribute, a common name
-    /// `YubiKey PIV Attestation <slot>` with the slot in hex.
-    pub(crate) fn from_subject(subject: &Name) -> Option<Self> {
-        let mut attributes = subject.iter();
-        let (only, none) = (attributes.next()?, attributes.next());
-        if none.is_some() || only.oid != x509_cert::der::oid::db::rfc4519::COMMON_NAME {
-            return None;
-        }
-        let cn = x509_cert::ext::pkix::name::DirectoryString::try_from(&only.value).ok()?;
-        let cn = cn.value();
-        let hex = cn.strip_prefix("YubiKey PIV Attestation ")?;
-        if hex.len() != 2 {
-            return None;
-        }
-        PivSlot::new(u8::from_str_radix(hex, 16).ok()?)
-    }
-}
-
-impl fmt::Display for PivSlot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02x}", self.0)
-    }
-}
-
-impl Serialize for PivSlot {
-    /// Two lowercase hex digits: `"9c"`.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// A YubiKey firmware version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct FirmwareVersion {
-    /// Major version (5 in 5.7.4).
-    pub major: u8,
-    /// Minor version (7 in 5.7.4).
-    pub minor: u8,
-    /// Patch version (4 in 5.7.4).
-    pub patch: u8,
-}
-
-impl fmt::Display for FirmwareVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
-    }
-}
-
-impl Serialize for FirmwareVersion {
-    /// `"5.7.4"`.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// When the device asks for the PIN before using the key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum PinPolicy {
-    /// Never: anyone holding the device can use the key (value 1).
-    Never,
-    /// Once per session (value 2).
-    Once,
-    /// Before every use (value 3).
-    Always,
-    /// YubiKey Bio: a fingerprint match, or the PIN, once per session (value 4).
-    MatchOnce,
-    /// YubiKey Bio: a fingerprint match, or the PIN, before every use (value 5).
-    MatchAlways,
-}
-
-impl PinPolicy {
-    fn from_byte(b: u8) -> Option<Self> {
-        Some(match b {
-            1 => PinPolicy::Never,
-            2 => PinPolicy::Once,
-            3 => PinPolicy::Always,
-            4 => PinPolicy::MatchOnce,
-            5 => PinPolicy::MatchAlways,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for PinPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            PinPolicy::Never => "never",
-            PinPolicy::Once => "once",
-            PinPolicy::Always => "always",
-            PinPolicy::MatchOnce => "match-once",
-            PinPolicy::MatchAlways => "match-always",
-        })
-    }
-}
-
-/// When the device asks for a touch before using the key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum TouchPolicy {
-    /// Never (value 1).
-    Never,
-    /// Before every use (value 2).
-    Always,
-    /// Once, then cached for 15 seconds (value 3).
-    Cached,
-}
-
-impl TouchPolicy {
-    fn from_byte(b: u8) -> Option<Self> {
-        Some(match b {
-            1 => TouchPolicy::Never,
-            2 => TouchPolicy::Always,
-            3 => TouchPolicy::Cached,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for TouchPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TouchPolicy::Never => "never",
-            TouchPolicy::Always => "always",
-            TouchPolicy::Cached => "cached",
-        })
-    }
+    PivSlot::new(u8::from_str_radix(hex, 16).ok()?)
 }
 
 /// The device's form factor byte: the low nibble is the shape, bit 7 marks FIPS series and
@@ -351,14 +226,14 @@ pub(crate) fn read_extensions(cert: &Certificate) -> Result<YubicoExtensions, Ex
     let (pin_policy, touch_policy) = match find(exts, oid::POLICY, POL, oid::POLICY_STR)? {
         None => return Err(missing(POL, oid::POLICY_STR)),
         Some(&[pin, touch]) => (
-            PinPolicy::from_byte(pin).ok_or_else(|| {
+            PinPolicy::from_attestation_byte(pin).ok_or_else(|| {
                 problem(
                     POL,
                     oid::POLICY_STR,
                     format!("unknown PIN policy value {pin}"),
                 )
             })?,
-            TouchPolicy::from_byte(touch).ok_or_else(|| {
+            TouchPolicy::from_attestation_byte(touch).ok_or_else(|| {
                 problem(
                     POL,
                     oid::POLICY_STR,
@@ -435,7 +310,7 @@ mod tests {
 
     #[test]
     fn policies_decode_from_yubico_bytes() {
-        let pins: Vec<Option<PinPolicy>> = (0..=6).map(PinPolicy::from_byte).collect();
+        let pins: Vec<Option<PinPolicy>> = (0..=6).map(PinPolicy::from_attestation_byte).collect();
         assert_eq!(
             pins,
             [
@@ -448,7 +323,8 @@ mod tests {
                 None
             ]
         );
-        let touches: Vec<Option<TouchPolicy>> = (0..=4).map(TouchPolicy::from_byte).collect();
+        let touches: Vec<Option<TouchPolicy>> =
+            (0..=4).map(TouchPolicy::from_attestation_byte).collect();
         assert_eq!(
             touches,
             [

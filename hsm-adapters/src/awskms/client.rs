@@ -485,28 +485,47 @@ pub(crate) fn check_public_key(key: &str, output: &GetPublicKeyOutput) -> Result
         });
     }
     let der = output.public_key().map(|b| b.as_ref()).unwrap_or_default();
-    let verifying_key = decode_spki(der).map_err(|reason| Error::BadPublicKey {
+    let verifying_key = decode_spki(der).map_err(|e| Error::BadPublicKey {
         key: arn.clone(),
-        reason,
+        reason: e.to_string(),
     })?;
     Ok(KeyInfo { arn, verifying_key })
 }
 
 /// Decodes an Ed25519 SubjectPublicKeyInfo, refusing anything but the 44-byte DER encoding
 /// of a key that is not of small order.
-pub fn decode_spki(der: &[u8]) -> Result<VerifyingKey, String> {
+pub fn decode_spki(der: &[u8]) -> Result<VerifyingKey, SpkiError> {
     if der.len() != ED25519_SPKI_LEN {
-        return Err(format!(
-            "{} bytes, but an Ed25519 SubjectPublicKeyInfo is {ED25519_SPKI_LEN}",
-            der.len()
-        ));
+        return Err(SpkiError::Length { len: der.len() });
     }
-    let key = VerifyingKey::from_public_key_der(der)
-        .map_err(|e| format!("not an Ed25519 SubjectPublicKeyInfo: {e}"))?;
+    let key = VerifyingKey::from_public_key_der(der).map_err(|e| SpkiError::NotEd25519 {
+        detail: e.to_string(),
+    })?;
     if key.is_weak() {
-        return Err("a small-order (weak) Ed25519 key".to_owned());
+        return Err(SpkiError::Weak);
     }
     Ok(key)
+}
+
+/// Why the public key KMS returned is not a usable Ed25519 key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpkiError {
+    /// Not the 44 bytes of an Ed25519 SubjectPublicKeyInfo.
+    #[error("{len} bytes, but an Ed25519 SubjectPublicKeyInfo is {ED25519_SPKI_LEN}")]
+    Length {
+        /// The length returned.
+        len: usize,
+    },
+    /// Not an Ed25519 SubjectPublicKeyInfo, or not a point on the curve.
+    #[error("not an Ed25519 SubjectPublicKeyInfo: {detail}")]
+    NotEd25519 {
+        /// The decoder's reason.
+        detail: String,
+    },
+    /// A small-order point.
+    #[error("a small-order (weak) Ed25519 key")]
+    Weak,
 }
 
 #[cfg(test)]
@@ -539,17 +558,27 @@ mod tests {
         assert_eq!(decode_spki(&der).unwrap(), key);
         let mut long = der.clone();
         long.push(0);
-        assert!(decode_spki(&long).unwrap_err().contains("45 bytes"));
+        assert!(
+            decode_spki(&long)
+                .unwrap_err()
+                .to_string()
+                .contains("45 bytes")
+        );
         let mut x25519 = der.clone();
         x25519[8] = 0x6e;
-        assert!(decode_spki(&x25519).unwrap_err().contains("not an Ed25519"));
+        assert!(
+            decode_spki(&x25519)
+                .unwrap_err()
+                .to_string()
+                .contains("not an Ed25519")
+        );
         // The identity point: small order.
         let mut weak = der[..12].to_vec();
         let mut identity = [0u8; 32];
         identity[0] = 1;
         weak.extend_from_slice(&identity);
         assert_eq!(
-            decode_spki(&weak).unwrap_err(),
+            decode_spki(&weak).unwrap_err().to_string(),
             "a small-order (weak) Ed25519 key"
         );
     }

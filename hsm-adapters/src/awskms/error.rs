@@ -141,8 +141,7 @@ pub enum Error {
     /// The key is not an Ed25519 key.
     #[error(
         "the AWS KMS key {key} has key spec {found}; Hallmark signs only with Ed25519 keys \
-         (key spec ECC_NIST_EDWARDS25519). Create one with `hallmark key generate --out \
-         awskms:alias/NAME`"
+         (key spec ECC_NIST_EDWARDS25519)"
     )]
     WrongKeySpec {
         /// The key.

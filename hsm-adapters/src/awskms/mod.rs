@@ -51,7 +51,7 @@ pub use reference::{AwsKmsRef, KeyNameKind, MAX_ALIAS_LEN, RefError, SCHEME, is_
 pub use types::{GeneratedKey, KeyFacts, ListedKey, Listing};
 
 #[cfg(feature = "awskms")]
-pub use client::{MAX_THROTTLED_ATTEMPTS, MAX_TRANSIENT_ATTEMPTS, decode_spki};
+pub use client::{MAX_THROTTLED_ATTEMPTS, MAX_TRANSIENT_ATTEMPTS, SpkiError, decode_spki};
 #[cfg(feature = "awskms")]
 pub use keys::{generate, list, public_key};
 #[cfg(feature = "awskms")]
@@ -76,9 +76,3 @@ pub const TAG_KEY: &str = "hallmark";
 
 /// The value of [`TAG_KEY`].
 pub const TAG_VALUE: &str = "package-signing";
-
-/// Lowercase hex.
-#[cfg(feature = "awskms")]
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}

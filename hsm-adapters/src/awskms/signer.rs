@@ -13,7 +13,8 @@ use super::client::{Core, KeyInfo, Kms, Op, check_public_key};
 use super::error::{BatchError, Error};
 use super::reference::AwsKmsRef;
 use super::types::KeyFacts;
-use super::{CONCURRENCY_ENV, MAX_CONCURRENCY, MAX_MESSAGE_LEN, hex};
+use super::{CONCURRENCY_ENV, MAX_CONCURRENCY, MAX_MESSAGE_LEN};
+use crate::hex;
 
 /// The text signed, and verified, when a signer opens: it proves that KMS signs for the public
 /// key it reported, and that the caller may sign, before any long work. Domain-separated so it

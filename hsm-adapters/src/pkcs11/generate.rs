@@ -71,6 +71,29 @@ pub fn generate_with(
     options: &LoginOptions,
     ui: &dyn Interaction,
 ) -> Result<GeneratedKey, Error> {
+    make_key(uri, options, ui, None)
+}
+
+/// Imports an existing Ed25519 key (its 32-byte seed, RFC 8032) into the token a URI names,
+/// as [`generate_with`] generates one: the URI gives the label; the private key is a token
+/// object created `CKA_SENSITIVE`, not `CKA_EXTRACTABLE`, sign-only, so that its value can
+/// never be read back; the public key object beside it shares its `CKA_ID`; one signature
+/// checks the pair before it gets its label. The seed's copy in the template is zeroized.
+pub fn import_with(
+    uri: &Pkcs11Uri,
+    seed: &zeroize::Zeroizing<[u8; 32]>,
+    options: &LoginOptions,
+    ui: &dyn Interaction,
+) -> Result<GeneratedKey, Error> {
+    make_key(uri, options, ui, Some(seed))
+}
+
+fn make_key(
+    uri: &Pkcs11Uri,
+    options: &LoginOptions,
+    ui: &dyn Interaction,
+    seed: Option<&zeroize::Zeroizing<[u8; 32]>>,
+) -> Result<GeneratedKey, Error> {
     let unusable = |reason: &str| Error::UnusableUri {
         uri: uri.without_pin_value().to_string(),
         reason: reason.to_owned(),
@@ -89,17 +112,17 @@ pub fn generate_with(
     }
     let module = Module::for_uri(uri)?;
     let token = token::select_token(&module, uri)?;
-    require_mechanisms(
-        &module,
-        &token,
-        &[
+    let mechanisms: &[(MechanismType, &'static str)] = match seed {
+        None => &[
             (
                 MechanismType::ECC_EDWARDS_KEY_PAIR_GEN,
                 "CKM_EC_EDWARDS_KEY_PAIR_GEN",
             ),
             (MechanismType::EDDSA, "CKM_EDDSA"),
         ],
-    )?;
+        Some(_) => &[(MechanismType::EDDSA, "CKM_EDDSA")],
+    };
+    require_mechanisms(&module, &token, mechanisms)?;
     let session = module
         .context()
         .open_rw_session(token.slot)
@@ -141,8 +164,11 @@ pub fn generate_with(
 
     // Generated under a pending label, so that a process killed meanwhile leaves no object
     // under the label asked for; named once the pair is known to work.
-    let pending = format!("{PENDING_LABEL_PREFIX}{}", keys::hex(&id));
-    let (public, private) = generate_pair(&session, &token, &pending, &id)?;
+    let pending = format!("{PENDING_LABEL_PREFIX}{}", crate::hex(&id));
+    let (public, private) = match seed {
+        None => generate_pair(&session, &token, &pending, &id)?,
+        Some(seed) => create_pair(&session, &token, &pending, &id, seed)?,
+    };
     let key_uri = keys::key_uri(uri, &token.name, Some(label), &id);
     let finished = finish(&session, &token, public, private, &key_uri)
         .and_then(|key| name_pair(&session, &token, public, private, label).map(|()| key));
@@ -196,31 +222,38 @@ pub(crate) fn relabel_public(
             cryptoki::error::Error::NotSupported,
         ));
     };
-    session
-        .create_object(&[
-            Attribute::Class(cryptoki::object::ObjectClass::PUBLIC_KEY),
-            Attribute::KeyType(cryptoki::object::KeyType::EC_EDWARDS),
-            Attribute::Token(true),
-            Attribute::Private(false),
-            Attribute::Verify(true),
-            Attribute::EcParams(params),
-            Attribute::EcPoint(point),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(facts.id),
-        ])
+    create_public(session, params, point, label, facts.id)
         .map_err(|e| Error::device("C_CreateObject", Some(token), e))?;
     session
         .destroy_object(public)
         .map_err(|e| Error::device("C_DestroyObject", Some(token), e))
 }
 
-fn generate_pair(
+/// Creates a token public key object for an Ed25519 key.
+fn create_public(
     session: &Session,
-    token: &SelectedToken,
+    params: Vec<u8>,
+    point: Vec<u8>,
     label: &str,
-    id: &[u8],
-) -> Result<(ObjectHandle, ObjectHandle), Error> {
-    let private_template = [
+    id: Vec<u8>,
+) -> cryptoki::error::Result<ObjectHandle> {
+    session.create_object(&[
+        Attribute::Class(cryptoki::object::ObjectClass::PUBLIC_KEY),
+        Attribute::KeyType(cryptoki::object::KeyType::EC_EDWARDS),
+        Attribute::Token(true),
+        Attribute::Private(false),
+        Attribute::Verify(true),
+        Attribute::EcParams(params),
+        Attribute::EcPoint(point),
+        Attribute::Label(label.as_bytes().to_vec()),
+        Attribute::Id(id),
+    ])
+}
+
+/// What every private key Hallmark puts in a token is: a token object, private, sensitive,
+/// never extractable, for signing only.
+fn private_attributes(label: &str, id: &[u8]) -> Vec<Attribute> {
+    vec![
         Attribute::Token(true),
         Attribute::Private(true),
         Attribute::Sensitive(true),
@@ -229,7 +262,16 @@ fn generate_pair(
         Attribute::Derive(false),
         Attribute::Label(label.as_bytes().to_vec()),
         Attribute::Id(id.to_vec()),
-    ];
+    ]
+}
+
+fn generate_pair(
+    session: &Session,
+    token: &SelectedToken,
+    label: &str,
+    id: &[u8],
+) -> Result<(ObjectHandle, ObjectHandle), Error> {
+    let private_template = private_attributes(label, id);
     let mut last = None;
     // PKCS#11 3.1 prefers the OID; older tokens know only the curve name.
     for params in [EC_PARAMS_ED25519_OID, EC_PARAMS_ED25519_NAME] {
@@ -271,6 +313,66 @@ fn generate_pair(
     ))
 }
 
+/// Creates the two objects of an imported key. The private key's template holds the seed;
+/// it is zeroized once the token has its copy.
+fn create_pair(
+    session: &Session,
+    token: &SelectedToken,
+    label: &str,
+    id: &[u8],
+    seed: &zeroize::Zeroizing<[u8; 32]>,
+) -> Result<(ObjectHandle, ObjectHandle), Error> {
+    use cryptoki::object::{KeyType, ObjectClass};
+    use zeroize::Zeroize as _;
+    let verifying_key = ed25519_dalek::SigningKey::from_bytes(seed).verifying_key();
+    let mut last = None;
+    for params in [EC_PARAMS_ED25519_OID, EC_PARAMS_ED25519_NAME] {
+        let mut private_template = vec![
+            Attribute::Class(ObjectClass::PRIVATE_KEY),
+            Attribute::KeyType(KeyType::EC_EDWARDS),
+            Attribute::EcParams(params.to_vec()),
+        ];
+        private_template.extend(private_attributes(label, id));
+        private_template.push(Attribute::Value(seed.to_vec()));
+        let created = session.create_object(&private_template);
+        for attribute in &mut private_template {
+            if let Attribute::Value(value) = attribute {
+                value.zeroize();
+            }
+        }
+        let private = match created {
+            Ok(handle) => handle,
+            Err(cryptoki::error::Error::Pkcs11(
+                rv @ (RvError::CurveNotSupported
+                | RvError::DomainParamsInvalid
+                | RvError::AttributeValueInvalid
+                | RvError::TemplateInconsistent),
+                f,
+            )) => {
+                last = Some(cryptoki::error::Error::Pkcs11(rv, f));
+                continue;
+            }
+            Err(other) => return Err(Error::device("C_CreateObject", Some(&token.name), other)),
+        };
+        // CKA_EC_POINT as DER OCTET STRING, as tokens return it.
+        let mut point = vec![0x04, 0x20];
+        point.extend_from_slice(verifying_key.as_bytes());
+        let public = create_public(session, params.to_vec(), point, label, id.to_vec());
+        return match public {
+            Ok(public) => Ok((public, private)),
+            Err(e) => {
+                let _ = session.destroy_object(private);
+                Err(Error::device("C_CreateObject", Some(&token.name), e))
+            }
+        };
+    }
+    Err(Error::device(
+        "C_CreateObject",
+        Some(&token.name),
+        last.unwrap_or(cryptoki::error::Error::NotSupported),
+    ))
+}
+
 /// Reads the new public key and checks with one signature that the pair works.
 fn finish(
     session: &Session,
@@ -291,7 +393,7 @@ fn finish(
             "the new public key has no readable CKA_EC_POINT".to_owned()
         ));
     };
-    let verifying_key = keys::decode_public_key(params, point).map_err(bad)?;
+    let verifying_key = keys::decode_public_key(params, point).map_err(|e| bad(e.to_string()))?;
     let message = b"hallmark pkcs11 key-generation check v1\0";
     let mechanism = Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
         cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,

@@ -7,6 +7,7 @@ use ed25519_dalek::VerifyingKey;
 use super::error::{Error, TokenName};
 use super::token::SelectedToken;
 use super::uri::{ObjectType, PathAttr, Pkcs11Uri};
+use crate::hex;
 
 /// `CKA_EC_PARAMS` for Ed25519 as an OID (RFC 8410 id-Ed25519, 1.3.101.112): PKCS#11 3.1's
 /// preferred form, and what Hallmark writes.
@@ -16,34 +17,63 @@ pub const EC_PARAMS_ED25519_NAME: &[u8] = b"\x13\x0cedwards25519";
 const EC_PARAMS_ED448_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x71];
 const EC_PARAMS_ED448_NAME: &[u8] = b"\x13\x0aedwards448";
 
+/// Why a token's public key attributes are not a usable Ed25519 key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyDecodeError {
+    /// `CKA_EC_PARAMS` names Ed448.
+    #[error("the key is Ed448, not Ed25519")]
+    Ed448,
+    /// `CKA_EC_PARAMS` names another curve, or nothing known.
+    #[error("CKA_EC_PARAMS {params_hex} does not name Ed25519")]
+    NotEd25519 {
+        /// The attribute, in hex.
+        params_hex: String,
+    },
+    /// `CKA_EC_POINT` has neither form of a 32-byte key.
+    #[error(
+        "CKA_EC_POINT of {len} bytes is neither 32 raw bytes nor a DER OCTET STRING of 32 bytes"
+    )]
+    PointLength {
+        /// Its length.
+        len: usize,
+    },
+    /// The 32 bytes are not a point on the curve.
+    #[error("{key_hex} is not a valid Ed25519 public key")]
+    NotOnCurve {
+        /// The bytes, in hex.
+        key_hex: String,
+    },
+    /// A small-order point: anyone can forge signatures that verify under it.
+    #[error("{key_hex} is a small-order (weak) Ed25519 key")]
+    Weak {
+        /// The key, in hex.
+        key_hex: String,
+    },
+    /// `CKA_PUBLIC_KEY_INFO` is not an Ed25519 SubjectPublicKeyInfo.
+    #[error("CKA_PUBLIC_KEY_INFO is not an Ed25519 SubjectPublicKeyInfo")]
+    PublicKeyInfo,
+}
+
 /// Checks that `CKA_EC_PARAMS` names Ed25519, in either encoding tokens use.
-pub fn decode_ec_params(params: &[u8]) -> Result<(), String> {
+pub fn decode_ec_params(params: &[u8]) -> Result<(), KeyDecodeError> {
     match params {
         EC_PARAMS_ED25519_OID | EC_PARAMS_ED25519_NAME => Ok(()),
-        EC_PARAMS_ED448_OID | EC_PARAMS_ED448_NAME => {
-            Err("the key is Ed448, not Ed25519".to_owned())
-        }
-        other => Err(format!(
-            "CKA_EC_PARAMS {} does not name Ed25519",
-            hex(other)
-        )),
+        EC_PARAMS_ED448_OID | EC_PARAMS_ED448_NAME => Err(KeyDecodeError::Ed448),
+        other => Err(KeyDecodeError::NotEd25519 {
+            params_hex: hex(other),
+        }),
     }
 }
 
 /// Extracts the 32-byte Ed25519 public key from `CKA_EC_POINT`: either a DER OCTET STRING
 /// (`04 20` + 32 bytes, as SoftHSM2 and PKCS#11 3.0 have it) or the raw 32 bytes (as PKCS#11
 /// 3.1 allows and kryoptic returns).
-pub fn decode_ec_point(point: &[u8]) -> Result<[u8; 32], String> {
+pub fn decode_ec_point(point: &[u8]) -> Result<[u8; 32], KeyDecodeError> {
     let raw = match point {
         [0x04, 0x20, rest @ ..] if rest.len() == 32 => rest,
         raw if raw.len() == 32 => raw,
-        other => {
-            return Err(format!(
-                "CKA_EC_POINT of {} bytes is neither 32 raw bytes nor a DER OCTET STRING of 32 \
-                 bytes",
-                other.len()
-            ));
-        }
+        other => return Err(KeyDecodeError::PointLength { len: other.len() }),
     };
     let mut key = [0u8; 32];
     key.copy_from_slice(raw);
@@ -52,41 +82,29 @@ pub fn decode_ec_point(point: &[u8]) -> Result<[u8; 32], String> {
 
 /// Decodes an Ed25519 public key from `CKA_EC_PARAMS` and `CKA_EC_POINT`, refusing points
 /// that are not on the curve and small-order (weak) keys.
-pub fn decode_public_key(params: &[u8], point: &[u8]) -> Result<VerifyingKey, String> {
+pub fn decode_public_key(params: &[u8], point: &[u8]) -> Result<VerifyingKey, KeyDecodeError> {
     decode_ec_params(params)?;
     verifying_key(&decode_ec_point(point)?)
 }
 
-fn verifying_key(bytes: &[u8; 32]) -> Result<VerifyingKey, String> {
-    let key = VerifyingKey::from_bytes(bytes)
-        .map_err(|_| format!("{} is not a valid Ed25519 public key", hex(bytes)))?;
+fn verifying_key(bytes: &[u8; 32]) -> Result<VerifyingKey, KeyDecodeError> {
+    let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyDecodeError::NotOnCurve {
+        key_hex: hex(bytes),
+    })?;
     if key.is_weak() {
-        return Err(format!(
-            "{} is a small-order (weak) Ed25519 key",
-            hex(bytes)
-        ));
+        return Err(KeyDecodeError::Weak {
+            key_hex: hex(bytes),
+        });
     }
     Ok(key)
 }
 
 /// Decodes an Ed25519 SubjectPublicKeyInfo (`CKA_PUBLIC_KEY_INFO`, RFC 8410).
-fn decode_spki(spki: &[u8]) -> Result<VerifyingKey, String> {
-    const PREFIX: &[u8] = &[
-        0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-    ];
-    match spki.strip_prefix(PREFIX) {
-        Some(rest) if rest.len() == 32 => {
-            let mut key = [0u8; 32];
-            key.copy_from_slice(rest);
-            verifying_key(&key)
-        }
-        _ => Err("CKA_PUBLIC_KEY_INFO is not an Ed25519 SubjectPublicKeyInfo".to_owned()),
-    }
-}
-
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+fn decode_spki(spki: &[u8]) -> Result<VerifyingKey, KeyDecodeError> {
+    use ed25519_dalek::pkcs8::{DecodePublicKey, PublicKeyBytes};
+    let key =
+        PublicKeyBytes::from_public_key_der(spki).map_err(|_| KeyDecodeError::PublicKeyInfo)?;
+    verifying_key(&key.0)
 }
 
 /// The URI that names a key: the token by label and serial, the object by label and id, and
@@ -251,9 +269,9 @@ pub(crate) fn find_signing_key(
             ed25519.push((handle, facts));
         } else {
             let key_type = match (&facts.key_type, facts.ec_params.as_deref()) {
-                (Some(t), Some(p)) if *t == KeyType::EC_EDWARDS => {
-                    decode_ec_params(p).err().unwrap_or_else(|| t.to_string())
-                }
+                (Some(t), Some(p)) if *t == KeyType::EC_EDWARDS => decode_ec_params(p)
+                    .err()
+                    .map_or_else(|| t.to_string(), |e| e.to_string()),
                 (Some(t), _) => t.to_string(),
                 (None, _) => "unknown".to_owned(),
             };
@@ -333,7 +351,7 @@ fn public_key_of(
                 "the public key object has no readable CKA_EC_POINT".to_owned()
             ));
         };
-        let key = decode_public_key(params, point).map_err(bad)?;
+        let key = decode_public_key(params, point).map_err(|e| bad(e.to_string()))?;
         if !keys.contains(&key) {
             keys.push(key);
         }
@@ -341,7 +359,7 @@ fn public_key_of(
     match keys.len() {
         1 => Ok(keys.remove(0)),
         0 => match &private.public_key_info {
-            Some(spki) => decode_spki(spki).map_err(bad),
+            Some(spki) => decode_spki(spki).map_err(|e| bad(e.to_string())),
             None => Err(bad(format!(
                 "no Ed25519 public key object with CKA_ID {} beside the private key, and the \
                  private key has no CKA_PUBLIC_KEY_INFO",
@@ -381,15 +399,17 @@ mod tests {
         decode_ec_params(EC_PARAMS_ED25519_NAME).unwrap();
         assert_eq!(
             decode_ec_params(&unhex("06032b6571")).unwrap_err(),
-            "the key is Ed448, not Ed25519"
+            KeyDecodeError::Ed448
         );
         assert_eq!(
             decode_ec_params(b"\x13\x0aedwards448").unwrap_err(),
-            "the key is Ed448, not Ed25519"
+            KeyDecodeError::Ed448
         );
         // prime256v1
         assert_eq!(
-            decode_ec_params(&unhex("06082a8648ce3d030107")).unwrap_err(),
+            decode_ec_params(&unhex("06082a8648ce3d030107"))
+                .unwrap_err()
+                .to_string(),
             "CKA_EC_PARAMS 06082a8648ce3d030107 does not name Ed25519"
         );
     }
@@ -416,13 +436,15 @@ mod tests {
             &[&[0x03, 0x20][..], &raw[..]].concat(),
             &[],
         ] {
-            let err = decode_ec_point(bad).unwrap_err();
+            let err = decode_ec_point(bad).unwrap_err().to_string();
             assert!(err.contains(&format!("{} bytes", bad.len())), "{err}");
         }
         // A small-order point (the identity) decodes but is refused as weak.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        let err = decode_public_key(EC_PARAMS_ED25519_OID, &identity).unwrap_err();
+        let err = decode_public_key(EC_PARAMS_ED25519_OID, &identity)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("small-order"), "{err}");
     }
 

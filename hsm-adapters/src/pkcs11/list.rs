@@ -9,10 +9,11 @@ use ed25519_dalek::VerifyingKey;
 
 use super::error::Error;
 use super::generate::PENDING_LABEL_PREFIX;
-use super::keys::{self, hex};
+use super::keys;
 use super::module::Module;
 use super::token::{self, LoginOptions, SelectedToken, TokenFlags};
 use super::uri::{PathAttr, Pkcs11Uri};
+use crate::hex;
 use crate::interact::Interaction;
 
 /// One slot of a module, with its token if one is present.
@@ -195,8 +196,8 @@ fn list_keys(
         {
             (Some(params), Some(point)) => match keys::decode_public_key(params, point) {
                 Ok(key) => (Some(key), None),
-                Err(reason) if reason.contains("Ed448") => continue,
-                Err(reason) => (None, Some(reason)),
+                Err(keys::KeyDecodeError::Ed448) => continue,
+                Err(reason) => (None, Some(reason.to_string())),
             },
             _ => (None, Some("CKA_EC_POINT is not readable".to_owned())),
         };

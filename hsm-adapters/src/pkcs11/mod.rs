@@ -38,10 +38,12 @@ mod token;
 mod uri;
 
 pub use error::{BatchError, Error, PinRetryState, TokenName};
-pub use generate::{GeneratedKey, KEY_ID_LEN, PENDING_LABEL_PREFIX, generate, generate_with};
+pub use generate::{
+    GeneratedKey, KEY_ID_LEN, PENDING_LABEL_PREFIX, generate, generate_with, import_with,
+};
 pub use keys::{
-    EC_PARAMS_ED25519_NAME, EC_PARAMS_ED25519_OID, decode_ec_params, decode_ec_point,
-    decode_public_key,
+    EC_PARAMS_ED25519_NAME, EC_PARAMS_ED25519_OID, KeyDecodeError, decode_ec_params,
+    decode_ec_point, decode_public_key,
 };
 pub use list::{KeyReport, OrphanAction, SlotReport, TokenReport, list, remove_orphans};
 pub use module::{LibraryInfo, MODULE_ENV, Module, ModuleSearch, resolve_module_path};

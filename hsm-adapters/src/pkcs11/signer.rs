@@ -14,10 +14,11 @@ use cryptoki::session::Session;
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use super::error::{BatchError, Error, TokenName};
-use super::keys::{self, hex};
+use super::keys;
 use super::module::{LibraryInfo, Module};
 use super::token::{self, LoginOptions, SelectedToken};
 use super::uri::Pkcs11Uri;
+use crate::hex;
 use crate::interact::{Headless, Interaction};
 use crate::secret::Secret;
 

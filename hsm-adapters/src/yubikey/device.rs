@@ -401,11 +401,8 @@ fn parse_hex(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    let mut out = Zeroizing::new(Vec::with_capacity(text.len() / 2));
-    for pair in text.as_bytes().chunks(2) {
-        let digit = |b: u8| char::from(b).to_digit(16);
-        out.push(u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?);
-    }
+    let mut out = Zeroizing::new(vec![0; text.len() / 2]);
+    base16ct::mixed::decode(text, &mut out).ok()?;
     Some(out)
 }
 

@@ -2,9 +2,10 @@
 
 use std::fmt;
 
+use crate::hex;
 use crate::secret::SecretError;
 
-use super::types::{FirmwareVersion, Slot};
+use super::types::{FirmwareVersion, PinPolicy, Slot};
 
 /// Serial numbers as a comma-separated list.
 struct Serials<'a>(&'a [u32]);
@@ -22,10 +23,6 @@ impl fmt::Display for Serials<'_> {
         }
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8; 32]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Why a YubiKey operation failed.
@@ -264,6 +261,12 @@ pub enum Error {
         /// The subject given.
         subject: String,
     },
+    /// A key generation asked for a YubiKey Bio PIN policy, which only attestations report.
+    #[error("PIN policy {policy} cannot be set when generating a key: use never, once or always")]
+    PinPolicyNotGenerated {
+        /// The policy asked for.
+        policy: PinPolicy,
+    },
     /// A key was generated but its certificate could not be made or stored.
     #[error(
         "slot {slot} of YubiKey {serial} now holds a new key ({}) but its certificate was not written: {source}. Run the generation again with --force to replace the key",
@@ -348,6 +351,7 @@ impl Error {
                 | Error::ManagementKeyRequired { .. }
                 | Error::MessageTooLong { .. }
                 | Error::BadSubject { .. }
+                | Error::PinPolicyNotGenerated { .. }
                 | Error::SeveralDevices { .. }
                 | Error::SlotEmpty { .. }
                 | Error::SlotOccupied { .. }
@@ -384,6 +388,7 @@ impl Error {
             Error::DeviceReset { .. } => "yubikey-reset",
             Error::MessageTooLong { .. } => "yubikey-message-too-long",
             Error::BadSubject { .. } => "yubikey-bad-subject",
+            Error::PinPolicyNotGenerated { .. } => "yubikey-pin-policy-not-generated",
             Error::CertificateNotWritten { .. } => "yubikey-certificate-not-written",
             Error::AttestationUnavailable { .. } => "yubikey-attestation-unavailable",
             Error::InvalidResponse { .. } => "yubikey-invalid-response",

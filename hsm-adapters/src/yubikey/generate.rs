@@ -115,6 +115,29 @@ pub fn generate(
     options: &GenerateOptions,
     ui: &dyn Interaction,
 ) -> Result<GeneratedKey, Error> {
+    make_key(reference, options, ui, None)
+}
+
+/// Imports an existing Ed25519 key (its 32-byte seed, RFC 8032) into the slot `reference`
+/// names — PIV IMPORT ASYMMETRIC KEY (`INS FE`, algorithm `E0`; firmware 5.7.0 or later) —
+/// with the policies `options` give, then checks the slot's metadata names the key's public
+/// key and writes the self-signed certificate, as [`generate`] does. The key's origin stays
+/// "imported": the YubiKey never attests it.
+pub fn import(
+    reference: &YubiKeyRef,
+    seed: &zeroize::Zeroizing<[u8; 32]>,
+    options: &GenerateOptions,
+    ui: &dyn Interaction,
+) -> Result<GeneratedKey, Error> {
+    make_key(reference, options, ui, Some(seed))
+}
+
+fn make_key(
+    reference: &YubiKeyRef,
+    options: &GenerateOptions,
+    ui: &dyn Interaction,
+    seed: Option<&zeroize::Zeroizing<[u8; 32]>>,
+) -> Result<GeneratedKey, Error> {
     let subject_text = options.subject.clone();
     let parsed_subject = match &subject_text {
         Some(text) => Some(
@@ -128,6 +151,12 @@ pub fn generate(
         None => None,
     };
 
+    let pin_policy = options
+        .pin_policy
+        .to_piv()
+        .ok_or(Error::PinPolicyNotGenerated {
+            policy: options.pin_policy,
+        })?;
     let mut device = Device::open(reference.serial())?;
     device.require_ed25519()?;
     let serial = device.serial;
@@ -141,56 +170,23 @@ pub fn generate(
         return Err(Error::SlotOccupied { serial, slot });
     }
     device.authenticate_management(reference.management_key_source(), ui)?;
-
-    // The crate slices the reply without checking its length; a short reply from a faulty
-    // device would panic inside it.
-    let reply = catch_unwind(AssertUnwindSafe(|| {
-        piv::generate(
-            &mut device.yk,
-            slot.piv(),
-            AlgorithmId::Ed25519,
-            options.pin_policy.to_piv(),
-            options.touch_policy.to_piv(),
-        )
-    }))
-    .map_err(|_| Error::InvalidResponse {
-        serial,
-        operation: "generating an Ed25519 key",
-        detail: "the reply is too short to hold a public key".to_owned(),
-    })?;
-    let spki = reply.map_err(|e| match e {
-        yubikey::Error::AlgorithmError => Error::InvalidResponse {
-            serial,
-            operation: "generating an Ed25519 key",
-            detail: "the device refused the algorithm or a policy (6A80)".to_owned(),
-        },
-        yubikey::Error::AuthenticationError => Error::Refused {
-            serial,
-            operation: "generate a key (management key not accepted)",
-        },
-        e => device.error("generating an Ed25519 key", e),
-    })?;
-    let public: [u8; 32] = spki
-        .subject_public_key
-        .as_bytes()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::InvalidResponse {
-            serial,
-            operation: "generating an Ed25519 key",
-            detail: "the public key is not 32 bytes".to_owned(),
-        })?;
-    let verifying_key = VerifyingKey::from_bytes(&public).map_err(|_| Error::InvalidResponse {
-        serial,
-        operation: "generating an Ed25519 key",
-        detail: "the public key is not an Ed25519 point".to_owned(),
-    })?;
+    let (verifying_key, origin) = match seed {
+        None => (
+            generate_in_slot(&mut device, slot, pin_policy, options)?,
+            KeyOrigin::Generated,
+        ),
+        Some(seed) => (
+            import_to_slot(&mut device, slot, seed, pin_policy, options)?,
+            KeyOrigin::Imported,
+        ),
+    };
 
     let key = SlotKey {
         slot,
         verifying_key,
         pin_policy: options.pin_policy,
         touch_policy: options.touch_policy,
-        origin: Some(KeyOrigin::Generated),
+        origin: Some(origin),
     };
     let subject = match parsed_subject {
         Some(subject) => subject,
@@ -224,6 +220,100 @@ pub fn generate(
         certificate_der,
         device: session.info(),
     })
+}
+
+/// Generates the key on the device; returns its public key.
+fn generate_in_slot(
+    device: &mut Device,
+    slot: super::types::Slot,
+    pin_policy: yubikey::PinPolicy,
+    options: &GenerateOptions,
+) -> Result<VerifyingKey, Error> {
+    let serial = device.serial;
+    // The crate slices the reply without checking its length; a short reply from a faulty
+    // device would panic inside it.
+    let reply = catch_unwind(AssertUnwindSafe(|| {
+        piv::generate(
+            &mut device.yk,
+            slot.piv(),
+            AlgorithmId::Ed25519,
+            pin_policy,
+            options.touch_policy.to_piv(),
+        )
+    }))
+    .map_err(|_| Error::InvalidResponse {
+        serial,
+        operation: "generating an Ed25519 key",
+        detail: "the reply is too short to hold a public key".to_owned(),
+    })?;
+    let spki = reply.map_err(|e| match e {
+        yubikey::Error::AlgorithmError => Error::InvalidResponse {
+            serial,
+            operation: "generating an Ed25519 key",
+            detail: "the device refused the algorithm or a policy (6A80)".to_owned(),
+        },
+        yubikey::Error::AuthenticationError => Error::Refused {
+            serial,
+            operation: "generate a key (management key not accepted)",
+        },
+        e => device.error("generating an Ed25519 key", e),
+    })?;
+    let public: [u8; 32] = spki
+        .subject_public_key
+        .as_bytes()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::InvalidResponse {
+            serial,
+            operation: "generating an Ed25519 key",
+            detail: "the public key is not 32 bytes".to_owned(),
+        })?;
+    VerifyingKey::from_bytes(&public).map_err(|_| Error::InvalidResponse {
+        serial,
+        operation: "generating an Ed25519 key",
+        detail: "the public key is not an Ed25519 point".to_owned(),
+    })
+}
+
+/// Puts an existing key into the slot and checks, from the slot's metadata, that the slot now
+/// holds it.
+fn import_to_slot(
+    device: &mut Device,
+    slot: super::types::Slot,
+    seed: &zeroize::Zeroizing<[u8; 32]>,
+    pin_policy: yubikey::PinPolicy,
+    options: &GenerateOptions,
+) -> Result<VerifyingKey, Error> {
+    let serial = device.serial;
+    let operation = "importing an Ed25519 key";
+    piv::import_cv_key(
+        &mut device.yk,
+        slot.piv(),
+        AlgorithmId::Ed25519,
+        seed.as_ref(),
+        options.touch_policy.to_piv(),
+        pin_policy,
+    )
+    .map_err(|e| match e {
+        yubikey::Error::AuthenticationError => Error::Refused {
+            serial,
+            operation: "import a key (management key not accepted)",
+        },
+        yubikey::Error::GenericError => Error::InvalidResponse {
+            serial,
+            operation,
+            detail: "the device refused the key or a policy".to_owned(),
+        },
+        e => device.error(operation, e),
+    })?;
+    let expected = ed25519_dalek::SigningKey::from_bytes(seed).verifying_key();
+    match device.slot_key(slot)? {
+        Some(found) if found.verifying_key == expected => Ok(expected),
+        _ => Err(Error::InvalidResponse {
+            serial,
+            operation,
+            detail: "after the import the slot does not hold the imported key".to_owned(),
+        }),
+    }
 }
 
 /// Makes the slot's certificate on the device and stores it in the slot; returns its DER.

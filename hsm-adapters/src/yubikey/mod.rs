@@ -51,7 +51,7 @@ mod types;
 
 pub use attest::{Attestation, attest};
 pub use error::{BatchError, Error};
-pub use generate::{GenerateOptions, GeneratedKey, generate};
+pub use generate::{GenerateOptions, GeneratedKey, generate, import};
 pub use reference::{RefError, YubiKeyRef};
 pub use signer::{MAX_MESSAGE_LEN, SignerOptions, YubiKeySigner};
 pub use types::{

@@ -149,8 +149,9 @@ impl<'ui> Session<'ui> {
         }
         match self.key.pin_policy {
             PinPolicy::Never => {}
-            PinPolicy::Once => self.unlock()?,
-            PinPolicy::Always => self.verify_pin()?,
+            // A Bio policy accepts the PIN in place of a fingerprint.
+            PinPolicy::Once | PinPolicy::MatchOnce => self.unlock()?,
+            PinPolicy::Always | PinPolicy::MatchAlways => self.verify_pin()?,
         }
         let touch = match self.key.touch_policy {
             TouchPolicy::Never => false,

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Serialize, Serializer};
 use yubikey::piv::{RetiredSlotId, SlotId};
 
 /// A PIV key slot that can hold an Ed25519 key: `9a`, `9c`, `9d`, `9e` or a retired slot
@@ -67,6 +68,13 @@ impl fmt::Display for Slot {
     }
 }
 
+impl Serialize for Slot {
+    /// Two lowercase hex digits: `"9c"`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// The text is not a key slot.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("unknown YubiKey PIV slot {0:?}: use 9a, 9c, 9d, 9e or a retired slot 82 to 95")]
@@ -87,16 +95,25 @@ impl FromStr for Slot {
     }
 }
 
-/// When the YubiKey asks for the PIN before using a key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// When the YubiKey asks for the PIN before using a key (serialized in kebab-case:
+/// `"match-once"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum PinPolicy {
-    /// Never: whoever holds the YubiKey can use the key.
+    /// Never: whoever holds the YubiKey can use the key (attestation value 1).
     Never,
-    /// Once per session: the PIN unlocks the key until the YubiKey is reset or removed.
+    /// Once per session: the PIN unlocks the key until the YubiKey is reset or removed
+    /// (value 2).
     Once,
-    /// Before every signature.
+    /// Before every signature (value 3).
     Always,
+    /// YubiKey Bio: a fingerprint match, or the PIN, once per session (value 4). Reported by
+    /// attestations; Hallmark does not generate keys with it.
+    MatchOnce,
+    /// YubiKey Bio: a fingerprint match, or the PIN, before every use (value 5). Reported by
+    /// attestations; Hallmark does not generate keys with it.
+    MatchAlways,
 }
 
 impl PinPolicy {
@@ -106,14 +123,31 @@ impl PinPolicy {
             PinPolicy::Never => "never",
             PinPolicy::Once => "once",
             PinPolicy::Always => "always",
+            PinPolicy::MatchOnce => "match-once",
+            PinPolicy::MatchAlways => "match-always",
         }
     }
 
-    pub(crate) fn to_piv(self) -> yubikey::PinPolicy {
+    /// The policy byte of Yubico's attestation extension `1.3.6.1.4.1.41482.3.8`.
+    pub(crate) fn from_attestation_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => PinPolicy::Never,
+            2 => PinPolicy::Once,
+            3 => PinPolicy::Always,
+            4 => PinPolicy::MatchOnce,
+            5 => PinPolicy::MatchAlways,
+            _ => return None,
+        })
+    }
+
+    /// The policy to generate a key with; `None` for the Bio policies, which key generation
+    /// does not take.
+    pub(crate) fn to_piv(self) -> Option<yubikey::PinPolicy> {
         match self {
-            PinPolicy::Never => yubikey::PinPolicy::Never,
-            PinPolicy::Once => yubikey::PinPolicy::Once,
-            PinPolicy::Always => yubikey::PinPolicy::Always,
+            PinPolicy::Never => Some(yubikey::PinPolicy::Never),
+            PinPolicy::Once => Some(yubikey::PinPolicy::Once),
+            PinPolicy::Always => Some(yubikey::PinPolicy::Always),
+            PinPolicy::MatchOnce | PinPolicy::MatchAlways => None,
         }
     }
 
@@ -151,19 +185,30 @@ impl FromStr for PinPolicy {
     }
 }
 
-/// When the YubiKey wants its contact touched before using a key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// When the YubiKey wants its contact touched before using a key (serialized in kebab-case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum TouchPolicy {
-    /// Never.
+    /// Never (attestation value 1).
     Never,
-    /// For every signature.
+    /// For every signature (value 2).
     Always,
-    /// Once, then not again for 15 seconds.
+    /// Once, then not again for 15 seconds (value 3).
     Cached,
 }
 
 impl TouchPolicy {
+    /// The policy byte of Yubico's attestation extension `1.3.6.1.4.1.41482.3.8`.
+    pub(crate) fn from_attestation_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => TouchPolicy::Never,
+            2 => TouchPolicy::Always,
+            3 => TouchPolicy::Cached,
+            _ => return None,
+        })
+    }
+
     /// The name used on the command line and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -251,6 +296,13 @@ impl From<yubikey::Version> for FirmwareVersion {
 impl fmt::Display for FirmwareVersion {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+impl Serialize for FirmwareVersion {
+    /// `"5.7.4"`.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

@@ -118,11 +118,10 @@ impl Entry {
 /// Appends the lowercase hex of `bytes` without an intermediate string (a manifest of a large
 /// tree has tens of thousands of digests).
 fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(DIGITS[usize::from(byte >> 4)]);
-        out.push(DIGITS[usize::from(byte & 0x0f)]);
-    }
+    let start = out.len();
+    out.resize(start + 2 * bytes.len(), 0);
+    // Cannot fail: the destination is exactly twice the length of the source.
+    let _ = base16ct::lower::encode(bytes, &mut out[start..]);
 }
 
 /// The canonical manifest of a directory tree: every entry below the root, sorted by the bytes

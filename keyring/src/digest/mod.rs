@@ -230,13 +230,7 @@ pub fn digest_path(path: &Path, options: &DigestOptions<'_>) -> Result<ContentDi
 
 /// Lowercase hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
+    crate::encoding::hex_encode(bytes)
 }
 
 pub(crate) enum HexProblem {
@@ -248,27 +242,18 @@ pub(crate) enum HexProblem {
 
 /// Parses exactly 64 lowercase hex digits.
 pub(crate) fn parse_hex32(text: &[u8]) -> Result<[u8; 32], HexProblem> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    if text.len() != 64 {
-        // Report a bad character before a bad length: it is the more precise complaint.
-        if let Some(position) = text.iter().position(|&c| nibble(c).is_none()) {
-            return Err(HexProblem::Char(position));
-        }
-        return Err(HexProblem::Length(text.len()));
+    // Report a bad character before a bad length: it is the more precise complaint.
+    if let Some(position) = text
+        .iter()
+        .position(|c| !matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(HexProblem::Char(position));
     }
     let mut out = [0u8; 32];
-    for (i, pair) in text.chunks_exact(2).enumerate() {
-        let hi = nibble(pair[0]).ok_or(HexProblem::Char(2 * i))?;
-        let lo = nibble(pair[1]).ok_or(HexProblem::Char(2 * i + 1))?;
-        out[i] = (hi << 4) | lo;
+    match base16ct::lower::decode(text, &mut out) {
+        Ok(decoded) if decoded.len() == 32 => Ok(out),
+        _ => Err(HexProblem::Length(text.len())),
     }
-    Ok(out)
 }
 
 #[cfg(test)]

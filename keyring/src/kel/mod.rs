@@ -4,12 +4,15 @@
 //! * [`log`] — [`Kel::verify`], the walk from inception that every consumer and registry uses;
 //!   key sets by position, revocations, ownership of names, comparison of two logs (extension,
 //!   rollback, fork), and transfer links between identities;
-//! * [`file`](mod@file) — the log file (`org.example.kel`).
+//! * [`file`](mod@file) — the log file (`org.example.kel`);
+//! * [`signing`] — who may sign statements in the identity's name, checked before signing.
 
 pub mod event;
 pub mod file;
 pub mod log;
+pub mod signing;
 
 pub use event::{EventKind, KeyEvent, Reason};
 pub use file::KelFile;
 pub use log::{Comparison, Epoch, Kel, KelError, KelErrorKind, TransferLink, find_transfer};
+pub use signing::SigningError;

@@ -35,6 +35,10 @@
 //! The gate reads a [`TrustView`] and never changes it; what the caller may store afterwards
 //! (longer logs, evidence, a trust-on-first-use pin) is returned in the [`Outcome`].
 
+// Each step returns the refusal that ends a decision as its `Err`: a `Decision`, moved once
+// per artifact, so boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -324,7 +328,9 @@ impl<'a> Gate<'a> {
             identity: None,
             pin: None,
         };
-        out.decision = self.decide_inner(bundle, &statement, actual, &mut ctx, &mut out);
+        out.decision = match self.decide_inner(bundle, &statement, actual, &mut ctx, &mut out) {
+            Ok(decision) | Err(decision) => decision,
+        };
         if out.decision.verdict.is_trusted()
             && let Some(refusal) = self.recorded_release(&statement, &ctx)?
         {
@@ -362,6 +368,8 @@ impl<'a> Gate<'a> {
         )))
     }
 
+    /// The steps of the module documentation, in order: each returns the decision that ends
+    /// the run as its `Err`; `Ok` is a trusted verdict.
     fn decide_inner(
         &self,
         bundle: &Bundle,
@@ -369,68 +377,136 @@ impl<'a> Gate<'a> {
         actual: &ContentDigest,
         ctx: &mut Ctx,
         out: &mut Outcome,
-    ) -> Decision {
-        let name = &statement.name;
-        let release = ctx.release.clone();
-        let pins = &self.view.pins;
+    ) -> Result<Decision, Decision> {
+        let signer = self.signing_identity(statement, ctx)?;
+        ctx.identity = Some(signer.identity);
+        let offered = self.offered_logs(bundle, signer.identity, ctx)?;
+        // 1. The pin.
+        let pin = self.pin(&statement.name, signer.identity, &offered, ctx, out)?;
+        ctx.pin = Some(pin.namespace.clone());
+        // 2. The signer's log: the longer of the stored and offered ones.
+        let signer_kel = self.signer_log(signer.identity, &offered, ctx, out)?;
+        // 3. The link from the pin to the signer.
+        let mut link = self.link_to_pin(
+            &pin,
+            &signer,
+            &signer_kel,
+            &statement.name,
+            &offered,
+            ctx,
+            out,
+        )?;
+        // 4. Position, ownership and signature.
+        let epoch = position(&signer_kel, &statement.name, &signer, ctx)?;
+        let signers = signing_keys(bundle, epoch, &signer, ctx)?;
+        // Receipts: every one that claims a pinned registry must verify.
+        let receipts = self
+            .receipts(bundle, &out.statement, &ctx.release)
+            .map_err(|msg| ctx.reject(Rejection::BadSignature, msg))?;
+        self.receipt_checkpoints(&receipts, out)
+            .map_err(|msg| ctx.reject(Rejection::Equivocation, msg))?;
+        let proof = proof_time(&receipts);
+        // 5. Revocation.
+        revocation(
+            &signer_kel,
+            epoch,
+            &signers,
+            proof.as_ref(),
+            ctx,
+            &mut link.chain,
+        )?;
+        // 5b. Hand-over.
+        hand_over(
+            &signer_kel,
+            statement,
+            &signer,
+            proof.as_ref(),
+            ctx,
+            &mut link.chain,
+        )?;
+        // 6. Rollback.
+        rollback(epoch, statement, &signer, &signers, proof.as_ref(), ctx)?;
+        // 7. Policy.
+        self.policy(&pin, bundle, &receipts, &signer_kel, epoch, &signers, ctx)?;
+        // 8. Digest.
+        check_digest(statement, actual).map_err(|mut decision| {
+            decision.identity = ctx.identity;
+            decision.pin = ctx.pin.clone();
+            decision
+        })?;
+        Ok(trusted(&signer_kel, &signer, &link, &signers, out, ctx))
+    }
 
-        let (sid, seq, event) = match statement.signer.kind() {
+    /// The identity and position the statement is signed in the name of; a statement signed
+    /// by a bare key is refused (or unknown, when no pin covers it).
+    fn signing_identity(&self, statement: &Statement, ctx: &mut Ctx) -> Result<SignedAt, Decision> {
+        let name = &statement.name;
+        let release = &ctx.release;
+        match statement.signer.kind() {
             Ok(Signer::Identity {
                 identity,
                 sequence,
                 event,
-            }) => (*identity, sequence, *event),
-            Ok(Signer::Key(key)) => {
-                return match pins.lookup(name) {
-                    Some(pin) => {
-                        ctx.pin = Some(pin.namespace.clone());
-                        ctx.reject(
-                            Rejection::UnlinkedSignerChange,
-                            format!(
-                                "{release} is signed by the bare key {}, not in the name of identity {} which is pinned for {}",
-                                key.key_id().short(),
-                                pin.identity.short(),
-                                pin.namespace
-                            ),
-                        )
-                    }
-                    None => ctx.decision(
-                        Verdict::UnknownPublisher,
-                        format!(
-                            "no pin covers {name}, and it is signed by the bare key {} rather than an identity",
-                            key.key_id().short()
-                        ),
+            }) => Ok(SignedAt {
+                identity: *identity,
+                sequence,
+                event: *event,
+            }),
+            Ok(Signer::Key(key)) => Err(match self.view.pins.lookup(name) {
+                Some(pin) => {
+                    let message = format!(
+                        "{release} is signed by the bare key {}, not in the name of identity {} which is pinned for {}",
+                        key.key_id().short(),
+                        pin.identity.short(),
+                        pin.namespace
+                    );
+                    ctx.pin = Some(pin.namespace.clone());
+                    ctx.reject(Rejection::UnlinkedSignerChange, message)
+                }
+                None => ctx.decision(
+                    Verdict::UnknownPublisher,
+                    format!(
+                        "no pin covers {name}, and it is signed by the bare key {} rather than an identity",
+                        key.key_id().short()
                     ),
-                };
-            }
-            Err(e) => return ctx.reject(Rejection::BadSignature, e.to_string()),
-        };
-        ctx.identity = Some(sid);
+                ),
+            }),
+            Err(e) => Err(ctx.reject(Rejection::BadSignature, e.to_string())),
+        }
+    }
 
-        // The logs the bundle offers: the signer's, and related ones (e.g. a giver's).
+    /// The logs the bundle offers: the signer's, and related ones (e.g. a giver's). Each must
+    /// verify, and the bundle's own log must be the signer's.
+    fn offered_logs(
+        &self,
+        bundle: &Bundle,
+        sid: IdentityId,
+        ctx: &Ctx,
+    ) -> Result<Vec<Arc<Kel>>, Decision> {
+        let release = &ctx.release;
         let mut offered: Vec<Arc<Kel>> = Vec::new();
         if !bundle.kel.is_empty() {
             match self.verified(&bundle.kel) {
                 Ok(kel) => {
                     if kel.identity() != sid {
-                        return ctx.reject(
+                        return Err(ctx.reject(
                             Rejection::BadSignature,
                             format!(
                                 "the bundle's key event log belongs to identity {}, but the statement for {release} names identity {}",
                                 kel.identity().short(),
                                 sid.short()
                             ),
-                        );
+                        ));
                     }
                     offered.push(kel);
                 }
                 Err(e) => {
-                    return ctx.reject(
+                    return Err(ctx.reject(
                         kel_rejection(&e),
                         format!(
                             "the key event log in the bundle for {release} does not verify: {e}"
                         ),
-                    );
+                    ));
                 }
             }
         }
@@ -438,317 +514,181 @@ impl<'a> Gate<'a> {
             match self.verified(&related.events) {
                 Ok(kel) => offered.push(kel),
                 Err(e) => {
-                    return ctx.reject(
+                    return Err(ctx.reject(
                         kel_rejection(&e),
                         format!(
                             "a related key event log in the bundle for {release} does not verify: {e}"
                         ),
-                    );
-                }
-            }
-        }
-
-        // 1. The pin.
-        let pin = match pins.lookup(name) {
-            Some(pin) => pin.clone(),
-            None => {
-                let squat = typosquat_of(name, pins);
-                if self.tofu && squat.is_none() {
-                    let kel = match self.resolve(sid, &offered, out) {
-                        Ok(Resolved::Kel(kel)) => kel,
-                        Ok(Resolved::None) => {
-                            return ctx.decision(
-                                Verdict::UnknownPublisher,
-                                format!(
-                                    "no pin covers {name}, and the bundle carries no key event log of identity {} to pin on first use",
-                                    sid.short()
-                                ),
-                            );
-                        }
-                        Err(msg) => return ctx.reject(Rejection::Equivocation, msg),
-                    };
-                    let Some(namespace) = held_namespace(&kel, name) else {
-                        return ctx.decision(
-                            Verdict::UnknownPublisher,
-                            format!(
-                                "no pin covers {name}, and identity {} does not claim it, so it is not pinned on first use",
-                                sid.short()
-                            ),
-                        );
-                    };
-                    let pin = Pin {
-                        namespace,
-                        identity: sid,
-                        pinned_at: kel.head().event.sequence,
-                        policy: Policy::default(),
-                        source: PinSource::TrustOnFirstUse,
-                        created: self.now,
-                    };
-                    out.tofu_pin = Some(pin.clone());
-                    pin
-                } else {
-                    let advice = match squat {
-                        Some((ns, d)) => format!(
-                            "{name} is {d} edit{} away from the pinned namespace {ns}: possible typosquat",
-                            plural(d)
-                        ),
-                        None => {
-                            "pin its publisher with `hallmark keyring pin NAMESPACE --identity KEL`"
-                                .to_owned()
-                        }
-                    };
-                    return ctx.decision(
-                        Verdict::UnknownPublisher,
-                        format!(
-                            "no pin covers {name} (signed by identity {}); {advice}",
-                            sid.short()
-                        ),
-                    );
-                }
-            }
-        };
-        ctx.pin = Some(pin.namespace.clone());
-
-        // 2. The signer's log: the longer of the stored and offered ones.
-        let signer_kel = match self.resolve(sid, &offered, out) {
-            Ok(Resolved::Kel(kel)) => kel,
-            Ok(Resolved::None) => {
-                return ctx.reject(
-                    Rejection::UnlinkedSignerChange,
-                    format!(
-                        "{release} is signed in the name of identity {}, but neither the bundle nor the keyring holds its key event log",
-                        sid.short()
-                    ),
-                );
-            }
-            Err(msg) => return ctx.reject(Rejection::Equivocation, msg),
-        };
-
-        // 3. The link from the pin to the signer.
-        let mut chain: Vec<String> = Vec::new();
-        let (link_start, transferred) = if sid == pin.identity {
-            (pin.pinned_at, false)
-        } else {
-            let pinned_kel = match self.resolve(pin.identity, &offered, out) {
-                Ok(Resolved::Kel(kel)) => kel,
-                Ok(Resolved::None) => {
-                    return ctx.reject(
-                        Rejection::UnlinkedSignerChange,
-                        format!(
-                            "{release} is signed by identity {}, not by identity {} which is pinned for {}, and the keyring holds no key event log of the pinned identity to look for a transfer",
-                            sid.short(),
-                            pin.identity.short(),
-                            pin.namespace
-                        ),
-                    );
-                }
-                Err(msg) => return ctx.reject(Rejection::Equivocation, msg),
-            };
-            match self.transfer_chain(&pinned_kel, &signer_kel, name, &offered, out) {
-                Ok((links, acceptance)) => {
-                    chain.extend(links);
-                    (acceptance, true)
-                }
-                Err(TransferFailure::Equivocation(msg)) => {
-                    return ctx.reject(Rejection::Equivocation, msg);
-                }
-                Err(TransferFailure::Missing(why)) => {
-                    return ctx.reject(
-                        Rejection::UnlinkedSignerChange,
-                        format!(
-                            "{release} is signed by identity {}, not by identity {} which is pinned for {}{why}",
-                            sid.short(),
-                            pin.identity.short(),
-                            pin.namespace
-                        ),
-                    );
-                }
-            }
-        };
-
-        // 4. Position, ownership and signature.
-        let Some(at) = signer_kel.event(seq) else {
-            return ctx.reject(
-                Rejection::UnlinkedSignerChange,
-                format!(
-                    "{release} names event #{seq} of identity {}, which neither the bundle nor the keyring holds",
-                    sid.short()
-                ),
-            );
-        };
-        if at.digest != event {
-            return ctx.reject(
-                Rejection::Equivocation,
-                format!(
-                    "{release} names event {} at #{seq} of identity {}, but its log holds {} there: the signer worked from a different history",
-                    event.short(),
-                    sid.short(),
-                    at.digest.short()
-                ),
-            );
-        }
-        if !signer_kel.owns_at(name, seq) {
-            let target = Namespace::from(name);
-            let given = signer_kel
-                .given()
-                .iter()
-                .rev()
-                .find(|g| g.sequence <= seq && g.name.contains(&target));
-            let why = match given {
-                Some(g) => format!(
-                    "; it transferred {} to identity {} in event #{}",
-                    g.name,
-                    g.to.short(),
-                    g.sequence
-                ),
-                None => String::new(),
-            };
-            return ctx.reject(
-                Rejection::UnlinkedSignerChange,
-                format!(
-                    "{release} is signed by identity {}, which did not hold {name} at event #{seq}{why}",
-                    sid.short()
-                ),
-            );
-        }
-        let Some(epoch) = signer_kel.epoch_at(seq) else {
-            return ctx.reject(
-                Rejection::BadSignature,
-                format!("identity {} has no keys at event #{seq}", sid.short()),
-            );
-        };
-        let signers = match check_threshold(&bundle.statement, &epoch.keys, epoch.threshold) {
-            Ok(signers) => signers,
-            Err(ThresholdError::BadSignature { key }) => {
-                return ctx.reject(
-                    Rejection::BadSignature,
-                    format!(
-                        "the signature by key {} on {release} does not verify; the bundle was altered or is corrupt",
-                        key.short()
-                    ),
-                );
-            }
-            Err(ThresholdError::NotMet { needed, signed, .. }) if !signed.is_empty() => {
-                return ctx.reject(
-                    Rejection::UnlinkedSignerChange,
-                    format!(
-                        "{release} is signed by {} of the keys of identity {} at event #{seq}, but {needed} must sign",
-                        signed.len(),
-                        sid.short()
-                    ),
-                );
-            }
-            Err(_) => {
-                let actual: Vec<KeyId> = bundle
-                    .statement
-                    .signatures()
-                    .iter()
-                    .map(|s| s.keyid)
-                    .collect();
-                let by = if actual.is_empty() {
-                    "nobody".to_owned()
-                } else {
-                    format!("key {}", keys_text(&actual))
-                };
-                return ctx.reject(
-                    Rejection::UnlinkedSignerChange,
-                    format!(
-                        "{release} is signed by {by}, not by the keys of identity {} at event #{seq} ({}), and no rotation links them",
-                        sid.short(),
-                        epoch_keys(epoch)
-                    ),
-                );
-            }
-        };
-
-        // Receipts: every one that claims a pinned registry must verify.
-        let receipts = match self.receipts(bundle, &out.statement, &release) {
-            Ok(r) => r,
-            Err(msg) => return ctx.reject(Rejection::BadSignature, msg),
-        };
-        if let Err(msg) = self.receipt_checkpoints(&receipts, out) {
-            return ctx.reject(Rejection::Equivocation, msg);
-        }
-        let proof = proof_time(&receipts);
-
-        // 5. Revocation.
-        let mut valid = signers.clone();
-        let mut first_unproven: Option<String> = None;
-        let mut proven = false;
-        for key in &signers {
-            let Some((when, what)) = compromise_of(&signer_kel, epoch, key) else {
-                continue;
-            };
-            match &proof {
-                Some((t, _)) if *t < when => proven = true,
-                _ => {
-                    valid.retain(|k| k != key);
-                    first_unproven.get_or_insert(format!(
-                        "{release} is signed by key {}, which {what}; no receipt from a pinned registry shows it was signed before then",
-                        key.short()
                     ));
                 }
             }
         }
-        if (valid.len() as u64) < epoch.threshold {
-            return ctx.reject(Rejection::Revoked, first_unproven.unwrap_or_default());
-        }
-        if proven && let Some((t, how)) = &proof {
-            chain.push(format!("signed before the compromise: {how} on {t}"));
-        }
+        Ok(offered)
+    }
 
-        // 5b. Hand-over: the signer gave the name away after the position the statement names.
-        // Like a compromise, the transfer voids what the giver's keys sign for the name from
-        // then on; a statement naming an earlier position counts only with a receipt that
-        // predates the transfer.
-        let target = Namespace::from(name);
-        if let Some(given) = signer_kel
-            .given()
-            .iter()
-            .find(|g| g.sequence > seq && g.name.contains(&target))
-        {
-            let time = signer_kel
-                .event(given.sequence)
-                .map_or(statement.created, |e| e.event.time);
-            match &proof {
-                Some((t, how)) if *t < time => {
-                    chain.push(format!("signed before the transfer: {how} on {t}"));
-                }
-                _ => {
-                    return ctx.reject(
-                        Rejection::Revoked,
-                        format!(
-                            "{release} names event #{seq} of identity {}, which transferred {} to identity {} in event #{} ({time}); no receipt from a pinned registry shows it was signed before the transfer, after which the giver's statements for the name do not count",
-                            sid.short(),
-                            given.name,
-                            given.to.short(),
-                            given.sequence
-                        ),
-                    );
-                }
-            }
+    /// Step 1: the most specific pin covering `name`, or, in trust-on-first-use mode and for a
+    /// name that is no look-alike of a pinned namespace, a new pin for the signer's claim.
+    fn pin(
+        &self,
+        name: &PackageName,
+        sid: IdentityId,
+        offered: &[Arc<Kel>],
+        ctx: &Ctx,
+        out: &mut Outcome,
+    ) -> Result<Pin, Decision> {
+        let pins = &self.view.pins;
+        if let Some(pin) = pins.lookup(name) {
+            return Ok(pin.clone());
         }
-
-        // 6. Rollback: made (by its own time) after its keys were rotated away.
-        if let (Some(end), Some((reason, rotated))) = (epoch.end, epoch.ended_by)
-            && reason != Reason::Compromised
-            && statement.created > rotated
-            && proof.as_ref().is_none_or(|(t, _)| *t >= rotated)
-        {
-            return ctx.reject(
-                Rejection::Rollback,
-                format!(
-                    "{release} was signed on {} at event #{seq} by key {}, but rotation #{end} replaced that key on {rotated}: a release made after a rotation names the newer event, so this bundle presents an outdated key state",
-                    statement.created,
-                    keys_text(&signers)
+        let squat = typosquat_of(name, pins);
+        if !self.tofu || squat.is_some() {
+            let advice = match squat {
+                Some((ns, d)) => format!(
+                    "{name} is {d} edit{} away from the pinned namespace {ns}: possible typosquat",
+                    plural(d)
                 ),
-            );
+                None => "pin its publisher with `hallmark keyring pin NAMESPACE --identity KEL`"
+                    .to_owned(),
+            };
+            return Err(ctx.decision(
+                Verdict::UnknownPublisher,
+                format!(
+                    "no pin covers {name} (signed by identity {}); {advice}",
+                    sid.short()
+                ),
+            ));
         }
+        let kel = match self.resolve(sid, offered, out) {
+            Ok(Resolved::Kel(kel)) => kel,
+            Ok(Resolved::None) => {
+                return Err(ctx.decision(
+                    Verdict::UnknownPublisher,
+                    format!(
+                        "no pin covers {name}, and the bundle carries no key event log of identity {} to pin on first use",
+                        sid.short()
+                    ),
+                ));
+            }
+            Err(msg) => return Err(ctx.reject(Rejection::Equivocation, msg)),
+        };
+        let Some(namespace) = held_namespace(&kel, name) else {
+            return Err(ctx.decision(
+                Verdict::UnknownPublisher,
+                format!(
+                    "no pin covers {name}, and identity {} does not claim it, so it is not pinned on first use",
+                    sid.short()
+                ),
+            ));
+        };
+        let pin = Pin {
+            namespace,
+            identity: sid,
+            pinned_at: kel.head().event.sequence,
+            policy: Policy::default(),
+            source: PinSource::TrustOnFirstUse,
+            created: self.now,
+        };
+        out.tofu_pin = Some(pin.clone());
+        Ok(pin)
+    }
 
-        // 7. Policy.
+    /// Step 2: the signer's log, the longer of the stored and offered ones.
+    fn signer_log(
+        &self,
+        sid: IdentityId,
+        offered: &[Arc<Kel>],
+        ctx: &Ctx,
+        out: &mut Outcome,
+    ) -> Result<Arc<Kel>, Decision> {
+        match self.resolve(sid, offered, out) {
+            Ok(Resolved::Kel(kel)) => Ok(kel),
+            Ok(Resolved::None) => Err(ctx.reject(
+                Rejection::UnlinkedSignerChange,
+                format!(
+                    "{} is signed in the name of identity {}, but neither the bundle nor the keyring holds its key event log",
+                    ctx.release,
+                    sid.short()
+                ),
+            )),
+            Err(msg) => Err(ctx.reject(Rejection::Equivocation, msg)),
+        }
+    }
+
+    /// Step 3: the signer is the pinned identity, or accepted transfers lead to it.
+    #[allow(clippy::too_many_arguments)]
+    fn link_to_pin(
+        &self,
+        pin: &Pin,
+        signer: &SignedAt,
+        signer_kel: &Arc<Kel>,
+        name: &PackageName,
+        offered: &[Arc<Kel>],
+        ctx: &Ctx,
+        out: &mut Outcome,
+    ) -> Result<Link, Decision> {
+        let sid = signer.identity;
+        if sid == pin.identity {
+            return Ok(Link {
+                start: pin.pinned_at,
+                transferred: false,
+                chain: Vec::new(),
+            });
+        }
+        let release = &ctx.release;
+        let pinned_kel = match self.resolve(pin.identity, offered, out) {
+            Ok(Resolved::Kel(kel)) => kel,
+            Ok(Resolved::None) => {
+                return Err(ctx.reject(
+                    Rejection::UnlinkedSignerChange,
+                    format!(
+                        "{release} is signed by identity {}, not by identity {} which is pinned for {}, and the keyring holds no key event log of the pinned identity to look for a transfer",
+                        sid.short(),
+                        pin.identity.short(),
+                        pin.namespace
+                    ),
+                ));
+            }
+            Err(msg) => return Err(ctx.reject(Rejection::Equivocation, msg)),
+        };
+        match self.transfer_chain(&pinned_kel, signer_kel, name, offered, out) {
+            Ok((links, acceptance)) => Ok(Link {
+                start: acceptance,
+                transferred: true,
+                chain: links,
+            }),
+            Err(TransferFailure::Equivocation(msg)) => {
+                Err(ctx.reject(Rejection::Equivocation, msg))
+            }
+            Err(TransferFailure::Missing(why)) => Err(ctx.reject(
+                Rejection::UnlinkedSignerChange,
+                format!(
+                    "{release} is signed by identity {}, not by identity {} which is pinned for {}{why}",
+                    sid.short(),
+                    pin.identity.short(),
+                    pin.namespace
+                ),
+            )),
+        }
+    }
+
+    /// Step 7: receipts from the registries the pin's policy names, and hardware attestation.
+    #[allow(clippy::too_many_arguments)]
+    fn policy(
+        &self,
+        pin: &Pin,
+        bundle: &Bundle,
+        receipts: &[(String, Receipt)],
+        signer_kel: &Kel,
+        epoch: &Epoch,
+        signers: &[KeyId],
+        ctx: &Ctx,
+    ) -> Result<(), Decision> {
+        let release = &ctx.release;
         for registry in &pin.policy.require_receipt {
             if !receipts.iter().any(|(name, _)| name == registry) {
-                let id = pins
+                let id = self
+                    .view
+                    .pins
                     .registry(registry)
                     .map(|r| r.identity.short())
                     .unwrap_or_default();
@@ -761,108 +701,30 @@ impl<'a> Gate<'a> {
                 } else {
                     String::new()
                 };
-                return ctx.reject(
+                return Err(ctx.reject(
                     Rejection::BadSignature,
                     format!(
                         "the policy for {} requires a receipt from registry `{registry}` ({id}); the bundle for {release} carries none that verifies{note}",
                         pin.namespace
                     ),
-                );
+                ));
             }
         }
         if pin.policy.require_attestation {
-            for key in &signers {
-                if let Err(msg) = self.attested(bundle, &signer_kel, epoch, key) {
-                    return ctx.reject(
+            for key in signers {
+                if let Err(msg) = self.attested(bundle, signer_kel, epoch, key) {
+                    return Err(ctx.reject(
                         Rejection::BadSignature,
                         format!(
                             "the policy for {} requires hardware attestation, and signing key {} of {release} {msg}",
                             pin.namespace,
                             key.short()
                         ),
-                    );
+                    ));
                 }
             }
         }
-
-        // 8. Digest.
-        if let Err(mut decision) = check_digest(statement, actual) {
-            decision.identity = ctx.identity;
-            decision.pin = ctx.pin.clone();
-            return decision;
-        }
-
-        // The verdict, with the rotations from the pinned position to the signing one.
-        let epochs = signer_kel.epochs();
-        let last = signer_kel.events().len() as u64 - 1;
-        let from = epochs
-            .iter()
-            .rposition(|e| e.covers(link_start.min(last)))
-            .unwrap_or(0);
-        let to = epochs.iter().rposition(|e| e.covers(seq)).unwrap_or(0);
-        let mut rotations = Vec::new();
-        if to > from {
-            for pair in epochs[from..=to].windows(2) {
-                let (reason, time) = pair[0]
-                    .ended_by
-                    .map_or(("unknown".to_owned(), String::new()), |(r, t)| {
-                        (r.to_string(), t.to_string())
-                    });
-                rotations.push(format!(
-                    "{} → {} by rotation #{} ({reason}, {time})",
-                    epoch_keys(&pair[0]),
-                    epoch_keys(&pair[1]),
-                    pair[1].start
-                ));
-            }
-        }
-        let keys = keys_text(&signers);
-        let tofu = out
-            .tofu_pin
-            .as_ref()
-            .map(|p| format!("; pinned {} to it on first use", p.namespace))
-            .unwrap_or_default();
-        let (verdict, mut message) = if transferred {
-            (
-                Verdict::TrustedAfterTransfer,
-                format!("{release} signed by key {keys} of identity {}", sid.short()),
-            )
-        } else if !rotations.is_empty() {
-            (
-                Verdict::TrustedAfterRotation,
-                format!("{release} signed by key {keys}"),
-            )
-        } else {
-            (
-                Verdict::Trusted,
-                format!("{release} signed by key {keys} of identity {}", sid.short()),
-            )
-        };
-        // Transfers first, then rotations, then notes: rebuild in that order.
-        let mut ordered: Vec<String> = Vec::new();
-        if transferred {
-            ordered.extend(
-                chain
-                    .iter()
-                    .filter(|c| c.contains(" transferred "))
-                    .cloned(),
-            );
-        }
-        ordered.extend(rotations);
-        ordered.extend(
-            chain
-                .iter()
-                .filter(|c| c.starts_with("signed before"))
-                .cloned(),
-        );
-        for link in &ordered {
-            message.push_str("; ");
-            message.push_str(link);
-        }
-        message.push_str(&tofu);
-        let mut decision = ctx.decision(verdict, message);
-        decision.chain = ordered;
-        decision
+        Ok(())
     }
 
     /// The longest log of `identity` among the stored one and those offered; a fork between
@@ -999,16 +861,14 @@ impl<'a> Gate<'a> {
         for (name, receipt) in receipts {
             let Some(proof) = &receipt.tlog else { continue };
             let known = self.view.checkpoints.get(name);
+            out.checkpoints
+                .push((name.clone(), proof.checkpoint.clone()));
             if let Offered::Equivocation { held } = compare_offered(known, &proof.checkpoint) {
-                out.checkpoints
-                    .push((name.clone(), proof.checkpoint.clone()));
                 return Err(format!(
                     "the receipt from registry `{name}` is proved against a checkpoint of the same size as the one this store holds, with another root hash: the registry signed two histories (the held checkpoint: {:?}); both are kept as evidence",
                     held.lines().take(3).collect::<Vec<_>>().join(" ")
                 ));
             }
-            out.checkpoints
-                .push((name.clone(), proof.checkpoint.clone()));
         }
         Ok(())
     }
@@ -1044,6 +904,328 @@ impl<'a> Gate<'a> {
             None => "has none".to_owned(),
         })
     }
+}
+
+/// The identity a statement is signed in the name of, and the event it names.
+struct SignedAt {
+    identity: IdentityId,
+    sequence: u64,
+    event: Sha256Digest,
+}
+
+/// How the signer is linked to the pin: from which position of the signer's log, whether by
+/// transfer, and the transfers' descriptions (notes on proof of time are added later).
+struct Link {
+    start: u64,
+    transferred: bool,
+    chain: Vec<String>,
+}
+
+/// Step 4, position and ownership: the statement's event is the one the signer's log holds at
+/// that position, and the identity held the name there. Returns the keys of that position.
+fn position<'k>(
+    signer_kel: &'k Kel,
+    name: &PackageName,
+    signer: &SignedAt,
+    ctx: &Ctx,
+) -> Result<&'k Epoch, Decision> {
+    let release = &ctx.release;
+    let (sid, seq, event) = (signer.identity, signer.sequence, signer.event);
+    let Some(at) = signer_kel.event(seq) else {
+        return Err(ctx.reject(
+            Rejection::UnlinkedSignerChange,
+            format!(
+                "{release} names event #{seq} of identity {}, which neither the bundle nor the keyring holds",
+                sid.short()
+            ),
+        ));
+    };
+    if at.digest != event {
+        return Err(ctx.reject(
+            Rejection::Equivocation,
+            format!(
+                "{release} names event {} at #{seq} of identity {}, but its log holds {} there: the signer worked from a different history",
+                event.short(),
+                sid.short(),
+                at.digest.short()
+            ),
+        ));
+    }
+    if !signer_kel.owns_at(name, seq) {
+        let target = Namespace::from(name);
+        let given = signer_kel
+            .given()
+            .iter()
+            .rev()
+            .find(|g| g.sequence <= seq && g.name.contains(&target));
+        let why = match given {
+            Some(g) => format!(
+                "; it transferred {} to identity {} in event #{}",
+                g.name,
+                g.to.short(),
+                g.sequence
+            ),
+            None => String::new(),
+        };
+        return Err(ctx.reject(
+            Rejection::UnlinkedSignerChange,
+            format!(
+                "{release} is signed by identity {}, which did not hold {name} at event #{seq}{why}",
+                sid.short()
+            ),
+        ));
+    }
+    signer_kel.epoch_at(seq).ok_or_else(|| {
+        ctx.reject(
+            Rejection::BadSignature,
+            format!("identity {} has no keys at event #{seq}", sid.short()),
+        )
+    })
+}
+
+/// Step 4, signature: the threshold of the position's keys signed. Returns the keys that did.
+fn signing_keys(
+    bundle: &Bundle,
+    epoch: &Epoch,
+    signer: &SignedAt,
+    ctx: &Ctx,
+) -> Result<Vec<KeyId>, Decision> {
+    let release = &ctx.release;
+    let (sid, seq) = (signer.identity, signer.sequence);
+    match check_threshold(&bundle.statement, &epoch.keys, epoch.threshold) {
+        Ok(signers) => Ok(signers),
+        Err(ThresholdError::BadSignature { key }) => Err(ctx.reject(
+            Rejection::BadSignature,
+            format!(
+                "the signature by key {} on {release} does not verify; the bundle was altered or is corrupt",
+                key.short()
+            ),
+        )),
+        Err(ThresholdError::NotMet { needed, signed, .. }) if !signed.is_empty() => {
+            Err(ctx.reject(
+                Rejection::UnlinkedSignerChange,
+                format!(
+                    "{release} is signed by {} of the keys of identity {} at event #{seq}, but {needed} must sign",
+                    signed.len(),
+                    sid.short()
+                ),
+            ))
+        }
+        Err(_) => {
+            let actual: Vec<KeyId> = bundle
+                .statement
+                .signatures()
+                .iter()
+                .map(|s| s.keyid)
+                .collect();
+            let by = if actual.is_empty() {
+                "nobody".to_owned()
+            } else {
+                format!("key {}", keys_text(&actual))
+            };
+            Err(ctx.reject(
+                Rejection::UnlinkedSignerChange,
+                format!(
+                    "{release} is signed by {by}, not by the keys of identity {} at event #{seq} ({}), and no rotation links them",
+                    sid.short(),
+                    epoch_keys(epoch)
+                ),
+            ))
+        }
+    }
+}
+
+/// Step 5: keys revoked as compromised count only with a receipt that predates the
+/// compromise; too few keys left is `revoked`.
+fn revocation(
+    signer_kel: &Kel,
+    epoch: &Epoch,
+    signers: &[KeyId],
+    proof: Option<&(Timestamp, String)>,
+    ctx: &Ctx,
+    chain: &mut Vec<String>,
+) -> Result<(), Decision> {
+    let mut valid = signers.to_vec();
+    let mut first_unproven: Option<String> = None;
+    let mut proven = false;
+    for key in signers {
+        let Some((when, what)) = compromise_of(signer_kel, epoch, key) else {
+            continue;
+        };
+        match proof {
+            Some((t, _)) if *t < when => proven = true,
+            _ => {
+                valid.retain(|k| k != key);
+                first_unproven.get_or_insert(format!(
+                    "{} is signed by key {}, which {what}; no receipt from a pinned registry shows it was signed before then",
+                    ctx.release,
+                    key.short()
+                ));
+            }
+        }
+    }
+    if (valid.len() as u64) < epoch.threshold {
+        return Err(ctx.reject(Rejection::Revoked, first_unproven.unwrap_or_default()));
+    }
+    if proven && let Some((t, how)) = proof {
+        chain.push(format!("signed before the compromise: {how} on {t}"));
+    }
+    Ok(())
+}
+
+/// Step 5b, hand-over: the signer gave the name away after the position the statement names.
+/// Like a compromise, the transfer voids what the giver's keys sign for the name from then on;
+/// a statement naming an earlier position counts only with a receipt that predates the
+/// transfer.
+fn hand_over(
+    signer_kel: &Kel,
+    statement: &Statement,
+    signer: &SignedAt,
+    proof: Option<&(Timestamp, String)>,
+    ctx: &Ctx,
+    chain: &mut Vec<String>,
+) -> Result<(), Decision> {
+    let (sid, seq) = (signer.identity, signer.sequence);
+    let target = Namespace::from(&statement.name);
+    let Some(given) = signer_kel
+        .given()
+        .iter()
+        .find(|g| g.sequence > seq && g.name.contains(&target))
+    else {
+        return Ok(());
+    };
+    let time = signer_kel
+        .event(given.sequence)
+        .map_or(statement.created, |e| e.event.time);
+    match proof {
+        Some((t, how)) if *t < time => {
+            chain.push(format!("signed before the transfer: {how} on {t}"));
+            Ok(())
+        }
+        _ => Err(ctx.reject(
+            Rejection::Revoked,
+            format!(
+                "{} names event #{seq} of identity {}, which transferred {} to identity {} in event #{} ({time}); no receipt from a pinned registry shows it was signed before the transfer, after which the giver's statements for the name do not count",
+                ctx.release,
+                sid.short(),
+                given.name,
+                given.to.short(),
+                given.sequence
+            ),
+        )),
+    }
+}
+
+/// Step 6, rollback: made (by its own time) after its keys were rotated away.
+fn rollback(
+    epoch: &Epoch,
+    statement: &Statement,
+    signer: &SignedAt,
+    signers: &[KeyId],
+    proof: Option<&(Timestamp, String)>,
+    ctx: &Ctx,
+) -> Result<(), Decision> {
+    if let (Some(end), Some((reason, rotated))) = (epoch.end, epoch.ended_by)
+        && reason != Reason::Compromised
+        && statement.created > rotated
+        && proof.is_none_or(|(t, _)| *t >= rotated)
+    {
+        return Err(ctx.reject(
+            Rejection::Rollback,
+            format!(
+                "{} was signed on {} at event #{} by key {}, but rotation #{end} replaced that key on {rotated}: a release made after a rotation names the newer event, so this bundle presents an outdated key state",
+                ctx.release,
+                statement.created,
+                signer.sequence,
+                keys_text(signers)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The trusted verdict, with the transfers and rotations from the pinned position to the
+/// signing one, then the notes on proof of time.
+fn trusted(
+    signer_kel: &Kel,
+    signer: &SignedAt,
+    link: &Link,
+    signers: &[KeyId],
+    out: &Outcome,
+    ctx: &Ctx,
+) -> Decision {
+    let release = &ctx.release;
+    let (sid, seq) = (signer.identity, signer.sequence);
+    let epochs = signer_kel.epochs();
+    let last = signer_kel.events().len() as u64 - 1;
+    let from = epochs
+        .iter()
+        .rposition(|e| e.covers(link.start.min(last)))
+        .unwrap_or(0);
+    let to = epochs.iter().rposition(|e| e.covers(seq)).unwrap_or(0);
+    let mut rotations = Vec::new();
+    if to > from {
+        for pair in epochs[from..=to].windows(2) {
+            let (reason, time) = pair[0]
+                .ended_by
+                .map_or(("unknown".to_owned(), String::new()), |(r, t)| {
+                    (r.to_string(), t.to_string())
+                });
+            rotations.push(format!(
+                "{} → {} by rotation #{} ({reason}, {time})",
+                epoch_keys(&pair[0]),
+                epoch_keys(&pair[1]),
+                pair[1].start
+            ));
+        }
+    }
+    let keys = keys_text(signers);
+    let tofu = out
+        .tofu_pin
+        .as_ref()
+        .map(|p| format!("; pinned {} to it on first use", p.namespace))
+        .unwrap_or_default();
+    let (verdict, mut message) = if link.transferred {
+        (
+            Verdict::TrustedAfterTransfer,
+            format!("{release} signed by key {keys} of identity {}", sid.short()),
+        )
+    } else if !rotations.is_empty() {
+        (
+            Verdict::TrustedAfterRotation,
+            format!("{release} signed by key {keys}"),
+        )
+    } else {
+        (
+            Verdict::Trusted,
+            format!("{release} signed by key {keys} of identity {}", sid.short()),
+        )
+    };
+    // Transfers first, then rotations, then notes: rebuild in that order.
+    let mut ordered: Vec<String> = Vec::new();
+    if link.transferred {
+        ordered.extend(
+            link.chain
+                .iter()
+                .filter(|c| c.contains(" transferred "))
+                .cloned(),
+        );
+    }
+    ordered.extend(rotations);
+    ordered.extend(
+        link.chain
+            .iter()
+            .filter(|c| c.starts_with("signed before"))
+            .cloned(),
+    );
+    for link in &ordered {
+        message.push_str("; ");
+        message.push_str(link);
+    }
+    message.push_str(&tofu);
+    let mut decision = ctx.decision(verdict, message);
+    decision.chain = ordered;
+    decision
 }
 
 /// The earliest proof that a statement existed: the time of a verified receipt from a pinned

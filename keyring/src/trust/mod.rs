@@ -91,10 +91,7 @@ const RELEASE_FILES_PER_FSYNC: usize = 16;
 #[non_exhaustive]
 pub enum TrustError {
     /// No trust store at the path.
-    #[error(
-        "no trust store at {}: create one with `hallmark keyring pin NAMESPACE --identity KEL --keyring {}`",
-        path.display(), path.display()
-    )]
+    #[error("no trust store at {}", path.display())]
     NotAStore {
         /// The directory.
         path: PathBuf,
@@ -141,7 +138,7 @@ pub enum TrustError {
     #[error(transparent)]
     AuditIo(#[from] LogIoError),
     /// The audit log is broken.
-    #[error("the audit log {} is broken at {source}; see `hallmark keyring log --verify`", path.display())]
+    #[error("the audit log {} is broken at {source}", path.display())]
     Audit {
         /// The log.
         path: PathBuf,

@@ -184,9 +184,7 @@ impl Default for PinsFile {
 #[non_exhaustive]
 pub enum PinError {
     /// The namespace is pinned to another identity.
-    #[error(
-        "{namespace} is already pinned to identity {existing}; pins do not change silently: remove the old pin with `hallmark keyring unpin {namespace}` first if the publisher really changed"
-    )]
+    #[error("{namespace} is already pinned to identity {existing}; pins do not change silently")]
     Conflict {
         /// The namespace.
         namespace: Namespace,
@@ -202,9 +200,7 @@ pub enum PinError {
         existing: IdentityId,
     },
     /// A policy names a registry that is not pinned.
-    #[error(
-        "the policy requires a receipt from registry `{0}`, which is not pinned; pin it first with `hallmark keyring pin-registry {0} --identity REGISTRY.kel`"
-    )]
+    #[error("the policy requires a receipt from registry `{0}`, which is not pinned")]
     UnknownRegistry(String),
     /// Nothing is pinned at the namespace.
     #[error("{0} is not pinned")]

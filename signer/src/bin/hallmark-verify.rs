@@ -92,7 +92,7 @@ fn main() -> ExitCode {
     let paths = given.artifacts;
     let expected = match release::expectations(&args.expect, paths.len()) {
         Ok(expected) => expected,
-        Err(e) => return fail(&e, None, args.json),
+        Err(e) => return fail(&e.to_string(), None, args.json),
     };
     let mut keys = Vec::with_capacity(args.public_keys.len());
     for text in &args.public_keys {

@@ -20,6 +20,7 @@
 
 use hallmark_keyring::encoding::base64_decode;
 use hallmark_keyring::key::PublicKey;
+use hallmark_keyring::time::Timestamp;
 
 use super::pubkey::{PublicKeyError, SSH_ED25519, parse_ssh_key_blob};
 
@@ -374,30 +375,9 @@ pub fn parse_time(text: &str) -> Result<u64, String> {
         12 => (num(8..10), num(10..12), 0),
         _ => (num(8..10), num(10..12), num(12..14)),
     };
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let days_in_month = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => 0,
-    };
-    if year < 1970 || day == 0 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
-        return Err(format!("time {:?} is not a valid date", first_chars(text)));
-    }
-    let days = days_from_civil(year, month, day);
-    Ok(days as u64 * 86_400 + u64::from(hour) * 3600 + u64::from(minute) * 60 + u64::from(second))
-}
-
-/// Days since 1970-01-01 (H. Hinnant's algorithm).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    Timestamp::from_utc(year, month, day, hour, minute, second)
+        .map(|t| t.unix())
+        .ok_or_else(|| format!("time {:?} is not a valid date", first_chars(text)))
 }
 
 /// OpenSSH's `match_pattern_list`: a comma-separated list of patterns, each possibly negated

@@ -17,7 +17,10 @@
 //! **Key ids.** minisign draws a key's 8-byte id at random when it generates a key. A Hallmark
 //! key has no such id, so Hallmark defines it from the key: the first 8 bytes of the Hallmark
 //! key id (`SHA-256("hallmark-key-id-v1\n" || key)`, see [`hallmark_keyring::KeyId`]). minisign
-//! prints an id as the 8 bytes read as a little-endian integer, in upper-case hex.
+//! prints an id as the 8 bytes read as a little-endian integer, in upper-case hex. A key
+//! imported from minisign (`hallmark key import`) keeps the id minisign gave it: its key file's
+//! `.pub` holds it, and its signatures and public key name it, so minisign's own public key
+//! file still verifies them.
 //!
 //! A public key file is `untrusted comment: minisign public key <ID>` and then
 //! `base64("Ed" || key id || public key)` (the `RW…` string `minisign -P` takes).
@@ -444,6 +447,7 @@ pub fn sign_batch(
         check_trusted_comment(&job.trusted_comment)?;
     }
     let key = PublicKey::new(handle.verifying_key());
+    let key_id = handle.minisign_key_id().unwrap_or_else(|| key_id_for(&key));
     let digests: Vec<&[u8]> = jobs.iter().map(|j| &j.prehash[..]).collect();
     let signatures = handle
         .sign_batch(&digests, &|n| progress(n))
@@ -473,7 +477,7 @@ pub fn sign_batch(
         out.push(MinisignSignature {
             untrusted_comment: untrusted_comment.to_owned(),
             algorithm: Algorithm::Prehashed,
-            key_id: key_id_for(&key),
+            key_id,
             signature,
             trusted_comment: job.trusted_comment.clone(),
             global_signature,
@@ -496,7 +500,12 @@ pub struct MinisignPublicKey {
 impl MinisignPublicKey {
     /// A Hallmark key as a minisign public key, with its derived id and minisign's comment.
     pub fn for_hallmark_key(key: &PublicKey) -> Self {
-        let key_id = key_id_for(key);
+        Self::with_key_id(key, key_id_for(key))
+    }
+
+    /// A key as a minisign public key with the given id (a key imported from minisign keeps
+    /// its own) and minisign's comment.
+    pub fn with_key_id(key: &PublicKey, key_id: [u8; 8]) -> Self {
         MinisignPublicKey {
             untrusted_comment: Some(format!("minisign public key {}", display_key_id(&key_id))),
             key_id,

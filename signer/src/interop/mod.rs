@@ -6,7 +6,10 @@
 //! * [`sshsig`] — `FILE.sig`, OpenSSH's SSHSIG (`ssh-keygen -Y sign`), as git uses for
 //!   `gpg.format=ssh`;
 //! * [`allowed_signers`] — OpenSSH allowed-signers files;
-//! * [`pubkey`] — public keys as `ed25519:…`, OpenSSH lines, minisign keys, PEM and JWK.
+//! * [`pubkey`] — public keys as `ed25519:…`, OpenSSH lines, minisign keys, PEM and JWK;
+//! * [`revoked`] — OpenSSH revoked-key lists;
+//! * [`verify`] — verifying minisign and SSH signature files: which keys and allowed signers
+//!   are trusted, and refusals told apart from malformed input.
 //!
 //! What reaches a signer is always small: a 64-byte digest, 64 bytes plus a trusted comment, or
 //! the SSHSIG preamble with the file's hash. Every parser here takes untrusted input: sizes are
@@ -18,7 +21,9 @@
 pub mod allowed_signers;
 pub mod minisign;
 pub mod pubkey;
+pub mod revoked;
 pub mod sshsig;
+pub mod verify;
 pub mod wire;
 
 use hallmark_keyring::envelope::Ed25519Signer;
@@ -30,7 +35,7 @@ use hallmark_keyring::key::{PublicKey, verify_signature};
 pub enum SignError {
     /// The signer (key file, token, YubiKey) failed.
     #[error("signing failed: {0}")]
-    Signer(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Signer(#[source] crate::keyref::SignerFailure),
     /// The signer returned a signature that does not verify under its own key.
     #[error(
         "the signer returned a signature that does not verify under its public key; the device \
@@ -52,7 +57,7 @@ fn sign_checked(
 ) -> Result<[u8; 64], SignError> {
     let signature = signer
         .try_sign(message)
-        .map_err(|e| SignError::Signer(Box::new(e)))?
+        .map_err(|e| SignError::Signer(crate::keyref::SignerFailure::Signature(e)))?
         .to_bytes();
     let key = PublicKey::new(signer.verifying_key());
     verify_signature(&key, message, &signature).map_err(|_| SignError::BadSignatureFromSigner)?;

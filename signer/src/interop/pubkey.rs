@@ -16,6 +16,7 @@
 //! key round-trips. Weak (small-order) keys are refused by every parser.
 
 use base64ct::{Base64UrlUnpadded, Encoding};
+use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey, PublicKeyBytes};
 use hallmark_keyring::encoding::{EncodingError, base64_decode, base64_encode};
 use hallmark_keyring::key::{KeyError, PublicKey};
 use sha2::{Digest, Sha256};
@@ -32,11 +33,6 @@ pub const MAX_KEY_TEXT: usize = 8 * 1024;
 /// Largest comment on an SSH public key line, in bytes.
 pub const MAX_SSH_COMMENT: usize = 1024;
 
-/// DER of an Ed25519 SubjectPublicKeyInfo up to the key bytes (RFC 8410 §4): SEQUENCE {
-/// SEQUENCE { OID 1.3.101.112 }, BIT STRING (0 unused bits) }.
-const SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
 const PEM_BEGIN: &str = "-----BEGIN PUBLIC KEY-----\n";
 const PEM_END: &str = "\n-----END PUBLIC KEY-----";
 
@@ -308,11 +304,12 @@ impl std::fmt::Display for SshPublicKey {
 }
 
 /// The SubjectPublicKeyInfo DER of a key (RFC 8410).
-pub fn spki_der(key: &PublicKey) -> [u8; 44] {
-    let mut der = [0u8; 44];
-    der[..12].copy_from_slice(&SPKI_PREFIX);
-    der[12..].copy_from_slice(key.as_bytes());
-    der
+pub fn spki_der(key: &PublicKey) -> Vec<u8> {
+    PublicKeyBytes(*key.as_bytes())
+        .to_public_key_der()
+        .map(|der| der.into_vec())
+        // Unreachable: the encoding of 32 key bytes is always the same 44-byte structure.
+        .unwrap_or_default()
 }
 
 /// PEM `PUBLIC KEY` (SubjectPublicKeyInfo, RFC 8410), as `openssl pkey -pubout` writes it.
@@ -334,10 +331,9 @@ pub fn parse_pem(text: &str) -> Result<PublicKey, PublicKeyError> {
             )
         })?;
     let der = base64_decode("PEM public key", body, 64)?;
-    let key = der
-        .strip_prefix(&SPKI_PREFIX[..])
-        .and_then(|k| <[u8; 32]>::try_from(k).ok())
-        .ok_or_else(|| {
+    let key = PublicKeyBytes::from_public_key_der(&der)
+        .map(|key| key.0)
+        .map_err(|_| {
             PublicKeyError::Pem(
                 "not an Ed25519 SubjectPublicKeyInfo (RFC 8410, OID 1.3.101.112)".into(),
             )
@@ -487,8 +483,10 @@ mod tests {
     fn weak_keys_are_refused_in_every_form() {
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        let mut der = SPKI_PREFIX.to_vec();
-        der.extend_from_slice(&identity);
+        let der = PublicKeyBytes(identity)
+            .to_public_key_der()
+            .unwrap()
+            .into_vec();
         let pem = format!("{PEM_BEGIN}{}{PEM_END}", base64_encode(&der));
         assert_eq!(parse_pem(&pem), Err(PublicKeyError::Key(KeyError::Weak)));
         let mut blob = Vec::new();

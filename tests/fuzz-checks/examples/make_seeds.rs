@@ -330,6 +330,12 @@ fn main() {
         "cert-authority",
         format!("ci@example.org cert-authority,namespaces=\"file\" {ssh_line}\n").into_bytes(),
     );
+    add(
+        "revoked_keys",
+        "keys",
+        format!("# lost laptop, 2026-03-01\n{ssh_line}\n\nssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7 old-rsa\n")
+            .into_bytes(),
+    );
 
     // A pending ceremony event: the rotation with its signature, waiting to be committed.
     let pending = PendingEvent {

@@ -40,6 +40,7 @@ use hallmark_keyring::{Bundle, ContentDigest, Envelope, Kel, KeyEvent, PayloadTy
 use hallmark_signer::interop::allowed_signers::AllowedSigners;
 use hallmark_signer::interop::minisign::{MinisignPublicKey, MinisignSignature};
 use hallmark_signer::interop::pubkey;
+use hallmark_signer::interop::revoked::RevokedKeys;
 use hallmark_signer::interop::sshsig::SshSignature;
 use hallmark_signer::keyref::KeyRef;
 
@@ -133,6 +134,10 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "ceremony_pending",
         check: check_ceremony_pending,
+    },
+    Target {
+        name: "revoked_keys",
+        check: check_revoked_keys,
     },
     Target {
         name: "tlog_note",
@@ -629,6 +634,22 @@ pub fn check_allowed_signers(data: &[u8]) -> bool {
     let _ = signers.find_principals(key, 1_800_000_000);
     let _ = signers.check(key, Some("release@example.org"), "file", 1_800_000_000);
     let _ = signers.check(key, None, "git", 0);
+    true
+}
+
+/// An OpenSSH revoked-key list (`ssh-keygen -Y verify -r`), and the lookup verification makes
+/// in it: every key it lists is found revoked.
+pub fn check_revoked_keys(data: &[u8]) -> bool {
+    let Ok(list) = RevokedKeys::parse(data) else {
+        return false;
+    };
+    for key in list.keys() {
+        assert!(
+            list.revokes(key).is_some(),
+            "a listed key is not found revoked"
+        );
+    }
+    let _ = list.revokes(&fixtures::get().statement_keys[0]);
     true
 }
 

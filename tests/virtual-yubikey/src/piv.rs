@@ -11,6 +11,7 @@
 //! | `20` | VERIFY (PIN, `P2=80`) | empty body: `9000` if verified, `63Cx` tries left, `6983` blocked; a wrong PIN costs a retry |
 //! | `87` | GENERAL AUTHENTICATE | management key (`P2=9B`, AES mutual authentication), Ed25519 signing (`P1=E0`) |
 //! | `47` | GENERATE ASYMMETRIC | Ed25519 only; `6A80` for other algorithms or firmware before 5.7; needs the management key |
+//! | `FE` | IMPORT ASYMMETRIC KEY | Ed25519 only (`P1=E0`, the seed in tag `07`, optional `AA`/`AB` policies); `6A80` as for `47`; needs the management key |
 //! | `CB` / `DB` | GET / PUT DATA | any object; PUT needs the management key |
 //! | `F9` | ATTEST | per-key certificate signed by the F9 key; `6A80` for imported keys |
 //! | `F7` | GET METADATA | PIN (`80`), PUK (`81`), management key (`9B`), key slots |
@@ -389,6 +390,7 @@ impl PivCard {
             0x20 => self.verify(p1, p2, &data),
             0x87 => self.authenticate(p1, p2, &data),
             0x47 => self.generate(p2, &data),
+            0xfe => self.import(p1, p2, &data),
             0xcb => self.get_data(p1, p2, &data),
             0xdb => self.put_data(p1, p2, &data),
             0xf9 => self.attest(p1),
@@ -643,29 +645,73 @@ impl PivCard {
             return status(0x6f00);
         }
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        let (default_pin, default_touch) = slot_defaults(slot);
         let public = key.verifying_key();
-        self.slots.insert(
-            slot,
-            SlotKey {
-                key,
-                pin_policy: if pin_policy == 0 {
-                    default_pin
-                } else {
-                    pin_policy
-                },
-                touch_policy: if touch_policy == 0 {
-                    default_touch
-                } else {
-                    touch_policy
-                },
-                origin: Origin::Generated,
-            },
-        );
+        self.store_key(slot, key, pin_policy, touch_policy, Origin::Generated);
         let mut inner = Vec::new();
         tlv::push(&mut inner, 0x86, public.as_bytes());
         let out = tlv::encode(0x7f49, &inner);
         self.respond_chained(out)
+    }
+
+    /// IMPORT ASYMMETRIC KEY, as YubiKey 5.7 firmware takes an Ed25519 key: `00 FE E0 <slot>`
+    /// with `07 20 <seed>` and optional `AA 01 <pin policy>` and `AB 01 <touch policy>`.
+    fn import(&mut self, algorithm: u8, slot: u8, data: &[u8]) -> Reply {
+        self.counters.generate_requests += 1;
+        if !is_key_slot(slot) {
+            return status(sw::WRONG_PARAMS);
+        }
+        let Some(items) = tlv::parse_all(data) else {
+            return status(sw::INCORRECT_DATA);
+        };
+        let mut seed = None;
+        let mut pin_policy = 0;
+        let mut touch_policy = 0;
+        for item in &items {
+            match (item.tag, item.value) {
+                (0x07, value) if value.len() == 32 => {
+                    let mut bytes = [0u8; 32];
+                    bytes.copy_from_slice(value);
+                    seed = Some(bytes);
+                }
+                (0xaa, [p]) if *p <= 3 => pin_policy = *p,
+                (0xab, [t]) if *t <= 3 => touch_policy = *t,
+                _ => return status(sw::INCORRECT_DATA),
+            }
+        }
+        if !self.session.management_authenticated {
+            return status(sw::SECURITY_STATUS);
+        }
+        let Some(seed) = seed else {
+            return status(sw::INCORRECT_DATA);
+        };
+        if algorithm != ALG_ED25519 || self.config.version < [5, 7, 0] {
+            return status(sw::INCORRECT_DATA);
+        }
+        let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+        self.store_key(slot, key, pin_policy, touch_policy, Origin::Imported);
+        status(sw::OK)
+    }
+
+    /// Puts a key in a slot; a policy byte of 0 means the slot's default.
+    fn store_key(
+        &mut self,
+        slot: u8,
+        key: ed25519_dalek::SigningKey,
+        pin_policy: u8,
+        touch_policy: u8,
+        origin: Origin,
+    ) {
+        let (default_pin, default_touch) = slot_defaults(slot);
+        let or_default = |given: u8, default: u8| if given == 0 { default } else { given };
+        self.slots.insert(
+            slot,
+            SlotKey {
+                key,
+                pin_policy: or_default(pin_policy, default_pin),
+                touch_policy: or_default(touch_policy, default_touch),
+                origin,
+            },
+        );
     }
 
     fn object_id(data: &[u8]) -> Option<(u32, &[u8])> {
@@ -877,6 +923,33 @@ mod tests {
         assert_eq!((third.len(), sw(&third)), (604 - 512 + 2, 0x9000));
         let all: Vec<u8> = [&first[..256], &second[..256], &third[..third.len() - 2]].concat();
         assert_eq!(all, tlv::encode(0x53, &[0x42; 600]));
+    }
+
+    #[test]
+    fn import_needs_the_management_key_and_new_firmware() {
+        let mut c = card();
+        let mut import = vec![0, 0xfe, 0xe0, 0x9a, 40, 0x07, 0x20];
+        import.extend_from_slice(&[9u8; 32]);
+        import.extend_from_slice(&[0xaa, 1, 2, 0xab, 1, 1]);
+        assert_eq!(run(&mut c, &import), vec![0x69, 0x82]);
+        c.session.management_authenticated = true;
+        assert_eq!(run(&mut c, &import), vec![0x90, 0x00]);
+        let key = &c.slots[&0x9a];
+        assert_eq!(key.key.to_bytes(), [9u8; 32]);
+        assert_eq!((key.pin_policy, key.touch_policy), (2, 1));
+        assert_eq!(key.origin, Origin::Imported);
+        // Attestation is refused for it, as a YubiKey refuses it.
+        assert_eq!(run(&mut c, &[0, 0xf9, 0x9a, 0]), vec![0x6a, 0x80]);
+
+        let mut x25519 = import.clone();
+        x25519[2] = 0xe1;
+        assert_eq!(run(&mut c, &x25519), vec![0x6a, 0x80]);
+        let mut old = PivCard::new(
+            CardConfig::new(1).version(5, 4, 3),
+            Arc::new(TestAuthority::new().unwrap()),
+        );
+        old.session.management_authenticated = true;
+        assert_eq!(run(&mut old, &import), vec![0x6a, 0x80]);
     }
 
     #[test]

@@ -23,7 +23,8 @@ AWS_ACCESS_KEY_ID…, web identity, instance role; AWS_ENDPOINT_URL). A token's 
 --allow-final-pin-try. `hallmark key list` shows the YubiKeys and keys this machine sees.
 
 Exit codes: 0 trusted/success, 1 verification refused (the verdict says why), 2 usage or
-input error, 3 unknown publisher, 4 hardware/token error.
+input error, 3 unknown publisher, 4 hardware/token error, 5 a key that never leaves its device
+(key export).
 
 Try `hallmark quickstart` for a tour on a throwaway file key.";
 
@@ -179,6 +180,35 @@ pub enum KeyCommand {
     /// (`pkcs11-tool --change-pin`, `ykman piv access change-pin`).
     Passwd(PasswdArgs),
 
+    /// Bring an existing key into Hallmark: a minisign secret key, an OpenSSH Ed25519 private
+    /// key or a raw 32-byte seed.
+    ///
+    /// The format is recognised from the file. An encrypted key's passphrase comes from
+    /// --passphrase-file, --passphrase-env or the terminal. --out says where the key goes:
+    /// `file:PATH` (an age-encrypted key file as `key generate` writes, to a new passphrase —
+    /// --new-passphrase-file, --new-passphrase-env, or asked twice — or to age recipients),
+    /// `pkcs11:token=…;object=LABEL` (created in the token as a sensitive, non-extractable
+    /// token object: its value can never be read back) or `yubikey:slot=SLOT` (PIV import,
+    /// firmware 5.7 or later; --pin-policy, --touch-policy, --subject and --force as for
+    /// `key generate`; an imported key has no attestation). A key imported from minisign keeps
+    /// its minisign key id (in PATH.pub for a file key), so that its minisign signatures still
+    /// verify with the original minisign public key. The original file is left as it is:
+    /// delete it once the import is checked. --json prints {"reference", "public_key",
+    /// "key_id", "format", "minisign_key_id"}.
+    Import(ImportArgs),
+
+    /// Write a file key's secret out, as a minisign secret key, an OpenSSH private key or a
+    /// raw 32-byte seed.
+    ///
+    /// Only file keys can be exported: keys in PKCS#11 tokens, YubiKeys and AWS KMS never
+    /// leave their device (exit code 5). The key is unlocked as for signing; the export is
+    /// confirmed on the terminal (or with --yes, for scripts) and written to --out, a new
+    /// file created with mode 0600 — never to the standard output. minisign and OpenSSH files
+    /// are encrypted to a new passphrase (--new-passphrase-file, --new-passphrase-env, or
+    /// asked twice) unless --no-passphrase; a raw seed is never encrypted. A key imported from
+    /// minisign is exported with its minisign key id. `key import` reads every format back.
+    Export(ExportArgs),
+
     /// List YubiKeys and PKCS#11 tokens, and the Ed25519 keys they hold, with a reference to
     /// copy for each key.
     ///
@@ -224,25 +254,8 @@ pub struct GenerateArgs {
     #[arg(long, value_name = "REF")]
     pub out: String,
 
-    /// yubikey: when the YubiKey asks for the PIN before signing: never, once (per session:
-    /// one PIN per `hallmark sign` run) or always (before every signature). Default: once.
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub pin_policy: Option<PinPolicyArg>,
-
-    /// yubikey: when the YubiKey wants a touch before signing: never, always (every
-    /// signature) or cached (once per 15 seconds). Default: always.
-    #[arg(long, value_enum, value_name = "POLICY")]
-    pub touch_policy: Option<TouchPolicyArg>,
-
-    /// yubikey: the subject of the slot's self-signed certificate, e.g. "CN=Release key".
-    /// Default: CN=Hallmark signing key (YubiKey SERIAL slot SLOT).
-    #[arg(long, value_name = "DN")]
-    pub subject: Option<String>,
-
-    /// yubikey: replace a key already in the slot. The old key is destroyed and cannot be
-    /// recovered: make sure nothing (no identity, no pin) still depends on it.
-    #[arg(long)]
-    pub force: bool,
+    #[command(flatten)]
+    pub slot: YubiKeySlotArgs,
 
     #[command(flatten)]
     pub passphrase: UnlockArgs,
@@ -387,6 +400,67 @@ pub struct PasswdArgs {
     #[command(flatten)]
     pub passphrase: UnlockArgs,
 
+    #[command(flatten)]
+    pub new: NewProtectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The key file to import: a minisign secret key, an OpenSSH private key, or a raw 32-byte
+    /// seed.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where the key goes: file:PATH, pkcs11:token=…;object=LABEL, or yubikey:slot=SLOT.
+    #[arg(long, value_name = "REF")]
+    pub out: String,
+
+    /// Read the imported file's passphrase from this file (one trailing newline is ignored).
+    #[arg(long, value_name = "PATH", conflicts_with = "passphrase_env")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Read the imported file's passphrase from this environment variable.
+    #[arg(long, value_name = "NAME")]
+    pub passphrase_env: Option<String>,
+
+    #[command(flatten)]
+    pub new_protection: NewProtectionArgs,
+
+    #[command(flatten)]
+    pub slot: YubiKeySlotArgs,
+
+    /// Send the token's or YubiKey's PIN even when the next wrong PIN locks it.
+    #[arg(long)]
+    pub allow_final_pin_try: bool,
+}
+
+// How a key made in a YubiKey slot (generated or imported) is kept.
+#[derive(Debug, Args, Default, Clone)]
+pub struct YubiKeySlotArgs {
+    /// yubikey: when the YubiKey asks for the PIN before signing: never, once (per session:
+    /// one PIN per `hallmark sign` run) or always (before every signature). Default: once.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub pin_policy: Option<PinPolicyArg>,
+
+    /// yubikey: when the YubiKey wants a touch before signing: never, always (every
+    /// signature) or cached (once per 15 seconds). Default: always.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub touch_policy: Option<TouchPolicyArg>,
+
+    /// yubikey: the subject of the slot's self-signed certificate, e.g. "CN=Release key".
+    /// Default: CN=Hallmark signing key (YubiKey SERIAL slot SLOT).
+    #[arg(long, value_name = "DN")]
+    pub subject: Option<String>,
+
+    /// yubikey: replace a key already in the slot. The old key is destroyed and cannot be
+    /// recovered: make sure nothing (no identity, no pin) still depends on it.
+    #[arg(long)]
+    pub force: bool,
+}
+
+// A new key file's protection: a new passphrase, or age recipients.
+#[derive(Debug, Args, Default, Clone)]
+pub struct NewProtectionArgs {
     /// Read the new passphrase from this file (one trailing newline is ignored).
     #[arg(long, value_name = "PATH", conflicts_with = "new_passphrase_env")]
     pub new_passphrase_file: Option<PathBuf>,
@@ -408,6 +482,59 @@ pub struct PasswdArgs {
     /// choice of about one second of work.
     #[arg(long, value_name = "LOG_N")]
     pub work_factor: Option<u8>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The key file: file:PATH.
+    #[arg(value_name = "REF")]
+    pub key: String,
+
+    /// The format to write.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+
+    /// The file to write (new; mode 0600).
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+
+    /// Do not ask for confirmation (for scripts).
+    #[arg(long)]
+    pub yes: bool,
+
+    /// Write the minisign or OpenSSH file unencrypted.
+    #[arg(long, conflicts_with_all = ["new_passphrase_file", "new_passphrase_env"])]
+    pub no_passphrase: bool,
+
+    /// Read the exported file's passphrase from this file.
+    #[arg(long, value_name = "PATH", conflicts_with = "new_passphrase_env")]
+    pub new_passphrase_file: Option<PathBuf>,
+
+    /// Read the exported file's passphrase from this environment variable.
+    #[arg(long, value_name = "NAME")]
+    pub new_passphrase_env: Option<String>,
+
+    /// minisign: scrypt work factor (log2 N), 10 to 22; default 20, minisign's own.
+    #[arg(long, value_name = "LOG_N")]
+    pub work_factor: Option<u8>,
+
+    /// openssh: the key's comment. Default: the key reference.
+    #[arg(long)]
+    pub comment: Option<String>,
+
+    #[command(flatten)]
+    pub passphrase: UnlockArgs,
+}
+
+/// Formats `hallmark key export` writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// A minisign secret key (`minisign -s FILE`).
+    Minisign,
+    /// An OpenSSH private key (`ssh-keygen -y -f FILE`).
+    Openssh,
+    /// The raw 32-byte seed (RFC 8032).
+    Raw,
 }
 
 /// Public key forms `hallmark key show` prints.

@@ -38,6 +38,22 @@ hallmark key passwd file:release.key --passphrase-file old-pw --new-passphrase-f
 hallmark key passwd file:next.key --recipient age1examplecustodianone --recipient age1examplecustodiantwo",
     ),
     (
+        &["key", "import"],
+        "# A minisign key into a key file (asks for both passphrases on the terminal):
+hallmark key import ~/.minisign/minisign.key --out file:release.key
+# An OpenSSH key into a PKCS#11 token, where it can no longer be read back:
+hallmark key import id_ed25519 --passphrase-file ssh-pw --out 'pkcs11:token=ci;object=release?module-name=softhsm2&pin-source=file:pin'
+# A raw seed into a YubiKey slot:
+hallmark key import seed.bin --out yubikey:slot=9c --pin-policy once --touch-policy always",
+    ),
+    (
+        &["key", "export"],
+        "# Back to minisign (asks to confirm, and for the new passphrase twice):
+hallmark key export file:release.key --format minisign --out minisign.key
+# An unencrypted OpenSSH key, from a script:
+hallmark key export file:release.key --format openssh --no-passphrase --yes --passphrase-file pw --out id_ed25519",
+    ),
+    (
         &["key", "list"],
         "# Connected YubiKeys, and the tokens of $HALLMARK_PKCS11_MODULE:
 hallmark key list

@@ -51,6 +51,9 @@ pub fn classify(error: anyhow::Error) -> Failure {
 }
 
 fn is_hardware(error: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(failure) = error.downcast_ref::<hallmark_signer::keyref::SignerFailure>() {
+        return failure.is_hardware();
+    }
     if let Some(err) = pkcs11_error(error) {
         return !err.is_usage();
     }
@@ -114,6 +117,9 @@ impl Failure {
         }
         use hallmark_hsm::{pkcs11, yubikey};
         let chain = || self.error.chain();
+        if let Some(hint) = chain().find_map(foreign_key_hint) {
+            return Some(hint);
+        }
         if chain().any(|e| {
             matches!(yubikey_error(e), Some(yubikey::Error::PinFinalTry { .. }))
                 || matches!(pkcs11_error(e), Some(pkcs11::Error::PinFinalTry { .. }))
@@ -175,6 +181,39 @@ impl Failure {
             _ => None,
         }
     }
+}
+
+/// For a private key of another tool given where a Hallmark key was expected (`--key
+/// file:id_ed25519`, or the bare path `--key minisign.key`): what it is and how to import it.
+fn foreign_key_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use hallmark_signer::filekey::FileKeyError;
+    use hallmark_signer::keyref::{KeyRefError, OpenError};
+    let import = |path: &std::path::Path| {
+        let shown = path.display();
+        format!("import it with `hallmark key import {shown} --out file:{shown}.hallmark`")
+    };
+    let file_error = match error.downcast_ref::<OpenError>() {
+        Some(OpenError::File(err)) => Some(err),
+        _ => error.downcast_ref::<FileKeyError>(),
+    };
+    if let Some(FileKeyError::ForeignKey { path, .. }) = file_error {
+        return Some(import(path));
+    }
+    if let Some(KeyRefError::BarePath(text)) = error.downcast_ref::<KeyRefError>() {
+        let path = std::path::Path::new(text);
+        let bytes = hallmark_keyring::fsutil::read_bounded(
+            path,
+            hallmark_signer::foreignkey::MAX_FOREIGN_KEY_FILE,
+        )
+        .ok()?;
+        let format = hallmark_signer::foreignkey::sniff(&bytes)?;
+        return Some(format!(
+            "{text} is {}, not a Hallmark key: {}",
+            format.describe(),
+            import(path)
+        ));
+    }
+    None
 }
 
 pub type CmdResult = Result<Exit, Failure>;

@@ -46,6 +46,32 @@ impl Interaction for TerminalUi {
     }
 }
 
+impl TerminalUi {
+    /// Asks a yes/no question on the controlling terminal (`/dev/tty`, so that it works with
+    /// standard input and output redirected); only `y` or `yes` says yes. Without a terminal
+    /// it fails with `Err(())`: the caller names the flag that answers it for scripts.
+    pub fn confirm(&self, question: &str) -> Result<bool, ()> {
+        use std::io::{BufRead, Write};
+        let no_terminal = || ();
+        let mut tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .map_err(|_| no_terminal())?;
+        write!(tty, "{question} [y/N] ")
+            .and_then(|()| tty.flush())
+            .map_err(|_| no_terminal())?;
+        let mut answer = String::new();
+        std::io::BufReader::new(tty)
+            .read_line(&mut answer)
+            .map_err(|_| no_terminal())?;
+        Ok(matches!(
+            answer.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
+    }
+}
+
 /// Where results go: text for people, or one JSON document for machines.
 pub struct Output {
     pub json: bool,

@@ -13,13 +13,13 @@ use hallmark_keyring::PublicKey;
 use hallmark_keyring::fsutil;
 use hallmark_signer::filekey;
 use hallmark_signer::interop::allowed_signers::{self, AllowedSigners};
-use hallmark_signer::interop::minisign::{
-    self, MinisignPublicKey, MinisignSignature, MinisignVerifyError,
-};
+use hallmark_signer::interop::minisign::{self, MinisignPublicKey, MinisignSignature};
 use hallmark_signer::interop::pubkey::{
     self, KeyFormat, ParsedKey, SshPublicKey, parse_any, ssh_fingerprint,
 };
+use hallmark_signer::interop::revoked::{self, RevokedKeys, RevokedKeysError};
 use hallmark_signer::interop::sshsig::{self, HashAlgorithm, SshSignature};
+use hallmark_signer::interop::verify::{self, Good, SshPolicy, VerifyError};
 use hallmark_signer::keyref::{self, KeyHandle, KeyRef, UnlockOptions};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -73,11 +73,15 @@ fn read_key(text: &str) -> Result<KeyInput, Failure> {
     }
     if let Ok(reference) = parsed {
         let key = keyref::public_key(&reference, &TerminalUi)?;
+        let minisign_key_id = match &reference {
+            KeyRef::File(path) => filekey::minisign_key_id(path),
+            _ => None,
+        };
         return Ok(KeyInput {
             parsed: ParsedKey {
                 key,
                 format: KeyFormat::Hallmark,
-                minisign_key_id: None,
+                minisign_key_id,
                 ssh_comment: None,
             },
             reference: Some(reference),
@@ -111,12 +115,14 @@ fn read_key(text: &str) -> Result<KeyInput, Failure> {
     })?;
     // `hallmark key show`'s own text (`ed25519:…` and its `key id:` line) reads back.
     let parsed = if text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
-        filekey::parse_public_key_text(&text).map(|key| ParsedKey {
-            key,
-            format: KeyFormat::Hallmark,
-            minisign_key_id: None,
-            ssh_comment: None,
-        })
+        filekey::parse_public_key_file_text(&text)
+            .map(|(key, minisign_key_id)| ParsedKey {
+                key,
+                format: KeyFormat::Hallmark,
+                minisign_key_id,
+                ssh_comment: None,
+            })
+            .map_err(|e| e.to_string())
     } else {
         parse_any(&text).map_err(|e| e.to_string())
     }
@@ -202,7 +208,10 @@ pub fn show(args: ShowArgs, out: &Output) -> CmdResult {
         let line = pubkey::render(&key, KeyFormat::Ssh, Some(c));
         SshPublicKey::parse(&line).map_err(|e| usage(format!("--comment: {e}")))?;
     }
-    let minisign_key = MinisignPublicKey::for_hallmark_key(&key);
+    let minisign_key = match input.parsed.minisign_key_id {
+        Some(id) => MinisignPublicKey::with_key_id(&key, id),
+        None => MinisignPublicKey::for_hallmark_key(&key),
+    };
     if out.json {
         out.json(&json!({
             "public_key": key.to_string(),
@@ -222,6 +231,18 @@ pub fn show(args: ShowArgs, out: &Output) -> CmdResult {
         KeyShowFormat::Hallmark => {
             outln!("{key}");
             outln!("key id: {}", key.key_id());
+            // A key imported from minisign: its own id, so that `key show > KEY.pub` keeps it.
+            if let Some(id) = input
+                .parsed
+                .minisign_key_id
+                .filter(|id| *id != minisign::key_id_for(&key))
+            {
+                outln!(
+                    "{}{}",
+                    filekey::MINISIGN_KEY_ID_PREFIX,
+                    minisign::display_key_id(&id)
+                );
+            }
         }
         KeyShowFormat::Ssh => outln!(
             "{}",
@@ -467,6 +488,9 @@ pub fn sign(args: SignArgs, out: &Output) -> CmdResult {
         .collect()
     };
 
+    let minisign_key_id = handle
+        .minisign_key_id()
+        .unwrap_or_else(|| minisign::key_id_for(&public));
     if out.json {
         out.json(&json!({
             "format": format_name,
@@ -476,7 +500,7 @@ pub fn sign(args: SignArgs, out: &Output) -> CmdResult {
             })).collect::<Vec<_>>(),
             "signer": handle.describe(),
             "ssh_fingerprint": ssh_fingerprint(&public),
-            "minisign_key_id": minisign::display_key_id(&minisign::key_id_for(&public)),
+            "minisign_key_id": minisign::display_key_id(&minisign_key_id),
         }));
     } else {
         for (file, sig) in &planned {
@@ -485,8 +509,7 @@ pub fn sign(args: SignArgs, out: &Output) -> CmdResult {
                 file.display(),
                 sig.display(),
                 match format {
-                    SignFormat::Minisign =>
-                        minisign::display_key_id(&minisign::key_id_for(&public)),
+                    SignFormat::Minisign => minisign::display_key_id(&minisign_key_id),
                     _ => ssh_fingerprint(&public),
                 }
             );
@@ -518,128 +541,9 @@ struct Report {
     error: Option<String>,
 }
 
-/// One file's outcome.
-enum Outcome {
-    Good {
-        /// The signer's key, `ed25519:…`.
-        key: String,
-        trusted_comment: Option<String>,
-        namespace: Option<String>,
-        principal: Option<String>,
-    },
-    /// The signature is well-formed and does not hold (exit 1).
-    Refused(String),
-    /// The input could not be read or is malformed (exit 2).
-    Malformed(String),
-}
-
 fn read_signature_file(path: &Path, max: usize) -> Result<Vec<u8>, String> {
     fsutil::read_bounded(path, max as u64)
         .map_err(|e| format!("cannot read signature {}: {e}", path.display()))
-}
-
-fn verify_minisign_file(file: &Path, sig_path: &Path, keys: &[ParsedKey]) -> Outcome {
-    let bytes = match read_signature_file(sig_path, minisign::MAX_SIGNATURE_FILE) {
-        Ok(b) => b,
-        Err(e) => return Outcome::Malformed(e),
-    };
-    let sig = match MinisignSignature::parse(&bytes) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Malformed(format!("{}: {e}", sig_path.display())),
-    };
-    let key_id = |k: &ParsedKey| {
-        k.minisign_key_id
-            .unwrap_or_else(|| minisign::key_id_for(&k.key))
-    };
-    let Some(key) = keys.iter().find(|k| key_id(k) == sig.key_id) else {
-        let ids: Vec<String> = keys
-            .iter()
-            .map(|k| minisign::display_key_id(&key_id(k)))
-            .collect();
-        return Outcome::Refused(format!(
-            "signed by key id {}, which is not a given key (key id{} {})",
-            minisign::display_key_id(&sig.key_id),
-            if ids.len() == 1 { "" } else { "s" },
-            ids.join(", ")
-        ));
-    };
-    let prehash = match minisign::prehash_file(file) {
-        Ok(h) => h,
-        Err(e) => return Outcome::Malformed(format!("cannot read {}: {e}", file.display())),
-    };
-    match sig.verify(&key.key, &key_id(key), &prehash) {
-        Ok(()) => Outcome::Good {
-            key: key.key.to_string(),
-            trusted_comment: Some(sig.trusted_comment.clone()),
-            namespace: None,
-            principal: None,
-        },
-        Err(e @ MinisignVerifyError::Legacy) => Outcome::Malformed(e.to_string()),
-        Err(e) => Outcome::Refused(e.to_string()),
-    }
-}
-
-struct SshPolicy<'a> {
-    namespace: &'a str,
-    keys: &'a [ParsedKey],
-    allowed: Option<&'a AllowedSigners>,
-    principal: Option<&'a str>,
-    time: u64,
-}
-
-fn verify_ssh_file(file: &Path, sig_path: &Path, policy: &SshPolicy<'_>) -> Outcome {
-    let bytes = match read_signature_file(sig_path, sshsig::MAX_ARMORED) {
-        Ok(b) => b,
-        Err(e) => return Outcome::Malformed(e),
-    };
-    let sig = match SshSignature::parse_armored(&bytes) {
-        Ok(s) => s,
-        Err(e) => return Outcome::Malformed(format!("{}: {e}", sig_path.display())),
-    };
-    let hash = match sig.hash_algorithm.hash_file(file) {
-        Ok(h) => h,
-        Err(e) => return Outcome::Malformed(format!("cannot read {}: {e}", file.display())),
-    };
-    if let Err(e) = sig.verify(policy.namespace, &hash) {
-        return Outcome::Refused(e.to_string());
-    }
-    check_ssh_signer(&sig, policy)
-}
-
-fn check_ssh_signer(sig: &SshSignature, policy: &SshPolicy<'_>) -> Outcome {
-    let good = |principal: Option<String>| Outcome::Good {
-        key: sig.public_key.to_string(),
-        trusted_comment: None,
-        namespace: Some(sig.namespace.clone()),
-        principal,
-    };
-    if policy.principal.is_none() && policy.keys.iter().any(|k| k.key == sig.public_key) {
-        return good(None);
-    }
-    if let Some(allowed) = policy.allowed {
-        return match allowed.check(
-            &sig.public_key,
-            policy.principal,
-            policy.namespace,
-            policy.time,
-        ) {
-            Ok(entry) => good(Some(
-                policy
-                    .principal
-                    .map_or_else(|| entry.principals.clone(), str::to_owned),
-            )),
-            Err(e) => Outcome::Refused(format!(
-                "signed by {} ({}): {e}",
-                sig.public_key,
-                ssh_fingerprint(&sig.public_key)
-            )),
-        };
-    }
-    Outcome::Refused(format!(
-        "signed by {} ({}), which is not a given key",
-        sig.public_key,
-        ssh_fingerprint(&sig.public_key)
-    ))
 }
 
 fn read_allowed_signers(path: &Path) -> Result<AllowedSigners, Failure> {
@@ -715,11 +619,11 @@ pub fn verify(args: VerifyArgs, out: &Output) -> CmdResult {
             )
         })
         .collect();
-    let outcomes: Vec<Outcome> = jobs
+    let outcomes: Vec<Result<Good, VerifyError>> = jobs
         .par_iter()
         .map(|(file, sig)| match peer.format {
-            VerifyFormat::Minisign => verify_minisign_file(file, sig, &keys),
-            _ => verify_ssh_file(file, sig, &policy),
+            VerifyFormat::Minisign => verify::verify_minisign_file(file, sig, &keys),
+            _ => verify::verify_ssh_file(file, sig, &policy),
         })
         .collect();
 
@@ -738,12 +642,12 @@ pub fn verify(args: VerifyArgs, out: &Output) -> CmdResult {
             error: None,
         };
         match outcome {
-            Outcome::Good {
+            Ok(Good {
                 key,
                 trusted_comment,
                 namespace,
                 principal,
-            } => {
+            }) => {
                 if !out.json {
                     let by = match &principal {
                         Some(p) => format!("{p} ({key})"),
@@ -755,22 +659,22 @@ pub fn verify(args: VerifyArgs, out: &Output) -> CmdResult {
                     }
                 }
                 report.valid = true;
-                report.key = Some(key);
+                report.key = Some(key.to_string());
                 report.trusted_comment = trusted_comment;
                 report.namespace = namespace;
                 report.principal = principal;
             }
-            Outcome::Refused(why) => {
+            Err(why) if why.is_refusal() => {
                 exit = exit.worst(Exit::Refused);
                 if !out.json {
                     outln!("{}: refused: {why}", file.display());
                 }
-                report.refused = Some(why);
+                report.refused = Some(why.to_string());
             }
-            Outcome::Malformed(why) => {
+            Err(why) => {
                 exit = exit.worst(Exit::Usage);
                 errln!("error: {}: {why}", file.display());
-                report.error = Some(why);
+                report.error = Some(why.to_string());
             }
         }
         reports.push(report);
@@ -890,41 +794,24 @@ fn read_ssh_signature(path: &Path) -> Result<SshSignature, Failure> {
 
 /// Refuses a key listed in a revocation file of public keys (one per line).
 fn check_revoked(path: &Path, key: &PublicKey) -> Result<(), Failure> {
-    let bytes = fsutil::read_bounded(path, allowed_signers::MAX_FILE as u64).map_err(|e| {
+    let bytes = fsutil::read_bounded(path, revoked::MAX_FILE as u64).map_err(|e| {
         usage(format!(
             "cannot read revocation file {}: {e}",
             path.display()
         ))
     })?;
-    if bytes.starts_with(b"SSHKRL") {
-        return Err(usage(format!(
-            "{} is a binary KRL, which Hallmark does not read; list revoked public keys one per line",
+    let list = RevokedKeys::parse(&bytes).map_err(|e| match e {
+        RevokedKeysError::Line { .. } => usage(format!("{} {e}", path.display())),
+        e => usage(format!("{} is {e}", path.display())),
+    })?;
+    match list.revokes(key) {
+        Some(line) => Err(refused(format!(
+            "key {} is revoked ({} line {line})",
+            ssh_fingerprint(key),
             path.display()
-        )));
+        ))),
+        None => Ok(()),
     }
-    let text = String::from_utf8(bytes)
-        .map_err(|_| usage(format!("{} is not UTF-8 text", path.display())))?;
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || !line.starts_with(pubkey::SSH_ED25519) {
-            continue;
-        }
-        let revoked = SshPublicKey::parse(line)
-            .map_err(|e| usage(format!("{} line {}: {e}", path.display(), n + 1)))?;
-        if revoked.key == *key {
-            return Err(Failure {
-                exit: Exit::Refused,
-                error: anyhow!(
-                    "key {} is revoked ({} line {})",
-                    ssh_fingerprint(key),
-                    path.display(),
-                    n + 1
-                ),
-                hint: None,
-            });
-        }
-    }
-    Ok(())
 }
 
 fn refused(error: impl std::fmt::Display) -> Failure {

@@ -7,7 +7,7 @@ use hallmark_hsm::attestation::{self, ExpectedKey, TrustRoots};
 use hallmark_hsm::awskms;
 use hallmark_hsm::interact::Interaction;
 use hallmark_hsm::pkcs11;
-use hallmark_hsm::secret::SecretSource;
+use hallmark_hsm::secret::{Secret, SecretSource};
 use hallmark_hsm::yubikey::{self, GenerateOptions, PinPolicy, TouchPolicy};
 use hallmark_keyring::PublicKey;
 use hallmark_signer::filekey::{self, Protection};
@@ -15,8 +15,8 @@ use hallmark_signer::keyref::{self, KeyRef, PublicKeyArg};
 use serde_json::json;
 
 use crate::cli::{
-    AttestArgs, AttestationTrustArgs, GenerateArgs, KeyCommand, ListArgs, PasswdArgs, PinPolicyArg,
-    TouchPolicyArg, VerifyAttestationArgs,
+    AttestArgs, AttestationTrustArgs, GenerateArgs, KeyCommand, ListArgs, NewProtectionArgs,
+    PasswdArgs, PinPolicyArg, TouchPolicyArg, VerifyAttestationArgs, YubiKeySlotArgs,
 };
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
@@ -26,6 +26,8 @@ pub fn run(cmd: KeyCommand, out: &Output) -> CmdResult {
         KeyCommand::Generate(args) => generate(args, out),
         KeyCommand::Show(args) => super::interop::show(args, out),
         KeyCommand::Passwd(args) => passwd(args, out),
+        KeyCommand::Import(args) => super::keyio::import(args, out),
+        KeyCommand::Export(args) => super::keyio::export(args, out),
         KeyCommand::List(args) => list(args, out),
         KeyCommand::Attest(args) => attest(args, out),
         KeyCommand::VerifyAttestation(args) => verify_attestation(args, out),
@@ -57,7 +59,7 @@ fn trust_from_args(args: &AttestationTrustArgs) -> Result<TrustRoots, Failure> {
 }
 
 /// A YubiKey's facts as a JSON object.
-fn facts_json(info: &yubikey::DeviceInfo) -> serde_json::Value {
+pub(super) fn facts_json(info: &yubikey::DeviceInfo) -> serde_json::Value {
     keyref::yubikey_facts(info)
         .into_iter()
         .map(|(k, v)| (k, serde_json::Value::String(v)))
@@ -66,7 +68,7 @@ fn facts_json(info: &yubikey::DeviceInfo) -> serde_json::Value {
 }
 
 /// A DER certificate as PEM, with 64-character lines as OpenSSL writes it.
-fn certificate_pem(der: &[u8]) -> String {
+pub(super) fn certificate_pem(der: &[u8]) -> String {
     let body = hallmark_keyring::encoding::base64_encode(der);
     let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
     for line in body.as_bytes().chunks(64) {
@@ -208,7 +210,7 @@ fn read_recipients(args: &GenerateArgs) -> Result<Vec<age::x25519::Recipient>, F
     parse_recipients(&args.recipients, args.recipients_file.as_deref())
 }
 
-fn parse_recipients(
+pub(super) fn parse_recipients(
     recipients: &[String],
     recipients_file: Option<&Path>,
 ) -> Result<Vec<age::x25519::Recipient>, Failure> {
@@ -249,10 +251,10 @@ fn generate(args: GenerateArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
     if !matches!(reference, KeyRef::YubiKey(_)) {
         for (given, flag) in [
-            (args.pin_policy.is_some(), "--pin-policy"),
-            (args.touch_policy.is_some(), "--touch-policy"),
-            (args.subject.is_some(), "--subject"),
-            (args.force, "--force"),
+            (args.slot.pin_policy.is_some(), "--pin-policy"),
+            (args.slot.touch_policy.is_some(), "--touch-policy"),
+            (args.slot.subject.is_some(), "--subject"),
+            (args.slot.force, "--force"),
         ] {
             if given {
                 return Err(Failure::usage(anyhow::anyhow!(
@@ -380,30 +382,7 @@ fn generate_yubikey(
              protected by the YubiKey's PIN (pin-source= in the reference)"
         )));
     }
-    let pin_policy = match args.pin_policy.unwrap_or(PinPolicyArg::Once) {
-        PinPolicyArg::Never => PinPolicy::Never,
-        PinPolicyArg::Once => PinPolicy::Once,
-        PinPolicyArg::Always => PinPolicy::Always,
-    };
-    let touch_policy = match args.touch_policy.unwrap_or(TouchPolicyArg::Always) {
-        TouchPolicyArg::Never => TouchPolicy::Never,
-        TouchPolicyArg::Always => TouchPolicy::Always,
-        TouchPolicyArg::Cached => TouchPolicy::Cached,
-    };
-    if pin_policy == PinPolicy::Never && touch_policy == TouchPolicy::Never {
-        ui.warn(
-            "PIN policy never and touch policy never: whoever (or whatever program) holds this \
-             YubiKey can sign with the key; not advisable for a release key",
-        );
-    }
-    let mut options = GenerateOptions::new(pin_policy, touch_policy)
-        .allowing_final_pin_try(args.passphrase.allow_final_pin_try);
-    if let Some(subject) = &args.subject {
-        options = options.with_subject(subject.clone());
-    }
-    if args.force {
-        options = options.replacing_existing();
-    }
+    let options = yubikey_options(&args.slot, args.passphrase.allow_final_pin_try, ui);
     let generated = yubikey::generate(yk, &options, ui)?;
     let info = &generated.device;
     let key = PublicKey::new(generated.verifying_key);
@@ -453,7 +432,41 @@ fn generate_yubikey(
     Ok(())
 }
 
-fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &Output) {
+/// The options of a key made in a YubiKey slot (generated or imported), warning about
+/// policies that let anyone holding the YubiKey sign.
+pub(super) fn yubikey_options(
+    slot: &YubiKeySlotArgs,
+    allow_final_pin_try: bool,
+    ui: &dyn Interaction,
+) -> GenerateOptions {
+    let pin_policy = match slot.pin_policy.unwrap_or(PinPolicyArg::Once) {
+        PinPolicyArg::Never => PinPolicy::Never,
+        PinPolicyArg::Once => PinPolicy::Once,
+        PinPolicyArg::Always => PinPolicy::Always,
+    };
+    let touch_policy = match slot.touch_policy.unwrap_or(TouchPolicyArg::Always) {
+        TouchPolicyArg::Never => TouchPolicy::Never,
+        TouchPolicyArg::Always => TouchPolicy::Always,
+        TouchPolicyArg::Cached => TouchPolicy::Cached,
+    };
+    if pin_policy == PinPolicy::Never && touch_policy == TouchPolicy::Never {
+        ui.warn(
+            "PIN policy never and touch policy never: whoever (or whatever program) holds this \
+             YubiKey can sign with the key; not advisable for a release key",
+        );
+    }
+    let mut options =
+        GenerateOptions::new(pin_policy, touch_policy).allowing_final_pin_try(allow_final_pin_try);
+    if let Some(subject) = &slot.subject {
+        options = options.with_subject(subject.clone());
+    }
+    if slot.force {
+        options = options.replacing_existing();
+    }
+    options
+}
+
+pub(super) fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &Output) {
     if out.json {
         out.json(&json!({
             "reference": reference.to_string(),
@@ -836,8 +849,8 @@ fn passwd(args: PasswdArgs, out: &Output) -> CmdResult {
              with its own tools (pkcs11-tool --change-pin, ykman piv access change-pin)"
         )));
     };
-    let recipients = parse_recipients(&args.recipients, args.recipients_file.as_deref())?;
-    if !recipients.is_empty() && args.work_factor.is_some() {
+    let recipients = parse_recipients(&args.new.recipients, args.new.recipients_file.as_deref())?;
+    if !recipients.is_empty() && args.new.work_factor.is_some() {
         return Err(Failure::usage(anyhow::anyhow!(
             "--work-factor applies to a passphrase, not to age recipients"
         )));
@@ -845,20 +858,7 @@ fn passwd(args: PasswdArgs, out: &Output) -> CmdResult {
     let ui = TerminalUi;
     // The current protection first: a wrong passphrase is reported before a new one is asked.
     let unlock = keyref::file_unlock(path, &super::unlock_options(&args.passphrase), &ui)?;
-    let protection = if recipients.is_empty() {
-        let what = format!("new passphrase for {}", path.display());
-        let passphrase = match (&args.new_passphrase_file, &args.new_passphrase_env) {
-            (Some(file), _) => SecretSource::File(file.clone()).read(&what, &ui)?,
-            (None, Some(name)) => SecretSource::Env(name.clone()).read(&what, &ui)?,
-            (None, None) => ui.request_new_secret(&what)?,
-        };
-        Protection::Passphrase {
-            passphrase,
-            work_factor: args.work_factor,
-        }
-    } else {
-        Protection::Recipients(recipients)
-    };
+    let protection = new_protection(&args.new, recipients, path, &ui)?;
     let escrowed = matches!(protection, Protection::Recipients(_));
     let key = filekey::change_protection(path, &unlock, &protection)?;
     if out.json {
@@ -880,4 +880,42 @@ fn passwd(args: PasswdArgs, out: &Output) -> CmdResult {
         );
     }
     Ok(Exit::Success)
+}
+
+/// A new key file's protection: age recipients when given, otherwise a new passphrase from
+/// the flags or asked twice.
+pub(super) fn new_protection(
+    args: &NewProtectionArgs,
+    recipients: Vec<age::x25519::Recipient>,
+    path: &Path,
+    ui: &dyn Interaction,
+) -> Result<Protection, Failure> {
+    if !recipients.is_empty() {
+        return Ok(Protection::Recipients(recipients));
+    }
+    let passphrase = read_new_secret(
+        args.new_passphrase_file.as_ref(),
+        args.new_passphrase_env.as_ref(),
+        &format!("new passphrase for {}", path.display()),
+        ui,
+    )?;
+    Ok(Protection::Passphrase {
+        passphrase,
+        work_factor: args.work_factor,
+    })
+}
+
+/// A new secret from the file or environment variable the flags name, or asked twice on the
+/// terminal.
+pub(super) fn read_new_secret(
+    file: Option<&PathBuf>,
+    env: Option<&String>,
+    what: &str,
+    ui: &dyn Interaction,
+) -> Result<Secret, Failure> {
+    Ok(match (file, env) {
+        (Some(file), _) => SecretSource::File(file.clone()).read(what, ui)?,
+        (None, Some(name)) => SecretSource::Env(name.clone()).read(what, ui)?,
+        (None, None) => ui.request_new_secret(what)?,
+    })
 }

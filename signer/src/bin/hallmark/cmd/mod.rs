@@ -4,6 +4,7 @@ pub mod ceremony;
 mod hash;
 mod interop;
 mod key;
+mod keyio;
 mod keyring;
 mod quickstart;
 mod registry;

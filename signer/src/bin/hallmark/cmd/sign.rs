@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use hallmark_keyring::digest::Progress;
+use hallmark_keyring::kel::SigningError;
 use hallmark_keyring::statement::SignerRef;
 use hallmark_keyring::{Kel, KelFile, PackageName, PublicKey, Timestamp, Version};
 use hallmark_signer::keyref::{self, KeyHandle, KeyRef};
@@ -44,20 +45,8 @@ pub fn run(mut args: SignArgs, out: &Output) -> CmdResult {
         Some(path) => Some(KelFile::read_verified(path).map_err(Failure::usage)?),
         None => None,
     };
-    if let Some(kel) = &kel
-        && !kel.owns(&name)
-    {
-        let owned: Vec<String> = kel
-            .claimed()
-            .iter()
-            .chain(kel.received().iter().map(|r| &r.name))
-            .map(ToString::to_string)
-            .collect();
-        return Err(Failure::usage(anyhow::anyhow!(
-            "{name} is not in the namespaces of identity {} ({})",
-            kel.identity().short(),
-            owned.join(", ")
-        )));
+    if let Some(kel) = &kel {
+        kel.may_sign_for(&name).map_err(Failure::usage)?;
     }
 
     let ui = TerminalUi;
@@ -161,56 +150,25 @@ fn expected_identity_key(kel: &Kel, reference: &KeyRef) -> Result<Option<PublicK
     let Some(key) = keyref::peek_public_key(reference) else {
         return Ok(None);
     };
-    let current = kel.current();
-    match current.keys.iter().find(|k| k.key_id() == key.key_id()) {
-        Some(key) => Ok(Some(*key)),
-        None => Err(not_current(kel, &key, &reference.to_string())),
-    }
+    let key = kel
+        .current_key(&key, &reference.to_string())
+        .map_err(Failure::usage)?;
+    Ok(Some(key))
 }
 
-fn not_current(kel: &Kel, key: &PublicKey, reference: &str) -> Failure {
-    let id = key.key_id();
-    let current = kel.current();
-    let former = kel.epochs_of(&id).last().map(|e| e.end);
-    let why = match former {
-        Some(Some(end)) => format!("; it was rotated out by event #{end}"),
-        _ => String::new(),
-    };
-    Failure::usage(anyhow::anyhow!(
-        "key {} ({reference}) is not a current signing key of identity {}{why}; current keys: {}",
-        id.short(),
-        kel.identity().short(),
-        current
-            .keys
-            .iter()
-            .map(|k| k.key_id().short())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-}
-
-/// Checks that the keys are current keys of the identity, at least its threshold of them, and
-/// names the identity's newest event as the statement's position.
+/// The identity's rules for the opened keys ([`Kel::signer_ref`]): current keys, at least its
+/// threshold of them; the statement names the identity's newest event.
 fn identity_signer(kel: &Kel, handles: &[Box<dyn KeyHandle + '_>]) -> Result<SignerRef, Failure> {
-    let current = kel.current();
-    for handle in handles {
-        let key = PublicKey::new(handle.verifying_key());
-        if !current.has_key(&key.key_id()) {
-            return Err(not_current(kel, &key, &handle.describe().reference));
-        }
-    }
-    if (handles.len() as u64) < current.threshold {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "identity {} needs {} of its {} keys to sign; give --key for each co-signer",
-            kel.identity().short(),
-            current.threshold,
-            current.keys.len()
-        )));
-    }
-    let head = kel.head();
-    Ok(SignerRef::identity(
-        kel.identity(),
-        head.event.sequence,
-        head.digest,
-    ))
+    let keys: Vec<(PublicKey, String)> = handles
+        .iter()
+        .map(|h| (PublicKey::new(h.verifying_key()), h.describe().reference))
+        .collect();
+    kel.signer_ref(keys.iter().map(|(k, label)| (*k, label.as_str())))
+        .map_err(|e| match e {
+            // The binary's part: which flag gives the missing co-signers.
+            SigningError::BelowThreshold { .. } => {
+                Failure::usage(anyhow::anyhow!("{e}; give --key for each co-signer"))
+            }
+            other => Failure::usage(other),
+        })
 }

@@ -10,7 +10,7 @@ use hallmark_keyring::trust::{Gate, Outcome, TrustError, TrustStore, TrustView, 
 use hallmark_keyring::verify::ExpectedRelease;
 use hallmark_keyring::{KelFile, Timestamp};
 use hallmark_signer::attest::HardwareAttestationVerifier;
-use hallmark_signer::cmdline::print_verdicts;
+use hallmark_signer::cmdline::{error_message, print_verdicts};
 use hallmark_signer::release;
 use rayon::prelude::*;
 
@@ -57,8 +57,7 @@ pub fn run(mut args: VerifyArgs, out: &Output) -> CmdResult {
             "--bundle names the bundle of a single artifact"
         )));
     }
-    let expected = release::expectations(&args.expect, args.paths.len())
-        .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    let expected = release::expectations(&args.expect, args.paths.len()).map_err(Failure::usage)?;
     if args.keyring.is_some() || args.identity.is_some() {
         return run_trust(args, &expected, out);
     }
@@ -148,8 +147,8 @@ fn run_trust(args: VerifyArgs, expected: &[Option<ExpectedRelease>], out: &Outpu
         jobs.par_iter()
             .map(|(artifact, bundle_path, expect)| {
                 let result = (|| {
-                    let bundle =
-                        release::read_bundle(artifact, bundle_path).map_err(|e| e.to_string())?;
+                    let bundle = release::read_bundle(artifact, bundle_path)
+                        .map_err(|e| error_message(&e))?;
                     let actual = digest_path(artifact, &DigestOptions::default())
                         .map_err(|e| e.to_string())?;
                     gate.decide_expecting(&bundle, &actual, *expect)
