@@ -863,7 +863,14 @@ impl<'a> Gate<'a> {
             let known = self.view.checkpoints.get(name);
             out.checkpoints
                 .push((name.clone(), proof.checkpoint.clone()));
-            if let Offered::Equivocation { held } = compare_offered(known, &proof.checkpoint) {
+            let offered = compare_offered(known, &proof.checkpoint);
+            if let Offered::OtherLog { held } = offered {
+                out.checkpoints.pop();
+                return Err(format!(
+                    "the receipt from registry `{name}` is proved against a checkpoint of another log than {held:?}, the one this store follows for the registry"
+                ));
+            }
+            if let Offered::Equivocation { held } = offered {
                 return Err(format!(
                     "the receipt from registry `{name}` is proved against a checkpoint of the same size as the one this store holds, with another root hash: the registry signed two histories (the held checkpoint: {:?}); both are kept as evidence",
                     held.lines().take(3).collect::<Vec<_>>().join(" ")

@@ -114,6 +114,11 @@ pub enum Offered {
     First,
     /// The same tree as the held checkpoint.
     Same,
+    /// A checkpoint of another log (origin) than the one the store follows for the registry.
+    OtherLog {
+        /// The origin the store follows.
+        held: String,
+    },
     /// A size neither the held checkpoint nor a pending one has: not provable offline;
     /// pending until the next refresh.
     Unproven,
@@ -133,6 +138,11 @@ pub fn compare_offered(known: Option<&KnownCheckpoint>, offered: &str) -> Offere
     let Ok(new) = parse(offered) else {
         return Offered::Unproven;
     };
+    if let Ok((origin, _)) = known.tree()
+        && origin != new.origin
+    {
+        return Offered::OtherLog { held: origin };
+    }
     // The held checkpoint, then the pending ones: two of one size must have one root.
     for note in std::iter::once(&known.checkpoint).chain(&known.pending) {
         let Ok(other) = parse(note) else { continue };
@@ -356,7 +366,7 @@ impl TrustStore {
                         self.write_known(name, known)?;
                     }
                 }
-                Offered::Same => {}
+                Offered::Same | Offered::OtherLog { .. } => {}
                 Offered::Equivocation { held } => {
                     self.keep_checkpoint_evidence(name, &held, note)?;
                 }
@@ -676,6 +686,22 @@ mod tests {
         assert_eq!(
             compare_offered(Some(&known), &note(4, 9)),
             Offered::Unproven
+        );
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let other = Checkpoint::new(
+            "elsewhere.example/log",
+            Tree {
+                size: 3,
+                root: [1; 32],
+            },
+        )
+        .unwrap();
+        let other = String::from_utf8(other.sign(&key).unwrap().to_bytes()).unwrap();
+        assert_eq!(
+            compare_offered(Some(&known), &other),
+            Offered::OtherLog {
+                held: "registry.example/main".to_owned()
+            }
         );
         assert_eq!(
             compare_offered(Some(&known), &note(3, 7)),
