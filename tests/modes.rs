@@ -181,7 +181,19 @@ fn modes_do_not_depend_on_the_umask() {
             0o600
         } else if path == "shares" {
             0o700
-        } else if ["trust", "trust/kels", "trust/releases", "reg"].contains(&path.as_str()) {
+        } else if [
+            "trust",
+            "trust/kels",
+            "trust/releases",
+            "reg",
+            "reg/tile",
+            "reg/tile/0",
+            "reg/tile/0/000.p",
+            "reg/tile/entries",
+            "reg/tile/entries/000.p",
+        ]
+        .contains(&path.as_str())
+        {
             0o755
         } else {
             0o644
@@ -204,6 +216,10 @@ fn modes_do_not_depend_on_the_umask() {
         "reg/registry.json",
         "reg/log.jsonl",
         "reg/.lock",
+        "reg/state.db",
+        "reg/checkpoint",
+        "reg/tile/0/000.p/3",
+        "reg/tile/entries/000.p/3",
         "shares",
         "shares/share-1-of-3.age",
     ] {

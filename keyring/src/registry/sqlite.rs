@@ -89,6 +89,10 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let err = |e: rusqlite::Error| StoreError(format!("{}: {e}", path.display()));
+        // Created 0644 whatever the umask, like the registry's other files (SQLite gives its
+        // write-ahead files the database's mode).
+        crate::fsutil::open_state_file(path, crate::fsutil::PUBLIC_FILE_MODE)
+            .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
         let conn = Connection::open(path).map_err(err)?;
         // The registry's lock already keeps a second writer out; holding SQLite's lock for
         // the connection's life also keeps the write-ahead log's index in memory, so reading

@@ -153,7 +153,16 @@ hallmark keyring pin org.acme --identity org.acme.kel --require-attestation --ke
     (
         &["keyring", "pin-registry"],
         "# Pin a registry, so that pins can require its receipts:
-hallmark keyring pin-registry main --identity registry.kel --keyring .hallmark/trust",
+hallmark keyring pin-registry main --identity registry.kel --keyring .hallmark/trust
+# ... and where its log is served, refusing to verify once its checkpoint is a day old:
+hallmark keyring pin-registry main --identity registry.kel --location https://registry.example/hallmark --max-age 24h --keyring .hallmark/trust",
+    ),
+    (
+        &["keyring", "refresh"],
+        "# Fetch the registry's latest checkpoint, prove it, learn the key events logged since:
+hallmark keyring refresh main --keyring .hallmark/trust
+# From a mirror or the registry's directory (recorded for next time):
+hallmark keyring refresh main --registry /srv/hallmark --keyring .hallmark/trust",
     ),
     (
         &["keyring", "unpin"],
@@ -201,6 +210,11 @@ hallmark registry verify-log --log log.jsonl --expect-identity hid:0000000000000
         &["registry", "yank"],
         "# Withdraw a release (it stays in the log; consumers see it yanked):
 hallmark registry yank --registry reg --reason 'build from a compromised runner' org.acme.tool@1.2.0",
+    ),
+    (
+        &["registry", "rebuild-state"],
+        "# Rebuild the state database from the log (after restoring a backup without it):
+hallmark registry rebuild-state --registry reg",
     ),
     (
         &["quickstart"],
