@@ -733,6 +733,30 @@ fn a_registry_signs_with_a_yubikey() {
         serde_json::from_str(&s.read("tool.tar.hallmark.json")).unwrap();
     assert_eq!(bundle["receipts"].as_array().unwrap().len(), 1);
     hm(&s, &["registry", "verify-log", "--registry", "reg"]).expect(0);
+    // The transparency log's checkpoint is signed on the YubiKey too: a consumer verifies it
+    // with the registry's key from its key event log.
+    let cp = s.read("reg/checkpoint");
+    assert!(cp.contains("\n3\n"), "{cp}");
+    hm(
+        &s,
+        &[
+            "keyring",
+            "pin-registry",
+            "main",
+            "--identity",
+            "reg/registry.kel",
+            "--location",
+            "reg",
+            "--keyring",
+            "trust",
+        ],
+    )
+    .expect(0);
+    let run = hm(&s, &["keyring", "refresh", "--keyring", "trust"]).expect(0);
+    assert_eq!(
+        run.stdout,
+        "registry `main`: checkpoint of 3 entries verified (held: 0); 0 key event log(s) extended\n"
+    );
 }
 
 /// The user journey (see `hallmark_tests::journey`) with every key in a slot of one virtual
