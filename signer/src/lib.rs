@@ -17,3 +17,4 @@ pub mod filekey;
 pub mod interop;
 pub mod keyref;
 pub mod release;
+pub mod witness;

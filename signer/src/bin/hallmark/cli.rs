@@ -97,6 +97,16 @@ pub enum Command {
     #[command(subcommand)]
     Registry(RegistryCommand),
 
+    /// Run a transparency-log witness: cosign a log's checkpoints only when consistent.
+    ///
+    /// Speaks c2sp.org/tlog-witness over HTTP (POST <prefix>/add-checkpoint) for the logs in
+    /// its configuration file, and cosigns with c2sp.org/tlog-cosignature v1 with a key on
+    /// any backend. It keeps, per log, the checkpoint it last cosigned, durably, before it
+    /// answers, and never cosigns one that does not extend it; a fork or rollback is refused
+    /// and kept as evidence. See docs/monitoring.md.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
+
     /// Run a tour on a throwaway file key: sign a package tree, verify it, tamper with it.
     Quickstart(QuickstartArgs),
 
@@ -997,4 +1007,35 @@ mod tests {
             assert_eq!(after.get(path), Some(description), "{path}");
         }
     }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Serve the witness until stopped: one line per request on standard output.
+    Serve(WitnessServeArgs),
+
+    /// Print the witness's cosignature verifier key, for logs and consumers to configure.
+    Vkey(WitnessVkeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessServeArgs {
+    /// The witness's configuration file (JSON; see docs/monitoring.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Listen here instead of the configuration's address (e.g. 127.0.0.1:0 for any free
+    /// port; the address is printed first).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub passphrase: UnlockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessVkeyArgs {
+    /// The witness's configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
 }

@@ -55,6 +55,18 @@ hallmark key attest yubikey:slot=9c --out-dir attestation/",
 hallmark key verify-attestation --device f9.pem --key-cert attestation-9c.pem --key alice.pub",
     ),
     (
+        &["witness", "serve"],
+        "# Serve the witness configured in witness.json (until stopped):
+hallmark witness serve --config witness.json --passphrase-file witness-pw
+# On any free loopback port (the address is printed first):
+hallmark witness serve --config witness.json --listen 127.0.0.1:0",
+    ),
+    (
+        &["witness", "vkey"],
+        "# The verifier key that registries and consumers configure for this witness:
+hallmark witness vkey --config witness.json",
+    ),
+    (
         &["hash"],
         "# The digest of a file (sha256:…) and of a directory tree (sha256-tree:…):
 hallmark hash dist/tool-1.2.0.tar pkg/",
