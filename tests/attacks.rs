@@ -340,6 +340,7 @@ fn registry_compromise_forged_receipt() {
         log_index: 1,
         log_entry: Sha256Digest::of(b"no such entry"),
         time: t(60),
+        tlog: None,
     };
     let mut envelope = receipt.to_envelope().unwrap();
     envelope.sign(&sk(77)).unwrap();

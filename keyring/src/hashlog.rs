@@ -326,10 +326,76 @@ pub fn read_tail<R: Record>(path: &Path) -> Result<Option<Tail<R>>, LogIoError> 
     }))
 }
 
+/// The complete lines of a log from byte `offset` on (the end of a line, as recorded by
+/// [`append_at`]), and the byte offset after the last complete line. Each line is bounded by
+/// [`MAX_LINE_BYTES`], the file by [`MAX_LOG_BYTES`]; an offset past the end of the file is an
+/// error (the log was cut short).
+pub fn read_from(path: &Path, offset: u64) -> Result<(RawLog, u64), LogIoError> {
+    let io = |source| LogIoError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match crate::fsutil::open_regular(path, crate::fsutil::Follow::Yes) {
+        Ok(f) => f,
+        Err(crate::fsutil::ReadError::Io(e))
+            if e.kind() == std::io::ErrorKind::NotFound && offset == 0 =>
+        {
+            return Ok((RawLog::default(), 0));
+        }
+        Err(source) => {
+            return Err(LogIoError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let len = file.metadata().map_err(io)?.len();
+    if len > MAX_LOG_BYTES {
+        return Err(LogIoError::Read {
+            path: path.to_owned(),
+            source: crate::fsutil::ReadError::TooLarge { max: MAX_LOG_BYTES },
+        });
+    }
+    if offset > len {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the log is {len} bytes long, shorter than the {offset} bytes already read"),
+        )));
+    }
+    file.seek(SeekFrom::Start(offset)).map_err(io)?;
+    let mut buf = Vec::with_capacity((len - offset) as usize);
+    file.take(len - offset).read_to_end(&mut buf).map_err(io)?;
+    let mut raw = RawLog::default();
+    let mut start = 0;
+    for (i, b) in buf.iter().enumerate() {
+        if *b == b'\n' {
+            if i - start > MAX_LINE_BYTES {
+                return Err(LogIoError::Read {
+                    path: path.to_owned(),
+                    source: crate::fsutil::ReadError::LineTooLong {
+                        line: raw.lines.len() as u64 + 1,
+                        max: MAX_LINE_BYTES,
+                    },
+                });
+            }
+            raw.lines.push(buf[start..i].to_vec());
+            start = i + 1;
+        }
+    }
+    raw.torn_tail = buf.len() - start;
+    Ok((raw, offset + start as u64))
+}
+
 /// Appends lines to a log durably: cuts off a torn tail left by an interrupted append, writes
 /// every line with its newline in one write, and flushes the file (and, for a new file, its
 /// directory) before returning.
 pub fn append(path: &Path, lines: &[Vec<u8>]) -> Result<(), LogIoError> {
+    append_at(path, lines).map(|_| ())
+}
+
+/// [`append`], returning the log's length in bytes after the new lines.
+pub fn append_at(path: &Path, lines: &[Vec<u8>]) -> Result<u64, LogIoError> {
     let io = |source| LogIoError::Io {
         action: "append to",
         path: path.to_owned(),
@@ -382,7 +448,7 @@ pub fn append(path: &Path, lines: &[Vec<u8>]) -> Result<(), LogIoError> {
         };
         File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
     }
-    Ok(())
+    Ok(complete + buf.len() as u64)
 }
 
 /// A decoded, chain-checked line.
@@ -431,12 +497,22 @@ impl Head {
 /// the head, or the first position that is wrong.
 pub fn verify_lines<R: Record>(
     lines: &[Vec<u8>],
+    check: impl FnMut(&Checked<R>) -> Result<(), String>,
+) -> Result<(Vec<Checked<R>>, Head), LogError> {
+    verify_lines_from(Head::default(), lines, check)
+}
+
+/// [`verify_lines`] for lines that continue a log whose head is `head` (read with
+/// [`read_from`]): the first line must be entry `head.len` and name `head.digest`.
+pub fn verify_lines_from<R: Record>(
+    mut head: Head,
+    lines: &[Vec<u8>],
     mut check: impl FnMut(&Checked<R>) -> Result<(), String>,
 ) -> Result<(Vec<Checked<R>>, Head), LogError> {
     let mut out: Vec<Checked<R>> = Vec::with_capacity(lines.len());
-    let mut head = Head::default();
+    let first = head.len;
     for (i, raw) in lines.iter().enumerate() {
-        let at = i as u64;
+        let at = first + i as u64;
         let fail = |kind| LogError { at, kind };
         let line = LogLine::from_json(raw).map_err(|e| fail(LogErrorKind::Malformed(e)))?;
         let entry: LogEntry<R> =

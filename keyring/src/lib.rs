@@ -21,7 +21,9 @@
 //! * [`similar`] — look-alike names (typosquats);
 //! * [`trust`] — the consumer's trust store (pins, policy, audit log) and the gatekeeper
 //!   ([`trust::Gate`]) that turns a bundle into one verdict;
-//! * [`registry`] — a registry's checks, its log and its receipts.
+//! * [`registry`] — a registry's checks, its log and its receipts;
+//! * [`tlog`] — transparency logs in the C2SP formats: Merkle proofs, tiles, checkpoints,
+//!   signed notes and cosignatures.
 //!
 //! The byte-level formats are specified, with worked examples that the tests check, in
 //! `docs/formats.md`.

@@ -18,21 +18,52 @@
 //! * `time` — when the registry accepted it. This is the only time in Hallmark that is not
 //!   the signer's own word: it is how a release proves it was made before a key compromise.
 //!
+//! **Version 2** adds `tlog`: the proof that the subject is in the registry's public
+//! transparency log, checkable offline.
+//!
+//! ```json
+//! {…, "tlog":{"checkpoint":"<origin>\n<size>\n<root>\n\n— <origin> <sig>\n",
+//!             "inclusion":["<base64 hash>",…],
+//!             "line":{"entry":{…},"attached":[…]}}}
+//! ```
+//!
+//! * `checkpoint` — the registry's signed checkpoint (a C2SP signed note) of the tree the
+//!   proof is against, signed by the same registry key as the receipt;
+//! * `line` — the log line that records the subject, exactly as in `log.jsonl` (its canonical
+//!   JSON is the Merkle leaf): the signed log entry at `log_index`, with the statement or key
+//!   event attached;
+//! * `inclusion` — the RFC 6962 inclusion proof of that leaf at `log_index` in the
+//!   checkpoint's tree, leaf side first.
+//!
+//! [`verify_receipt`] checks, besides the registry's signature: that the checkpoint is signed
+//! by a key of the registry at `registry_sequence` (or its current keys), that the line's
+//! entry is entry `log_index` with digest `log_entry` and records the subject, and that the
+//! proof leads from the line to the checkpoint's root. A version 1 receipt (no `tlog`) is
+//! still accepted as the registry's signed word, dating the statement as before: bundles made
+//! before version 2 keep verifying; it proves nothing about the public log.
+//!
 //! Receipts travel in bundles (`receipts`) and are verified against the registry identity's
 //! key event log that the consumer pinned ([`verify_receipt`]).
 
 use serde::{Deserialize, Serialize};
 
 use crate::canonical;
+use crate::encoding::base64_decode_array;
 use crate::envelope::{Envelope, PayloadType};
 use crate::error::FormatError;
+use crate::hashlog::{LogEntry, LogLine};
 use crate::ids::{IdentityId, Sha256Digest};
-use crate::kel::{Kel, Reason};
+use crate::kel::{Epoch, Kel, Reason};
+use crate::registry::RegistryRecord;
+use crate::registry::tiles::checkpoint_keys;
 use crate::threshold::check_threshold;
 use crate::time::Timestamp;
+use crate::tlog::merkle::{leaf_hash, verify_inclusion};
+use crate::tlog::{Checkpoint, Note};
 
-/// Largest receipt payload, in bytes.
-pub const MAX_RECEIPT_BYTES: usize = 2048;
+/// Largest receipt payload, in bytes: a version 2 receipt carries a log line (at most
+/// 65,535 bytes), a proof and a checkpoint.
+pub const MAX_RECEIPT_BYTES: usize = 192 * 1024;
 
 /// What a receipt countersigns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -64,6 +95,38 @@ pub struct Receipt {
     pub log_entry: Sha256Digest,
     /// When the registry accepted the subject.
     pub time: Timestamp,
+    /// Version 2: the proof that the log line is in the registry's transparency log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tlog: Option<TlogProof>,
+}
+
+/// A receipt's transparency-log proof (receipt version 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlogProof {
+    /// The signed checkpoint (note text and signature lines) the proof is against.
+    pub checkpoint: String,
+    /// The inclusion proof: base64 of each hash, leaf side first.
+    pub inclusion: Vec<String>,
+    /// The log line at `log_index`, whose canonical JSON is the leaf.
+    pub line: LogLine,
+}
+
+impl Receipt {
+    /// The receipt's version: 2 with a transparency-log proof, else 1.
+    pub fn version(&self) -> u8 {
+        if self.tlog.is_some() { 2 } else { 1 }
+    }
+
+    /// The checkpoint a version 2 receipt is proved against, parsed but not verified.
+    pub fn checkpoint(&self) -> Option<Result<Checkpoint, String>> {
+        let proof = self.tlog.as_ref()?;
+        Some(
+            Note::parse(proof.checkpoint.as_bytes())
+                .map_err(|e| e.to_string())
+                .and_then(|n| Checkpoint::parse_body(n.text()).map_err(|e| e.to_string())),
+        )
+    }
 }
 
 impl Receipt {
@@ -115,6 +178,16 @@ pub enum ReceiptError {
     /// The receipt's signatures do not verify under the registry's keys at that position.
     #[error("the receipt's signature does not verify under the registry's keys: {0}")]
     Signature(String),
+    /// A version 2 receipt's checkpoint is malformed or not signed by the registry.
+    #[error("the receipt's checkpoint does not verify: {0}")]
+    Checkpoint(String),
+    /// A version 2 receipt's log line is not the entry the receipt names, or does not record
+    /// the subject.
+    #[error("the receipt's log line {0}")]
+    Line(String),
+    /// A version 2 receipt's inclusion proof does not lead to the checkpoint's root.
+    #[error("the receipt's inclusion proof does not verify: {0}")]
+    Inclusion(String),
     /// The registry's keys were rotated away as compromised before the receipt's time.
     #[error(
         "the registry's keys that signed it were retired as compromised by event #{sequence} on {time}, before the receipt's time"
@@ -160,6 +233,9 @@ pub fn verify_receipt(
             time,
         });
     }
+    if let Some(proof) = &receipt.tlog {
+        check_tlog(&receipt, proof, registry, epoch)?;
+    }
     for revocation in registry.revocations() {
         if revocation.reason == Reason::Compromised
             && revocation.keys.iter().any(|k| epoch.has_key(k))
@@ -172,4 +248,61 @@ pub fn verify_receipt(
         }
     }
     Ok(receipt)
+}
+
+/// Checks a version 2 receipt's proof: checkpoint signature, line, inclusion.
+fn check_tlog(
+    receipt: &Receipt,
+    proof: &TlogProof,
+    registry: &Kel,
+    epoch: &Epoch,
+) -> Result<(), ReceiptError> {
+    let note = Note::parse(proof.checkpoint.as_bytes())
+        .map_err(|e| ReceiptError::Checkpoint(e.to_string()))?;
+    let checkpoint =
+        Checkpoint::parse_body(note.text()).map_err(|e| ReceiptError::Checkpoint(e.to_string()))?;
+    let mut keys = checkpoint_keys(&checkpoint.origin, epoch);
+    keys.extend(checkpoint_keys(&checkpoint.origin, registry.current()));
+    note.verify(&keys)
+        .map_err(|e| ReceiptError::Checkpoint(e.to_string()))?;
+    let tree = checkpoint.tree;
+    let entry = LogEntry::<RegistryRecord>::from_envelope(&proof.line.entry)
+        .map_err(|e| ReceiptError::Line(format!("does not decode: {e}")))?;
+    if entry.index != receipt.log_index || proof.line.entry.payload_digest() != receipt.log_entry {
+        return Err(ReceiptError::Line(format!(
+            "is entry #{} ({}), not the entry #{} ({}) the receipt names",
+            entry.index,
+            proof.line.entry.payload_digest(),
+            receipt.log_index,
+            receipt.log_entry
+        )));
+    }
+    let named = match entry.record {
+        RegistryRecord::Publish { statement, .. } | RegistryRecord::Yank { statement, .. } => {
+            statement
+        }
+        RegistryRecord::KeyEvent { event, .. } => event,
+    };
+    let recorded = named == receipt.subject
+        && !matches!(entry.record, RegistryRecord::Yank { .. })
+        && proof
+            .line
+            .attached
+            .first()
+            .is_some_and(|a| a.payload_digest() == receipt.subject);
+    if !recorded {
+        return Err(ReceiptError::Line(format!(
+            "does not record {}",
+            receipt.subject
+        )));
+    }
+    let hashes = proof
+        .inclusion
+        .iter()
+        .map(|h| base64_decode_array::<32>("proof hash", h))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ReceiptError::Inclusion(e.to_string()))?;
+    let leaf = leaf_hash(&proof.line.to_json());
+    verify_inclusion(&leaf, receipt.log_index, tree.size, &hashes, &tree.root)
+        .map_err(|e| ReceiptError::Inclusion(e.to_string()))
 }

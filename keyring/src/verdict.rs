@@ -24,6 +24,9 @@ pub enum Rejection {
     Rollback,
     /// A signature does not verify, or the signed documents are inconsistent.
     BadSignature,
+    /// The trust store has not verified a pinned registry's checkpoint within the maximum age
+    /// its pin requires: what it knows may be frozen before a compromise.
+    Stale,
 }
 
 impl Rejection {
@@ -36,6 +39,7 @@ impl Rejection {
             Rejection::Equivocation => "equivocation",
             Rejection::Rollback => "rollback",
             Rejection::BadSignature => "bad-signature",
+            Rejection::Stale => "stale",
         }
     }
 }
@@ -192,6 +196,7 @@ mod tests {
                 "rejected: bad-signature",
                 1,
             ),
+            (Verdict::Rejected(Rejection::Stale), "rejected: stale", 1),
             (Verdict::UnknownPublisher, "unknown-publisher", 3),
         ];
         for (verdict, text, code) in all {

@@ -526,6 +526,7 @@ fn world() -> &'static World {
             log_index: 0,
             log_entry: Sha256Digest::of(b"log entry"),
             time: t(180),
+            tlog: None,
         };
         let mut receipt_env = receipt.to_envelope().unwrap();
         receipt_env.sign(&sk(REGISTRY_KEY)).unwrap();
@@ -537,6 +538,8 @@ fn world() -> &'static World {
             name: "main".into(),
             identity: registry.identity(),
             created: t(30),
+            location: None,
+            max_age: None,
         })
         .unwrap();
         pins.add(Pin {
@@ -559,6 +562,7 @@ fn world() -> &'static World {
             receipt: receipt_env,
             bundle,
             view: TrustView {
+                checkpoints: HashMap::new(),
                 pins,
                 kels,
                 releases: Default::default(),

@@ -17,4 +17,5 @@ pub mod filekey;
 pub mod interop;
 pub mod keyref;
 pub mod release;
+pub mod tlog_http;
 pub mod witness;

@@ -31,8 +31,12 @@
 //! The registry's own inception is entry 0, a `key-event` of its own identity; every entry is
 //! signed by the registry's keys current at that entry.
 
+pub mod sqlite;
 mod state;
+pub mod store;
+pub mod tiles;
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,6 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bundle::Bundle;
 use crate::digest::ContentDigest;
+use crate::encoding::base64_encode;
 use crate::envelope::{Ed25519Signer, Envelope, SignError};
 use crate::error::FormatError;
 use crate::fsutil::{self, ReadError, WriteError};
@@ -50,11 +55,17 @@ use crate::ids::{IdentityId, Sha256Digest};
 use crate::kel::file::{KelFile, KelFileError};
 use crate::kel::{EventKind, Kel, KeyEvent};
 use crate::key::{KeyId, PublicKey};
-use crate::receipt::{Receipt, SubjectType};
+use crate::receipt::{Receipt, SubjectType, TlogProof};
 use crate::statement::{Namespace, PackageName, Version};
 use crate::time::Timestamp;
+use crate::tlog::tile::TILE_WIDTH;
+use crate::tlog::{DirTileReader, TileHashes, Tree};
 
-pub use state::{Release, State};
+pub use sqlite::{STATE_FILE, SqliteStore};
+pub use state::State;
+pub use store::{
+    Changes, Counts, EntryInfo, MemoryStore, Published, Release, Store, StoreError, StoreMut,
+};
 
 /// The registry configuration's media type.
 pub const REGISTRY_MEDIA_TYPE: &str = "application/vnd.hallmark.registry.v1+json";
@@ -132,6 +143,10 @@ pub struct Config {
     pub identity: IdentityId,
     /// The key reference of its signing key (no secret in it).
     pub key: String,
+    /// The origin of its transparency log (the checkpoint's first line and its note key's
+    /// name); when absent, `hallmark.dev/registry/<identity hex>` ([`Config::origin`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// Why a registry operation failed (as opposed to a submission being refused).
@@ -213,6 +228,22 @@ pub enum RegistryError {
     /// The registry's inception could not be built.
     #[error("cannot create the registry identity: {0}")]
     Inception(String),
+    /// The transparency log (tiles, checkpoint) could not be read or written.
+    #[error("{0}")]
+    Tlog(String),
+    /// The registry's state database could not be read or written.
+    #[error(
+        "the registry state {} cannot be used: {source}; rebuild it from the log with `hallmark registry rebuild-state --registry {}`",
+        path.display(), dir.display()
+    )]
+    State {
+        /// The database.
+        path: PathBuf,
+        /// The registry directory.
+        dir: PathBuf,
+        /// What went wrong.
+        source: StoreError,
+    },
 }
 
 /// Why a submission was refused. The message says what to do.
@@ -275,7 +306,11 @@ pub struct AcceptOptions {
 pub struct Registry {
     dir: PathBuf,
     config: Config,
-    state: State,
+    store: SqliteStore,
+    /// The tree the tiles hold (at least the published checkpoint's).
+    tree: Tree,
+    /// The published checkpoint, if its tree is `tree`.
+    checkpoint: Option<Vec<u8>>,
     _lock: Option<File>,
 }
 
@@ -335,7 +370,20 @@ fn clear_interrupted_init(dir: &Path) -> Result<(), RegistryError> {
     if fsutil::exists_no_follow(&log) && hashlog::read(&log)?.lines.len() > 1 {
         return Err(exists());
     }
-    for leftover in [log, dir.join(KEL_FILE)] {
+    SqliteStore::remove(&dir.join(STATE_FILE)).map_err(|source| RegistryError::Dir {
+        path: dir.join(STATE_FILE),
+        source,
+    })?;
+    let tiles = dir.join("tile");
+    if let Err(source) = std::fs::remove_dir_all(&tiles)
+        && source.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(RegistryError::Dir {
+            path: tiles,
+            source,
+        });
+    }
+    for leftover in [log, dir.join(KEL_FILE), dir.join(tiles::CHECKPOINT_FILE)] {
         match std::fs::remove_file(&leftover) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -367,7 +415,7 @@ pub struct LogReport {
     /// Bytes of an interrupted append at the end, not part of the log.
     pub torn_tail: usize,
     /// Publishes, key events and yanks.
-    pub counts: (u64, u64, u64),
+    pub counts: Counts,
 }
 
 /// Verifies a registry log completely: the chain, every entry's signature by the registry's
@@ -384,11 +432,16 @@ pub fn verify_log(path: &Path, expected: Option<IdentityId>) -> Result<LogReport
         path: path.to_owned(),
         source,
     };
-    let mut state = State::default();
+    let empty = MemoryStore::default();
+    let mut state = State::new(&empty).map_err(|source| RegistryError::State {
+        path: path.to_owned(),
+        dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
+        source,
+    })?;
     let (_, head) =
         hashlog::verify_lines::<RegistryRecord>(&raw.lines, |checked| state.replay(checked, true))
             .map_err(log_err)?;
-    let identity = state.registry.ok_or_else(|| {
+    let identity = state.registry().ok_or_else(|| {
         log_err(LogError {
             at: 0,
             kind: hashlog::LogErrorKind::Invalid(
@@ -411,7 +464,7 @@ pub fn verify_log(path: &Path, expected: Option<IdentityId>) -> Result<LogReport
         entries: head.len,
         head: head.digest,
         torn_tail: raw.torn_tail,
-        counts: state.counts,
+        counts: state.counts(),
     })
 }
 
@@ -425,8 +478,13 @@ impl Registry {
         key_reference: &str,
         next: &PublicKey,
         namespace: Namespace,
+        origin: Option<String>,
         now: Timestamp,
     ) -> Result<Registry, RegistryError> {
+        if let Some(origin) = &origin {
+            crate::tlog::note::check_key_name(origin)
+                .map_err(|e| RegistryError::Tlog(format!("origin {origin:?}: {e}")))?;
+        }
         if fsutil::exists_no_follow(&dir.join(CONFIG_FILE)) {
             return Err(RegistryError::Exists {
                 path: dir.to_owned(),
@@ -455,19 +513,14 @@ impl Registry {
             media_type: REGISTRY_MEDIA_TYPE.to_owned(),
             identity: kel.identity(),
             key: key_reference.to_owned(),
-        };
-        let registry = Registry {
-            dir: dir.to_owned(),
-            config,
-            state: State::default(),
-            _lock: Some(lock),
+            origin,
         };
         let record = RegistryRecord::KeyEvent {
             identity: kel.identity(),
             sequence: 0,
             event: envelope.payload_digest(),
         };
-        let entry = registry.state.head.next_entry(now, record);
+        let entry = Head::default().next_entry(now, record);
         let mut entry_env = entry
             .to_envelope()
             .map_err(|source| RegistryError::Format {
@@ -485,47 +538,187 @@ impl Registry {
             0o644,
         )?;
         hashlog::append(&dir.join(LOG_FILE), &[line.to_json()])?;
-        let mut config_json = serde_json::to_vec_pretty(&registry.config).unwrap_or_default();
+        let mut config_json = serde_json::to_vec_pretty(&config).unwrap_or_default();
         config_json.push(b'\n');
         fsutil::write_new(&dir.join(CONFIG_FILE), &config_json, 0o644)?;
-        // Replay what was written, so the in-memory state is exactly what `open` would build.
-        drop(registry);
-        Registry::open(dir)
+        // Open builds the state and tiles from what was written, exactly as for any registry;
+        // the first checkpoint is signed here.
+        drop(lock);
+        let mut registry = Registry::open(dir)?;
+        registry.publish_checkpoint(signer)?;
+        Ok(registry)
     }
 
-    /// Opens the registry in `dir`, locked for writing, and rebuilds its state from the log
-    /// (chain checked; signatures are checked by [`verify_log`]).
+    /// Opens the registry in `dir`, locked for writing. Reads the state from its database,
+    /// catching it up from the log's tail if an earlier run stopped between the two (or
+    /// building it from the whole log if the database is missing); the log's chain is checked
+    /// over what is replayed (signatures are checked by [`verify_log`]).
     pub fn open(dir: &Path) -> Result<Registry, RegistryError> {
         let config = read_config(dir)?;
         let lock = lock(dir)?;
         // Temporary files of writers killed before they renamed them.
         let _ = fsutil::remove_stale_temps(dir);
-        let path = dir.join(LOG_FILE);
-        let raw = hashlog::read(&path)?;
-        let mut state = State::default();
-        hashlog::verify_lines::<RegistryRecord>(&raw.lines, |checked| state.replay(checked, false))
-            .map_err(|source| RegistryError::Log {
-                path: path.clone(),
-                source,
-            })?;
-        if state.registry != Some(config.identity) {
+        let db = dir.join(STATE_FILE);
+        let state_err = |source| RegistryError::State {
+            path: db.clone(),
+            dir: dir.to_owned(),
+            source,
+        };
+        let store = SqliteStore::open(&db).map_err(state_err)?;
+        let mut registry = Registry {
+            dir: dir.to_owned(),
+            config,
+            store,
+            tree: Tree::EMPTY,
+            checkpoint: None,
+            _lock: Some(lock),
+        };
+        registry.catch_up()?;
+        registry.catch_up_tiles()?;
+        let identity = registry.store.registry().map_err(state_err)?;
+        if identity != Some(registry.config.identity) {
             return Err(RegistryError::Log {
-                path,
+                path: dir.join(LOG_FILE),
                 source: LogError {
                     at: 0,
                     kind: hashlog::LogErrorKind::Invalid(format!(
                         "the log does not start with the inception of registry {}",
-                        config.identity
+                        registry.config.identity
                     )),
                 },
             });
         }
-        Ok(Registry {
-            dir: dir.to_owned(),
-            config,
-            state,
-            _lock: Some(lock),
+        Ok(registry)
+    }
+
+    fn state_error(&self, source: StoreError) -> RegistryError {
+        RegistryError::State {
+            path: self.dir.join(STATE_FILE),
+            dir: self.dir.clone(),
+            source,
+        }
+    }
+
+    /// Brings the state up to the end of the log: replays the entries after the bytes it
+    /// covers. Checks that the state's head is the log's where they meet.
+    fn catch_up(&mut self) -> Result<(), RegistryError> {
+        let path = self.dir.join(LOG_FILE);
+        let covered = self.store.log_bytes().map_err(|e| self.state_error(e))?;
+        let head = self.store.head().map_err(|e| self.state_error(e))?;
+        let behind = |what: String| RegistryError::State {
+            path: self.dir.join(STATE_FILE),
+            dir: self.dir.clone(),
+            source: StoreError(what),
+        };
+        let (raw, end) = hashlog::read_from(&path, covered).map_err(|e| {
+            behind(format!(
+                "it covers {covered} bytes of {}, which cannot be read from there ({e})",
+                path.display()
+            ))
+        })?;
+        if raw.lines.is_empty() {
+            // Where state and log meet, the log's last entry must be the state's head.
+            if covered > 0 {
+                let tail = hashlog::read_tail::<RegistryRecord>(&path)?;
+                let log_head = tail.map(|t| t.head).unwrap_or_default();
+                if log_head != head {
+                    return Err(behind(format!(
+                        "its head (entry #{}, {}) is not the log's (entry #{}, {})",
+                        head.len,
+                        head.digest.map_or("none".to_owned(), |d| d.to_string()),
+                        log_head.len,
+                        log_head.digest.map_or("none".to_owned(), |d| d.to_string())
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        let mut state = State::new(&self.store).map_err(|e| self.state_error(e))?;
+        hashlog::verify_lines_from::<RegistryRecord>(head, &raw.lines, |checked| {
+            state.replay(checked, false)
         })
+        .map_err(|source| RegistryError::Log {
+            path: path.clone(),
+            source,
+        })?;
+        let mut changes = state.into_changes().map_err(|e| self.state_error(e))?;
+        changes.place(covered, raw.lines.iter().map(|l| l.len() as u64 + 1));
+        self.store
+            .commit(&changes, end)
+            .map_err(|e| self.state_error(e))
+    }
+
+    /// Brings the tiles up to the state's head: appends the leaves after the published
+    /// checkpoint's tree (left by a run killed before its checkpoint). The checkpoint for them
+    /// is signed by the next run that holds the registry's key.
+    fn catch_up_tiles(&mut self) -> Result<(), RegistryError> {
+        let head = self.store.head().map_err(|e| self.state_error(e))?;
+        let (published, bytes) = match tiles::read_checkpoint(&self.dir)? {
+            Some((tree, bytes)) => (tree, Some(bytes)),
+            None => (Tree::EMPTY, None),
+        };
+        if published.size > head.len {
+            return Err(RegistryError::Tlog(format!(
+                "the checkpoint of {} names {} entries, but the log holds {}: the log was cut short or the checkpoint replaced",
+                self.dir.display(),
+                published.size,
+                head.len
+            )));
+        }
+        if published.size == head.len {
+            self.tree = published;
+            self.checkpoint = bytes;
+            return Ok(());
+        }
+        let offset = self
+            .store
+            .entry(published.size)
+            .map_err(|e| self.state_error(e))?
+            .map_or(0, |e| e.offset);
+        self.tree = tiles::append_lines(&self.dir, published, offset, head.len)?;
+        self.checkpoint = None;
+        Ok(())
+    }
+
+    /// Signs and publishes a checkpoint of the tiles' tree, unless the published one is it.
+    fn publish_checkpoint<S: Ed25519Signer + ?Sized>(
+        &mut self,
+        signer: &S,
+    ) -> Result<(), RegistryError> {
+        if self.checkpoint.is_none() {
+            let note = tiles::publish(&self.dir, &self.config.origin(), self.tree, signer)?;
+            self.checkpoint = Some(note);
+        }
+        Ok(())
+    }
+
+    /// The tree of the registry's transparency log.
+    pub fn tree(&self) -> Tree {
+        self.tree
+    }
+
+    /// The published checkpoint (a signed note), if it covers the whole log.
+    pub fn checkpoint(&self) -> Option<&[u8]> {
+        self.checkpoint.as_deref()
+    }
+
+    /// Rebuilds the state database of the registry in `dir` from its whole log: removes it and
+    /// replays every entry. Returns the number of entries.
+    pub fn rebuild_state(dir: &Path) -> Result<u64, RegistryError> {
+        read_config(dir)?;
+        let lock = lock(dir)?;
+        let db = dir.join(STATE_FILE);
+        SqliteStore::remove(&db).map_err(|source| RegistryError::Dir {
+            path: db.clone(),
+            source,
+        })?;
+        drop(lock);
+        let registry = Registry::open(dir)?;
+        registry
+            .store
+            .head()
+            .map(|h| h.len)
+            .map_err(|e| registry.state_error(e))
     }
 
     /// The configuration.
@@ -533,20 +726,28 @@ impl Registry {
         &self.config
     }
 
-    /// The registry's state, rebuilt from its log.
-    pub fn state(&self) -> &State {
-        &self.state
+    /// The registry's state, read through its store.
+    pub fn state(&self) -> Result<State<'_>, RegistryError> {
+        State::new(&self.store).map_err(|e| self.state_error(e))
+    }
+
+    /// The store holding the registry's state.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
     }
 
     /// The registry's own key event log.
     pub fn kel(&self) -> Option<Arc<Kel>> {
-        self.state.kel(&self.config.identity)
+        self.store.kel(&self.config.identity).ok().flatten()
     }
 
     fn check_signer<S: Ed25519Signer + ?Sized>(&self, signer: &S) -> Result<(), RegistryError> {
         let key = PublicKey::new(signer.verifying_key()).key_id();
-        let current = self.kel().is_some_and(|k| k.current().has_key(&key));
-        if current {
+        let kel = self
+            .store
+            .kel(&self.config.identity)
+            .map_err(|e| self.state_error(e))?;
+        if kel.is_some_and(|k| k.current().has_key(&key)) {
             Ok(())
         } else {
             Err(RegistryError::NotRegistryKey {
@@ -554,6 +755,42 @@ impl Registry {
                 identity: self.config.identity,
             })
         }
+    }
+
+    /// Signs staged entries (in parallel), appends them to the log with one flush, then
+    /// commits the state changes. Returns the log's length in bytes.
+    fn write<S: Ed25519Signer + Sync + ?Sized>(
+        &mut self,
+        signer: &S,
+        pending: Vec<(Envelope, Vec<Envelope>)>,
+        changes: Changes,
+    ) -> Result<(), RegistryError> {
+        if pending.is_empty() {
+            return self.publish_checkpoint(signer);
+        }
+        let signed: Vec<Result<Vec<u8>, SignError>> = pending
+            .into_par_iter()
+            .map(|(entry, attached)| {
+                let mut envelope = entry;
+                envelope.sign(signer)?;
+                Ok(LogLine {
+                    entry: envelope,
+                    attached,
+                }
+                .to_json())
+            })
+            .collect();
+        let lines = signed.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let end = hashlog::append_at(&self.dir.join(LOG_FILE), &lines)?;
+        let written: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
+        let mut changes = changes;
+        changes.place(end - written, lines.iter().map(|l| l.len() as u64 + 1));
+        self.store
+            .commit(&changes, end)
+            .map_err(|e| self.state_error(e))?;
+        self.tree = tiles::append(&self.dir, self.tree, &lines)?;
+        self.checkpoint = None;
+        self.publish_checkpoint(signer)
     }
 
     /// Checks submissions in order and accepts those that pass: appends their entries to the
@@ -568,9 +805,8 @@ impl Registry {
     ) -> Result<Vec<Result<Accepted, Refusal>>, RegistryError> {
         self.check_signer(signer)?;
         let registry_sequence = self.kel().map_or(0, |k| k.head().event.sequence);
-        let mut staged = self.state.clone();
+        let mut staged = State::new(&self.store).map_err(|e| self.state_error(e))?;
         let mut plans = Vec::with_capacity(submissions.len());
-        let first_new = staged.head.len;
         for submission in submissions {
             let result = match submission {
                 Submission::Bundle(bundle) => staged.stage_bundle(bundle, None, options, now),
@@ -581,29 +817,26 @@ impl Registry {
             };
             plans.push(result);
         }
-        // Sign the new entries (in parallel) and append them with one flush.
         let pending = staged.take_pending();
-        let signed: Vec<Result<LogLine, SignError>> = pending
-            .par_iter()
-            .map(|(entry, attached)| {
-                let mut envelope = entry.clone();
-                envelope.sign(signer)?;
-                Ok(LogLine {
-                    entry: envelope,
-                    attached: attached.clone(),
-                })
-            })
+        // What the receipts name, read before the state is committed.
+        let mut infos = HashMap::new();
+        for plan in plans.iter().flatten() {
+            for (index, ..) in &plan.subjects {
+                if let Some(info) = staged.entry_info(*index) {
+                    infos.insert(*index, info);
+                }
+            }
+        }
+        let changes = staged.into_changes().map_err(|e| self.state_error(e))?;
+        self.write(signer, pending, changes)?;
+        let wanted: Vec<u64> = plans
+            .iter()
+            .flatten()
+            .flat_map(|p| p.subjects.iter().map(|s| s.0))
             .collect();
-        let mut lines = Vec::with_capacity(signed.len());
-        for line in signed {
-            lines.push(line?.to_json());
-        }
-        if !lines.is_empty() {
-            hashlog::append(&self.dir.join(LOG_FILE), &lines)?;
-        }
-        self.state = staged;
-        debug_assert!(self.state.head.len >= first_new);
+        let proofs = self.proofs(&wanted)?;
         // Receipts, deterministic from the log.
+        let log = self.dir.join(LOG_FILE);
         let mut results = Vec::with_capacity(plans.len());
         for plan in plans {
             results.push(match plan {
@@ -612,9 +845,13 @@ impl Registry {
                         .subjects
                         .par_iter()
                         .map(|(index, subject_type, subject, identity)| {
-                            self.issue(
+                            Registry::issue(
+                                self.config.identity,
+                                &log,
                                 signer,
                                 *index,
+                                infos.get(index).copied(),
+                                proofs.get(index).cloned(),
                                 *subject_type,
                                 *subject,
                                 *identity,
@@ -635,37 +872,93 @@ impl Registry {
         Ok(results)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn issue<S: Ed25519Signer + ?Sized>(
-        &self,
+        registry: IdentityId,
+        log: &Path,
         signer: &S,
         index: u64,
+        info: Option<EntryInfo>,
+        tlog: Option<TlogProof>,
         subject_type: SubjectType,
         subject: Sha256Digest,
         identity: IdentityId,
         current_sequence: u64,
     ) -> Result<Envelope, RegistryError> {
-        let (entry_digest, time, registry_sequence) =
-            self.state
-                .entry_info(index)
-                .unwrap_or((subject, Timestamp::now(), current_sequence));
+        let info = info.unwrap_or(EntryInfo {
+            digest: subject,
+            time: Timestamp::now(),
+            registry_sequence: current_sequence,
+            offset: 0,
+        });
         let receipt = Receipt {
-            registry: self.config.identity,
-            registry_sequence,
+            registry,
+            registry_sequence: info.registry_sequence,
             subject,
             subject_type,
             identity,
             log_index: index,
-            log_entry: entry_digest,
-            time,
+            log_entry: info.digest,
+            time: info.time,
+            tlog,
         };
         let mut envelope = receipt
             .to_envelope()
             .map_err(|source| RegistryError::Format {
-                path: self.dir.join(LOG_FILE),
+                path: log.to_owned(),
                 source,
             })?;
         envelope.sign(signer)?;
         Ok(envelope)
+    }
+
+    /// The transparency-log proofs of entries: each entry's line (read from the tiles, each
+    /// bundle once) and its inclusion proof against the published checkpoint. Empty when no
+    /// checkpoint covers the log (a registry opened without its key since a killed run).
+    fn proofs(&self, indexes: &[u64]) -> Result<HashMap<u64, TlogProof>, RegistryError> {
+        let mut out = HashMap::new();
+        let Some(checkpoint) = self.checkpoint.as_ref() else {
+            return Ok(out);
+        };
+        let checkpoint = String::from_utf8_lossy(checkpoint).into_owned();
+        let reader = DirTileReader::new(&self.dir);
+        let mut tiles = TileHashes::new(&reader, self.tree);
+        let mut bundles: HashMap<u64, Vec<Vec<u8>>> = HashMap::new();
+        let fail = |e: crate::tlog::TlogError| {
+            RegistryError::Tlog(format!(
+                "cannot prove entries of {} from its tiles: {e}",
+                self.dir.display()
+            ))
+        };
+        for &index in indexes {
+            if out.contains_key(&index) {
+                continue;
+            }
+            let inclusion = tiles.inclusion_proof(index).map_err(fail)?;
+            let bundle = index / TILE_WIDTH;
+            if let std::collections::hash_map::Entry::Vacant(slot) = bundles.entry(bundle) {
+                slot.insert(tiles.entries(bundle).map_err(fail)?);
+            }
+            let bytes = bundles
+                .get(&bundle)
+                .and_then(|b| b.get((index % TILE_WIDTH) as usize))
+                .ok_or_else(|| {
+                    RegistryError::Tlog(format!("entry #{index} is not in the tiles"))
+                })?;
+            let line = LogLine::from_json(bytes).map_err(|source| RegistryError::Format {
+                path: self.dir.join("tile/entries"),
+                source,
+            })?;
+            out.insert(
+                index,
+                TlogProof {
+                    checkpoint: checkpoint.clone(),
+                    inclusion: inclusion.iter().map(|h| base64_encode(h)).collect(),
+                    line,
+                },
+            );
+        }
+        Ok(out)
     }
 
     /// The receipt for a statement the registry has accepted (re-issued from the log), or
@@ -676,16 +969,23 @@ impl Registry {
         statement: &Sha256Digest,
     ) -> Result<Option<Envelope>, RegistryError> {
         self.check_signer(signer)?;
-        let Some(&(index, identity)) = self.state.publishes.get(statement) else {
+        let err = |e| self.state_error(e);
+        let Some(published) = self.store.published(statement).map_err(err)? else {
             return Ok(None);
         };
+        let info = self.store.entry(published.index).map_err(err)?;
         let seq = self.kel().map_or(0, |k| k.head().event.sequence);
-        self.issue(
+        let tlog = self.proofs(&[published.index])?.remove(&published.index);
+        Registry::issue(
+            self.config.identity,
+            &self.dir.join(LOG_FILE),
             signer,
-            index,
+            published.index,
+            info,
+            tlog,
             SubjectType::Statement,
             *statement,
-            identity,
+            published.identity,
             seq,
         )
         .map(Some)
@@ -702,26 +1002,19 @@ impl Registry {
         now: Timestamp,
     ) -> Result<Result<u64, Refusal>, RegistryError> {
         self.check_signer(signer)?;
-        let mut staged = self.state.clone();
+        let mut staged = State::new(&self.store).map_err(|e| self.state_error(e))?;
         let index = match staged.stage_yank(name, version, reason, now) {
             Ok(index) => index,
-            Err(refusal) => return Ok(Err(refusal)),
+            Err(refusal) => {
+                if let Some(e) = staged.failure() {
+                    return Err(self.state_error(e));
+                }
+                return Ok(Err(refusal));
+            }
         };
         let pending = staged.take_pending();
-        let mut lines = Vec::new();
-        for (entry, attached) in pending {
-            let mut envelope = entry;
-            envelope.sign(signer)?;
-            lines.push(
-                LogLine {
-                    entry: envelope,
-                    attached,
-                }
-                .to_json(),
-            );
-        }
-        hashlog::append(&self.dir.join(LOG_FILE), &lines)?;
-        self.state = staged;
+        let changes = staged.into_changes().map_err(|e| self.state_error(e))?;
+        self.write(signer, pending, changes)?;
         Ok(Ok(index))
     }
 
@@ -738,14 +1031,4 @@ pub(crate) struct Plan {
     already: bool,
     new_events: usize,
     release: Option<String>,
-}
-
-/// Reads the log's head without opening the registry for writing.
-pub fn head(dir: &Path) -> Result<Head, RegistryError> {
-    let path = dir.join(LOG_FILE);
-    let raw = hashlog::read(&path)?;
-    let mut state = State::default();
-    let (_, head) = hashlog::verify_lines::<RegistryRecord>(&raw.lines, |c| state.replay(c, false))
-        .map_err(|source| RegistryError::Log { path, source })?;
-    Ok(head)
 }

@@ -1,66 +1,46 @@
 //! The registry's state, rebuilt from its log, and the checks that stage new entries.
 
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::bundle::Bundle;
 use crate::digest::ContentDigest;
 use crate::envelope::Envelope;
-use crate::hashlog::{Checked, Head};
+use crate::hashlog::{Checked, Head, LogLine};
 use crate::ids::{IdentityId, Sha256Digest};
 use crate::kel::log::KelErrorKind;
 use crate::kel::{Comparison, Kel, find_transfer};
 use crate::receipt::SubjectType;
+use crate::registry::store::{Changes, Counts, EntryInfo, Published, Release, Store, StoreError};
 use crate::registry::{AcceptOptions, Plan, Refusal, RegistryRecord, refuse};
 use crate::similar::{lookalike, lookalike_namespace};
 use crate::statement::{Namespace, PackageName, Signer, Statement, Version};
 use crate::threshold::check_threshold;
 use crate::time::Timestamp;
+use crate::tlog::tile::MAX_ENTRY_BYTES;
 use crate::trust::gate::{TransferFailure, follow_transfers};
 
 /// A look-alike of a name being published: the distance, the published name, its publisher,
 /// and the two namespaces when it is the namespaces that look alike.
 type Similar<'a> = (usize, &'a PackageName, IdentityId, Option<(String, String)>);
 
-/// A published version.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Release {
-    /// The publishing identity.
-    pub identity: IdentityId,
-    /// The content digest.
-    pub content: ContentDigest,
-    /// The statement's payload digest.
-    pub statement: Sha256Digest,
-    /// The log entry.
-    pub index: u64,
-    /// When it was accepted.
-    pub time: Timestamp,
-    /// The reason it was yanked, if it was.
-    pub yanked: Option<String>,
+/// The registry's state as the checks see it: a [`Store`] with the changes of the run being
+/// staged on top. Reads go to the changes first, then to the store; nothing reaches the store
+/// until [`State::into_changes`] is committed. A store that fails to answer makes the run fail
+/// ([`State::failure`]) rather than decide on a missing answer.
+#[derive(Clone)]
+pub struct State<'s> {
+    base: &'s dyn Store,
+    changes: Changes,
+    kel_cache: RefCell<HashMap<IdentityId, Arc<Kel>>>,
+    names_cache: OnceCell<Vec<(PackageName, IdentityId)>>,
+    failed: RefCell<Option<StoreError>>,
+    pending: Vec<(Envelope, Vec<Envelope>)>,
 }
 
-/// Everything the log establishes.
-#[derive(Clone, Debug, Default)]
-pub struct State {
-    /// The registry's identity (entry 0).
-    pub registry: Option<IdentityId>,
-    /// The log's head.
-    pub head: Head,
-    kels: HashMap<IdentityId, Arc<Kel>>,
-    holders: Vec<(Namespace, IdentityId)>,
-    releases: HashMap<(PackageName, Version), Release>,
-    /// Accepted statements: payload digest → (log index, identity).
-    pub publishes: HashMap<Sha256Digest, (u64, IdentityId)>,
-    /// Accepted statements: payload digest → SHA-256 of the whole envelope as accepted
-    /// (payload and signatures), so that a resubmission is the same only if its signatures are.
-    accepted_envelopes: HashMap<Sha256Digest, Sha256Digest>,
-    events: HashMap<Sha256Digest, (u64, IdentityId)>,
-    names: HashMap<PackageName, IdentityId>,
-    entries: Vec<(Sha256Digest, Timestamp, u64)>,
-    pending: Vec<(Envelope, Vec<Envelope>)>,
-    /// Publishes, key events and yanks in the log.
-    pub counts: (u64, u64, u64),
-}
+/// Room kept in a log line for the registry's signatures on its entry.
+const MAX_SIGNATURES_BYTES: usize = 2048;
 
 fn kel_check(kind: &KelErrorKind) -> &'static str {
     match kind {
@@ -71,29 +51,129 @@ fn kel_check(kind: &KelErrorKind) -> &'static str {
     }
 }
 
-impl State {
+impl<'s> State<'s> {
+    /// The state of `base`, with nothing staged.
+    pub fn new(base: &'s dyn Store) -> Result<Self, StoreError> {
+        Ok(State {
+            base,
+            changes: Changes::over(base)?,
+            kel_cache: RefCell::default(),
+            names_cache: OnceCell::new(),
+            failed: RefCell::default(),
+            pending: Vec::new(),
+        })
+    }
+
+    /// The changes staged, to commit once their entries are durable.
+    pub fn into_changes(self) -> Result<Changes, StoreError> {
+        match self.failed.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(self.changes),
+        }
+    }
+
+    /// The first error the store answered with, if any.
+    pub fn failure(&self) -> Option<StoreError> {
+        self.failed.borrow().clone()
+    }
+
+    /// The registry's identity.
+    pub fn registry(&self) -> Option<IdentityId> {
+        self.changes.registry
+    }
+
+    /// The log's head, with the staged entries.
+    pub fn head(&self) -> Head {
+        self.changes.head
+    }
+
+    /// Publishes, key events and yanks.
+    pub fn counts(&self) -> Counts {
+        self.changes.counts
+    }
+
+    fn read<T>(&self, result: Result<T, StoreError>, otherwise: T) -> T {
+        result.unwrap_or_else(|e| {
+            self.failed.borrow_mut().get_or_insert(e);
+            otherwise
+        })
+    }
+
     /// The key event log the registry holds for an identity.
     pub fn kel(&self, identity: &IdentityId) -> Option<Arc<Kel>> {
-        self.kels.get(identity).cloned()
+        if let Some(kel) = self.changes.kels.get(identity) {
+            return Some(kel.clone());
+        }
+        if let Some(kel) = self.kel_cache.borrow().get(identity) {
+            return Some(kel.clone());
+        }
+        let kel = self.read(self.base.kel(identity), None)?;
+        self.kel_cache.borrow_mut().insert(*identity, kel.clone());
+        Some(kel)
     }
 
     /// A published version.
-    pub fn release(&self, name: &PackageName, version: &Version) -> Option<&Release> {
-        self.releases.get(&(name.clone(), version.clone()))
+    pub fn release(&self, name: &PackageName, version: &Version) -> Option<Release> {
+        match self.changes.releases.get(&(name.clone(), version.clone())) {
+            Some(r) => Some(r.clone()),
+            None => self.read(self.base.release(name, version), None),
+        }
+    }
+
+    /// An accepted statement.
+    pub fn published(&self, statement: &Sha256Digest) -> Option<Published> {
+        match self.changes.published.get(statement) {
+            Some(p) => Some(*p),
+            None => self.read(self.base.published(statement), None),
+        }
+    }
+
+    fn event(&self, digest: &Sha256Digest) -> Option<(u64, IdentityId)> {
+        match self.changes.events.get(digest) {
+            Some(e) => Some(*e),
+            None => self.read(self.base.event(digest), None),
+        }
+    }
+
+    fn name_owner(&self, name: &PackageName) -> Option<IdentityId> {
+        match self.changes.names.get(name) {
+            Some(i) => Some(*i),
+            None => self.read(self.base.name_owner(name), None),
+        }
+    }
+
+    fn holders_overlapping(&self, namespace: &Namespace) -> Vec<(Namespace, IdentityId)> {
+        let mut found = self.read(self.base.holders_overlapping(namespace), Vec::new());
+        found.extend(
+            self.changes
+                .holders
+                .iter()
+                .filter(|(h, _)| h.contains(namespace) || namespace.contains(h))
+                .cloned(),
+        );
+        found
     }
 
     /// The identity that registered the most specific namespace covering `name`.
     pub fn registrant(&self, name: &PackageName) -> Option<IdentityId> {
-        self.holders
-            .iter()
+        self.holders_overlapping(&Namespace::from(name))
+            .into_iter()
             .filter(|(ns, _)| ns.covers(name))
             .max_by_key(|(ns, _)| ns.depth())
-            .map(|(_, id)| *id)
+            .map(|(_, id)| id)
     }
 
     /// Digest, time and registry position of a log entry.
-    pub(crate) fn entry_info(&self, index: u64) -> Option<(Sha256Digest, Timestamp, u64)> {
-        self.entries.get(usize::try_from(index).ok()?).copied()
+    pub fn entry_info(&self, index: u64) -> Option<EntryInfo> {
+        let base_len = self.changes.head.len - self.changes.entries.len() as u64;
+        if index >= base_len {
+            return self
+                .changes
+                .entries
+                .get(usize::try_from(index - base_len).ok()?)
+                .copied();
+        }
+        self.read(self.base.entry(index), None)
     }
 
     pub(crate) fn take_pending(&mut self) -> Vec<(Envelope, Vec<Envelope>)> {
@@ -117,8 +197,8 @@ impl State {
         )?;
         if full {
             let registry = self
-                .registry
-                .and_then(|r| self.kels.get(&r))
+                .registry()
+                .and_then(|r| self.kel(&r))
                 .ok_or("the log does not start with the registry's inception")?;
             let current = registry.current();
             check_threshold(&checked.line.entry, &current.keys, current.threshold).map_err(
@@ -146,15 +226,12 @@ impl State {
                 event: _,
             } => {
                 let envelope = attached.first().ok_or("the key event is not attached")?;
-                let mut events = self
-                    .kels
-                    .get(identity)
-                    .map(|k| k.envelopes())
-                    .unwrap_or_default();
+                let held = self.kel(identity);
+                let mut events = held.as_ref().map(|k| k.envelopes()).unwrap_or_default();
                 if *sequence < events.len() as u64 {
                     // A recovery: the rotation that follows supersedes the events from here
                     // on, which must all have been signed by the current keys only.
-                    let held = self.kels.get(identity).ok_or("no log to recover")?;
+                    let held = held.as_ref().ok_or("no log to recover")?;
                     if held.events()[*sequence as usize..]
                         .iter()
                         .any(|e| e.event.kind.is_establishment())
@@ -171,23 +248,27 @@ impl State {
                     ));
                 }
                 events.push(envelope.clone());
-                let kel = Kel::verify(&events).map_err(|e| {
-                    format!("the key event does not extend the identity's log: {e}")
-                })?;
+                let kel = match &held {
+                    // The common case: one more event, checked against the held log only.
+                    Some(held) if held.events().len() + 1 == events.len() => held.append(envelope),
+                    _ => Kel::verify(&events),
+                }
+                .map_err(|e| format!("the key event does not extend the identity's log: {e}"))?;
                 if index == 0 {
-                    self.registry = Some(*identity);
-                } else if self.registry.is_none() {
+                    self.changes.registry = Some(*identity);
+                } else if self.registry().is_none() {
                     return Err("the log does not start with the registry's inception".to_owned());
                 }
                 if *sequence == 0 {
                     for ns in kel.claimed() {
-                        self.holders.push((ns.clone(), *identity));
+                        self.changes.holders.push((ns.clone(), *identity));
                     }
                 }
-                self.events
+                self.changes
+                    .events
                     .insert(envelope.payload_digest(), (index, *identity));
-                self.kels.insert(*identity, Arc::new(kel));
-                self.counts.1 += 1;
+                self.changes.kels.insert(*identity, Arc::new(kel));
+                self.changes.counts.key_events += 1;
             }
             RegistryRecord::Publish {
                 identity,
@@ -210,7 +291,7 @@ impl State {
                     return Err("the entry does not describe the attached statement".to_owned());
                 }
                 if full {
-                    let kel = self.kels.get(identity).ok_or_else(|| {
+                    let kel = self.kel(identity).ok_or_else(|| {
                         format!("no key event log of identity {identity} precedes the publish")
                     })?;
                     let epoch = kel.epoch_at(*sequence).ok_or_else(|| {
@@ -225,15 +306,14 @@ impl State {
                         )
                     })?;
                 }
-                let key = (name.clone(), version.clone());
-                if let Some(existing) = self.releases.get(&key) {
+                if let Some(existing) = self.release(name, version) {
                     return Err(format!(
                         "{name}@{version} was already published in entry #{}: versions are immutable",
                         existing.index
                     ));
                 }
-                self.releases.insert(
-                    key,
+                self.changes.releases.insert(
+                    (name.clone(), version.clone()),
                     Release {
                         identity: *identity,
                         content: *content,
@@ -243,11 +323,18 @@ impl State {
                         yanked: None,
                     },
                 );
-                self.names.entry(name.clone()).or_insert(*identity);
-                self.publishes.insert(*statement, (index, *identity));
-                self.accepted_envelopes
-                    .insert(*statement, Sha256Digest::of(&envelope.to_json()));
-                self.counts.0 += 1;
+                if self.name_owner(name).is_none() {
+                    self.changes.names.insert(name.clone(), *identity);
+                }
+                self.changes.published.insert(
+                    *statement,
+                    Published {
+                        index,
+                        identity: *identity,
+                        envelope: Sha256Digest::of(&envelope.to_json()),
+                    },
+                );
+                self.changes.counts.publishes += 1;
             }
             RegistryRecord::Yank {
                 name,
@@ -255,29 +342,34 @@ impl State {
                 statement,
                 reason,
             } => {
-                let release = self
-                    .releases
-                    .get_mut(&(name.clone(), version.clone()))
-                    .ok_or_else(|| {
-                        format!("yank of {name}@{version}, which was never published")
-                    })?;
+                let mut release = self.release(name, version).ok_or_else(|| {
+                    format!("yank of {name}@{version}, which was never published")
+                })?;
                 if &release.statement != statement {
                     return Err(format!(
                         "the yank names another statement than the one published for {name}@{version}"
                     ));
                 }
                 release.yanked = Some(reason.clone());
-                self.counts.2 += 1;
+                self.changes
+                    .releases
+                    .insert((name.clone(), version.clone()), release);
+                self.changes.counts.yanks += 1;
             }
         }
         let registry_sequence = self
-            .registry
-            .and_then(|r| self.kels.get(&r))
+            .registry()
+            .and_then(|r| self.kel(&r))
             .map_or(0, |k| k.head().event.sequence);
-        self.entries.push((digest, time, registry_sequence));
-        self.head.len += 1;
-        self.head.digest = Some(digest);
-        self.head.time = Some(time);
+        self.changes.entries.push(EntryInfo {
+            digest,
+            time,
+            registry_sequence,
+            offset: 0,
+        });
+        self.changes.head.len += 1;
+        self.changes.head.digest = Some(digest);
+        self.changes.head.time = Some(time);
         Ok(())
     }
 
@@ -288,11 +380,28 @@ impl State {
         attached: Vec<Envelope>,
         now: Timestamp,
     ) -> Result<u64, Refusal> {
-        let entry = self.head.next_entry(now, record);
+        let entry = self.changes.head.next_entry(now, record);
         let envelope = entry
             .to_envelope()
             .map_err(|e| refuse("input", format!("the log entry cannot be encoded: {e}")))?;
         let index = entry.index;
+        // Each log line is a leaf of the transparency log, whose entry bundles hold at most
+        // 65,535 bytes an entry; room is left for the registry's signatures.
+        let unsigned = LogLine {
+            entry: envelope.clone(),
+            attached: attached.clone(),
+        }
+        .to_json()
+        .len();
+        if unsigned + MAX_SIGNATURES_BYTES > MAX_ENTRY_BYTES {
+            return Err(refuse(
+                "input",
+                format!(
+                    "the log entry would be {unsigned} bytes before its signatures; the registry's transparency log holds entries of at most {} bytes: submit smaller key events or statements (fewer attestations)",
+                    MAX_ENTRY_BYTES - MAX_SIGNATURES_BYTES
+                ),
+            ));
+        }
         self.apply(
             &entry.record,
             &attached,
@@ -322,13 +431,13 @@ impl State {
             )
         })?;
         let id = kel.identity();
-        let from = match self.kels.get(&id) {
+        let from = match self.kel(&id) {
             None => {
                 for ns in kel.claimed() {
                     if let Some((held, owner)) = self
-                        .holders
-                        .iter()
-                        .find(|(h, owner)| *owner != id && (h.contains(ns) || ns.contains(h)))
+                        .holders_overlapping(ns)
+                        .into_iter()
+                        .find(|(_, owner)| *owner != id)
                     {
                         return Err(refuse(
                             "namespace",
@@ -380,7 +489,7 @@ impl State {
             .iter()
             .filter(|r| r.sequence as usize >= from)
         {
-            let Some(giver) = self.kels.get(&received.from).cloned() else {
+            let Some(giver) = self.kel(&received.from) else {
                 return Err(refuse(
                     "namespace",
                     format!(
@@ -411,7 +520,7 @@ impl State {
                 now,
             )?;
         }
-        let held = self.kels.get(&id).cloned().unwrap_or_else(|| Arc::new(kel));
+        let held = self.kel(&id).unwrap_or_else(|| Arc::new(kel));
         Ok((held.events().len() - from, held))
     }
 
@@ -419,7 +528,7 @@ impl State {
     fn known(&self, events: &[Envelope]) -> Option<Arc<Kel>> {
         let first = events.first()?;
         let id = IdentityId::from_inception(&first.payload_digest());
-        let held = self.kels.get(&id)?;
+        let held = self.kel(&id)?;
         (events.len() <= held.events().len()
             && events
                 .iter()
@@ -477,11 +586,15 @@ impl State {
             ));
         }
         let digest = bundle.statement.payload_digest();
-        if let Some(&(index, identity)) = self.publishes.get(&digest) {
+        if let Some(Published {
+            index,
+            identity,
+            envelope,
+        }) = self.published(&digest)
+        {
             if let Some(why) = self
-                .releases
-                .get(&(statement.name.clone(), statement.version.clone()))
-                .and_then(|r| r.yanked.as_ref())
+                .release(&statement.name, &statement.version)
+                .and_then(|r| r.yanked)
             {
                 return Err(refuse(
                     "yanked",
@@ -490,9 +603,7 @@ impl State {
                     ),
                 ));
             }
-            if self.accepted_envelopes.get(&digest)
-                != Some(&Sha256Digest::of(&bundle.statement.to_json()))
-            {
+            if envelope != Sha256Digest::of(&bundle.statement.to_json()) {
                 return Err(refuse(
                     "signature",
                     format!(
@@ -531,7 +642,7 @@ impl State {
             new_events += scratch.stage_events(&related.events, now)?.0;
         }
         let kel = if bundle.kel.is_empty() {
-            scratch.kels.get(&sid).cloned().ok_or_else(|| {
+            scratch.kel(&sid).ok_or_else(|| {
                 refuse(
                     "key-event-log",
                     format!(
@@ -625,13 +736,13 @@ impl State {
         }
         match scratch.registrant(name) {
             Some(holder) if holder != sid => {
-                let holder_kel = scratch.kels.get(&holder).cloned().ok_or_else(|| {
+                let holder_kel = scratch.kel(&holder).ok_or_else(|| {
                     refuse(
                         "namespace",
                         format!("{name} is registered to an unknown identity"),
                     )
                 })?;
-                let mut lookup = |id: IdentityId| Ok(scratch.kels.get(&id).cloned());
+                let mut lookup = |id: IdentityId| Ok(scratch.kel(&id));
                 if let Err(failure) = follow_transfers(&holder_kel, &kel, name, &mut lookup) {
                     let why = match failure {
                         TransferFailure::Missing(why) | TransferFailure::Equivocation(why) => why,
@@ -659,10 +770,7 @@ impl State {
                 }
             }
         }
-        if let Some(existing) = scratch
-            .releases
-            .get(&(name.clone(), statement.version.clone()))
-        {
+        if let Some(existing) = scratch.release(name, &statement.version) {
             let yanked = existing
                 .yanked
                 .as_ref()
@@ -684,11 +792,15 @@ impl State {
             ));
         }
         let mut override_reason = None;
-        if !scratch.names.contains_key(name) {
+        if scratch.name_owner(name).is_none() {
             // The whole name, then the namespaces: `org.acmee.util` next to `org.acme.tool`.
-            let mut similar: Vec<Similar<'_>> = scratch
-                .names
+            let known = scratch
+                .names_cache
+                .get_or_init(|| scratch.read(scratch.base.names(), Vec::new()));
+            let mut similar: Vec<Similar<'_>> = known
                 .iter()
+                .map(|(n, i)| (n, i))
+                .chain(scratch.changes.names.iter())
                 .filter(|(_, owner)| **owner != sid)
                 .filter_map(|(other, owner)| {
                     lookalike(name.as_str(), other.as_str())
@@ -760,9 +872,8 @@ impl State {
             .iter()
             .filter_map(|e| {
                 scratch
-                    .events
-                    .get(&e.digest)
-                    .map(|(index, id)| (*index, SubjectType::KeyEvent, e.digest, *id))
+                    .event(&e.digest)
+                    .map(|(index, id)| (index, SubjectType::KeyEvent, e.digest, id))
             })
             .collect();
         *self = scratch;
@@ -782,7 +893,7 @@ impl State {
         reason: &str,
         now: Timestamp,
     ) -> Result<u64, Refusal> {
-        let Some(release) = self.releases.get(&(name.clone(), version.clone())) else {
+        let Some(release) = self.release(name, version) else {
             return Err(refuse(
                 "input",
                 format!("{name}@{version} was never published here"),

@@ -54,6 +54,7 @@ use crate::statement::{Namespace, PackageName, Signer, Statement, Version};
 use crate::threshold::{ThresholdError, check_threshold};
 use crate::time::Timestamp;
 use crate::trust::pins::{Pin, PinSource, PinsFile, Policy};
+use crate::trust::registries::{Offered, compare_offered};
 use crate::trust::releases::ReleaseIndex;
 use crate::verdict::{Decision, Rejection, Verdict};
 use crate::verify::{ExpectedRelease, check_digest, check_expected};
@@ -89,6 +90,8 @@ pub struct TrustView {
     pub kels: HashMap<IdentityId, Arc<Kel>>,
     /// What each `name@version` was when first found trusted.
     pub releases: ReleaseIndex,
+    /// The latest checkpoint verified of each pinned registry, by name.
+    pub checkpoints: HashMap<String, super::registries::KnownCheckpoint>,
 }
 
 impl TrustView {
@@ -116,6 +119,7 @@ impl TrustView {
         let mut kels = HashMap::new();
         kels.insert(kel.identity(), Arc::new(kel));
         TrustView {
+            checkpoints: HashMap::new(),
             pins,
             kels,
             releases: ReleaseIndex::default(),
@@ -142,6 +146,9 @@ pub struct Outcome {
     pub evidence: Vec<Envelope>,
     /// A trust-on-first-use pin, when the verdict is trusted and none covered the package.
     pub tofu_pin: Option<Pin>,
+    /// Registry checkpoints carried by the verified receipts, by registry name, for the store
+    /// to compare with what it holds ([`super::registries`]).
+    pub checkpoints: Vec<(String, String)>,
 }
 
 /// The verdict engine.
@@ -304,6 +311,7 @@ impl<'a> Gate<'a> {
             longer_kels: Vec::new(),
             evidence: Vec::new(),
             tofu_pin: None,
+            checkpoints: Vec::new(),
         };
         if let Some(expected) = expected
             && let Err(decision) = check_expected(&statement, expected)
@@ -658,6 +666,9 @@ impl<'a> Gate<'a> {
             Ok(r) => r,
             Err(msg) => return ctx.reject(Rejection::BadSignature, msg),
         };
+        if let Err(msg) = self.receipt_checkpoints(&receipts, out) {
+            return ctx.reject(Rejection::Equivocation, msg);
+        }
         let proof = proof_time(&receipts);
 
         // 5. Revocation.
@@ -975,6 +986,31 @@ impl<'a> Gate<'a> {
             good.push((registry.name.clone(), receipt));
         }
         Ok(good)
+    }
+
+    /// Compares the checkpoints of version 2 receipts with those the store holds: one of the
+    /// same size with another root is proof that the registry signed two histories. The
+    /// others go to the outcome, for the store to keep ([`super::registries`]).
+    fn receipt_checkpoints(
+        &self,
+        receipts: &[(String, Receipt)],
+        out: &mut Outcome,
+    ) -> Result<(), String> {
+        for (name, receipt) in receipts {
+            let Some(proof) = &receipt.tlog else { continue };
+            let known = self.view.checkpoints.get(name);
+            if let Offered::Equivocation { held } = compare_offered(known, &proof.checkpoint) {
+                out.checkpoints
+                    .push((name.clone(), proof.checkpoint.clone()));
+                return Err(format!(
+                    "the receipt from registry `{name}` is proved against a checkpoint of the same size as the one this store holds, with another root hash: the registry signed two histories (the held checkpoint: {:?}); both are kept as evidence",
+                    held.lines().take(3).collect::<Vec<_>>().join(" ")
+                ));
+            }
+            out.checkpoints
+                .push((name.clone(), proof.checkpoint.clone()));
+        }
+        Ok(())
     }
 
     /// Whether `key` carries a hardware attestation that verifies.

@@ -45,6 +45,7 @@
 pub mod audit;
 pub mod gate;
 pub mod pins;
+pub mod registries;
 pub mod releases;
 
 use std::collections::HashMap;
@@ -415,6 +416,7 @@ impl TrustStore {
                 kels.insert(kel.identity(), Arc::new(kel));
             }
         }
+        let checkpoints = registries::load(dir, pins.registries.iter().map(|r| r.name.as_str()))?;
         let (head, torn_tail) = audit_tail(dir)?;
         let locked = lock.is_some();
         let mut store = TrustStore {
@@ -423,6 +425,7 @@ impl TrustStore {
                 pins,
                 kels,
                 releases: ReleaseIndex::new(Some(dir.to_owned())),
+                checkpoints,
             },
             head,
             torn_tail,
@@ -888,6 +891,8 @@ impl TrustStore {
             name: name.to_owned(),
             identity,
             created: now,
+            location: None,
+            max_age: None,
         })?;
         if !added {
             return Ok(false);
@@ -907,6 +912,50 @@ impl TrustStore {
         Ok(true)
     }
 
+    /// Sets where a pinned registry's log is served and how fresh its checkpoint must be
+    /// (`None` leaves a setting as it is). Returns whether anything changed.
+    pub fn follow_registry(
+        &mut self,
+        name: &str,
+        location: Option<String>,
+        max_age: Option<String>,
+        now: Timestamp,
+    ) -> Result<bool, TrustError> {
+        if let Some(age) = &max_age {
+            registries::parse_max_age(age).map_err(|e| TrustError::Format {
+                path: self.dir.join(PINS_FILE),
+                source: FormatError::invalid("maximum age", e),
+            })?;
+        }
+        let Some(pin) = self
+            .view
+            .pins
+            .registries
+            .iter_mut()
+            .find(|r| r.name == name)
+        else {
+            return Err(registries::RefreshError::NotPinned(name.to_owned())).map_err(|e| {
+                TrustError::Format {
+                    path: self.dir.join(PINS_FILE),
+                    source: FormatError::invalid("registry", e.to_string()),
+                }
+            });
+        };
+        let mut changed = false;
+        if location.is_some() && pin.location != location {
+            pin.location = location;
+            changed = true;
+        }
+        if max_age.is_some() && pin.max_age != max_age {
+            pin.max_age = max_age;
+            changed = true;
+        }
+        if changed {
+            self.commit_change(Vec::new(), Vec::new(), true, now)?;
+        }
+        Ok(changed)
+    }
+
     /// Records the outcomes of a verification run: settles what the run decides together
     /// ([`settle_run`]: conflicting first-use pins and contents refuse every artifact
     /// involved), makes trust-on-first-use pins, stores longer logs — of identities the store
@@ -916,6 +965,17 @@ impl TrustStore {
     /// by `hallmark keyring pin` are never changed.
     pub fn record(&mut self, outcomes: &mut [Outcome], now: Timestamp) -> Result<(), TrustError> {
         settle_run(outcomes);
+        // Checkpoints from receipts: kept from trusted verdicts, and as evidence from a verdict
+        // of equivocation; a refused bundle's are otherwise not stored.
+        let offered: Vec<(String, String)> = outcomes
+            .iter_mut()
+            .filter(|o| {
+                o.decision.verdict.is_trusted()
+                    || o.decision.verdict == Verdict::Rejected(Rejection::Equivocation)
+            })
+            .flat_map(|o| std::mem::take(&mut o.checkpoints))
+            .collect();
+        self.note_checkpoints(&offered)?;
         let mut records = Vec::with_capacity(outcomes.len());
         let mut pins_changed = false;
         let mut releases: HashMap<PackageName, ReleasesFile> = HashMap::new();

@@ -123,6 +123,14 @@ pub struct RegistryPin {
     pub identity: IdentityId,
     /// When it was pinned.
     pub created: Timestamp,
+    /// Where the registry's transparency log is served (a directory or an http(s) URL), for
+    /// `hallmark keyring refresh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The oldest a verified checkpoint of the registry may be for the store to verify
+    /// anything (`24h`, `7d`); see [`super::registries`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<String>,
 }
 
 /// Checks a registry name: 1 to 64 characters of `a-z 0-9 . _ -`, starting with a letter or

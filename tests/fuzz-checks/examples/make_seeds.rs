@@ -191,6 +191,7 @@ fn main() {
         "file:registry.key",
         &public_key(fixtures::REGISTRY_NEXT),
         "org.registry".parse().unwrap(),
+        None,
         time(0),
     )
     .unwrap();

@@ -158,6 +158,7 @@ fn build() -> Fixtures {
         log_index: 0,
         log_entry: Sha256Digest::of(b"log entry"),
         time: time(180),
+        tlog: None,
     };
     let mut receipt_env = receipt.to_envelope().expect("a receipt envelope");
     receipt_env
@@ -173,6 +174,8 @@ fn build() -> Fixtures {
         name: "main".to_owned(),
         identity: registry.identity(),
         created: time(30),
+        location: None,
+        max_age: None,
     })
     .expect("a new registry");
     pins.add(Pin {
@@ -192,6 +195,7 @@ fn build() -> Fixtures {
     kels.insert(publisher.identity(), Arc::new(publisher.clone()));
     kels.insert(registry.identity(), Arc::new(registry.clone()));
     let view = TrustView {
+        checkpoints: HashMap::new(),
         pins: pins.clone(),
         kels,
         releases: Default::default(),

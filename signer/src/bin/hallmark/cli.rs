@@ -744,6 +744,15 @@ pub enum KeyringCommand {
     /// Pin a registry under a name, so that pins can require its receipts.
     PinRegistry(PinRegistryArgs),
 
+    /// Fetch a pinned registry's latest checkpoint, prove it consistent with the one the
+    /// store holds, and extend the stored key event logs with the key events logged since.
+    ///
+    /// The checkpoint must be signed by the registry's current keys (its key event log is
+    /// fetched too, and must extend the pinned one). A checkpoint inconsistent with the held
+    /// one is `rejected: equivocation` (exit 1), both kept as evidence under
+    /// registries/NAME.equivocation/ in the store.
+    Refresh(RefreshArgs),
+
     /// Remove a pin.
     Unpin {
         /// The pinned namespace.
@@ -817,6 +826,32 @@ pub struct PinRegistryArgs {
     #[arg(long, value_name = "KEL")]
     pub identity: PathBuf,
 
+    /// Where the registry's log is served: its directory, or the http(s) URL of it; recorded
+    /// for `hallmark keyring refresh`.
+    #[arg(long, value_name = "DIR|URL")]
+    pub location: Option<String>,
+
+    /// Refuse to verify anything (`rejected: stale`) unless the store verified a checkpoint
+    /// fetched from this registry within this time (`90m`, `24h`, `7d`): a store that stops
+    /// refreshing fails closed instead of trusting what it knew before a compromise.
+    #[arg(long, value_name = "AGE")]
+    pub max_age: Option<String>,
+
+    #[command(flatten)]
+    pub dir: KeyringDir,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// The pinned registry to refresh (default: the only one pinned).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Where the registry's log is served: its directory or http(s) URL (default: the
+    /// location recorded at pin-registry; given, it is recorded).
+    #[arg(long, value_name = "DIR|URL")]
+    pub registry: Option<String>,
+
     #[command(flatten)]
     pub dir: KeyringDir,
 }
@@ -857,6 +892,13 @@ pub enum RegistryCommand {
 
     /// Mark a published version as yanked. It stays in the log and is never re-used.
     Yank(RegistryYankArgs),
+
+    /// Rebuild the registry's state database (state.db) from its log, e.g. after it was lost
+    /// or damaged. Opening a registry does this by itself when the database is missing.
+    RebuildState {
+        #[command(flatten)]
+        dir: RegistryDir,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -872,6 +914,12 @@ pub struct RegistryInitArgs {
     /// The namespace the registry's identity claims.
     #[arg(long, value_name = "NAMESPACE", default_value = "local.registry")]
     pub namespace: String,
+
+    /// The origin of the registry's transparency log: the first line of its checkpoints and
+    /// the name of their signing key, a URL without scheme where the log is served
+    /// (default: hallmark.dev/registry/<identity hex>).
+    #[arg(long, value_name = "ORIGIN")]
+    pub origin: Option<String>,
 
     #[command(flatten)]
     pub passphrase: UnlockArgs,

@@ -3,11 +3,14 @@
 use hallmark_keyring::KelFile;
 use hallmark_keyring::kel::Kel;
 use hallmark_keyring::kel::log::KelErrorKind;
+use hallmark_keyring::tlog::DirTileReader;
+use hallmark_keyring::trust::registries::RefreshError;
 use hallmark_keyring::trust::{self, Imported, Policy, TrustError, TrustStore};
 use hallmark_keyring::{IdentityId, Namespace, Sha256Digest, Timestamp};
+use hallmark_signer::tlog_http::HttpTileReader;
 use serde_json::json;
 
-use crate::cli::{KeyringCommand, PinArgs, PinRegistryArgs};
+use crate::cli::{KeyringCommand, PinArgs, PinRegistryArgs, RefreshArgs};
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::Output;
 
@@ -15,6 +18,7 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
     match cmd {
         KeyringCommand::Pin(args) => pin(args, out),
         KeyringCommand::PinRegistry(args) => pin_registry(args, out),
+        KeyringCommand::Refresh(args) => refresh(args, out),
         KeyringCommand::Unpin { namespace, dir } => {
             let namespace: Namespace = namespace.parse().map_err(Failure::usage)?;
             let mut store = TrustStore::open(&dir.keyring, false, true).map_err(trust_failure)?;
@@ -167,9 +171,20 @@ fn pin(args: PinArgs, out: &Output) -> CmdResult {
 fn pin_registry(args: PinRegistryArgs, out: &Output) -> CmdResult {
     let kel = read_kel(&args.identity)?;
     let identity = kel.identity();
+    if let Some(age) = &args.max_age {
+        trust::registries::parse_max_age(age).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    }
     let mut store = TrustStore::open(&args.dir.keyring, true, true).map_err(trust_failure)?;
-    let changed = store
+    let mut changed = store
         .pin_registry(&args.name, kel, Timestamp::now())
+        .map_err(trust_failure)?;
+    changed |= store
+        .follow_registry(
+            &args.name,
+            args.location.as_deref().map(location_text),
+            args.max_age.clone(),
+            Timestamp::now(),
+        )
         .map_err(trust_failure)?;
     if out.json {
         out.json(&json!({ "registry": args.name, "identity": identity, "changed": changed }));
@@ -179,6 +194,96 @@ fn pin_registry(args: PinRegistryArgs, out: &Output) -> CmdResult {
         outln!("registry `{}` is already pinned to {identity}", args.name);
     }
     Ok(Exit::Success)
+}
+
+/// A location as recorded: a URL as given, a directory made absolute (the store may be used
+/// from another working directory).
+fn location_text(location: &str) -> String {
+    if HttpTileReader::is_url(location) {
+        return location.to_owned();
+    }
+    let path = std::path::Path::new(location);
+    match std::env::current_dir() {
+        Ok(cwd) if path.is_relative() => cwd.join(path).display().to_string(),
+        _ => location.to_owned(),
+    }
+}
+
+fn refresh(args: RefreshArgs, out: &Output) -> CmdResult {
+    let mut store = TrustStore::open(&args.dir.keyring, false, true).map_err(trust_failure)?;
+    let name = match &args.name {
+        Some(name) => name.clone(),
+        None => match store.view().pins.registries.as_slice() {
+            [only] => only.name.clone(),
+            [] => {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "the trust store pins no registry; pin one with `hallmark keyring pin-registry NAME --identity REGISTRY.kel`"
+                )));
+            }
+            _ => {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "the trust store pins several registries: name the one to refresh"
+                )));
+            }
+        },
+    };
+    let now = Timestamp::now();
+    if let Some(location) = &args.registry {
+        store
+            .follow_registry(&name, Some(location_text(location)), None, now)
+            .map_err(trust_failure)?;
+    }
+    let location = store
+        .view()
+        .pins
+        .registry(&name)
+        .and_then(|r| r.location.clone())
+        .ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "no location is recorded for registry `{name}`: give --registry DIR|URL"
+            ))
+        })?;
+    let result = if HttpTileReader::is_url(&location) {
+        let reader =
+            HttpTileReader::new(&location).map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+        store.refresh(&name, &reader, now)
+    } else {
+        store.refresh(&name, &DirTileReader::new(&location), now)
+    };
+    match result {
+        Ok(done) => {
+            if out.json {
+                out.json(&json!({
+                    "registry": done.name,
+                    "from": done.from,
+                    "to": done.to,
+                    "extended": done.extended.iter().map(|(id, n)| json!({"identity": id, "events": n})).collect::<Vec<_>>(),
+                    "proved": done.proved,
+                }));
+            } else {
+                outln!(
+                    "registry `{}`: checkpoint of {} entries verified (held: {}); {} key event log(s) extended",
+                    done.name,
+                    done.to,
+                    done.from,
+                    done.extended.len()
+                );
+                for (id, n) in &done.extended {
+                    outln!("  {id}: now {n} events");
+                }
+            }
+            Ok(Exit::Success)
+        }
+        Err(e @ RefreshError::Equivocation { .. }) => {
+            if out.json {
+                out.json(&json!({ "registry": name, "verdict": "rejected: equivocation", "error": e.to_string() }));
+            } else {
+                outln!("{e}");
+            }
+            Ok(Exit::Refused)
+        }
+        Err(e) => Err(Failure::usage(anyhow::anyhow!(e))),
+    }
 }
 
 fn show(dir: &std::path::Path, out: &Output) -> CmdResult {

@@ -35,6 +35,20 @@ pub fn run(cmd: RegistryCommand, out: &Output) -> CmdResult {
         RegistryCommand::Receipt(args) => receipt(args, out),
         RegistryCommand::VerifyLog(args) => verify(args, out),
         RegistryCommand::Yank(args) => yank(args, out),
+        RegistryCommand::RebuildState { dir } => {
+            let entries = Registry::rebuild_state(&dir.registry).map_err(registry_failure)?;
+            if out.json {
+                out.json(
+                    &json!({ "rebuilt": dir.registry.display().to_string(), "entries": entries }),
+                );
+            } else {
+                outln!(
+                    "rebuilt the state of {} from its log: {entries} entries",
+                    dir.registry.display()
+                );
+            }
+            Ok(Exit::Success)
+        }
     }
 }
 
@@ -103,6 +117,7 @@ fn init(args: RegistryInitArgs, out: &Output) -> CmdResult {
         &reference,
         &next,
         namespace,
+        args.origin,
         Timestamp::now(),
     )
     .map_err(registry_failure)?;
@@ -455,7 +470,12 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                 }
                 return Ok(Exit::Refused);
             }
-            let (publishes, events, yanks) = report.counts;
+            let hallmark_keyring::registry::Counts {
+                publishes,
+                key_events: events,
+                yanks,
+                ..
+            } = report.counts;
             if out.json {
                 out.json(&json!({
                     "verified": true,

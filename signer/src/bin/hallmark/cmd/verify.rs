@@ -182,6 +182,11 @@ fn run_trust(args: VerifyArgs, expected: &[Option<ExpectedRelease>], out: &Outpu
             Err(e) => slots.push(Err(e)),
         }
     }
+    // A store pinned to a registry with a maximum age that it has not refreshed within fails
+    // closed: what it knows may predate a compromise.
+    if let Some(store) = &store {
+        hallmark_keyring::trust::registries::fail_if_stale(store.view(), now, &mut outcomes);
+    }
     // What the run decides together (conflicting first-use pins, two contents for one
     // release) is settled whether or not it is recorded: recording settles it itself.
     match store.as_mut() {
