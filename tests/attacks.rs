@@ -615,3 +615,69 @@ fn receipt_from_an_unpinned_registry_does_not_count() {
         ),
     );
 }
+
+#[test]
+fn frozen_store_misses_a_compromise_rotation() {
+    // P's key 1 is stolen. P rotates it away as compromised and the registry logs the
+    // rotation; a consumer whose trust store stopped refreshing before that (a frozen store:
+    // offline, or its refresh blocked) still holds P's old log, under which the thief's
+    // release is valid. A registry pinned with a maximum age makes such a store fail closed;
+    // a refresh then learns the rotation from the registry's log, and the release is revoked.
+    let mut f = Fixture::new("frozen-store");
+    f.registry("registry");
+    f.write_kel(&f.p, "p0.kel");
+    f.accept("registry", "p0.kel").expect(0);
+    f.run(&[
+        "keyring",
+        "pin-registry",
+        "main",
+        "--identity",
+        &f.path("registry/registry.kel"),
+        "--keyring",
+        &f.path("trust"),
+        "--location",
+        &f.path("registry"),
+        "--max-age",
+        "24h",
+    ])
+    .expect(0);
+    f.run(&["keyring", "refresh", "--keyring", &f.path("trust")])
+        .expect(0);
+    let thief = f.p.clone();
+    f.p.rotate(3, Reason::Compromised, t(100));
+    f.write_kel(&f.p, "p1.kel");
+    f.accept("registry", "p1.kel").expect(0);
+    f.serve(
+        "tool.tar",
+        b"backdoored\n",
+        &thief.bundle(NAME, "6.6.6", b"backdoored\n", t(200), &[1]),
+    );
+    // The store last verified the registry two days ago and never saw the rotation.
+    let held = f.s.join(&f.path("trust/registries/main.json"));
+    let mut known: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&held).unwrap()).unwrap();
+    let frozen = hallmark_keyring::Timestamp::from_unix(
+        hallmark_keyring::Timestamp::now().unix() - 2 * 86_400,
+    )
+    .unwrap();
+    known["verified"] = serde_json::Value::String(frozen.to_string());
+    std::fs::write(&held, serde_json::to_vec_pretty(&known).unwrap()).unwrap();
+    f.expect_verdict(
+        "tool.tar",
+        1,
+        &format!(
+            "rejected: stale: the trust store verified registry `main`'s checkpoint last on {frozen}, and its pin requires one no older than 24h: run `hallmark keyring refresh main` and verify again"
+        ),
+    );
+    f.run(&["keyring", "refresh", "--keyring", &f.path("trust")])
+        .expect(0);
+    f.expect_verdict(
+        "tool.tar",
+        1,
+        &format!(
+            "rejected: revoked: {NAME}@6.6.6 is signed by key {}, which rotation #1 ({}) retired as compromised; no receipt from a pinned registry shows it was signed before then",
+            short(1),
+            t(100)
+        ),
+    );
+}

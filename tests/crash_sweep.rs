@@ -405,6 +405,51 @@ fn verify_log(dir: &Path) -> Result<(), String> {
     .map(|_| ())
 }
 
+/// The registry's published checkpoint matches its tiles (the tiles rebuild its root, and its
+/// entry bundles hold the first lines of the log); with `whole`, it also covers the whole log.
+fn checkpoint_matches_tiles(dir: &Path, whole: bool) -> Result<(), String> {
+    use hallmark_keyring::tlog::{Checkpoint, DirTileReader, MemoryTree, Note, TileHashes};
+    let reg = dir.join("reg");
+    let lines = hashlog::read(&reg.join("log.jsonl")).unwrap().lines;
+    let Ok(bytes) = std::fs::read(reg.join("checkpoint")) else {
+        return if whole && !lines.is_empty() {
+            Err("no checkpoint after a complete run".to_owned())
+        } else {
+            Ok(())
+        };
+    };
+    let note = Note::parse(&bytes).map_err(|e| format!("checkpoint: {e}"))?;
+    let tree = Checkpoint::parse_body(note.text())
+        .map_err(|e| format!("checkpoint: {e}"))?
+        .tree;
+    let reader = DirTileReader::new(&reg);
+    let mut tiles = TileHashes::new(&reader, tree);
+    let root = tiles
+        .root_at(tree.size)
+        .map_err(|e| format!("the tiles do not match the checkpoint: {e}"))?;
+    if root != tree.root {
+        return Err("the tiles give another root than the checkpoint".to_owned());
+    }
+    let mut memory = MemoryTree::new();
+    for line in lines.iter().take(tree.size as usize) {
+        memory.push(line);
+    }
+    if (lines.len() as u64) < tree.size || memory.root(tree.size).ok() != Some(tree.root) {
+        return Err(format!(
+            "the checkpoint of {} entries is not the log's first {} lines",
+            tree.size, tree.size
+        ));
+    }
+    if whole && tree.size != lines.len() as u64 {
+        return Err(format!(
+            "after a complete run the checkpoint covers {} of {} entries",
+            tree.size,
+            lines.len()
+        ));
+    }
+    Ok(())
+}
+
 // --- fixtures --------------------------------------------------------------------------------
 
 fn registry_init_args() -> Vec<String> {
@@ -826,8 +871,10 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<Scratch>) {
         template: reg_init_dir,
         args: registry_init_args(),
         check: Box::new(move |d| {
+            checkpoint_matches_tiles(d, false)?;
             if verify_log(d).is_err() {
                 expect(run_in(d, &rerun), 0, "re-running registry init")?;
+                checkpoint_matches_tiles(d, true)?;
             }
             verify_log(d)
         }),
@@ -858,8 +905,10 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<Scratch>) {
         args: accept.clone(),
         check: Box::new(move |d| {
             verify_log(d)?;
+            checkpoint_matches_tiles(d, false)?;
             expect(run_in(d, &rerun), 0, "re-running accept")?;
             verify_log(d)?;
+            checkpoint_matches_tiles(d, true)?;
             let logged = registry_publishes(d);
             for s in &statements {
                 if logged.iter().filter(|l| *l == s).count() != 1 {
@@ -887,7 +936,10 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<Scratch>) {
         name: "registry yank",
         template: yank_dir,
         args: yank,
-        check: Box::new(verify_log),
+        check: Box::new(|d| {
+            verify_log(d)?;
+            checkpoint_matches_tiles(d, false)
+        }),
     });
     // The registry's configuration names its key by absolute path, in `r`: the scratch
     // directories live as long as the sweep.

@@ -262,7 +262,11 @@ fn check_tlog(
     let checkpoint =
         Checkpoint::parse_body(note.text()).map_err(|e| ReceiptError::Checkpoint(e.to_string()))?;
     let mut keys = checkpoint_keys(&checkpoint.origin, epoch);
-    keys.extend(checkpoint_keys(&checkpoint.origin, registry.current()));
+    for key in checkpoint_keys(&checkpoint.origin, registry.current()) {
+        if !keys.iter().any(|k| k.key_id() == key.key_id()) {
+            keys.push(key);
+        }
+    }
     note.verify(&keys)
         .map_err(|e| ReceiptError::Checkpoint(e.to_string()))?;
     let tree = checkpoint.tree;

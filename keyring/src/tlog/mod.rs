@@ -26,6 +26,8 @@
 //!     [`TileHashes::entries`]), each checked against its leaf hash. A lying source, a
 //!     truncated or wrong-size tile, a missing tile: [`TlogError`], never a panic; reads are
 //!     bounded (8 KiB a hash tile, 256 × 65,537 bytes an entry bundle).
+//!   - [`store::inclusion_tiles`], [`store::consistency_tiles`], [`store::tree_hash_tiles`]:
+//!     which hash tiles a proof or a tree hash reads (to prefetch them).
 //!   - [`store::append`]: the writer. Given the directory, the published [`Tree`] and new
 //!     entries, writes the new and grown entry bundles and hash tiles durably (one flush for
 //!     the batch, each file atomic) and returns the new tree; then the caller signs a

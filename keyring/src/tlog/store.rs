@@ -406,6 +406,58 @@ impl HashSource for Layered<'_, '_> {
     }
 }
 
+/// Records the nodes a computation asks for, answering with zeros.
+struct Recorder {
+    nodes: Vec<(u8, u64)>,
+}
+
+impl HashSource for Recorder {
+    type Error = ProofError;
+    fn node(&mut self, level: u8, index: u64) -> Result<Hash, ProofError> {
+        self.nodes.push((level, index));
+        Ok([0; 32])
+    }
+}
+
+/// The hash tiles (as the tree of `size` has them) holding the hashes a computation over
+/// that tree reads.
+fn tiles_read(
+    size: u64,
+    run: impl FnOnce(&mut Recorder) -> Result<Vec<Hash>, ProofError>,
+) -> Result<Vec<TileId>, ProofError> {
+    let mut rec = Recorder { nodes: Vec::new() };
+    run(&mut rec)?;
+    let mut tiles: Vec<TileId> = rec
+        .nodes
+        .iter()
+        .filter_map(|&(level, index)| {
+            let (tl, n, _, _) = split_level(level, index);
+            TileId::in_tree(TileKind::Hashes(tl), n, size)
+        })
+        .collect();
+    tiles.sort();
+    tiles.dedup();
+    Ok(tiles)
+}
+
+/// The hash tiles holding the hashes of the inclusion proof of leaf `index` in a tree of
+/// `size`. [`TileHashes`] also reads the tree's partial tiles and the parents of full tiles,
+/// to verify them.
+pub fn inclusion_tiles(index: u64, size: u64) -> Result<Vec<TileId>, ProofError> {
+    tiles_read(size, |r| merkle::inclusion_proof(r, index, size))
+}
+
+/// The hash tiles holding the hashes of the consistency proof from `old` to `new` leaves.
+pub fn consistency_tiles(old: u64, new: u64) -> Result<Vec<TileId>, ProofError> {
+    tiles_read(new, |r| merkle::consistency_proof(r, old, new))
+}
+
+/// The hash tiles from which the root of a tree of `size` leaves is computed: its partial
+/// tiles, the right edge (every tile of the tree that is not full).
+pub fn tree_hash_tiles(size: u64) -> Vec<TileId> {
+    tiles_read(size, |r| merkle::tree_hash(r, size).map(|h| vec![h])).unwrap_or_default()
+}
+
 /// Appends `entries` to the tiled log in `dir`, whose published tree is `old`, and returns
 /// the new tree. Writes the new and grown entry bundles and hash tiles — durably, each file
 /// atomically, all flushed together — and nothing else: the caller signs a checkpoint for the
@@ -418,6 +470,9 @@ impl HashSource for Layered<'_, '_> {
 /// `old` are unpublished until the checkpoint names them — the next append from `old`
 /// replaces them. The old tree's tiles read here are checked against `old.root` first, so a
 /// damaged directory is refused rather than extended.
+///
+/// One writer at a time: the caller serialises appends to a directory (the registry holds its
+/// lock).
 ///
 /// Every entry must be at most 65,535 bytes ([`TileError::EntryTooLong`], checked before
 /// anything is written). An empty batch writes nothing and returns `old`.
@@ -715,6 +770,49 @@ mod tests {
         assert_eq!(tiles.entry(9).unwrap(), entry(9));
         assert_eq!(tiles.inclusion_proof(3).unwrap().len(), 4);
         assert_eq!(big.size, 300);
+    }
+
+    #[test]
+    fn the_tiles_a_proof_needs() {
+        let t = |level, index, width| TileId {
+            kind: TileKind::Hashes(level),
+            index,
+            width,
+        };
+        // Leaf 3 of 70,000: its level-0 tile, the level-1 tile for its siblings above 256,
+        // and level 2's single hash for the right side.
+        assert_eq!(
+            inclusion_tiles(3, 70_000).unwrap(),
+            vec![t(0, 0, 256), t(1, 0, 256), t(1, 1, 17), t(0, 273, 112)]
+                .into_iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            tree_hash_tiles(70_000),
+            vec![t(0, 273, 112), t(1, 1, 17), t(2, 0, 1)]
+        );
+        assert_eq!(tree_hash_tiles(65_536), vec![t(2, 0, 1)]);
+        assert_eq!(tree_hash_tiles(0), vec![]);
+        assert_eq!(consistency_tiles(70_000, 70_000).unwrap(), vec![]);
+        assert!(matches!(
+            inclusion_tiles(5, 5),
+            Err(ProofError::IndexOutOfRange { index: 5, size: 5 })
+        ));
+        // What the tiles give is what the proof used: a reader that serves only these tiles
+        // and the ones verification adds computes the proof.
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, mut mem) = grow(dir.path(), &[1_000]);
+        let needed = consistency_tiles(300, 1_000).unwrap();
+        assert!(needed.iter().all(|id| dir.path().join(id.path()).is_file()));
+        let reader = DirTileReader::new(dir.path());
+        assert_eq!(
+            TileHashes::new(&reader, tree)
+                .consistency_proof(300)
+                .unwrap(),
+            merkle::consistency_proof(&mut mem, 300, 1_000).unwrap()
+        );
     }
 
     #[test]

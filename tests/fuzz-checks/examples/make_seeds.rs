@@ -260,6 +260,24 @@ fn main() {
     ] {
         add("yubikey_ref", name, text.as_bytes().to_vec());
     }
+    for (name, text) in [
+        ("alias", "awskms:alias/release"),
+        (
+            "alias_arn",
+            "awskms:arn:aws-us-gov:kms:us-gov-west-1:111122223333:alias/release?region=us-gov-west-1",
+        ),
+        ("alias_region", "awskms:alias/ci/release_2?region=eu-west-1"),
+        (
+            "key_arn",
+            "awskms:arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+        ),
+        (
+            "key_id",
+            "awskms:1234abcd-12ab-34cd-56ef-1234567890ab?region=us-east-1",
+        ),
+    ] {
+        add("awskms_ref", name, text.as_bytes().to_vec());
+    }
 
     // Attestation pairs: real YubiKey chains, as DER and as PEM.
     let chains = root.join("hsm-adapters/tests/data/yubikey/chains");
@@ -356,6 +374,33 @@ fn main() {
         transcripts: Vec::new(),
     };
     add("ceremony_pending", "inception", inception.to_json());
+
+    // Transparency log: the documented checkpoints (one cosigned), a verifier key, and the
+    // documented entry bundle and hash tile behind their paths.
+    for (name, vector) in [
+        ("documented-empty-checkpoint", "tlog-checkpoint-empty"),
+        ("documented-cosigned-checkpoint", "tlog-checkpoint"),
+    ] {
+        let block = doc_block(&doc, &format!("<!-- vector: {vector} -->\n"));
+        add("tlog_note", name, format!("{block}\n").into_bytes());
+    }
+    for (name, path, vector) in [
+        (
+            "documented-entry-bundle",
+            "tile/entries/000.p/3",
+            "tlog-entry-bundle",
+        ),
+        ("documented-hash-tile", "tile/0/000.p/3", "tlog-hash-tile"),
+    ] {
+        let hex = doc_block(&doc, &format!("<!-- vector: {vector} -->\n"));
+        let mut bytes = format!("{path}\n").into_bytes();
+        bytes.extend(
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()),
+        );
+        add("tlog_tile", name, bytes);
+    }
 
     // Write, after checking that every target has seeds and accepts each of them.
     for target in TARGETS {

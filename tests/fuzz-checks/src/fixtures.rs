@@ -10,6 +10,7 @@ use ed25519_dalek::SigningKey;
 use hallmark_keyring::kel::{EventKind, Reason};
 use hallmark_keyring::receipt::{Receipt, SubjectType};
 use hallmark_keyring::statement::SignerRef;
+use hallmark_keyring::tlog::{KeyType, VerifierKey};
 use hallmark_keyring::trust::{Pin, PinSource, PinsFile, Policy, RegistryPin, TrustView};
 use hallmark_keyring::{
     Bundle, ContentDigest, Envelope, IdentityId, Kel, KeyEvent, Namespace, PublicKey, Sha256Digest,
@@ -105,6 +106,11 @@ pub struct Fixtures {
     pub statement_keys: Vec<PublicKey>,
     /// The time decisions are made at.
     pub now: Timestamp,
+    /// The transparency-log key of `docs/formats.md` (seed `00 01 … 1f`,
+    /// `example.org/hallmark-log`).
+    pub tlog_log_key: VerifierKey,
+    /// The witness key of `docs/formats.md` (seed 32 bytes `42`, `witness.example/w1`).
+    pub tlog_witness_key: VerifierKey,
 }
 
 /// The fixtures.
@@ -200,7 +206,22 @@ fn build() -> Fixtures {
         kels,
         releases: Default::default(),
     };
+    let tlog_key = |seed: [u8; 32]| PublicKey::new(SigningKey::from_bytes(&seed).verifying_key());
+    let tlog_log_key = VerifierKey::new(
+        "example.org/hallmark-log",
+        KeyType::Ed25519,
+        tlog_key(std::array::from_fn(|i| i as u8)),
+    )
+    .unwrap();
+    let tlog_witness_key = VerifierKey::new(
+        "witness.example/w1",
+        KeyType::Cosignature,
+        tlog_key([0x42; 32]),
+    )
+    .unwrap();
     Fixtures {
+        tlog_log_key,
+        tlog_witness_key,
         publisher,
         registry,
         artifact,

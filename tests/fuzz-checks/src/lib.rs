@@ -135,6 +135,14 @@ pub const TARGETS: &[Target] = &[
         check: check_ceremony_pending,
     },
     Target {
+        name: "tlog_note",
+        check: check_tlog_note,
+    },
+    Target {
+        name: "tlog_tile",
+        check: check_tlog_tile,
+    },
+    Target {
         name: "witness_request",
         check: check_witness_request,
     },
@@ -642,6 +650,99 @@ pub fn check_ceremony_pending(data: &[u8]) -> bool {
     let _ = KeyEvent::from_envelope(&pending.event);
     let _ = pending.event.expect_type(PayloadType::KeyEvent);
     true
+}
+
+/// A transparency-log signed note (a checkpoint, possibly cosigned): the note, its checkpoint
+/// body and a verifier key string are canonical; verification against the documented log and
+/// witness keys never panics, and a note that verifies is a checkpoint of that log.
+pub fn check_tlog_note(data: &[u8]) -> bool {
+    use hallmark_keyring::tlog::{Checkpoint, Note, VerifierKey};
+    if let Some(key) = text(data).and_then(|t| t.parse::<VerifierKey>().ok()) {
+        canonical("verifier key", data, key.to_string().as_bytes());
+    }
+    let Ok(note) = Note::parse(data) else {
+        return false;
+    };
+    canonical("signed note", data, &note.to_bytes());
+    if let Ok(checkpoint) = Checkpoint::parse_body(note.text()) {
+        canonical(
+            "checkpoint body",
+            note.text().as_bytes(),
+            checkpoint.body().as_bytes(),
+        );
+    }
+    let f = fixtures::get();
+    if let Ok(signed) = Checkpoint::open(data, &f.tlog_log_key) {
+        assert_eq!(signed.checkpoint.origin, f.tlog_log_key.name());
+        if let Ok(cosigned) = signed.cosignatures(std::slice::from_ref(&f.tlog_witness_key)) {
+            assert!(cosigned.iter().all(|c| c.timestamp.is_some()));
+        }
+    }
+    true
+}
+
+/// A transparency-log tile: the first line is a tile path, the rest its contents. The path
+/// and an accepted hash tile or entry bundle are canonical; served by a source that returns
+/// these bytes for every path, the verified reader refuses (or accepts) without panicking.
+pub fn check_tlog_tile(data: &[u8]) -> bool {
+    use hallmark_keyring::tlog::store::{FetchError, TileReader};
+    use hallmark_keyring::tlog::tile::{TileId, TileKind, encode_entry_bundle};
+    use hallmark_keyring::tlog::{TileHashes, Tree};
+    let Some(newline) = data.iter().position(|&b| b == b'\n') else {
+        return false;
+    };
+    let (path, contents) = (&data[..newline], &data[newline + 1..]);
+    let Some(id) = text(path).and_then(|p| TileId::parse_path(p).ok()) else {
+        return false;
+    };
+    canonical("tile path", path, id.path().as_bytes());
+    let accepted = match id.kind {
+        TileKind::Entries => match id.parse_entries(contents) {
+            Ok(entries) => {
+                canonical(
+                    "entry bundle",
+                    contents,
+                    &encode_entry_bundle(&entries).unwrap(),
+                );
+                true
+            }
+            Err(_) => false,
+        },
+        TileKind::Hashes(_) => match id.parse_hashes(contents) {
+            Ok(hashes) => {
+                canonical("hash tile", contents, &hashes.concat());
+                true
+            }
+            Err(_) => false,
+        },
+    };
+    /// Serves the same bytes for every path, as a lying server might.
+    struct Same<'a>(&'a [u8]);
+    impl TileReader for Same<'_> {
+        fn read(&self, path: &str, max: u64) -> Result<Vec<u8>, FetchError> {
+            if self.0.len() as u64 > max {
+                return Err(FetchError::TooLarge {
+                    path: path.to_owned(),
+                    max,
+                });
+            }
+            Ok(self.0.to_vec())
+        }
+    }
+    let reader = Same(contents);
+    let size = id.range().end.max(1);
+    let mut tiles = TileHashes::new(
+        &reader,
+        Tree {
+            size,
+            root: [0; 32],
+        },
+    );
+    // The root is all zeros, which no tile hashes to: every read must be refused.
+    assert!(tiles.inclusion_proof(size - 1).is_err() || size == 1);
+    let _ = tiles.entry(0);
+    let _ = tiles.consistency_proof(1);
+    accepted
 }
 
 /// The origin of the log whose `add-checkpoint` requests the witness seeds carry; its
