@@ -3,6 +3,9 @@
 //! evidence of forks, and state that survives a restart.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -20,9 +23,13 @@ use hallmark_tests::http::{self, post};
 const ORIGIN: &str = "registry.test/log";
 const NAME: &str = "witness.test/w1";
 
+/// The log's key: in the first tests the test signs checkpoints with it; in the registry
+/// tests it is the registry's key (seed [`REG`]).
 fn log_key() -> SigningKey {
-    SigningKey::from_bytes(&[42; 32])
+    SigningKey::from_bytes(&[REG; 32])
 }
+
+const REG: u8 = 70;
 
 fn log_vkey() -> VerifierKey {
     VerifierKey::new(
@@ -74,12 +81,16 @@ fn setup() -> Scratch {
 }
 
 fn serve(s: &Scratch) -> Served {
+    serve_config(s, "witness.json", NAME)
+}
+
+fn serve_config(s: &Scratch, config: &str, name: &str) -> Served {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hallmark"))
         .args([
             "witness",
             "serve",
             "--config",
-            "witness.json",
+            config,
             "--listen",
             "127.0.0.1:0",
             "--passphrase-file",
@@ -103,7 +114,7 @@ fn serve(s: &Scratch) -> Served {
     });
     let first = lines.recv_timeout(Duration::from_secs(60)).unwrap();
     let url = first
-        .strip_prefix(&format!("witness {NAME} listening on http://"))
+        .strip_prefix(&format!("witness {name} listening on http://"))
         .unwrap_or_else(|| panic!("{first}"));
     let addr = url
         .strip_suffix("/add-checkpoint")
@@ -443,4 +454,163 @@ fn a_bad_configuration_is_refused_with_what_to_fix() {
         .run(["witness", "vkey", "--config", "extra.json"])
         .expect(2);
     assert!(r.stderr.contains("unknown field `colour`"), "{}", r.stderr);
+}
+
+/// A registry `reg/` with origin [`ORIGIN`] and key seed [`REG`], a publisher P (key 1,
+/// org.example), witness w1 (running) and w2 (configured but down) added to the registry.
+fn registry_with_witnesses(s: &Scratch) -> (Served, common::Id) {
+    common::write_file_key(&s.join("reg.key"), REG);
+    s.file_key("reg-next.key");
+    s.run([
+        "registry",
+        "init",
+        "--registry",
+        "reg",
+        "--key",
+        "file:reg.key",
+        "--next-key",
+        "file:reg-next.key",
+        "--origin",
+        ORIGIN,
+        "--passphrase-file",
+        "pw",
+    ])
+    .expect(0);
+    let w = serve(s);
+    let w1 = vkey(s).to_string();
+    s.run([
+        "registry",
+        "add-witness",
+        "--registry",
+        "reg",
+        "--vkey",
+        &w1,
+        "--url",
+        &format!("http://{}", w.addr),
+    ])
+    .expect(0);
+    // w2: a key nobody serves, at a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let w2 = VerifierKey::new(
+        "witness.test/w2",
+        KeyType::Cosignature,
+        PublicKey::new(SigningKey::from_bytes(&[2; 32]).verifying_key()),
+    )
+    .unwrap();
+    let added = s
+        .run([
+            "registry",
+            "add-witness",
+            "--registry",
+            "reg",
+            "--vkey",
+            &w2.to_string(),
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .expect(0);
+    assert_eq!(
+        added.stdout,
+        format!("checkpoints will be submitted to {w2} at http://127.0.0.1:{port}\n")
+    );
+    let p = common::Id::incept(1, 2, &["org.example"], common::t(0));
+    p.write(&s.join("p.kel"));
+    (w, p)
+}
+
+fn publish(s: &Scratch, p: &common::Id, file: &str, version: &str) {
+    let bytes = format!("{file} {version}\n").into_bytes();
+    common::write_release(
+        s.path(),
+        file,
+        &bytes,
+        &p.bundle(
+            "org.example.tool",
+            version,
+            &bytes,
+            common::t(50),
+            &[p.current],
+        ),
+    );
+}
+
+fn accept(s: &Scratch, file: &str) -> hallmark_tests::Run {
+    s.run([
+        "registry",
+        "accept",
+        "--registry",
+        "reg",
+        "--passphrase-file",
+        "pw",
+        file,
+    ])
+}
+
+#[test]
+fn the_registry_publishes_checkpoints_with_the_cosignatures_of_the_witnesses_that_answer() {
+    let s = setup();
+    let (_w, p) = registry_with_witnesses(&s);
+    publish(&s, &p, "tool-1.0.tar", "1.0.0");
+    let run = accept(&s, "tool-1.0.tar").expect(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    // The inception and the publish: a tree of 3 entries (the registry's own inception, P's
+    // inception, the publish).
+    assert!(
+        lines.contains(&"checkpoint of 3 entries cosigned by witness witness.test/w1"),
+        "{}",
+        run.stdout
+    );
+    let down = lines
+        .iter()
+        .find(|l| {
+            l.starts_with("checkpoint of 3 entries NOT cosigned by witness witness.test/w2: ")
+        })
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(down.contains("/add-checkpoint: "), "{down}");
+
+    // The published checkpoint carries w1's cosignature, which verifies under w1's key.
+    let published = std::fs::read(s.join("reg/checkpoint")).unwrap();
+    let opened = Checkpoint::open(&published, &log_vkey()).unwrap();
+    assert_eq!(opened.checkpoint.tree.size, 3);
+    let cosigned = opened.cosignatures(&[vkey(&s)]).unwrap();
+    assert_eq!(cosigned[0].name, NAME);
+    assert_eq!(opened.note.signatures().len(), 2);
+    // And so does the receipt written into the bundle.
+    let bundle = hallmark_keyring::bundle::Bundle::from_json(
+        &std::fs::read(s.join("tool-1.0.tar.hallmark.json")).unwrap(),
+    )
+    .unwrap();
+    let receipt = hallmark_keyring::receipt::Receipt::from_envelope(&bundle.receipts[0]).unwrap();
+    assert_eq!(
+        receipt.tlog.unwrap().checkpoint.into_bytes(),
+        published,
+        "the receipt is proved against the cosigned checkpoint"
+    );
+
+    // The next run extends: the witness checks consistency from the size it cosigned.
+    publish(&s, &p, "tool-1.1.tar", "1.1.0");
+    let run = accept(&s, "tool-1.1.tar").expect(0);
+    assert!(
+        run.stdout
+            .contains("checkpoint of 4 entries cosigned by witness witness.test/w1"),
+        "{}",
+        run.stdout
+    );
+    let json = s
+        .run([
+            "registry",
+            "accept",
+            "--registry",
+            "reg",
+            "--passphrase-file",
+            "pw",
+            "--json",
+            "tool-1.1.tar",
+        ])
+        .expect(0)
+        .json();
+    // Nothing new: the checkpoint is not re-signed, so no witness was asked.
+    assert_eq!(json[0]["witnesses"], serde_json::json!([]));
 }

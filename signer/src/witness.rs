@@ -1,5 +1,6 @@
 //! `hallmark witness`: the configuration file and the HTTP server of a C2SP tlog-witness
-//! (the protocol itself is [`hallmark_keyring::tlog::witness`]).
+//! (the protocol itself is [`hallmark_keyring::tlog::witness`]); and [`HttpWitnesses`], the
+//! registry's client that collects cosignatures from its witnesses.
 //!
 //! The server speaks HTTP/1.1 (keep-alive) and answers one route,
 //! `POST <prefix>/add-checkpoint`. Every request is bounded: headers must arrive within
@@ -14,8 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hallmark_keyring::tlog::VerifierKey;
-use hallmark_keyring::tlog::witness::{MAX_REQUEST_BYTES, Refusal, SIZE_MEDIA_TYPE, Witness};
+use hallmark_keyring::tlog::merkle::Hash;
+use hallmark_keyring::tlog::witness::{
+    AddCheckpoint, CosignatureCollector, MAX_REQUEST_BYTES, Refusal, SIZE_MEDIA_TYPE, Witness,
+    WitnessEndpoint, WitnessOutcome,
+};
+use hallmark_keyring::tlog::{Checkpoint, KeyType, Note, NoteSignature, VerifierKey};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
@@ -352,4 +357,197 @@ fn refusal_response(refusal: &Refusal) -> (Response<Full<Bytes>>, String) {
         return (response, detail);
     }
     (text(status, format!("{detail}\n")), detail)
+}
+
+/// The largest answer read from a witness.
+const MAX_ANSWER_BYTES: u64 = 64 * 1024;
+
+/// How long a log waits for one witness, connection to last byte.
+pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A log's client of its witnesses over HTTP(S): submits each new checkpoint to every
+/// witness at once (one thread each, [`WITNESS_TIMEOUT`] each), retries once from the size a
+/// witness answers with 409, and keeps only cosignatures that verify under the witness's key.
+pub struct HttpWitnesses {
+    witnesses: Vec<(VerifierKey, String)>,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for HttpWitnesses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpWitnesses")
+            .field(
+                "witnesses",
+                &self
+                    .witnesses
+                    .iter()
+                    .map(|(k, u)| (k.name(), u))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpWitnesses {
+    /// A client of `endpoints`; refuses a key that is not a cosignature key and a URL that
+    /// is not `http://` or `https://`.
+    pub fn new(endpoints: &[WitnessEndpoint]) -> Result<HttpWitnesses, String> {
+        let mut witnesses = Vec::new();
+        for endpoint in endpoints {
+            let key: VerifierKey = endpoint
+                .vkey
+                .parse()
+                .map_err(|e| format!("witness key {:?}: {e}", endpoint.vkey))?;
+            if key.kind() != KeyType::Cosignature {
+                return Err(format!(
+                    "witness key {:?} is not a cosignature key (type 0x04)",
+                    endpoint.vkey
+                ));
+            }
+            if !crate::tlog_http::HttpTileReader::is_url(&endpoint.url) {
+                return Err(format!(
+                    "witness URL {:?} is not an http:// or https:// URL",
+                    endpoint.url
+                ));
+            }
+            witnesses.push((key, endpoint.url.trim_end_matches('/').to_owned()));
+        }
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(WITNESS_TIMEOUT))
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(HttpWitnesses { witnesses, agent })
+    }
+
+    /// One witness: submit, retry once on 409, verify the answer.
+    fn submit(
+        &self,
+        key: &VerifierKey,
+        url: &str,
+        note: &Note,
+        checkpoint: &Checkpoint,
+        previous: u64,
+        proof: &(dyn Fn(u64) -> Result<Vec<Hash>, String> + Sync),
+    ) -> Result<NoteSignature, String> {
+        let size = checkpoint.tree.size;
+        let mut old = previous.min(size);
+        let endpoint = format!("{url}/add-checkpoint");
+        for attempt in 0..2 {
+            let request = AddCheckpoint {
+                old,
+                proof: proof(old)?,
+                note: note.clone(),
+                checkpoint: checkpoint.clone(),
+            };
+            let mut response = self
+                .agent
+                .post(&endpoint)
+                .content_type("text/plain")
+                .send(&request.to_bytes()[..])
+                .map_err(|e| format!("{endpoint}: {e}"))?;
+            let status = response.status().as_u16();
+            let is_size = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with(SIZE_MEDIA_TYPE));
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_ANSWER_BYTES)
+                .read_to_vec()
+                .map_err(|e| format!("{endpoint}: {e}"))?;
+            let text = String::from_utf8_lossy(&body);
+            match status {
+                200 => return cosignature_in(note, &body, key),
+                409 if is_size && attempt == 0 => {
+                    let theirs: u64 = text.trim_end_matches('\n').parse().map_err(|_| {
+                        format!("{endpoint}: answered 409 with a malformed size {text:?}")
+                    })?;
+                    if theirs > size {
+                        return Err(format!(
+                            "it has cosigned a larger tree ({theirs} entries) than this checkpoint ({size}): this registry's log was cut short, or the witness saw another history"
+                        ));
+                    }
+                    old = theirs;
+                }
+                _ => {
+                    let first = text.lines().next().unwrap_or("").chars().take(300);
+                    return Err(format!(
+                        "{endpoint}: HTTP {status}: {}",
+                        first.collect::<String>()
+                    ));
+                }
+            }
+        }
+        Err(format!(
+            "{endpoint}: answered 409 twice; it is moving under this registry"
+        ))
+    }
+}
+
+/// The cosignature by `key` in a witness's answer (signature lines), verified over `note`.
+fn cosignature_in(note: &Note, answer: &[u8], key: &VerifierKey) -> Result<NoteSignature, String> {
+    let mut whole = note.text().as_bytes().to_vec();
+    whole.push(b'\n');
+    whole.extend_from_slice(answer);
+    let answered =
+        Note::parse(&whole).map_err(|e| format!("the answer is not signature lines: {e}"))?;
+    answered
+        .verify(std::slice::from_ref(key))
+        .map_err(|e| format!("its answer is not a valid cosignature: {e}"))?;
+    answered
+        .signatures()
+        .iter()
+        .find(|s| s.name == key.name() && s.key_id == key.key_id())
+        .cloned()
+        .ok_or_else(|| "its answer holds no cosignature by its key".to_owned())
+}
+
+impl CosignatureCollector for HttpWitnesses {
+    fn collect(
+        &self,
+        note: &Note,
+        previous: u64,
+        proof: &(dyn Fn(u64) -> Result<Vec<Hash>, String> + Sync),
+    ) -> Vec<WitnessOutcome> {
+        let checkpoint = match Checkpoint::parse_body(note.text()) {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .witnesses
+                    .iter()
+                    .map(|(k, _)| WitnessOutcome {
+                        name: k.name().to_owned(),
+                        result: Err(format!("the checkpoint is malformed: {e}")),
+                    })
+                    .collect();
+            }
+        };
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .witnesses
+                .iter()
+                .map(|(key, url)| {
+                    let checkpoint = &checkpoint;
+                    scope.spawn(move || WitnessOutcome {
+                        name: key.name().to_owned(),
+                        result: self.submit(key, url, note, checkpoint, previous, proof),
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(&self.witnesses)
+                .map(|(h, (key, _))| {
+                    h.join().unwrap_or_else(|_| WitnessOutcome {
+                        name: key.name().to_owned(),
+                        result: Err("submitting to it failed".to_owned()),
+                    })
+                })
+                .collect()
+        })
+    }
 }

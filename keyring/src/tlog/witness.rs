@@ -26,7 +26,9 @@ use sha2::{Digest, Sha256};
 use super::checkpoint::{Checkpoint, CheckpointError};
 use super::cosignature;
 use super::merkle::{self, EMPTY_ROOT, Hash};
-use super::note::{KeyType, MAX_NOTE_BYTES, Note, NoteError, VerifierKey, check_key_name};
+use super::note::{
+    KeyType, MAX_NOTE_BYTES, Note, NoteError, NoteSignature, VerifierKey, check_key_name,
+};
 use super::store::Tree;
 use crate::encoding::{base64_decode_array, hex_encode};
 use crate::envelope::Ed25519Signer;
@@ -594,6 +596,149 @@ impl Witness {
             Ok(()) | Err(fsutil::WriteError::Exists { .. }) => Ok(path),
             Err(e) => Err(internal(&e)),
         }
+    }
+}
+
+/// A witness a log submits its checkpoints to: its cosignature verifier key and the URL
+/// prefix of its `add-checkpoint` endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WitnessEndpoint {
+    /// The witness's cosignature verifier key (`<name>+<key id>+<base64(0x04 || key)>`).
+    pub vkey: String,
+    /// The submission prefix: the request goes to `<url>/add-checkpoint`.
+    pub url: String,
+}
+
+/// What one witness did with a checkpoint submitted to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessOutcome {
+    /// The witness's name.
+    pub name: String,
+    /// Its cosignature, verified under its key, or why there is none.
+    pub result: Result<NoteSignature, String>,
+}
+
+/// Collects witness cosignatures for a checkpoint a log just signed: the log's side of
+/// c2sp.org/tlog-witness. An implementation submits the checkpoint to each witness with a
+/// consistency proof from the size the witness last cosigned (`proof(old)` computes it from
+/// the log's tiles), verifies each cosignature under the witness's key, and returns one
+/// outcome per witness. A witness that is down or refuses yields an error outcome; it never
+/// stops the log from publishing.
+pub trait CosignatureCollector: Send + Sync {
+    /// Submits `note` (the signed checkpoint) to every witness. `previous` is the size of the
+    /// log's previous checkpoint, the likeliest size a witness last cosigned.
+    fn collect(
+        &self,
+        note: &Note,
+        previous: u64,
+        proof: &(dyn Fn(u64) -> Result<Vec<Hash>, String> + Sync),
+    ) -> Vec<WitnessOutcome>;
+}
+
+/// A consumer's witness policy: at least `threshold` of these witnesses must have cosigned a
+/// checkpoint for it to count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WitnessPolicy {
+    /// How many distinct witnesses must have cosigned.
+    pub threshold: usize,
+    /// The witnesses' cosignature verifier keys.
+    pub witnesses: Vec<VerifierKey>,
+}
+
+/// Why a checkpoint does not meet a witness policy.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The policy cannot be met: no witnesses, a threshold of 0, or more than the witnesses.
+    #[error("the witness policy {policy} cannot be met: {detail}")]
+    Invalid {
+        /// The policy, described.
+        policy: String,
+        /// What is wrong.
+        detail: &'static str,
+    },
+    /// Too few valid cosignatures.
+    #[error(
+        "the checkpoint is cosigned by {} of the witnesses the policy names ({}), and the \
+         witness policy {policy} requires {needed}",
+        signed.len(),
+        if signed.is_empty() { "none".to_owned() } else { signed.join(", ") }
+    )]
+    NotMet {
+        /// The policy, described.
+        policy: String,
+        /// The threshold.
+        needed: usize,
+        /// The witnesses whose cosignatures verified.
+        signed: Vec<String>,
+    },
+    /// A cosignature by a witness of the policy does not verify.
+    #[error("the cosignature by witness {name} does not verify (witness policy {policy})")]
+    BadCosignature {
+        /// The policy, described.
+        policy: String,
+        /// The witness.
+        name: String,
+    },
+}
+
+impl WitnessPolicy {
+    /// A short description naming the policy: `2 of [w1, w2, w3]`.
+    pub fn describe(&self) -> String {
+        let names: Vec<&str> = self.witnesses.iter().map(VerifierKey::name).collect();
+        format!("{} of [{}]", self.threshold, names.join(", "))
+    }
+
+    /// Checks that at least `threshold` distinct witnesses of the policy cosigned `note`
+    /// (cosignature v1 under their keys); returns their names. Signatures by other keys are
+    /// ignored; a witness counts once however many lines it has; a line by a witness of the
+    /// policy that does not verify refuses the checkpoint.
+    pub fn check(&self, note: &Note) -> Result<Vec<String>, PolicyError> {
+        let policy = self.describe();
+        let mut distinct: Vec<&VerifierKey> = Vec::new();
+        for key in &self.witnesses {
+            if !distinct
+                .iter()
+                .any(|k| k.name() == key.name() && k.key_id() == key.key_id())
+            {
+                distinct.push(key);
+            }
+        }
+        if distinct.is_empty() || self.threshold == 0 || self.threshold > distinct.len() {
+            return Err(PolicyError::Invalid {
+                policy,
+                detail: "the threshold must be between 1 and the number of distinct witnesses",
+            });
+        }
+        if distinct.iter().any(|k| k.kind() != KeyType::Cosignature) {
+            return Err(PolicyError::Invalid {
+                policy,
+                detail: "a witness key must be a cosignature key (type 0x04)",
+            });
+        }
+        let keys: Vec<VerifierKey> = distinct.into_iter().cloned().collect();
+        let signed = match note.verify(&keys) {
+            Ok(verified) => {
+                let mut names: Vec<String> = verified.into_iter().map(|v| v.name).collect();
+                names.sort();
+                names.dedup();
+                names
+            }
+            Err(NoteError::NoKnownSignature { .. }) => Vec::new(),
+            Err(NoteError::BadSignature { name, .. }) => {
+                return Err(PolicyError::BadCosignature { policy, name });
+            }
+            Err(_) => Vec::new(),
+        };
+        if signed.len() < self.threshold {
+            return Err(PolicyError::NotMet {
+                policy,
+                needed: self.threshold,
+                signed,
+            });
+        }
+        Ok(signed)
     }
 }
 

@@ -899,6 +899,28 @@ pub enum RegistryCommand {
         #[command(flatten)]
         dir: RegistryDir,
     },
+
+    /// Submit every new checkpoint to a witness (c2sp.org/tlog-witness) for its cosignature.
+    ///
+    /// From the next accept run on, each checkpoint is sent to every configured witness with
+    /// a consistency proof; the cosignatures that verify are published in the checkpoint and
+    /// so reach every receipt proved against it. A witness that is down or refuses does not
+    /// stop publishing; the accept run says which witnesses cosigned.
+    AddWitness(RegistryAddWitnessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryAddWitnessArgs {
+    /// The witness's cosignature verifier key (`hallmark witness vkey` prints it).
+    #[arg(long, value_name = "VKEY")]
+    pub vkey: String,
+
+    /// The witness's submission URL prefix (the request goes to URL/add-checkpoint).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    #[command(flatten)]
+    pub dir: RegistryDir,
 }
 
 #[derive(Debug, Args)]

@@ -55,6 +55,11 @@ hallmark key attest yubikey:slot=9c --out-dir attestation/",
 hallmark key verify-attestation --device f9.pem --key-cert attestation-9c.pem --key alice.pub",
     ),
     (
+        &["registry", "add-witness"],
+        "# Have a witness cosign every new checkpoint (its key from `hallmark witness vkey`):
+hallmark registry add-witness --registry reg --vkey 'witness.example/w1+aa4a09d1+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs' --url https://witness.example/w1",
+    ),
+    (
         &["witness", "serve"],
         "# Serve the witness configured in witness.json (until stopped):
 hallmark witness serve --config witness.json --passphrase-file witness-pw
