@@ -614,3 +614,121 @@ fn the_registry_publishes_checkpoints_with_the_cosignatures_of_the_witnesses_tha
     // Nothing new: the checkpoint is not re-signed, so no witness was asked.
     assert_eq!(json[0]["witnesses"], serde_json::json!([]));
 }
+
+/// A trust store `store` pinning the registry (served from `reg/`) with a witness policy,
+/// and P with receipts required.
+fn consumer(s: &Scratch, store: &str, policy: &[&str]) -> hallmark_tests::Run {
+    let mut args = vec![
+        "keyring",
+        "pin-registry",
+        "main",
+        "--identity",
+        "reg/registry.kel",
+        "--keyring",
+        store,
+        "--location",
+        "reg",
+    ];
+    args.extend_from_slice(policy);
+    let run = s.run(&args);
+    if run.code == 0 {
+        s.run([
+            "keyring",
+            "pin",
+            "org.example",
+            "--identity",
+            "p.kel",
+            "--require-receipt",
+            "main",
+            "--keyring",
+            store,
+        ])
+        .expect(0);
+    }
+    run
+}
+
+#[test]
+fn consumers_require_k_of_n_witness_cosignatures_and_name_the_policy_when_refusing() {
+    let s = setup();
+    let (_w, p) = registry_with_witnesses(&s);
+    let w1 = vkey(&s).to_string();
+    let registry: serde_json::Value = serde_json::from_str(&s.read("reg/registry.json")).unwrap();
+    let w2 = registry["witnesses"][1]["vkey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    publish(&s, &p, "tool-1.0.tar", "1.0.0");
+    accept(&s, "tool-1.0.tar").expect(0);
+
+    // 1 of [w1]: w1 cosigned; the receipt and the refreshed checkpoint count.
+    consumer(&s, "one", &["--witness", &w1]).expect(0);
+    let run = s
+        .run(["verify", "--keyring", "one", "tool-1.0.tar"])
+        .expect(0);
+    assert!(run.stdout.contains("trusted"), "{}", run.stdout);
+    s.run(["keyring", "refresh", "main", "--keyring", "one"])
+        .expect(0);
+
+    // 2 of [w1, w2]: w2 was down; both refused, naming the policy.
+    consumer(
+        &s,
+        "two",
+        &[
+            "--witness",
+            &w1,
+            "--witness",
+            &w2,
+            "--witness-threshold",
+            "2",
+        ],
+    )
+    .expect(0);
+    let run = s
+        .run(["verify", "--keyring", "two", "tool-1.0.tar"])
+        .expect(1);
+    assert!(
+        run.stdout.contains(
+            "rejected: unwitnessed: the receipt from registry `main`: the checkpoint is cosigned by 1 of the witnesses the policy names (witness.test/w1), and the witness policy 2 of [witness.test/w1, witness.test/w2] requires 2"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = s
+        .run(["keyring", "refresh", "main", "--keyring", "two"])
+        .expect(1);
+    assert!(
+        run.stdout.contains(
+            "rejected: unwitnessed: the checkpoint registry `main` serves is refused: the checkpoint is cosigned by 1 of the witnesses the policy names (witness.test/w1), and the witness policy 2 of [witness.test/w1, witness.test/w2] requires 2; nothing was changed"
+        ),
+        "{}",
+        run.stdout
+    );
+
+    // 1 of [w2] alone: no cosignature at all.
+    consumer(&s, "other", &["--witness", &w2]).expect(0);
+    let run = s
+        .run(["verify", "--keyring", "other", "tool-1.0.tar"])
+        .expect(1);
+    assert!(
+        run.stdout.contains("cosigned by 0 of the witnesses the policy names (none), and the witness policy 1 of [witness.test/w2] requires 1"),
+        "{}",
+        run.stdout
+    );
+
+    // Policies that cannot work are refused when pinned.
+    let run = consumer(&s, "bad", &["--witness", &w1, "--witness", &w2]).expect(2);
+    assert!(
+        run.stderr.contains("add --witness-threshold K"),
+        "{}",
+        run.stderr
+    );
+    let run = consumer(&s, "bad", &["--witness", &w1, "--witness-threshold", "2"]).expect(2);
+    assert!(run.stderr.contains("cannot be met"), "{}", run.stderr);
+    let run = consumer(&s, "bad", &["--witness", &log_vkey().to_string()]).expect(2);
+    assert!(
+        run.stderr.contains("cosignature key (type 0x04)"),
+        "{}",
+        run.stderr
+    );
+}

@@ -1129,4 +1129,70 @@ mod tests {
              CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
         );
     }
+
+    #[test]
+    fn a_witness_policy_counts_distinct_valid_cosigners_and_refuses_a_bad_one() {
+        let t = Tree {
+            size: 9,
+            root: [4; 32],
+        };
+        let cp = Checkpoint::new(ORIGIN, t).unwrap();
+        let w = |n: u8| SigningKey::from_bytes(&[n; 32]);
+        let vk = |name: &str, n: u8| {
+            VerifierKey::new(
+                name,
+                KeyType::Cosignature,
+                PublicKey::new(w(n).verifying_key()),
+            )
+            .unwrap()
+        };
+        let mut note = signed(ORIGIN, t, &log_key());
+        for (name, n) in [("w1", 1), ("w2", 2), ("w1", 1), ("outsider", 9)] {
+            note.push_signature(cosignature::cosign(&cp, name, 5, &w(n)).unwrap())
+                .unwrap();
+        }
+        let policy = |k, keys: Vec<VerifierKey>| WitnessPolicy {
+            threshold: k,
+            witnesses: keys,
+        };
+        // Two distinct witnesses signed; w1's second line does not count twice; the
+        // outsider counts for nothing.
+        let all = vec![vk("w1", 1), vk("w2", 2), vk("w3", 3)];
+        assert_eq!(
+            policy(2, all.clone()).check(&note).unwrap(),
+            vec!["w1".to_owned(), "w2".to_owned()]
+        );
+        let e = policy(3, all.clone()).check(&note).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the checkpoint is cosigned by 2 of the witnesses the policy names (w1, w2), and the \
+             witness policy 3 of [w1, w2, w3] requires 3"
+        );
+        // The same key listed twice is one witness.
+        assert!(matches!(
+            policy(2, vec![vk("w1", 1), vk("w1", 1)]).check(&note),
+            Err(PolicyError::Invalid { .. })
+        ));
+        for k in [0, 4] {
+            assert!(matches!(
+                policy(k, all.clone()).check(&note),
+                Err(PolicyError::Invalid { .. })
+            ));
+        }
+        // A log key is not a witness key.
+        assert!(matches!(
+            policy(1, vec![log_vkey()]).check(&note),
+            Err(PolicyError::Invalid { .. })
+        ));
+        // A cosignature by a policy witness over another checkpoint refuses the note.
+        let other = Checkpoint::new(ORIGIN, Tree { size: 10, ..t }).unwrap();
+        let mut forged = signed(ORIGIN, t, &log_key());
+        forged
+            .push_signature(cosignature::cosign(&other, "w1", 5, &w(1)).unwrap())
+            .unwrap();
+        assert!(matches!(
+            policy(1, all).check(&forged),
+            Err(PolicyError::BadCosignature { .. })
+        ));
+    }
 }

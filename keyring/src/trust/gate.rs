@@ -666,8 +666,8 @@ impl<'a> Gate<'a> {
             Ok(r) => r,
             Err(msg) => return ctx.reject(Rejection::BadSignature, msg),
         };
-        if let Err(msg) = self.receipt_checkpoints(&receipts, out) {
-            return ctx.reject(Rejection::Equivocation, msg);
+        if let Err((rejection, msg)) = self.receipt_checkpoints(&receipts, out) {
+            return ctx.reject(rejection, msg);
         }
         let proof = proof_time(&receipts);
 
@@ -995,22 +995,50 @@ impl<'a> Gate<'a> {
         &self,
         receipts: &[(String, Receipt)],
         out: &mut Outcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), (Rejection, String)> {
         for (name, receipt) in receipts {
+            self.witnessed(name, receipt)
+                .map_err(|msg| (Rejection::Unwitnessed, msg))?;
             let Some(proof) = &receipt.tlog else { continue };
             let known = self.view.checkpoints.get(name);
             if let Offered::Equivocation { held } = compare_offered(known, &proof.checkpoint) {
                 out.checkpoints
                     .push((name.clone(), proof.checkpoint.clone()));
-                return Err(format!(
-                    "the receipt from registry `{name}` is proved against a checkpoint of the same size as the one this store holds, with another root hash: the registry signed two histories (the held checkpoint: {:?}); both are kept as evidence",
-                    held.lines().take(3).collect::<Vec<_>>().join(" ")
+                return Err((
+                    Rejection::Equivocation,
+                    format!(
+                        "the receipt from registry `{name}` is proved against a checkpoint of the same size as the one this store holds, with another root hash: the registry signed two histories (the held checkpoint: {:?}); both are kept as evidence",
+                        held.lines().take(3).collect::<Vec<_>>().join(" ")
+                    ),
                 ));
             }
             out.checkpoints
                 .push((name.clone(), proof.checkpoint.clone()));
         }
         Ok(())
+    }
+
+    /// Checks a receipt of registry `name` against the pin's witness policy: its checkpoint
+    /// must carry enough valid witness cosignatures (a receipt without a checkpoint has none).
+    fn witnessed(&self, name: &str, receipt: &Receipt) -> Result<(), String> {
+        let Some(pin) = self.view.pins.registry(name) else {
+            return Ok(());
+        };
+        let Some(policy) = pin.witness_policy()? else {
+            return Ok(());
+        };
+        let Some(proof) = &receipt.tlog else {
+            return Err(format!(
+                "the receipt from registry `{name}` carries no checkpoint, and its pin requires the witness policy {}",
+                policy.describe()
+            ));
+        };
+        let note = crate::tlog::Note::parse(proof.checkpoint.as_bytes())
+            .map_err(|e| format!("the receipt's checkpoint from registry `{name}`: {e}"))?;
+        policy
+            .check(&note)
+            .map(|_| ())
+            .map_err(|e| format!("the receipt from registry `{name}`: {e}"))
     }
 
     /// Whether `key` carries a hardware attestation that verifies.

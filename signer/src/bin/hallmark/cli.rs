@@ -837,6 +837,16 @@ pub struct PinRegistryArgs {
     #[arg(long, value_name = "AGE")]
     pub max_age: Option<String>,
 
+    /// Require the registry's checkpoints to be cosigned by this witness (its cosignature
+    /// verifier key, as `hallmark witness vkey` prints it); repeatable. Receipts and refreshed
+    /// checkpoints without enough valid cosignatures are refused (`rejected: unwitnessed`).
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witnesses: Vec<String>,
+
+    /// How many of the --witness keys must have cosigned (needed with more than one).
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    pub witness_threshold: Option<u64>,
+
     #[command(flatten)]
     pub dir: KeyringDir,
 }

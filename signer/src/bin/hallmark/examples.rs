@@ -154,7 +154,9 @@ hallmark keyring pin org.acme --identity org.acme.kel --require-attestation --ke
     (
         &["keyring", "pin-registry"],
         "# Pin a registry, so that pins can require its receipts:
-hallmark keyring pin-registry main --identity registry.kel --keyring .hallmark/trust",
+hallmark keyring pin-registry main --identity registry.kel --keyring .hallmark/trust
+# Require its checkpoints to be cosigned by a witness:
+hallmark keyring pin-registry main --identity registry.kel --keyring .hallmark/trust --witness 'witness.example/w1+aa4a09d1+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs'",
     ),
     (
         &["keyring", "unpin"],
