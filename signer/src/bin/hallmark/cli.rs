@@ -107,6 +107,18 @@ pub enum Command {
     #[command(subcommand)]
     Witness(WitnessCommand),
 
+    /// Follow registries' transparency logs and alert on every change to watched namespaces.
+    ///
+    /// Each poll fetches a registry's checkpoint, proves it consistent with the last one seen
+    /// (a fork is an alert, with both checkpoints kept), reads the new entries from the tiles
+    /// and raises an alert for each event touching a watched namespace: a new identity
+    /// claiming it, a publish by an identity not linked to its holder, a transfer, a
+    /// compromised rotation, a revocation, a yank, a key event log fork. One line per alert
+    /// (JSON lines with --json); --exec runs a command per alert. The position is kept under
+    /// --state: a restarted monitor neither misses nor repeats an alert. With --once: exit 0
+    /// if nothing was raised, 1 if alerts were, 2 if a registry could not be read.
+    Monitor(MonitorArgs),
+
     /// Run a tour on a throwaway file key: sign a package tree, verify it, tamper with it.
     Quickstart(QuickstartArgs),
 
@@ -1087,6 +1099,41 @@ mod tests {
             assert_eq!(after.get(path), Some(description), "{path}");
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// A registry to follow: its directory or http(s) URL; repeatable.
+    #[arg(long = "registry", value_name = "DIR|URL", required = true)]
+    pub registries: Vec<String>,
+
+    /// Watch the namespaces pinned in this trust store (their pinned identities are their
+    /// holders).
+    #[arg(long, value_name = "DIR")]
+    pub keyring: Option<PathBuf>,
+
+    /// Watch this namespace (its first claimant in the log is taken as its holder);
+    /// repeatable.
+    #[arg(long = "watch", value_name = "NAMESPACE")]
+    pub watches: Vec<String>,
+
+    /// Where the monitor keeps its position and evidence.
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+
+    /// Time between polls (`1s`, `30s`, `5m`).
+    #[arg(long, value_name = "AGE", default_value = "60s")]
+    pub interval: String,
+
+    /// Poll each registry once, deliver the alerts, and exit.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Run this shell command for each alert, with the alert as one JSON line on its standard
+    /// input (and HALLMARK_ALERT_KIND, HALLMARK_ALERT_ID in its environment). An alert whose
+    /// command fails is kept and retried at the next poll.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -60,6 +60,13 @@ hallmark key verify-attestation --device f9.pem --key-cert attestation-9c.pem --
 hallmark registry add-witness --registry reg --vkey 'witness.example/w1+aa4a09d1+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs' --url https://witness.example/w1",
     ),
     (
+        &["monitor"],
+        "# Alert within seconds on any change to the namespaces pinned in a trust store:
+hallmark monitor --registry https://registry.example/log --keyring .hallmark/trust --state monitor-state --interval 1s
+# Watch a namespace, page someone for each alert, check once (for cron):
+hallmark monitor --registry reg --watch org.example --state monitor-state --exec 'page-oncall' --once",
+    ),
+    (
         &["witness", "serve"],
         "# Serve the witness configured in witness.json (until stopped):
 hallmark witness serve --config witness.json --passphrase-file witness-pw

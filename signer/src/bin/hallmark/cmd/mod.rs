@@ -5,6 +5,7 @@ mod hash;
 mod interop;
 mod key;
 mod keyring;
+mod monitor;
 mod quickstart;
 mod registry;
 mod sign;
@@ -32,6 +33,7 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
         Command::Keyring(cmd) => keyring::run(cmd, out),
         Command::Registry(cmd) => registry::run(cmd, out),
         Command::Witness(cmd) => witness::run(cmd, out),
+        Command::Monitor(args) => monitor::run(args, out),
         Command::Quickstart(args) => quickstart::run(args, out),
         Command::SshKeygen(args) => interop::ssh_keygen(args, out),
         Command::Completions { shell } => {
