@@ -875,6 +875,17 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<Scratch>) {
             if verify_log(d).is_err() {
                 expect(run_in(d, &rerun), 0, "re-running registry init")?;
                 checkpoint_matches_tiles(d, true)?;
+            } else {
+                // The next run that opens the registry catches its tiles up.
+                expect(
+                    run_in(
+                        d,
+                        &args(&["registry", "rebuild-state", "--registry", "reg"]),
+                    ),
+                    0,
+                    "opening the registry again",
+                )?;
+                checkpoint_matches_tiles(d, false)?;
             }
             verify_log(d)
         }),
@@ -938,7 +949,19 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<Scratch>) {
         args: yank,
         check: Box::new(|d| {
             verify_log(d)?;
-            checkpoint_matches_tiles(d, false)
+            checkpoint_matches_tiles(d, false)?;
+            // The next run with the key signs the checkpoint of the whole log.
+            let receipt = args(&[
+                "registry",
+                "receipt",
+                "--registry",
+                "reg",
+                "--passphrase-file",
+                "pw",
+                "one.tar",
+            ]);
+            expect(run_in(d, &receipt), 0, "re-issuing a receipt")?;
+            checkpoint_matches_tiles(d, true)
         }),
     });
     // The registry's configuration names its key by absolute path, in `r`: the scratch

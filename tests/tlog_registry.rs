@@ -340,6 +340,17 @@ fn refresh_from_a_directory_extends_key_event_logs_and_records_the_checkpoint() 
     );
     // Nothing new: the same checkpoint verifies again.
     f.refresh(&[]).expect(0);
+    let run = f.run(&["keyring", "show", "--keyring", "trust"]).expect(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "  main -> {}\n    checkpoint: 4 entries, verified ",
+            hallmark_keyring::kel::KelFile::read_verified(&f.s.join("reg/registry.kel"))
+                .unwrap()
+                .identity()
+        )),
+        "{}",
+        run.stdout
+    );
 }
 
 /// `python3 -m http.server` serving `dir` on a free loopback port; killed when dropped.
@@ -727,4 +738,98 @@ fn faults_in_what_a_registry_serves_are_refused_with_their_reason() {
     let held: serde_json::Value =
         serde_json::from_str(&f.s.read("trust/registries/main.json")).unwrap();
     assert!(held["checkpoint"].as_str().unwrap().contains("\n3\n"));
+}
+
+/// The commands `docs/registry.md` and `docs/verifying.md` show for the transparency log, run
+/// as written with the registry's directory, port and URL of this test put in.
+#[test]
+fn the_commands_the_docs_show_for_the_transparency_log_run() {
+    let f = Fx::new();
+    f.publish("a.tar", "1.0.0");
+    f.accept(&["a.tar"]).expect(0);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut commands = Vec::new();
+    for doc in ["docs/registry.md", "docs/verifying.md"] {
+        let text = std::fs::read_to_string(repo.join(doc)).unwrap();
+        commands.extend(
+            text.lines()
+                .map(str::trim)
+                .filter_map(|l| l.strip_prefix("$ "))
+                .filter(|c| {
+                    [
+                        "http.server",
+                        "rebuild-state",
+                        "keyring refresh",
+                        "--max-age",
+                    ]
+                    .iter()
+                    .any(|k| c.contains(k))
+                })
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(commands.len(), 4, "{commands:?}");
+    let reg = f.s.join("reg").display().to_string();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut server = None;
+    for command in &commands {
+        let command = command
+            .replace("/srv/hallmark", &reg)
+            .replace("8080", &port.to_string())
+            .replace("https://registry.example/hallmark", &url)
+            .replace("--identity registry.kel", "--identity reg/registry.kel");
+        let words: Vec<&str> = command.split_whitespace().collect();
+        match words[0] {
+            "python3" => {
+                let child = Command::new("python3")
+                    .args(&words[1..])
+                    .arg("--bind")
+                    .arg("127.0.0.1")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap();
+                server = Some(HttpServer {
+                    child,
+                    url: url.clone(),
+                });
+                for _ in 0..200 {
+                    if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
+            "hallmark" => {
+                let run = f.run(&words[1..]).expect(0);
+                if command.contains("pin-registry") {
+                    // The doc's store pins the publisher too.
+                    f.run(&[
+                        "keyring",
+                        "pin",
+                        "org.example",
+                        "--identity",
+                        "p.kel",
+                        "--keyring",
+                        "trust",
+                    ])
+                    .expect(0);
+                }
+                if command.contains("keyring refresh") {
+                    assert_eq!(
+                        run.stdout,
+                        "registry `main`: checkpoint of 3 entries verified (held: 0); 0 key event log(s) extended\n"
+                    );
+                }
+            }
+            other => panic!("unexpected command {other} in the docs"),
+        }
+    }
+    assert!(server.is_some_and(|s| s.url == url));
+    assert!(f.verify("a.tar").stdout.starts_with("a.tar: trusted: "));
 }

@@ -216,6 +216,39 @@ pub fn read(path: &Path) -> Result<RawLog, LogIoError> {
     }))
 }
 
+/// Opens a log for reading: only a regular file, opened without blocking (a FIFO named as a
+/// log is refused), no larger than [`MAX_LOG_BYTES`]; `None` if it does not exist. Returns the
+/// file and its length.
+fn open_log(path: &Path) -> Result<Option<(File, u64)>, LogIoError> {
+    let file = match crate::fsutil::open_regular(path, crate::fsutil::Follow::Yes) {
+        Ok(f) => f,
+        Err(crate::fsutil::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(None);
+        }
+        Err(source) => {
+            return Err(LogIoError::Read {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    let len = file
+        .metadata()
+        .map_err(|source| LogIoError::Io {
+            action: "read",
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
+    if len > MAX_LOG_BYTES {
+        return Err(LogIoError::Read {
+            path: path.to_owned(),
+            source: crate::fsutil::ReadError::TooLarge { max: MAX_LOG_BYTES },
+        });
+    }
+    Ok(Some((file, len)))
+}
+
 /// The end of a log as read by [`read_tail`]: its head, from the last complete line alone,
 /// and the size of a torn tail.
 #[derive(Clone, Debug)]
@@ -239,30 +272,13 @@ pub fn read_tail<R: Record>(path: &Path) -> Result<Option<Tail<R>>, LogIoError> 
         path: path.to_owned(),
         source,
     };
-    // Only a regular file, opened without blocking: a FIFO named as a log is refused.
-    let mut file = match crate::fsutil::open_regular(path, crate::fsutil::Follow::Yes) {
-        Ok(f) => f,
-        Err(crate::fsutil::ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Some(Tail {
-                head: Head::default(),
-                last: None,
-                torn_tail: 0,
-            }));
-        }
-        Err(source) => {
-            return Err(LogIoError::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
+    let Some((mut file, len)) = open_log(path)? else {
+        return Ok(Some(Tail {
+            head: Head::default(),
+            last: None,
+            torn_tail: 0,
+        }));
     };
-    let len = file.metadata().map_err(io)?.len();
-    if len > MAX_LOG_BYTES {
-        return Err(LogIoError::Read {
-            path: path.to_owned(),
-            source: crate::fsutil::ReadError::TooLarge { max: MAX_LOG_BYTES },
-        });
-    }
     // Read back from the end, block by block, until the last complete line is in memory (or
     // the line is longer than any entry may be).
     let mut buf: Vec<u8> = Vec::new();
@@ -336,27 +352,12 @@ pub fn read_from(path: &Path, offset: u64) -> Result<(RawLog, u64), LogIoError> 
         path: path.to_owned(),
         source,
     };
-    let mut file = match crate::fsutil::open_regular(path, crate::fsutil::Follow::Yes) {
-        Ok(f) => f,
-        Err(crate::fsutil::ReadError::Io(e))
-            if e.kind() == std::io::ErrorKind::NotFound && offset == 0 =>
-        {
+    let Some((mut file, len)) = open_log(path)? else {
+        if offset == 0 {
             return Ok((RawLog::default(), 0));
         }
-        Err(source) => {
-            return Err(LogIoError::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        return Err(io(std::io::ErrorKind::NotFound.into()));
     };
-    let len = file.metadata().map_err(io)?.len();
-    if len > MAX_LOG_BYTES {
-        return Err(LogIoError::Read {
-            path: path.to_owned(),
-            source: crate::fsutil::ReadError::TooLarge { max: MAX_LOG_BYTES },
-        });
-    }
     if offset > len {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,

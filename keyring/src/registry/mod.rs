@@ -1,24 +1,30 @@
 //! A registry: checks every publish and every key event, countersigns what it accepts, and
-//! keeps a signed, hash-chained log of it.
+//! keeps a signed, hash-chained log of it, which is also a C2SP transparency log.
 //!
 //! A registry is a directory:
 //!
 //! ```text
 //! registry/
-//!   registry.json   the registry's identity and the reference of its signing key
+//!   registry.json   the registry's identity, the reference of its signing key, its log's origin
 //!   registry.kel    the registry's key event log, for consumers to pin
 //!   log.jsonl       the log ([`crate::hashlog`]), every entry signed by the registry
+//!   checkpoint      the signed checkpoint of the transparency log ([`tiles`])
+//!   tile/           its hash tiles and entry bundles (each line of log.jsonl is a leaf)
+//!   state.db        the state the checks read ([`sqlite`]), derived from the log
 //!   .lock           taken while writing
 //! ```
 //!
-//! **Storage.** The log is the registry's only state: everything else (the key event log held
-//! for each identity, who registered which namespace, which versions exist, which are yanked)
-//! is rebuilt from it when the registry is opened. Appends are one `write` and one `fsync` per
-//! batch, so a batch of accepts costs one flush; a torn final line from a killed process was
-//! never acknowledged and is cut off by the next append. Receipts are written into bundles only
-//! after the log is flushed; they are a deterministic function of the log entry (Ed25519
-//! signatures are deterministic), so a receipt lost to a crash is re-issued byte for byte by
-//! submitting the bundle again or by [`Registry::receipt`].
+//! **Storage.** The log is the record: the state (the key event log held for each identity,
+//! who registered which namespace, which versions exist, which are yanked) is kept in
+//! `state.db` and read through the [`Store`] trait, caught up from the log's tail when a run
+//! stopped between the two and rebuilt from the whole log when missing. Appends are one
+//! `write` and one `fsync` per batch, so a batch of accepts costs one flush; a torn final line
+//! from a killed process was never acknowledged and is cut off by the next append. After the
+//! append come the state, the tiles and the checkpoint ([`tiles`]). Receipts are written into
+//! bundles only after all that; they are a deterministic function of the log entry and the
+//! published checkpoint (Ed25519 signatures are deterministic), so a receipt lost to a crash
+//! is re-issued by submitting the bundle again or by [`Registry::receipt`] — byte for byte
+//! while the log has not grown.
 //!
 //! **Log records** ([`RegistryRecord`], field `kind`):
 //!
@@ -683,6 +689,7 @@ impl Registry {
             self.checkpoint = bytes;
             return Ok(());
         }
+        tiles::remove_stale_tile_temps(&self.dir, published.size, head.len);
         let offset = self
             .store
             .entry(published.size)
@@ -1018,14 +1025,16 @@ impl Registry {
         Ok(out)
     }
 
-    /// The receipt for a statement the registry has accepted (re-issued from the log), or
-    /// `None` if the log does not record it.
+    /// The receipt for a statement the registry has accepted (re-issued from the log, with
+    /// its proof against the published checkpoint, which is signed first if a run stopped
+    /// before it), or `None` if the log does not record it.
     pub fn receipt<S: Ed25519Signer + ?Sized>(
-        &self,
+        &mut self,
         signer: &S,
         statement: &Sha256Digest,
     ) -> Result<Option<Envelope>, RegistryError> {
         self.check_signer(signer)?;
+        self.publish_checkpoint(signer)?;
         let err = |e| self.state_error(e);
         let Some(published) = self.store.published(statement).map_err(err)? else {
             return Ok(None);

@@ -95,6 +95,40 @@ pub(crate) fn read_checkpoint(dir: &Path) -> Result<Option<(Tree, Vec<u8>)>, Reg
     Ok(Some((checkpoint.tree, bytes)))
 }
 
+/// Removes the temporary files a run killed while writing the tiles of leaves `old..new`
+/// left in their directories (only those: the tile tree is never walked whole).
+pub(crate) fn remove_stale_tile_temps(dir: &Path, old: u64, new: u64) {
+    use crate::tlog::tile::{TILE_WIDTH, index_path, level_count};
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut add = |prefix: String, from: u64, to: u64| {
+        if to <= from {
+            return;
+        }
+        for n in from / TILE_WIDTH..=(to - 1) / TILE_WIDTH {
+            let path = dir.join(format!("{prefix}/{}", index_path(n)));
+            if let Some(parent) = path.parent() {
+                dirs.insert(parent.to_owned());
+            }
+            let mut partial = path.into_os_string();
+            partial.push(".p");
+            dirs.insert(partial.into());
+        }
+    };
+    add("tile/entries".to_owned(), old, new);
+    let mut level = 0u8;
+    while level_count(level, new) > 0 {
+        add(
+            format!("tile/{level}"),
+            level_count(level, old),
+            level_count(level, new),
+        );
+        level += 1;
+    }
+    for d in dirs {
+        let _ = fsutil::remove_stale_temps(&d);
+    }
+}
+
 /// Appends to the tiles the log lines from entry `from` (at byte `offset`) up to entry
 /// `to`: what a run wrote, or what a killed run left for the next open.
 pub(crate) fn append_lines(

@@ -7,6 +7,8 @@
 //!   kels/<hex>.kel     the longest key event log seen for each identity (publishers and
 //!                      registries), named by the identity's hex digest
 //!   releases/<name>.json  what each name@version was when first trusted; see [`releases`]
+//!   registries/<name>.json  the latest checkpoint verified of each pinned registry, and
+//!                      equivocation evidence beside it; see [`registries`]
 //!   audit.log          every pin, import, refusal and verdict, hash-chained; see [`audit`]
 //!   audit.pending      while a change is written: the audit records that describe it
 //!   .gitignore         ignores the lock file

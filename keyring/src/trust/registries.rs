@@ -114,11 +114,13 @@ pub enum Offered {
     First,
     /// The same tree as the held checkpoint.
     Same,
-    /// Another size: not provable offline; pending until the next refresh.
+    /// A size neither the held checkpoint nor a pending one has: not provable offline;
+    /// pending until the next refresh.
     Unproven,
-    /// The same size with another root: the registry signed two histories.
+    /// The same size as the held checkpoint or a pending one, with another root: the registry
+    /// signed two histories.
     Equivocation {
-        /// The held checkpoint.
+        /// The held (or pending) checkpoint it contradicts.
         held: String,
     },
 }
@@ -128,19 +130,27 @@ pub fn compare_offered(known: Option<&KnownCheckpoint>, offered: &str) -> Offere
     let Some(known) = known else {
         return Offered::First;
     };
-    let (Ok((_, held)), Ok(new)) = (known.tree(), parse(offered)) else {
+    let Ok(new) = parse(offered) else {
         return Offered::Unproven;
     };
-    if held.size != new.tree.size {
-        Offered::Unproven
-    } else if held.root == new.tree.root {
-        Offered::Same
-    } else {
-        Offered::Equivocation {
-            held: known.checkpoint.clone(),
+    // The held checkpoint, then the pending ones: two of one size must have one root.
+    for note in std::iter::once(&known.checkpoint).chain(&known.pending) {
+        let Ok(other) = parse(note) else { continue };
+        if other.tree.size != new.tree.size {
+            continue;
         }
+        return if other.tree.root == new.tree.root {
+            Offered::Same
+        } else {
+            Offered::Equivocation { held: note.clone() }
+        };
     }
+    Offered::Unproven
 }
+
+/// At most this many checkpoints wait for a refresh; more are not kept (the next refresh
+/// proves the registry's whole tree anyway).
+pub const MAX_PENDING: usize = 64;
 
 /// Why a refresh failed. The messages say what was wrong.
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +263,10 @@ pub struct Refreshed {
 
 /// Parses a maximum age: a number and a unit, `s`, `m`, `h` or `d` (`90m`, `24h`, `7d`).
 pub fn parse_max_age(text: &str) -> Result<u64, String> {
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let (number, unit) = match text.char_indices().last() {
+        Some((at, _)) => text.split_at(at),
+        None => ("", ""),
+    };
     let scale = match unit {
         "s" => 1,
         "m" => 60,
@@ -348,7 +361,7 @@ impl TrustStore {
                 )?,
                 Offered::Unproven => {
                     if let Some(mut known) = known
-                        && !known.pending.contains(note)
+                        && known.pending.len() < MAX_PENDING
                     {
                         known.pending.push(note.clone());
                         self.write_known(name, known)?;
@@ -646,4 +659,70 @@ pub fn stale(view: &super::TrustView, now: Timestamp) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn note(size: u64, root: u8) -> String {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let cp = Checkpoint::new(
+            "registry.example/main",
+            Tree {
+                size,
+                root: [root; 32],
+            },
+        )
+        .unwrap();
+        String::from_utf8(cp.sign(&key).unwrap().to_bytes()).unwrap()
+    }
+
+    #[test]
+    fn offered_checkpoints_compare_with_the_held_and_the_pending_ones() {
+        assert_eq!(compare_offered(None, &note(3, 1)), Offered::First);
+        let known = KnownCheckpoint {
+            media_type: KNOWN_CHECKPOINT_MEDIA_TYPE.to_owned(),
+            checkpoint: note(3, 1),
+            verified: None,
+            pending: vec![note(5, 2)],
+        };
+        assert_eq!(compare_offered(Some(&known), &note(3, 1)), Offered::Same);
+        assert_eq!(compare_offered(Some(&known), &note(5, 2)), Offered::Same);
+        assert_eq!(
+            compare_offered(Some(&known), &note(4, 9)),
+            Offered::Unproven
+        );
+        assert_eq!(
+            compare_offered(Some(&known), &note(3, 7)),
+            Offered::Equivocation { held: note(3, 1) }
+        );
+        assert_eq!(
+            compare_offered(Some(&known), &note(5, 7)),
+            Offered::Equivocation { held: note(5, 2) }
+        );
+    }
+
+    #[test]
+    fn max_age_needs_a_number_and_a_unit() {
+        assert_eq!(parse_max_age("90m"), Ok(5400));
+        assert_eq!(parse_max_age("24h"), Ok(86_400));
+        assert_eq!(parse_max_age("7d"), Ok(604_800));
+        assert_eq!(parse_max_age("30s"), Ok(30));
+        for bad in [
+            "",
+            "h",
+            "0h",
+            "+5h",
+            "5",
+            "5w",
+            "-1d",
+            "99999999999999999999d",
+            "5é",
+            "é",
+        ] {
+            assert!(parse_max_age(bad).is_err(), "{bad}");
+        }
+    }
 }

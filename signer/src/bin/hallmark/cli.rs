@@ -961,7 +961,7 @@ pub struct RegistryInitArgs {
 
     /// The origin of the registry's transparency log: the first line of its checkpoints and
     /// the name of their signing key, a URL without scheme where the log is served
-    /// (default: hallmark.dev/registry/<identity hex>).
+    /// (default: hallmark.dev/registry/IDENTITY-HEX).
     #[arg(long, value_name = "ORIGIN")]
     pub origin: Option<String>,
 

@@ -330,6 +330,12 @@ fn show(dir: &std::path::Path, out: &Output) -> CmdResult {
                 "current_keys": k.current().keys.iter().map(|key| key.key_id().to_string()).collect::<Vec<_>>(),
                 "threshold": k.current().threshold,
             })).collect::<Vec<_>>(),
+            "checkpoints": view.checkpoints.iter().map(|(name, k)| json!({
+                "registry": name,
+                "size": k.tree().ok().map(|(_, t)| t.size),
+                "verified": k.verified,
+                "pending": k.pending.len(),
+            })).collect::<Vec<_>>(),
             "audit": { "entries": store.audit_head().len, "head": store.audit_head().digest },
         }));
         return Ok(Exit::Success);
@@ -354,6 +360,17 @@ fn show(dir: &std::path::Path, out: &Output) -> CmdResult {
     }
     for r in &view.pins.registries {
         outln!("  {} -> {}", r.name, r.identity);
+        if let Some(k) = view.checkpoints.get(&r.name) {
+            let size = k
+                .tree()
+                .map_or_else(|e| format!("unreadable ({e})"), |(_, t)| t.size.to_string());
+            let when = k
+                .verified
+                .map_or("not yet fetched from the registry".to_owned(), |t| {
+                    format!("verified {t}")
+                });
+            outln!("    checkpoint: {size} entries, {when}");
+        }
     }
     outln!("key event logs:");
     for kel in kels {

@@ -447,7 +447,7 @@ fn add_witness(args: RegistryAddWitnessArgs, out: &Output) -> CmdResult {
 }
 
 fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
-    let registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
+    let mut registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
     let handle = open_key(
         &registry.config().key.clone(),
         &args.passphrase,
