@@ -732,3 +732,103 @@ fn consumers_require_k_of_n_witness_cosignatures_and_name_the_policy_when_refusi
         run.stderr
     );
 }
+
+/// The commands `docs/monitoring.md` shows, run as written with this test's registry
+/// directory, witness key and address put in.
+#[test]
+fn the_commands_the_monitoring_doc_shows_run() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/monitoring.md"
+    ))
+    .unwrap();
+    let commands: Vec<&str> = doc.lines().filter_map(|l| l.strip_prefix("$ ")).collect();
+    assert_eq!(commands.len(), 5, "{commands:?}");
+    let s = setup();
+    let (mut served, mut p) = (None, None);
+    let documented_vkey =
+        "witness.example/w1+aa4a09d1+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+    for command in commands {
+        let mut command = command
+            .replace("/srv/hallmark", "reg")
+            .replace("--identity registry.kel", "--identity reg/registry.kel")
+            .replace("--passphrase-file witness-pw", "--passphrase-file pw");
+        if let Some(w) = &served {
+            let w: &Served = w;
+            command = command
+                .replace(documented_vkey, &vkey(&s).to_string())
+                .replace("http://127.0.0.1:7380", &format!("http://{}", w.addr));
+        }
+        let words: Vec<&str> = command.split_whitespace().collect();
+        assert_eq!(words[0], "hallmark", "{command}");
+        match words[1..3] {
+            ["witness", "serve"] => {
+                assert_eq!(
+                    command,
+                    "hallmark witness serve --config witness.json --passphrase-file pw"
+                );
+                // The registry the witness follows, then the witness.
+                let (w, id) = {
+                    common::write_file_key(&s.join("reg.key"), REG);
+                    s.file_key("reg-next.key");
+                    s.run([
+                        "registry",
+                        "init",
+                        "--registry",
+                        "reg",
+                        "--key",
+                        "file:reg.key",
+                        "--next-key",
+                        "file:reg-next.key",
+                        "--origin",
+                        ORIGIN,
+                        "--passphrase-file",
+                        "pw",
+                    ])
+                    .expect(0);
+                    let id = common::Id::incept(1, 2, &["org.example"], common::t(0));
+                    id.write(&s.join("p.kel"));
+                    (serve(&s), id)
+                };
+                served = Some(w);
+                p = Some(id);
+            }
+            ["registry", "add-witness"] => {
+                s.run(&words[1..]).expect(0);
+                let p = p.as_ref().unwrap();
+                publish(&s, p, "tool-1.0.tar", "1.0.0");
+                let run = accept(&s, "tool-1.0.tar").expect(0);
+                assert!(
+                    run.stdout.contains(&format!("cosigned by witness {NAME}")),
+                    "{}",
+                    run.stdout
+                );
+            }
+            ["keyring", "pin-registry"] => {
+                s.run(&words[1..]).expect(0);
+                s.run([
+                    "keyring",
+                    "pin",
+                    "org.example",
+                    "--identity",
+                    "p.kel",
+                    "--require-receipt",
+                    "main",
+                    "--keyring",
+                    "trust",
+                ])
+                .expect(0);
+                s.run(["verify", "--keyring", "trust", "tool-1.0.tar"])
+                    .expect(0);
+            }
+            ["monitor", ..] => {
+                let run = s.run(&words[1..]).expect(0);
+                assert_eq!(run.stdout, "");
+            }
+            _ => {
+                s.run(&words[1..]).expect(0);
+            }
+        }
+    }
+    assert!(served.is_some());
+}
