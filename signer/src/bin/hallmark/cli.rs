@@ -99,7 +99,7 @@ pub enum Command {
 
     /// Run a transparency-log witness: cosign a log's checkpoints only when consistent.
     ///
-    /// Speaks c2sp.org/tlog-witness over HTTP (POST <prefix>/add-checkpoint) for the logs in
+    /// Speaks c2sp.org/tlog-witness over HTTP (`POST <prefix>/add-checkpoint`) for the logs in
     /// its configuration file, and cosigns with c2sp.org/tlog-cosignature v1 with a key on
     /// any backend. It keeps, per log, the checkpoint it last cosigned, durably, before it
     /// answers, and never cosigns one that does not extend it; a fork or rollback is refused
