@@ -196,6 +196,7 @@ fn json_lines_and_a_hook_per_alert_that_is_retried_until_it_succeeds() {
         ],
     )
     .expect(1);
+    assert_eq!(run.stdout.lines().count(), 1, "one JSON line per alert");
     let line: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(line["kind"], "new-claim");
     assert_eq!(line["identity"], thief.identity.to_string());

@@ -98,7 +98,8 @@ fn deliver(follow: &mut Follow, exec: Option<&str>, out: &Output) -> Result<usiz
             break;
         }
         if out.json {
-            out.json(&alert);
+            // One line per alert (JSON lines), for log shippers and `jq -c`.
+            outln!("{}", serde_json::to_string(&alert).unwrap_or_default());
         } else {
             outln!("ALERT {}", alert.message);
             for file in &alert.evidence {

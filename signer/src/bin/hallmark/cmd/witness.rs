@@ -74,11 +74,12 @@ fn serve(args: WitnessServeArgs, out: &Output) -> CmdResult {
     let json = out.json;
     let report = Arc::new(move |served: Served| {
         if json {
-            hallmark_signer::cmdline::print_json(&json!({
+            let line = json!({
                 "peer": served.peer.to_string(),
                 "status": served.status,
                 "detail": served.detail,
-            }));
+            });
+            outln!("{line}");
         } else {
             outln!("{} {} {}", served.status, served.peer, served.detail);
         }
