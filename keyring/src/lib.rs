@@ -41,6 +41,7 @@ pub mod hashlog;
 pub mod ids;
 pub mod kel;
 pub mod key;
+pub mod monitor;
 pub mod receipt;
 pub mod registry;
 pub mod similar;

@@ -27,6 +27,9 @@ pub enum Rejection {
     /// The trust store has not verified a pinned registry's checkpoint within the maximum age
     /// its pin requires: what it knows may be frozen before a compromise.
     Stale,
+    /// A pinned registry's checkpoint lacks the witness cosignatures the pin's witness
+    /// policy requires: it may be a view shown to this consumer alone.
+    Unwitnessed,
 }
 
 impl Rejection {
@@ -40,6 +43,7 @@ impl Rejection {
             Rejection::Rollback => "rollback",
             Rejection::BadSignature => "bad-signature",
             Rejection::Stale => "stale",
+            Rejection::Unwitnessed => "unwitnessed",
         }
     }
 }
@@ -197,6 +201,11 @@ mod tests {
                 1,
             ),
             (Verdict::Rejected(Rejection::Stale), "rejected: stale", 1),
+            (
+                Verdict::Rejected(Rejection::Unwitnessed),
+                "rejected: unwitnessed",
+                1,
+            ),
             (Verdict::UnknownPublisher, "unknown-publisher", 3),
         ];
         for (verdict, text, code) in all {

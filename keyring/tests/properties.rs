@@ -540,6 +540,8 @@ fn world() -> &'static World {
             created: t(30),
             location: None,
             max_age: None,
+            witnesses: Vec::new(),
+            witness_threshold: None,
         })
         .unwrap();
         pins.add(Pin {

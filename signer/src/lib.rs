@@ -21,3 +21,4 @@ pub mod interop;
 pub mod keyref;
 pub mod release;
 pub mod tlog_http;
+pub mod witness;

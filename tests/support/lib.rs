@@ -4,6 +4,7 @@
 //! and the peer tools' checks of its signatures ([`peers`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod http;
 pub mod journey;
 pub mod peers;
 

@@ -65,6 +65,7 @@ use crate::receipt::{Receipt, SubjectType, TlogProof};
 use crate::statement::{Namespace, PackageName, Version};
 use crate::time::Timestamp;
 use crate::tlog::tile::TILE_WIDTH;
+use crate::tlog::witness::{CosignatureCollector, WitnessOutcome};
 use crate::tlog::{DirTileReader, TileHashes, Tree};
 
 pub use sqlite::{STATE_FILE, SqliteStore};
@@ -153,6 +154,10 @@ pub struct Config {
     /// name); when absent, `hallmark.dev/registry/<identity hex>` ([`Config::origin`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The witnesses each new checkpoint is submitted to for cosignatures
+    /// (c2sp.org/tlog-witness); see [`Registry::set_cosigner`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<crate::tlog::witness::WitnessEndpoint>,
 }
 
 /// Why a registry operation failed (as opposed to a submission being refused).
@@ -317,6 +322,11 @@ pub struct Registry {
     tree: Tree,
     /// The published checkpoint, if its tree is `tree`.
     checkpoint: Option<Vec<u8>>,
+    /// Collects witness cosignatures for each new checkpoint, if set.
+    cosigner: Option<Box<dyn CosignatureCollector>>,
+    /// What the witnesses did with the checkpoints this registry published since it was
+    /// opened, latest last.
+    witnessed: Vec<WitnessOutcome>,
     _lock: Option<File>,
 }
 
@@ -520,6 +530,7 @@ impl Registry {
             identity: kel.identity(),
             key: key_reference.to_owned(),
             origin,
+            witnesses: Vec::new(),
         };
         let record = RegistryRecord::KeyEvent {
             identity: kel.identity(),
@@ -577,6 +588,8 @@ impl Registry {
             store,
             tree: Tree::EMPTY,
             checkpoint: None,
+            cosigner: None,
+            witnessed: Vec::new(),
             _lock: Some(lock),
         };
         registry.catch_up()?;
@@ -693,10 +706,54 @@ impl Registry {
         signer: &S,
     ) -> Result<(), RegistryError> {
         if self.checkpoint.is_none() {
-            let note = tiles::publish(&self.dir, &self.config.origin(), self.tree, signer)?;
+            let (note, outcomes) = tiles::publish(
+                &self.dir,
+                &self.config.origin(),
+                self.tree,
+                signer,
+                self.cosigner.as_deref(),
+            )?;
             self.checkpoint = Some(note);
+            self.witnessed = outcomes;
         }
         Ok(())
+    }
+
+    /// Has every checkpoint this registry publishes from now on submitted to witnesses
+    /// before it is published, with the cosignatures that verify added to it (and so to the
+    /// receipts proved against it). A witness that is down or refuses does not stop
+    /// publishing; [`Registry::witness_outcomes`] says which witnesses cosigned.
+    pub fn set_cosigner(&mut self, cosigner: Box<dyn CosignatureCollector>) {
+        self.cosigner = Some(cosigner);
+    }
+
+    /// Adds a witness to the configuration (or replaces the URL of one with the same key),
+    /// written atomically to `registry.json`. Returns whether anything changed.
+    pub fn add_witness(
+        &mut self,
+        endpoint: crate::tlog::witness::WitnessEndpoint,
+    ) -> Result<bool, RegistryError> {
+        let mut config = self.config.clone();
+        match config
+            .witnesses
+            .iter_mut()
+            .find(|w| w.vkey == endpoint.vkey)
+        {
+            Some(w) if w.url == endpoint.url => return Ok(false),
+            Some(w) => w.url = endpoint.url,
+            None => config.witnesses.push(endpoint),
+        }
+        let mut json = serde_json::to_vec_pretty(&config).unwrap_or_default();
+        json.push(b'\n');
+        fsutil::write_replace(&self.dir.join(CONFIG_FILE), &json, 0o644)?;
+        self.config = config;
+        Ok(true)
+    }
+
+    /// What the witnesses did with the last checkpoint this registry published (empty when
+    /// none was published since it was opened, or no cosigner is set).
+    pub fn witness_outcomes(&self) -> &[WitnessOutcome] {
+        &self.witnessed
     }
 
     /// The tree of the registry's transparency log.

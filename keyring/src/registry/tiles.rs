@@ -29,6 +29,7 @@ use crate::hashlog;
 use crate::ids::IdentityId;
 use crate::kel::Epoch;
 use crate::key::PublicKey;
+use crate::tlog::witness::{CosignatureCollector, WitnessOutcome};
 use crate::tlog::{self, Checkpoint, KeyType, Note, Tree, VerifierKey};
 
 /// The checkpoint file, under the registry directory.
@@ -158,18 +159,38 @@ pub(crate) fn append(dir: &Path, tree: Tree, lines: &[Vec<u8>]) -> Result<Tree, 
     })
 }
 
-/// Signs a checkpoint of `tree` for `origin` with `signer` and publishes it. Returns the note.
+/// Signs a checkpoint of `tree` for `origin` with `signer`, has `cosigner`'s witnesses
+/// cosign it (if any), and publishes it with the cosignatures that verified. Returns the
+/// note and what each witness did.
 pub(crate) fn publish<S: Ed25519Signer + ?Sized>(
     dir: &Path,
     origin: &str,
     tree: Tree,
     signer: &S,
-) -> Result<Vec<u8>, RegistryError> {
+    cosigner: Option<&dyn CosignatureCollector>,
+) -> Result<(Vec<u8>, Vec<WitnessOutcome>), RegistryError> {
     let checkpoint = Checkpoint::new(origin, tree)
         .map_err(|e| RegistryError::Tlog(format!("origin {origin:?}: {e}")))?;
-    let note = checkpoint
+    let mut note = checkpoint
         .sign(&By(signer))
         .map_err(|e| RegistryError::Tlog(format!("cannot sign the checkpoint: {e}")))?;
+    let mut outcomes = Vec::new();
+    if let Some(cosigner) = cosigner {
+        let previous = read_checkpoint(dir)?.map_or(0, |(t, _)| t.size);
+        let reader = tlog::DirTileReader::new(dir);
+        let proof = |old: u64| {
+            tlog::TileHashes::new(&reader, tree)
+                .consistency_proof(old)
+                .map_err(|e| e.to_string())
+        };
+        outcomes = cosigner.collect(&note, previous, &proof);
+        for outcome in &outcomes {
+            if let Ok(line) = &outcome.result {
+                // Only lines the collector verified; a full note keeps the log's own line.
+                let _ = note.push_signature(line.clone());
+            }
+        }
+    }
     let bytes = note.to_bytes();
     tlog::store::write_checkpoint(dir, &bytes).map_err(|e| {
         RegistryError::Tlog(format!(
@@ -177,7 +198,7 @@ pub(crate) fn publish<S: Ed25519Signer + ?Sized>(
             dir.display()
         ))
     })?;
-    Ok(bytes)
+    Ok((bytes, outcomes))
 }
 
 /// The registry key as a note verifier key (for messages and docs).

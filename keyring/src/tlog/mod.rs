@@ -90,6 +90,7 @@ pub mod merkle;
 pub mod note;
 pub mod store;
 pub mod tile;
+pub mod witness;
 
 pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 pub use merkle::{Hash, HashSource, MemoryTree, ProofError};

@@ -404,7 +404,7 @@ impl<'a> Gate<'a> {
             .receipts(bundle, &out.statement, &ctx.release)
             .map_err(|msg| ctx.reject(Rejection::BadSignature, msg))?;
         self.receipt_checkpoints(&receipts, out)
-            .map_err(|msg| ctx.reject(Rejection::Equivocation, msg))?;
+            .map_err(|(rejection, msg)| ctx.reject(rejection, msg))?;
         let proof = proof_time(&receipts);
         // 5. Revocation.
         revocation(
@@ -857,8 +857,11 @@ impl<'a> Gate<'a> {
         &self,
         receipts: &[(String, Receipt)],
         out: &mut Outcome,
-    ) -> Result<(), String> {
+    ) -> Result<(), (Rejection, String)> {
+        let equivocation = |msg| (Rejection::Equivocation, msg);
         for (name, receipt) in receipts {
+            self.witnessed(name, receipt)
+                .map_err(|msg| (Rejection::Unwitnessed, msg))?;
             let Some(proof) = &receipt.tlog else { continue };
             let known = self.view.checkpoints.get(name);
             out.checkpoints
@@ -866,18 +869,41 @@ impl<'a> Gate<'a> {
             let offered = compare_offered(known, &proof.checkpoint);
             if let Offered::OtherLog { held } = offered {
                 out.checkpoints.pop();
-                return Err(format!(
+                return Err(equivocation(format!(
                     "the receipt from registry `{name}` is proved against a checkpoint of another log than {held:?}, the one this store follows for the registry"
-                ));
+                )));
             }
             if let Offered::Equivocation { held } = offered {
-                return Err(format!(
+                return Err(equivocation(format!(
                     "the receipt from registry `{name}` is proved against a checkpoint of the same size as the one this store holds, with another root hash: the registry signed two histories (the held checkpoint: {:?}); both are kept as evidence",
                     held.lines().take(3).collect::<Vec<_>>().join(" ")
-                ));
+                )));
             }
         }
         Ok(())
+    }
+
+    /// Checks a receipt of registry `name` against the pin's witness policy: its checkpoint
+    /// must carry enough valid witness cosignatures (a receipt without a checkpoint has none).
+    fn witnessed(&self, name: &str, receipt: &Receipt) -> Result<(), String> {
+        let Some(pin) = self.view.pins.registry(name) else {
+            return Ok(());
+        };
+        let Some(policy) = pin.witness_policy()? else {
+            return Ok(());
+        };
+        let Some(proof) = &receipt.tlog else {
+            return Err(format!(
+                "the receipt from registry `{name}` carries no checkpoint, and its pin requires the witness policy {}",
+                policy.describe()
+            ));
+        };
+        let note = crate::tlog::Note::parse(proof.checkpoint.as_bytes())
+            .map_err(|e| format!("the receipt's checkpoint from registry `{name}`: {e}"))?;
+        policy
+            .check(&note)
+            .map(|_| ())
+            .map_err(|e| format!("the receipt from registry `{name}`: {e}"))
     }
 
     /// Whether `key` carries a hardware attestation that verifies.

@@ -892,6 +892,8 @@ impl TrustStore {
             created: now,
             location: None,
             max_age: None,
+            witnesses: Vec::new(),
+            witness_threshold: None,
         })?;
         if !added {
             return Ok(false);
@@ -953,6 +955,60 @@ impl TrustStore {
             self.commit_change(Vec::new(), Vec::new(), true, now)?;
         }
         Ok(changed)
+    }
+
+    /// Sets the witness policy of a pinned registry: at least `threshold` of `witnesses`
+    /// (cosignature verifier keys) must have cosigned its checkpoints. The policy is checked
+    /// before it is stored. Returns whether anything changed.
+    pub fn require_witnesses(
+        &mut self,
+        name: &str,
+        witnesses: Vec<String>,
+        threshold: u64,
+        now: Timestamp,
+    ) -> Result<bool, TrustError> {
+        let invalid = |detail: String| TrustError::Format {
+            path: self.dir.join(PINS_FILE),
+            source: FormatError::invalid("witness policy", detail),
+        };
+        let Some(pin) = self
+            .view
+            .pins
+            .registries
+            .iter()
+            .find(|r| r.name == name)
+            .cloned()
+        else {
+            return Err(invalid(
+                registries::RefreshError::NotPinned(name.to_owned()).to_string(),
+            ));
+        };
+        let mut wanted = pin.clone();
+        wanted.witnesses = witnesses;
+        wanted.witness_threshold = Some(threshold);
+        let policy = wanted.witness_policy().map_err(&invalid)?;
+        if let Some(policy) = &policy {
+            // An empty note checks the policy's own shape (threshold, key types) only.
+            if let Err(e @ crate::tlog::witness::PolicyError::Invalid { .. }) =
+                policy.check(&crate::tlog::Note::new("x\n").map_err(|e| invalid(e.to_string()))?)
+            {
+                return Err(invalid(e.to_string()));
+            }
+        }
+        if wanted == pin {
+            return Ok(false);
+        }
+        if let Some(slot) = self
+            .view
+            .pins
+            .registries
+            .iter_mut()
+            .find(|r| r.name == name)
+        {
+            *slot = wanted;
+        }
+        self.commit_change(Vec::new(), Vec::new(), true, now)?;
+        Ok(true)
     }
 
     /// Records the outcomes of a verification run: settles what the run decides together

@@ -131,6 +131,37 @@ pub struct RegistryPin {
     /// anything (`24h`, `7d`); see [`super::registries`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<String>,
+    /// The witnesses whose cosignatures the registry's checkpoints must carry (cosignature
+    /// verifier keys, `<name>+<key id>+<base64(0x04 || key)>`); see [`RegistryPin::witness_policy`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<String>,
+    /// How many of [`RegistryPin::witnesses`] must have cosigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_threshold: Option<u64>,
+}
+
+impl RegistryPin {
+    /// The pin's witness policy (none when it names no witnesses): receipts and refreshed
+    /// checkpoints of the registry count only with at least `witness_threshold` valid
+    /// cosignatures by these witnesses.
+    pub fn witness_policy(&self) -> Result<Option<crate::tlog::witness::WitnessPolicy>, String> {
+        if self.witnesses.is_empty() {
+            return Ok(None);
+        }
+        let witnesses = self
+            .witnesses
+            .iter()
+            .map(|k| {
+                k.parse::<crate::tlog::VerifierKey>()
+                    .map_err(|e| format!("witness key {k:?} of registry `{}`: {e}", self.name))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let threshold = usize::try_from(self.witness_threshold.unwrap_or(1)).unwrap_or(usize::MAX);
+        Ok(Some(crate::tlog::witness::WitnessPolicy {
+            threshold,
+            witnesses,
+        }))
+    }
 }
 
 /// Checks a registry name: 1 to 64 characters of `a-z 0-9 . _ -`, starting with a letter or

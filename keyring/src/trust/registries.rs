@@ -193,6 +193,17 @@ pub enum RefreshError {
         /// What is wrong.
         detail: String,
     },
+    /// The checkpoint lacks the witness cosignatures the pin's policy requires; nothing was
+    /// changed.
+    #[error(
+        "rejected: unwitnessed: the checkpoint registry `{name}` serves is refused: {detail}; nothing was changed"
+    )]
+    Unwitnessed {
+        /// The registry's name.
+        name: String,
+        /// Which policy, and what the checkpoint carries.
+        detail: String,
+    },
     /// The registry serves an older tree than the store verified.
     #[error(
         "registry `{name}` serves a checkpoint of {served} entries, older than the {held} entries this store verified: a stale mirror, or a registry hiding entries; nothing was changed"
@@ -432,6 +443,12 @@ impl TrustStore {
         let checkpoint = Checkpoint::parse_body(note.text()).map_err(|e| bad(e.to_string()))?;
         let keys = checkpoint_keys(&checkpoint.origin, registry.current());
         note.verify(&keys).map_err(|e| bad(e.to_string()))?;
+        if let Some(policy) = pin.witness_policy().map_err(&bad)? {
+            policy.check(&note).map_err(|e| RefreshError::Unwitnessed {
+                name: name.to_owned(),
+                detail: e.to_string(),
+            })?;
+        }
         let known = self.view.checkpoints.get(name).cloned();
         let held = match &known {
             Some(k) => {

@@ -68,6 +68,34 @@ fn main() {
     );
     add("receipt", "statement-receipt", f.receipt.to_json());
 
+    // Witness requests: first contact, and an extension with a consistency proof.
+    for (old, new) in [(0u64, 7u64), (7, 300)] {
+        use hallmark_keyring::tlog::witness::AddCheckpoint;
+        use hallmark_keyring::tlog::{Checkpoint, Tree, merkle};
+        let mut tree = hallmark_fuzz_checks::witness_seed_tree(new);
+        let checkpoint = Checkpoint::new(
+            hallmark_fuzz_checks::WITNESS_SEED_ORIGIN,
+            Tree {
+                size: new,
+                root: tree.root(new).unwrap(),
+            },
+        )
+        .unwrap();
+        let request = AddCheckpoint {
+            old,
+            proof: merkle::consistency_proof(&mut tree, old, new).unwrap(),
+            note: checkpoint
+                .sign(&signing_key(fixtures::REGISTRY_KEY))
+                .unwrap(),
+            checkpoint,
+        };
+        add(
+            "witness_request",
+            &format!("old-{old}-new-{new}"),
+            request.to_bytes(),
+        );
+    }
+
     // Key events of every kind, and logs.
     let events = f.publisher.envelopes();
     add("kel_event", "inception", events[0].payload().to_vec());

@@ -182,6 +182,8 @@ fn build() -> Fixtures {
         created: time(30),
         location: None,
         max_age: None,
+        witnesses: Vec::new(),
+        witness_threshold: None,
     })
     .expect("a new registry");
     pins.add(Pin {

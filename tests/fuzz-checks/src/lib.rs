@@ -147,6 +147,10 @@ pub const TARGETS: &[Target] = &[
         name: "tlog_tile",
         check: check_tlog_tile,
     },
+    Target {
+        name: "witness_request",
+        check: check_witness_request,
+    },
 ];
 
 /// The target named `name`.
@@ -760,4 +764,48 @@ pub fn check_tlog_tile(data: &[u8]) -> bool {
     let _ = tiles.entry(0);
     let _ = tiles.consistency_proof(1);
     accepted
+}
+
+/// The origin of the log whose `add-checkpoint` requests the witness seeds carry; its
+/// checkpoint key is [`fixtures::REGISTRY_KEY`].
+pub const WITNESS_SEED_ORIGIN: &str = "fuzz.test/log";
+
+/// A witness's `add-checkpoint` request body: parse, canonical form, then what a witness
+/// decides before its state — the log signature and the consistency proof from the old size
+/// (checked against the fixed tree the seeds are made from).
+pub fn check_witness_request(data: &[u8]) -> bool {
+    use hallmark_keyring::tlog::witness::AddCheckpoint;
+    use hallmark_keyring::tlog::{KeyType, VerifierKey, merkle};
+    let Ok(request) = AddCheckpoint::parse(data) else {
+        return false;
+    };
+    canonical("witness request", data, &request.to_bytes());
+    let key = VerifierKey::new(
+        WITNESS_SEED_ORIGIN,
+        KeyType::Ed25519,
+        fixtures::public_key(fixtures::REGISTRY_KEY),
+    )
+    .expect("a valid name");
+    if request.note.verify(std::slice::from_ref(&key)).is_ok() && request.old <= 1000 {
+        let tree = witness_seed_tree(request.old.max(request.checkpoint.tree.size).min(1000));
+        if let Ok(old_root) = tree.root(request.old) {
+            let _ = merkle::verify_consistency(
+                request.old,
+                request.checkpoint.tree.size,
+                &request.proof,
+                &old_root,
+                &request.checkpoint.tree.root,
+            );
+        }
+    }
+    true
+}
+
+/// The fixed tree of `size` leaves the witness seeds are proved against.
+pub fn witness_seed_tree(size: u64) -> hallmark_keyring::tlog::MemoryTree {
+    let mut tree = hallmark_keyring::tlog::MemoryTree::new();
+    for i in 0..size {
+        tree.push(format!("fuzz leaf {i}").as_bytes());
+    }
+    tree
 }

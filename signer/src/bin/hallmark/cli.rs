@@ -98,6 +98,28 @@ pub enum Command {
     #[command(subcommand)]
     Registry(RegistryCommand),
 
+    /// Run a transparency-log witness: cosign a log's checkpoints only when consistent.
+    ///
+    /// Speaks c2sp.org/tlog-witness over HTTP (`POST <prefix>/add-checkpoint`) for the logs in
+    /// its configuration file, and cosigns with c2sp.org/tlog-cosignature v1 with a key on
+    /// any backend. It keeps, per log, the checkpoint it last cosigned, durably, before it
+    /// answers, and never cosigns one that does not extend it; a fork or rollback is refused
+    /// and kept as evidence. See docs/monitoring.md.
+    #[command(subcommand)]
+    Witness(WitnessCommand),
+
+    /// Follow registries' transparency logs and alert on every change to watched namespaces.
+    ///
+    /// Each poll fetches a registry's checkpoint, proves it consistent with the last one seen
+    /// (a fork is an alert, with both checkpoints kept), reads the new entries from the tiles
+    /// and raises an alert for each event touching a watched namespace: a new identity
+    /// claiming it, a publish by an identity not linked to its holder, a transfer, a
+    /// compromised rotation, a revocation, a yank, a key event log fork. One line per alert
+    /// (JSON lines with --json); --exec runs a command per alert. The position is kept under
+    /// --state: a restarted monitor neither misses nor repeats an alert. With --once: exit 0
+    /// if nothing was raised, 1 if alerts were, 2 if a registry could not be read.
+    Monitor(MonitorArgs),
+
     /// Run a tour on a throwaway file key: sign a package tree, verify it, tamper with it.
     Quickstart(QuickstartArgs),
 
@@ -954,6 +976,16 @@ pub struct PinRegistryArgs {
     #[arg(long, value_name = "AGE")]
     pub max_age: Option<String>,
 
+    /// Require the registry's checkpoints to be cosigned by this witness (its cosignature
+    /// verifier key, as `hallmark witness vkey` prints it); repeatable. Receipts and refreshed
+    /// checkpoints without enough valid cosignatures are refused (`rejected: unwitnessed`).
+    #[arg(long = "witness", value_name = "VKEY")]
+    pub witnesses: Vec<String>,
+
+    /// How many of the --witness keys must have cosigned (needed with more than one).
+    #[arg(long, value_name = "K", requires = "witnesses")]
+    pub witness_threshold: Option<u64>,
+
     #[command(flatten)]
     pub dir: KeyringDir,
 }
@@ -1016,6 +1048,28 @@ pub enum RegistryCommand {
         #[command(flatten)]
         dir: RegistryDir,
     },
+
+    /// Submit every new checkpoint to a witness (c2sp.org/tlog-witness) for its cosignature.
+    ///
+    /// From the next accept run on, each checkpoint is sent to every configured witness with
+    /// a consistency proof; the cosignatures that verify are published in the checkpoint and
+    /// so reach every receipt proved against it. A witness that is down or refuses does not
+    /// stop publishing; the accept run says which witnesses cosigned.
+    AddWitness(RegistryAddWitnessArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RegistryAddWitnessArgs {
+    /// The witness's cosignature verifier key (`hallmark witness vkey` prints it).
+    #[arg(long, value_name = "VKEY")]
+    pub vkey: String,
+
+    /// The witness's submission URL prefix (the request goes to URL/add-checkpoint).
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    #[command(flatten)]
+    pub dir: RegistryDir,
 }
 
 #[derive(Debug, Args)]
@@ -1172,4 +1226,70 @@ mod tests {
             assert_eq!(after.get(path), Some(description), "{path}");
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// A registry to follow: its directory or http(s) URL; repeatable.
+    #[arg(long = "registry", value_name = "DIR|URL", required = true)]
+    pub registries: Vec<String>,
+
+    /// Watch the namespaces pinned in this trust store (their pinned identities are their
+    /// holders).
+    #[arg(long, value_name = "DIR")]
+    pub keyring: Option<PathBuf>,
+
+    /// Watch this namespace (its first claimant in the log is taken as its holder);
+    /// repeatable.
+    #[arg(long = "watch", value_name = "NAMESPACE")]
+    pub watches: Vec<String>,
+
+    /// Where the monitor keeps its position and evidence.
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+
+    /// Time between polls (`1s`, `30s`, `5m`).
+    #[arg(long, value_name = "AGE", default_value = "60s")]
+    pub interval: String,
+
+    /// Poll each registry once, deliver the alerts, and exit.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Run this shell command for each alert, with the alert as one JSON line on its standard
+    /// input (and HALLMARK_ALERT_KIND, HALLMARK_ALERT_ID in its environment). An alert whose
+    /// command fails is kept and retried at the next poll.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WitnessCommand {
+    /// Serve the witness until stopped: one line per request on standard output.
+    Serve(WitnessServeArgs),
+
+    /// Print the witness's cosignature verifier key, for logs and consumers to configure.
+    Vkey(WitnessVkeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessServeArgs {
+    /// The witness's configuration file (JSON; see docs/monitoring.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// Listen here instead of the configuration's address (e.g. 127.0.0.1:0 for any free
+    /// port; the address is printed first).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    #[command(flatten)]
+    pub passphrase: UnlockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct WitnessVkeyArgs {
+    /// The witness's configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
 }

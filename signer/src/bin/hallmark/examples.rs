@@ -71,6 +71,30 @@ hallmark key attest yubikey:slot=9c --out-dir attestation/",
 hallmark key verify-attestation --device f9.pem --key-cert attestation-9c.pem --key alice.pub",
     ),
     (
+        &["registry", "add-witness"],
+        "# Have a witness cosign every new checkpoint (its key from `hallmark witness vkey`):
+hallmark registry add-witness --registry reg --vkey 'witness.example/w1+aa4a09d1+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs' --url https://witness.example/w1",
+    ),
+    (
+        &["monitor"],
+        "# Alert within seconds on any change to the namespaces pinned in a trust store:
+hallmark monitor --registry https://registry.example/log --keyring .hallmark/trust --state monitor-state --interval 1s
+# Watch a namespace, page someone for each alert, check once (for cron):
+hallmark monitor --registry reg --watch org.example --state monitor-state --exec 'page-oncall' --once",
+    ),
+    (
+        &["witness", "serve"],
+        "# Serve the witness configured in witness.json (until stopped):
+hallmark witness serve --config witness.json --passphrase-file witness-pw
+# On any free loopback port (the address is printed first):
+hallmark witness serve --config witness.json --listen 127.0.0.1:0",
+    ),
+    (
+        &["witness", "vkey"],
+        "# The verifier key that registries and consumers configure for this witness:
+hallmark witness vkey --config witness.json",
+    ),
+    (
         &["hash"],
         "# The digest of a file (sha256:…) and of a directory tree (sha256-tree:…):
 hallmark hash dist/tool-1.2.0.tar pkg/",
@@ -155,7 +179,9 @@ hallmark keyring pin org.acme --identity org.acme.kel --require-attestation --ke
         "# Pin a registry, so that pins can require its receipts:
 hallmark keyring pin-registry main --identity registry.kel --keyring .hallmark/trust
 # ... and where its log is served, refusing to verify once its checkpoint is a day old:
-hallmark keyring pin-registry main --identity registry.kel --location https://registry.example/hallmark --max-age 24h --keyring .hallmark/trust",
+hallmark keyring pin-registry main --identity registry.kel --location https://registry.example/hallmark --max-age 24h --keyring .hallmark/trust
+# Require its checkpoints to be cosigned by a witness:
+hallmark keyring pin-registry main --identity registry.kel --keyring .hallmark/trust --witness 'witness.example/w1+aa4a09d1+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs'",
     ),
     (
         &["keyring", "refresh"],

@@ -186,6 +186,26 @@ fn pin_registry(args: PinRegistryArgs, out: &Output) -> CmdResult {
             Timestamp::now(),
         )
         .map_err(trust_failure)?;
+    if !args.witnesses.is_empty() {
+        let threshold = match (args.witness_threshold, args.witnesses.len()) {
+            (Some(k), _) => k,
+            (None, 1) => 1,
+            (None, n) => {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "{n} witnesses are given but not how many must have cosigned"
+                ))
+                .with_hint("add --witness-threshold K (K of the witnesses given)"));
+            }
+        };
+        changed |= store
+            .require_witnesses(
+                &args.name,
+                args.witnesses.clone(),
+                threshold,
+                Timestamp::now(),
+            )
+            .map_err(trust_failure)?;
+    }
     if out.json {
         out.json(&json!({ "registry": args.name, "identity": identity, "changed": changed }));
     } else if changed {
@@ -277,6 +297,14 @@ fn refresh(args: RefreshArgs, out: &Output) -> CmdResult {
         Err(e @ RefreshError::Equivocation { .. }) => {
             if out.json {
                 out.json(&json!({ "registry": name, "verdict": "rejected: equivocation", "error": e.to_string() }));
+            } else {
+                outln!("{e}");
+            }
+            Ok(Exit::Refused)
+        }
+        Err(e @ RefreshError::Unwitnessed { .. }) => {
+            if out.json {
+                out.json(&json!({ "registry": name, "verdict": "rejected: unwitnessed", "error": e.to_string() }));
             } else {
                 outln!("{e}");
             }

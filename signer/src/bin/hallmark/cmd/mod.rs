@@ -6,10 +6,12 @@ mod interop;
 mod key;
 mod keyio;
 mod keyring;
+mod monitor;
 mod quickstart;
 mod registry;
 mod sign;
 mod verify;
+mod witness;
 
 use std::path::PathBuf;
 
@@ -31,6 +33,8 @@ pub fn run(command: Command, out: &Output) -> CmdResult {
         Command::Ceremony(cmd) => ceremony::run(*cmd, out),
         Command::Keyring(cmd) => keyring::run(cmd, out),
         Command::Registry(cmd) => registry::run(cmd, out),
+        Command::Witness(cmd) => witness::run(cmd, out),
+        Command::Monitor(args) => monitor::run(args, out),
         Command::Quickstart(args) => quickstart::run(args, out),
         Command::SshKeygen(args) => interop::ssh_keygen(args, out),
         Command::Completions { shell } => {

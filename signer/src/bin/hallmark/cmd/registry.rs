@@ -12,15 +12,17 @@ use hallmark_keyring::receipt::Receipt;
 use hallmark_keyring::registry::{
     self, AcceptOptions, Registry, RegistryError, Submission, verify_log,
 };
+use hallmark_keyring::tlog::witness::WitnessEndpoint;
 use hallmark_keyring::{IdentityId, Namespace, PackageName, Sha256Digest, Timestamp, Version};
 use hallmark_signer::keyref::{self, KeyHandle, KeyRef};
 use hallmark_signer::release::read_bundle;
+use hallmark_signer::witness::HttpWitnesses;
 use rayon::prelude::*;
 use serde_json::json;
 
 use crate::cli::{
-    RegistryAcceptArgs, RegistryCommand, RegistryInitArgs, RegistryReceiptArgs,
-    RegistryVerifyLogArgs, RegistryYankArgs, UnlockArgs,
+    RegistryAcceptArgs, RegistryAddWitnessArgs, RegistryCommand, RegistryInitArgs,
+    RegistryReceiptArgs, RegistryVerifyLogArgs, RegistryYankArgs, UnlockArgs,
 };
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
@@ -35,6 +37,7 @@ pub fn run(cmd: RegistryCommand, out: &Output) -> CmdResult {
         RegistryCommand::Receipt(args) => receipt(args, out),
         RegistryCommand::VerifyLog(args) => verify(args, out),
         RegistryCommand::Yank(args) => yank(args, out),
+        RegistryCommand::AddWitness(args) => add_witness(args, out),
         RegistryCommand::RebuildState { dir } => {
             let entries = Registry::rebuild_state(&dir.registry).map_err(registry_failure)?;
             if out.json {
@@ -293,6 +296,15 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
             }
         }
     }
+    if !registry.config().witnesses.is_empty() {
+        let witnesses = HttpWitnesses::new(&registry.config().witnesses).map_err(|e| {
+            Failure::usage(anyhow::anyhow!(
+                "{}: {e}",
+                args.dir.registry.join(registry::CONFIG_FILE).display()
+            ))
+        })?;
+        registry.set_cosigner(Box::new(witnesses));
+    }
     let options = AcceptOptions {
         allow_similar: args.allow_similar,
     };
@@ -413,10 +425,75 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
             },
         }
     }
+    let witnessed = witness_report(&registry, out);
     if out.json {
+        for report in &mut reports {
+            if report.get("accepted") == Some(&json!(true)) {
+                report["witnesses"] = witnessed.clone();
+            }
+        }
         out.json(&reports);
     }
     Ok(exit)
+}
+
+/// Says which witnesses cosigned the checkpoint the run published (a line each), and
+/// returns the same as JSON.
+fn witness_report(registry: &Registry, out: &Output) -> serde_json::Value {
+    let size = registry.tree().size;
+    let mut report = Vec::new();
+    for outcome in registry.witness_outcomes() {
+        match &outcome.result {
+            Ok(_) => {
+                if !out.json {
+                    outln!(
+                        "checkpoint of {size} entries cosigned by witness {}",
+                        outcome.name
+                    );
+                }
+                report.push(json!({ "witness": outcome.name, "cosigned": true }));
+            }
+            Err(e) => {
+                if !out.json {
+                    outln!(
+                        "checkpoint of {size} entries NOT cosigned by witness {}: {e}",
+                        outcome.name
+                    );
+                }
+                report.push(json!({ "witness": outcome.name, "cosigned": false, "error": e }));
+            }
+        }
+    }
+    serde_json::Value::Array(report)
+}
+
+fn add_witness(args: RegistryAddWitnessArgs, out: &Output) -> CmdResult {
+    let endpoint = WitnessEndpoint {
+        vkey: args.vkey,
+        url: args.url,
+    };
+    HttpWitnesses::new(std::slice::from_ref(&endpoint))
+        .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    let mut registry = Registry::open(&args.dir.registry).map_err(registry_failure)?;
+    let changed = registry
+        .add_witness(endpoint.clone())
+        .map_err(registry_failure)?;
+    if out.json {
+        out.json(&json!({ "witness": endpoint.vkey, "url": endpoint.url, "changed": changed }));
+    } else if changed {
+        outln!(
+            "checkpoints will be submitted to {} at {}",
+            endpoint.vkey,
+            endpoint.url
+        );
+    } else {
+        outln!(
+            "{} at {} was configured already",
+            endpoint.vkey,
+            endpoint.url
+        );
+    }
+    Ok(Exit::Success)
 }
 
 fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
