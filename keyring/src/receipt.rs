@@ -310,3 +310,96 @@ fn check_tlog(
     verify_inclusion(&leaf, receipt.log_index, tree.size, &hashes, &tree.root)
         .map_err(|e| ReceiptError::Inclusion(e.to_string()))
 }
+
+/// The media type of the receipts file a registry writes beside a key event log it accepted
+/// (`PATH.receipts.json`; bundles carry their receipts inside).
+pub const RECEIPTS_MEDIA_TYPE: &str = "application/vnd.hallmark.receipts.v1+json";
+
+/// The receipts file written beside an accepted key event log:
+/// `{"mediaType": RECEIPTS_MEDIA_TYPE, "receipts": [envelopes]}`, indented, newline-terminated.
+pub fn receipts_file(receipts: &[Envelope]) -> Vec<u8> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct File<'a> {
+        media_type: &'static str,
+        receipts: &'a [Envelope],
+    }
+    let mut text = serde_json::to_vec_pretty(&File {
+        media_type: RECEIPTS_MEDIA_TYPE,
+        receipts,
+    })
+    .unwrap_or_default();
+    text.push(b'\n');
+    text
+}
+
+/// Adds receipts to a bundle's, replacing an older receipt from the same registry for the
+/// same subject (a re-issued receipt carries a proof against a newer checkpoint) and keeping
+/// every other one, including receipts that do not decode, which are not this rule's to drop.
+/// Returns whether the bundle changed.
+pub fn merge_receipts(held: &mut Vec<Envelope>, receipts: &[Envelope]) -> bool {
+    let mut changed = false;
+    for receipt in receipts {
+        if held.contains(receipt) {
+            continue;
+        }
+        if let Ok(new) = Receipt::from_envelope(receipt) {
+            held.retain(|old| {
+                Receipt::from_envelope(old).map_or(true, |o| {
+                    !(o.registry == new.registry && o.subject == new.subject)
+                })
+            });
+        }
+        held.push(receipt.clone());
+        changed = true;
+    }
+    changed
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    fn receipt(registry: u8, subject: u8, log_index: u64) -> Envelope {
+        Receipt {
+            registry: IdentityId::from_inception(&Sha256Digest::of(&[registry])),
+            registry_sequence: 0,
+            subject: Sha256Digest::of(&[subject]),
+            subject_type: SubjectType::Statement,
+            identity: IdentityId::from_inception(&Sha256Digest::of(b"publisher")),
+            log_index,
+            log_entry: Sha256Digest::of(&log_index.to_be_bytes()),
+            time: Timestamp::from_unix(1_765_000_000).expect("a valid time"),
+            tlog: None,
+        }
+        .to_envelope()
+        .expect("an envelope")
+    }
+
+    #[test]
+    fn a_reissued_receipt_replaces_the_older_one_of_its_registry_and_subject() {
+        let other_registry = receipt(2, 1, 7);
+        let other_subject = receipt(1, 2, 8);
+        let mut held = vec![
+            receipt(1, 1, 3),
+            other_registry.clone(),
+            other_subject.clone(),
+        ];
+        let newer = receipt(1, 1, 9);
+        assert!(merge_receipts(&mut held, std::slice::from_ref(&newer)));
+        assert_eq!(held, vec![other_registry, other_subject, newer.clone()]);
+        // The same receipt again changes nothing.
+        let before = held.clone();
+        assert!(!merge_receipts(&mut held, &[newer]));
+        assert_eq!(held, before);
+    }
+
+    #[test]
+    fn the_receipts_file_names_its_media_type_first() {
+        let text = receipts_file(&[]);
+        assert_eq!(
+            String::from_utf8(text).expect("UTF-8"),
+            "{\n  \"mediaType\": \"application/vnd.hallmark.receipts.v1+json\",\n  \"receipts\": []\n}\n"
+        );
+    }
+}

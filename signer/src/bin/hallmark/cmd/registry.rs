@@ -8,7 +8,7 @@ use hallmark_keyring::digest::{DigestOptions, digest_path};
 use hallmark_keyring::envelope::Envelope;
 use hallmark_keyring::fsutil;
 use hallmark_keyring::kel::file::KelFile;
-use hallmark_keyring::receipt::Receipt;
+use hallmark_keyring::receipt::{Receipt, merge_receipts, receipts_file};
 use hallmark_keyring::registry::{
     self, AcceptOptions, Registry, RegistryError, Submission, verify_log,
 };
@@ -26,9 +26,6 @@ use crate::cli::{
 };
 use crate::exit::{CmdResult, Exit, Failure};
 use crate::ui::{Output, TerminalUi};
-
-/// The media type of the receipts file written beside a key event log.
-pub const RECEIPTS_MEDIA_TYPE: &str = "application/vnd.hallmark.receipts.v1+json";
 
 pub fn run(cmd: RegistryCommand, out: &Output) -> CmdResult {
     match cmd {
@@ -196,28 +193,6 @@ fn read_submission(input: &Input) -> Result<(Submission, Option<Bundle>), String
     }
 }
 
-/// Adds receipts to a bundle, replacing older receipts from the same registry for the same
-/// subject. Returns whether anything changed.
-fn add_receipts(bundle: &mut Bundle, receipts: &[Envelope]) -> bool {
-    let mut changed = false;
-    for receipt in receipts {
-        if bundle.receipts.contains(receipt) {
-            continue;
-        }
-        let new = Receipt::from_envelope(receipt).ok();
-        bundle.receipts.retain(|old| {
-            let old = Receipt::from_envelope(old).ok();
-            match (&old, &new) {
-                (Some(o), Some(n)) => !(o.registry == n.registry && o.subject == n.subject),
-                _ => true,
-            }
-        });
-        bundle.receipts.push(receipt.clone());
-        changed = true;
-    }
-    changed
-}
-
 /// What to write for a submission's receipts: the file and its new bytes (`None` when the
 /// bundle already holds them), and the path shown.
 type ReceiptFile = (Option<(PathBuf, Vec<u8>)>, String);
@@ -230,7 +205,7 @@ fn receipt_file(
     match (input, bundle) {
         (Input::Bundle { bundle_path, .. }, Some(mut bundle)) => {
             let shown = bundle_path.display().to_string();
-            if add_receipts(&mut bundle, receipts) {
+            if merge_receipts(&mut bundle.receipts, receipts) {
                 Ok((Some((bundle_path.clone(), bundle.to_json())), shown))
             } else {
                 Ok((None, shown))
@@ -240,12 +215,7 @@ fn receipt_file(
             let mut target = path.clone().into_os_string();
             target.push(".receipts.json");
             let target = PathBuf::from(target);
-            let mut text = serde_json::to_vec_pretty(&json!({
-                "mediaType": RECEIPTS_MEDIA_TYPE,
-                "receipts": receipts,
-            }))
-            .unwrap_or_default();
-            text.push(b'\n');
+            let text = receipts_file(receipts);
             let shown = target.display().to_string();
             Ok((Some((target, text)), shown))
         }
