@@ -20,8 +20,6 @@
 
 use std::path::Path;
 
-use ed25519_dalek::{Signature, VerifyingKey};
-
 use super::{Config, LOG_FILE, RegistryError};
 use crate::envelope::Ed25519Signer;
 use crate::fsutil::{self, ReadError};
@@ -61,22 +59,6 @@ pub fn checkpoint_keys(origin: &str, epoch: &Epoch) -> Vec<VerifierKey> {
         .iter()
         .filter_map(|k| VerifierKey::new(origin, KeyType::Ed25519, *k).ok())
         .collect()
-}
-
-/// A borrowed signer as a sized one, for APIs that take `&dyn Ed25519Signer`.
-pub(crate) struct By<'a, S: ?Sized>(pub(crate) &'a S);
-
-impl<S: Ed25519Signer + ?Sized> signature::Signer<Signature> for By<'_, S> {
-    fn try_sign(&self, msg: &[u8]) -> Result<Signature, signature::Error> {
-        self.0.try_sign(msg)
-    }
-}
-
-impl<S: Ed25519Signer + ?Sized> signature::Keypair for By<'_, S> {
-    type VerifyingKey = VerifyingKey;
-    fn verifying_key(&self) -> VerifyingKey {
-        self.0.verifying_key()
-    }
 }
 
 /// The published checkpoint of the registry in `dir`: its tree and its bytes, or `None` if
@@ -172,7 +154,7 @@ pub(crate) fn publish<S: Ed25519Signer + ?Sized>(
     let checkpoint = Checkpoint::new(origin, tree)
         .map_err(|e| RegistryError::Tlog(format!("origin {origin:?}: {e}")))?;
     let mut note = checkpoint
-        .sign(&By(signer))
+        .sign(signer)
         .map_err(|e| RegistryError::Tlog(format!("cannot sign the checkpoint: {e}")))?;
     let mut outcomes = Vec::new();
     if let Some(cosigner) = cosigner {

@@ -125,7 +125,7 @@ impl Checkpoint {
 
     /// Signs the checkpoint with the log's key (named after the origin) through any
     /// [`Ed25519Signer`], returning the signed note.
-    pub fn sign(&self, signer: &dyn Ed25519Signer) -> Result<Note, NoteSignError> {
+    pub fn sign<S: Ed25519Signer + ?Sized>(&self, signer: &S) -> Result<Note, NoteSignError> {
         let mut note = Note::new(self.body())?;
         note.sign(&self.origin, signer)?;
         Ok(note)

@@ -26,11 +26,11 @@ pub fn split(bytes: &[u8]) -> Option<(u64, [u8; 64])> {
 
 /// Cosigns `checkpoint` at `timestamp` (seconds since the Unix epoch) as witness `name`
 /// through any [`Ed25519Signer`]; returns the signature line to add to the checkpoint's note.
-pub fn cosign(
+pub fn cosign<S: Ed25519Signer + ?Sized>(
     checkpoint: &Checkpoint,
     name: &str,
     timestamp: u64,
-    signer: &dyn Ed25519Signer,
+    signer: &S,
 ) -> Result<NoteSignature, NoteSignError> {
     check_key_name(name)?;
     let key = PublicKey::new(signer.verifying_key());

@@ -267,7 +267,11 @@ impl Note {
     /// Signs the text with an Ed25519 note key named `name` (type `0x01`) through any
     /// [`Ed25519Signer`] (file key, PKCS#11, YubiKey, KMS) and adds the signature line. The
     /// signature is checked under the signer's own key before it is added.
-    pub fn sign(&mut self, name: &str, signer: &dyn Ed25519Signer) -> Result<(), NoteSignError> {
+    pub fn sign<S: Ed25519Signer + ?Sized>(
+        &mut self,
+        name: &str,
+        signer: &S,
+    ) -> Result<(), NoteSignError> {
         check_key_name(name)?;
         let key = PublicKey::new(signer.verifying_key());
         let signature = sign_checked(signer, &key, self.text.as_bytes())?;
@@ -339,8 +343,8 @@ pub enum NoteSignError {
 }
 
 /// Signs `message` and checks the signature under `key` (a faulty device is caught here).
-pub(super) fn sign_checked(
-    signer: &dyn Ed25519Signer,
+pub(super) fn sign_checked<S: Ed25519Signer + ?Sized>(
+    signer: &S,
     key: &PublicKey,
     message: &[u8],
 ) -> Result<[u8; 64], SignError> {
