@@ -45,7 +45,7 @@ cd "$work"
 printf '123456\n' > pin
 key="yubikey:serial=12345678;slot=9c?pin-source=file:$work/pin"
 "$hallmark" --json key generate --out "$key" --touch-policy never > gen.json 2>/dev/null
-public=$(python3 -c "import json; print(json.load(open('gen.json'))['public_key'])")
+public=$(python3 -c "import json; print(json.load(open('gen.json'))['publicKey'])")
 mkdir art one
 for i in $(seq 1 "$n"); do head -c 1024 /dev/urandom > "art/a$i.bin"; done
 head -c 1024 /dev/urandom > one/a.bin

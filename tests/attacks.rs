@@ -403,7 +403,7 @@ fn rollback_to_an_older_key_event_log() {
         .run(&["--json", "keyring", "log", "--keyring", &f.path("trust")])
         .expect(0)
         .json();
-    let refused = log
+    let refused = log["entries"]
         .as_array()
         .unwrap()
         .iter()
@@ -443,7 +443,7 @@ fn fork_equivocation_is_refused_and_kept_as_evidence() {
         .run(&["--json", "keyring", "log", "--keyring", &f.path("trust")])
         .expect(0)
         .json();
-    let last = log.as_array().unwrap().last().unwrap().clone();
+    let last = log["entries"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["record"]["verdict"], "rejected: equivocation");
     assert_eq!(
         last["record"]["evidence"],

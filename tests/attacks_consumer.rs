@@ -85,7 +85,7 @@ impl Fixture {
     fn audit(&self) -> Vec<serde_json::Value> {
         self.run(&["--json", "keyring", "log", "--keyring", &self.path("trust")])
             .expect(0)
-            .json()
+            .json()["entries"]
             .as_array()
             .unwrap()
             .clone()
@@ -362,13 +362,16 @@ fn old_release_served_under_a_newer_name_is_refused_when_expected() {
             &f.path("tool-2.0.0.tar"),
         ])
         .expect(1);
-    let v = run.json();
-    assert_eq!(v[0]["verdict"], "rejected: digest-mismatch");
+    let v = &run.json()["results"][0];
     assert_eq!(
-        v[0]["message"],
+        (&v["verdict"], &v["reason"], &v["exitCode"]),
+        (&"rejected".into(), &"digest-mismatch".into(), &1.into())
+    );
+    assert_eq!(
+        v["message"],
         refusal.trim_start_matches("rejected: digest-mismatch: ")
     );
-    assert_eq!(v[0]["release"], format!("{NAME}@1.0.0"));
+    assert_eq!(v["release"], format!("{NAME}@1.0.0"));
     // Another package of the same publisher is refused the same way.
     let run = f
         .run(&[

@@ -85,10 +85,10 @@ fn generate_show_list_sign_and_verify_with_hallmark_and_kms() {
     let generated = run.json();
     let reference = format!("awskms:alias/release?region={REGION}");
     assert_eq!(generated["reference"], reference.as_str());
-    let public = generated["public_key"].as_str().unwrap().to_owned();
+    let public = generated["publicKey"].as_str().unwrap().to_owned();
     assert!(public.starts_with("ed25519:"), "{public}");
     let arn = generated["device"]["arn"].as_str().unwrap().to_owned();
-    assert_eq!(generated["device"]["key_spec"], "ECC_NIST_EDWARDS25519");
+    assert_eq!(generated["device"]["keySpec"], "ECC_NIST_EDWARDS25519");
 
     // The text form says what was made and how to sign with it.
     let run = s
@@ -115,7 +115,7 @@ fn generate_show_list_sign_and_verify_with_hallmark_and_kms() {
         &format!("awskms:{arn}"),
     ] {
         let run = s.run(["--json", "key", "show", shown]).expect(0);
-        assert_eq!(run.json()["public_key"], public.as_str(), "{shown}");
+        assert_eq!(run.json()["publicKey"], public.as_str(), "{shown}");
     }
 
     let run = s.run(["key", "list", "awskms:"]).expect(0);
@@ -144,8 +144,8 @@ fn generate_show_list_sign_and_verify_with_hallmark_and_kms() {
     let keys = &run.json()["awskms"][0]["keys"];
     assert_eq!(keys.as_array().unwrap().len(), 2, "{keys}");
     assert_eq!(keys[0]["alias"], "alias/release");
-    assert_eq!(keys[0]["public_key"], public.as_str());
-    assert_eq!(keys[0]["hallmark_tag"], true);
+    assert_eq!(keys[0]["publicKey"], public.as_str());
+    assert_eq!(keys[0]["hallmarkTag"], true);
     let run = s.run(["key", "list", "awskms:?region=eu-west-1"]).expect(0);
     assert!(
         run.stdout.starts_with("AWS KMS eu-west-1 (")
@@ -496,7 +496,7 @@ fn a_batch_throttled_part_way_reports_what_was_signed() {
     let public = s
         .run(["--json", "key", "generate", "--out", "awskms:alias/release"])
         .expect(0)
-        .json()["public_key"]
+        .json()["publicKey"]
         .as_str()
         .unwrap()
         .to_owned();

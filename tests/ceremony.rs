@@ -244,15 +244,15 @@ fn init_sign_rotate_sign_with_the_new_key() {
     assert_eq!(out["identity"], id.as_str());
     assert_eq!(out["events"][0]["sequence"], 1);
     assert_eq!(out["events"][0]["kind"], "rotation");
-    assert_eq!(out["events"][0]["in_log"], true);
+    assert_eq!(out["events"][0]["inLog"], true);
     assert_eq!(out["details"]["reason"], "scheduled");
     let participants = out["participants"].as_array().unwrap();
     assert_eq!(participants.len(), 2);
-    assert_eq!(participants[0]["key_id"], kid(&s, "b.key").to_string());
+    assert_eq!(participants[0]["keyId"], kid(&s, "b.key").to_string());
     assert_eq!(participants[0]["role"], "signer");
     assert_eq!(participants[0]["backend"], "file");
     assert_eq!(participants[0]["reference"], "file:b.key");
-    assert_eq!(participants[1]["key_id"], kid(&s, "a.key").to_string());
+    assert_eq!(participants[1]["keyId"], kid(&s, "a.key").to_string());
     assert_eq!(participants[1]["role"], "co-signer");
 
     // And rotation continues to the key created at the last one.
@@ -424,9 +424,9 @@ fn m_of_n_inception_and_rotation_with_cosigners() {
         ],
     )
     .expect(0);
-    run(
-        &s,
-        &[
+    let cosigned = s
+        .run([
+            "--json",
             "ceremony",
             "cosign",
             "p1.json",
@@ -436,9 +436,30 @@ fn m_of_n_inception_and_rotation_with_cosigners() {
             "file:n1.key",
             "--key",
             "file:k2.key",
-        ],
-    )
-    .expect(0);
+            "--passphrase-file",
+            "pw",
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(
+        (&cosigned["schema"], &cosigned["status"], &cosigned["file"]),
+        (
+            &"hallmark.ceremony.cosign/v1".into(),
+            &"pending".into(),
+            &"p1.json".into()
+        )
+    );
+    // The entitled keys: the two pre-committed keys the rotation reveals.
+    let mut signed: Vec<String> = cosigned["signed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    signed.sort();
+    let mut expected = vec![kid(&s, "n1.key").to_string(), kid(&s, "n2.key").to_string()];
+    expected.sort();
+    assert_eq!(signed, expected);
     let out = s
         .run([
             "--json",
@@ -1233,6 +1254,63 @@ fn backup_restore_rotate_with_the_restored_key() {
         .json();
     assert_eq!(json["action"], "restore");
     assert_eq!(json["participants"][0]["role"], "restored");
+
+    // The same, as JSON documents: a second backup, and a restore from it.
+    let mut args = vec![
+        "--json",
+        "ceremony",
+        "backup",
+        "--key",
+        "file:restored.key",
+        "--shares",
+        "2",
+        "--threshold",
+        "2",
+        "--identity",
+        "org.example.kel",
+        "--out",
+        "shares2",
+        "--passphrase-file",
+        "pw",
+    ];
+    for r in &recipients[..2] {
+        args.extend(["--recipient", r]);
+    }
+    let made = s.run(args).expect(0).json();
+    assert_eq!(made["threshold"], 2);
+    assert_eq!(made["keyId"], kid(&s, "restored.key").to_string());
+    let shares: Vec<String> = made["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|share| share["file"].as_str().unwrap().to_owned())
+        .collect();
+    let mut args = vec![
+        "--json",
+        "ceremony",
+        "restore",
+        "--identity",
+        "org.example.kel",
+    ];
+    for share in &shares {
+        args.extend(["--share", share]);
+    }
+    for n in ["custodian1.txt", "custodian2.txt"] {
+        args.extend(["--age-identity", n]);
+    }
+    args.extend([
+        "--out",
+        "file:restored2.key",
+        "--passphrase-file",
+        "pw",
+        "--work-factor",
+        TEST_WORK_FACTOR,
+    ]);
+    let restored = s.run(args).expect(0).json();
+    assert_eq!(
+        (&restored["keyId"], &restored["file"]),
+        (&made["keyId"], &"restored2.key".into())
+    );
     keys(&s, &["c.key"]);
     rotate(&s, "restored.key", "c.key").expect(0);
     s.write("tool.tar", b"y");

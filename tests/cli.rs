@@ -105,8 +105,8 @@ fn key_show_prints_key_and_id() {
         .run(["--json", "key", "show", "alice.key.pub"])
         .expect(0)
         .json();
-    assert_eq!(json["public_key"], public.as_str());
-    assert_eq!(json["key_id"].as_str().unwrap().len(), 64);
+    assert_eq!(json["publicKey"], public.as_str());
+    assert_eq!(json["keyId"].as_str().unwrap().len(), 64);
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn hash_of_a_file_matches_sha256sum() {
     );
     let json = s.run(["hash", "--json", "a.bin"]).expect(0).json();
     assert_eq!(
-        json[0]["digest"],
+        json["results"][0]["digest"],
         format!("sha256:{}", sha256_hex(b"hallmark\n"))
     );
 }
@@ -156,8 +156,8 @@ fn sign_and_verify_trusted() {
         ])
         .expect(0)
         .json();
-    assert_eq!(json[0]["verdict"], "trusted");
-    assert_eq!(json[0]["release"], "org.acme.tool@1.2.0");
+    assert_eq!(json["results"][0]["verdict"], "trusted");
+    assert_eq!(json["results"][0]["release"], "org.acme.tool@1.2.0");
 }
 
 #[test]
@@ -299,7 +299,7 @@ fn signature_from_another_key_is_an_unlinked_signer_change() {
         .run(["--json", "key", "show", "file:mallory.key"])
         .expect(0)
         .json();
-    let short = |v: &serde_json::Value| v["key_id"].as_str().unwrap()[..16].to_owned();
+    let short = |v: &serde_json::Value| v["keyId"].as_str().unwrap()[..16].to_owned();
     let run = verify(&s, "mallory.key", "tool-1.2.0.tar").expect(1);
     assert_eq!(
         run.stdout,
@@ -653,13 +653,27 @@ fn json_errors_are_machine_readable() {
     let s = scratch();
     let run = s.run(["--json", "key", "show", "file:none.key"]).expect(2);
     let json = run.json();
-    assert_eq!(json["exit"], 2);
+    assert_eq!(json["schema"], "hallmark.error/v1");
+    assert_eq!(json["exitCode"], 2);
     assert!(
-        json["error"]
+        json["error"]["message"]
             .as_str()
             .unwrap()
             .starts_with("cannot read key file none.key.pub"),
         "{json}"
+    );
+    // The same document when the command line itself is wrong.
+    let run = s.run(["--json", "key", "show"]).expect(2);
+    let json = run.json();
+    assert_eq!(json["error"]["code"], "usage");
+    assert_eq!(
+        json["error"]["message"],
+        "the following required arguments were not provided: <REF>"
+    );
+    assert!(
+        run.stderr.starts_with("error: the following required"),
+        "{}",
+        run.stderr
     );
 }
 
@@ -712,7 +726,10 @@ fn verify_attestation_from_files() {
         ])
         .expect(0)
         .json();
-    assert_eq!(json["holds"], true);
+    assert_eq!(
+        (&json["verdict"], &json["reason"], &json["exitCode"]),
+        (&"holds".into(), &serde_json::Value::Null, &0.into())
+    );
 
     // A per-key certificate from another device does not hold: exit 1 with the reason.
     let other_f9 = chain_file("tmc-5-7-2", "f9.pem");
@@ -744,7 +761,14 @@ fn verify_attestation_from_files() {
         ])
         .expect(1)
         .json();
-    assert_eq!(json["holds"], false);
+    assert_eq!(
+        (&json["verdict"], &json["reason"], &json["exitCode"]),
+        (
+            &"does-not-hold".into(),
+            &"key-cert-issuer-mismatch".into(),
+            &1.into()
+        )
+    );
 
     // An attested RSA key is not the Ed25519 key being enrolled.
     let public = s.file_key("alice.key");

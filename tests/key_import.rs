@@ -69,13 +69,13 @@ fn a_minisign_key_keeps_its_id_and_signs_byte_for_byte_as_minisign() {
         .strip_prefix("untrusted comment: minisign public key ")
         .unwrap()
         .to_owned();
-    assert_eq!(json["minisign_key_id"], id.as_str());
+    assert_eq!(json["minisignKeyId"], id.as_str());
     // The id is kept beside the key, and `key show` prints minisign's public key file.
     assert_eq!(
         s.read("k.key.pub"),
         format!(
             "{}\nminisign key id: {id}\n",
-            json["public_key"].as_str().unwrap()
+            json["publicKey"].as_str().unwrap()
         )
     );
     let shown = s
@@ -215,7 +215,7 @@ fn an_encrypted_minisign_key_needs_its_password() {
         .run(["key", "show", "file:k.key", "--format", "minisign"])
         .expect(0);
     assert_eq!(shown.stdout.trim_end(), s.read("e.pub").trim_end());
-    assert!(json["minisign_key_id"].is_string());
+    assert!(json["minisignKeyId"].is_string());
 }
 
 #[test]
@@ -240,7 +240,7 @@ fn an_openssh_key_passphrase_protected_or_not() {
         let out = format!("{name}.hm");
         let json = import_to_file(&s, name, &out, &extra).expect(0).json();
         assert_eq!(json["format"], "openssh");
-        assert!(json["minisign_key_id"].is_null());
+        assert!(json["minisignKeyId"].is_null());
         // The same public key as ssh-keygen's .pub.
         let shown = s
             .run([
@@ -289,7 +289,7 @@ fn a_raw_seed_is_the_rfc_8032_key() {
         .expect(0)
         .json();
     assert_eq!(json["format"], "raw");
-    assert_eq!(json["public_key"], RFC8032_PUBLIC);
+    assert_eq!(json["publicKey"], RFC8032_PUBLIC);
     // Not a key at all: the error lists what is imported.
     s.write("notes.txt", "hello\n");
     let run = import_to_file(&s, "notes.txt", "n.key", &[]).expect(2);
@@ -341,7 +341,7 @@ fn export_round_trips_through_the_peer_tools() {
     let json = import_to_file(&s, "seed.bin", "back.key", &[])
         .expect(0)
         .json();
-    assert_eq!(json["public_key"], public.as_str());
+    assert_eq!(json["publicKey"], public.as_str());
 
     // OpenSSH, encrypted: ssh-keygen derives the same public key with the passphrase.
     export(
@@ -417,7 +417,7 @@ fn export_round_trips_through_the_peer_tools() {
     )
     .expect(0)
     .json();
-    assert_eq!(json["public_key"], public.as_str());
+    assert_eq!(json["publicKey"], public.as_str());
     // A wrong password is refused, and nothing is written.
     s.write("wrong", "not it\n");
     let run = import_to_file(

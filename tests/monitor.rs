@@ -196,9 +196,12 @@ fn json_lines_and_a_hook_per_alert_that_is_retried_until_it_succeeds() {
         ],
     )
     .expect(1);
-    assert_eq!(run.stdout.lines().count(), 1, "one JSON line per alert");
-    let line: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 1, "one JSON line per alert");
+    let line = lines[0].clone();
+    assert_eq!(line["schema"], "hallmark.monitor.alert/v1");
     assert_eq!(line["kind"], "new-claim");
+    assert_eq!(line["evidence"], serde_json::json!([]));
     assert_eq!(line["identity"], thief.identity.to_string());
     assert_eq!(line["index"], 3);
     let hooked: serde_json::Value = serde_json::from_str(s.read("hook.jsonl").trim()).unwrap();

@@ -22,7 +22,7 @@ fn generate(s: &Scratch, object: &str) -> String {
             &pkcs11_ref(s, "ci", object),
         ])
         .expect(0);
-    run.json()["public_key"].as_str().unwrap().to_owned()
+    run.json()["publicKey"].as_str().unwrap().to_owned()
 }
 
 #[test]
@@ -45,7 +45,7 @@ fn generate_list_show() {
     let run = s
         .run(["--json", "key", "show", &pkcs11_ref(&s, "ci", "release")])
         .expect(0);
-    assert_eq!(run.json()["public_key"], public.as_str());
+    assert_eq!(run.json()["publicKey"], public.as_str());
 
     // The same label twice is refused.
     let run = s
@@ -301,7 +301,7 @@ fn a_killed_key_generation_leaves_no_half_pair_under_its_label() {
     };
     for key in keys(&s).iter().filter(|k| labelled(k)) {
         assert!(
-            key["orphan"].is_null() && key["public_key"].is_string(),
+            key["orphan"].is_null() && key["publicKey"].is_string(),
             "a half key pair under its label: {key}"
         );
     }
@@ -436,7 +436,7 @@ fn an_imported_key_signs_and_its_value_cannot_be_read_back() {
         .expect(0)
         .json();
     let public = "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=";
-    assert_eq!(json["public_key"], public);
+    assert_eq!(json["publicKey"], public);
     assert_eq!(json["format"], "raw");
     // File-key flags do not apply, and an existing label is never replaced.
     let run = s

@@ -114,8 +114,7 @@ fn verify_over_a_glob_verifies_only_the_artifacts() {
     );
 
     let run = verify(&s, &["--json"], &glob(&s)).expect(0);
-    let artifacts: Vec<String> = run
-        .json()
+    let artifacts: Vec<String> = run.json()["results"]
         .as_array()
         .unwrap()
         .iter()

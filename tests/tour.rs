@@ -319,7 +319,7 @@ fn github_actions_example_signs_and_verifies_as_written() {
     assert_eq!(std::fs::read_dir(runner_temp.path()).unwrap().count(), 0);
     let audit_before = s.read(".hallmark/trust/audit.log");
     let run = step("Verify against the pinned identity").expect(0);
-    let verdicts: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let verdicts = &run.json()["results"];
     assert_eq!(verdicts[0]["artifact"], "dist/tool-1.2.0.tar.gz");
     assert!(
         verdicts[0]["verdict"]

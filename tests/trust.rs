@@ -521,11 +521,11 @@ fn conflicting_pins_are_refused_and_the_most_specific_pin_wins() {
         ])
         .expect(0);
     let json = run.json();
-    assert_eq!(json[0]["verdict"], "trusted");
-    assert_eq!(json[0]["pin"], "org.example.tool");
-    assert_eq!(json[0]["identity"], q.identity.to_string());
-    assert_eq!(json[1]["pin"], "org.example");
-    assert_eq!(json[1]["release"], "org.example.lib@1.0.0");
+    assert_eq!(json["results"][0]["verdict"], "trusted");
+    assert_eq!(json["results"][0]["pin"], "org.example.tool");
+    assert_eq!(json["results"][0]["identity"], q.identity.to_string());
+    assert_eq!(json["results"][1]["pin"], "org.example");
+    assert_eq!(json["results"][1]["release"], "org.example.lib@1.0.0");
 }
 
 #[test]
@@ -557,9 +557,9 @@ fn verify_against_an_identity_without_a_keyring() {
         .run(["--json", "verify", "--identity", "p.kel", "tool.tar"])
         .expect(0)
         .json();
-    assert_eq!(json[0]["verdict"], "trusted-after-rotation");
+    assert_eq!(json["results"][0]["verdict"], "trusted-after-rotation");
     assert_eq!(
-        json[0]["chain"],
+        json["results"][0]["chain"],
         serde_json::json!([format!(
             "{} → {} by rotation #1 (scheduled, {})",
             short(1),

@@ -169,6 +169,104 @@ fn vkey(s: &Scratch) -> VerifierKey {
         .unwrap()
 }
 
+/// `--json`: the configuration's documents, and the stream `witness serve` prints — a line
+/// saying where it listens, then one per request — each as docs/json.md says.
+#[test]
+fn json_documents_and_the_stream_of_a_witness() {
+    let s = setup();
+    let vkey_doc = s
+        .run(["--json", "witness", "vkey", "--config", "witness.json"])
+        .expect(0)
+        .json();
+    assert_eq!(vkey_doc["schema"], "hallmark.witness.vkey/v1");
+    assert_eq!(vkey_doc["name"], NAME);
+    assert_eq!(vkey_doc["vkey"], vkey(&s).to_string());
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hallmark"))
+        .args([
+            "--json",
+            "witness",
+            "serve",
+            "--config",
+            "witness.json",
+            "--listen",
+            "127.0.0.1:0",
+            "--passphrase-file",
+            "pw",
+        ])
+        .current_dir(s.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = || -> serde_json::Value {
+        let line = lines.next().unwrap().unwrap();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        hallmark_tests::json_doc::assert_documented(&value);
+        value
+    };
+    let first = next();
+    assert_eq!(first["schema"], "hallmark.witness.serve/v1");
+    assert_eq!(first["logs"], serde_json::json!([ORIGIN]));
+    let url = first["listening"].as_str().unwrap();
+    let addr: SocketAddr = url
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix("/add-checkpoint"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut t = tree(20);
+    assert_eq!(
+        post(addr, "/add-checkpoint", &request(&mut t, 0, 10)).status,
+        200
+    );
+    let served = next();
+    assert_eq!(served["schema"], "hallmark.witness.request/v1");
+    assert_eq!(served["status"], 200);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A registry submitting to it.
+    for k in ["reg.key", "reg-next.key"] {
+        s.file_key(k);
+    }
+    s.run([
+        "registry",
+        "init",
+        "--registry",
+        "reg",
+        "--key",
+        "file:reg.key",
+        "--next-key",
+        "file:reg-next.key",
+        "--origin",
+        ORIGIN,
+        "--passphrase-file",
+        "pw",
+    ])
+    .expect(0);
+    let added = s
+        .run([
+            "--json",
+            "registry",
+            "add-witness",
+            "--registry",
+            "reg",
+            "--vkey",
+            vkey_doc["vkey"].as_str().unwrap(),
+            "--url",
+            url,
+        ])
+        .expect(0)
+        .json();
+    assert_eq!(
+        (&added["witness"], &added["changed"]),
+        (&vkey_doc["vkey"], &serde_json::Value::Bool(true))
+    );
+}
+
 #[test]
 fn a_witness_cosigns_consistent_checkpoints_and_refuses_the_rest_with_the_spec_statuses() {
     let s = setup();
@@ -612,7 +710,8 @@ fn the_registry_publishes_checkpoints_with_the_cosignatures_of_the_witnesses_tha
         .expect(0)
         .json();
     // Nothing new: the checkpoint is not re-signed, so no witness was asked.
-    assert_eq!(json[0]["witnesses"], serde_json::json!([]));
+    assert_eq!(json["witnesses"], serde_json::json!([]));
+    assert_eq!(json["results"][0]["verdict"], "already-accepted");
 }
 
 /// A trust store `store` pinning the registry (served from `reg/`) with a witness policy,

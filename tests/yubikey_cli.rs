@@ -76,7 +76,7 @@ fn generate(s: &Scratch, slot: &str, extra: &[&str]) -> String {
     let mut args = vec!["--json", "key", "generate", "--out", key.as_str()];
     args.extend_from_slice(extra);
     let run = hm(s, &args).expect(0);
-    run.json()["public_key"].as_str().unwrap().to_owned()
+    run.json()["publicKey"].as_str().unwrap().to_owned()
 }
 
 fn public_key_of(card: &VirtualYubiKey, slot: u8) -> String {
@@ -99,8 +99,8 @@ fn generate_with_policies_and_a_certificate_openssl_verifies() {
     let run = hm(&s, &["--json", "key", "generate", "--out", &key]).expect(0);
     let json = run.json();
     // The defaults for release signing: PIN once, touch always.
-    assert_eq!(json["device"]["pin_policy"], "once");
-    assert_eq!(json["device"]["touch_policy"], "always");
+    assert_eq!(json["device"]["pinPolicy"], "once");
+    assert_eq!(json["device"]["touchPolicy"], "always");
     assert_eq!(json["device"]["serial"], SERIAL.to_string());
     assert_eq!(json["device"]["firmware"], "5.7.4");
     assert_eq!(json["reference"], key.as_str());
@@ -113,7 +113,7 @@ fn generate_with_policies_and_a_certificate_openssl_verifies() {
             "one PIN, to sign the certificate"
         );
     }
-    assert_eq!(json["public_key"], public_key_of(&card, 0x9c).as_str());
+    assert_eq!(json["publicKey"], public_key_of(&card, 0x9c).as_str());
     // The prompts an operator sees, on standard error.
     assert!(
         run.stderr
@@ -226,7 +226,7 @@ fn list_and_show_need_no_pin() {
 
     let id = hm(&s, &["--json", "key", "show", &yk("9c")])
         .expect(0)
-        .json()["key_id"]
+        .json()["keyId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -247,9 +247,9 @@ fn list_and_show_need_no_pin() {
     assert_eq!(device["firmware"], "5.7.4");
     assert_eq!(device["ed25519"], true);
     assert_eq!(device["keys"][0]["slot"], "9c");
-    assert_eq!(device["keys"][0]["public_key"], public.as_str());
-    assert_eq!(device["keys"][0]["pin_policy"], "once");
-    assert_eq!(device["keys"][0]["touch_policy"], "never");
+    assert_eq!(device["keys"][0]["publicKey"], public.as_str());
+    assert_eq!(device["keys"][0]["pinPolicy"], "once");
+    assert_eq!(device["keys"][0]["touchPolicy"], "never");
     assert_eq!(
         device["keys"][0]["reference"],
         "yubikey:serial=12345678;slot=9c"
@@ -334,6 +334,42 @@ fn attest_exports_the_certificates_and_checks_them() {
     ] {
         assert!(run.stdout.contains(line), "{line:?} in {}", run.stdout);
     }
+    // The same as JSON, `hallmark.key.attest/v1`: the files, the device and the report.
+    let mut json_args = vec![
+        "--json",
+        "key",
+        "attest",
+        key.as_str(),
+        "--out-dir",
+        "att-json",
+    ];
+    json_args.extend(TEST_ROOT);
+    let json = hm(&s, &json_args).expect(0).json();
+    assert_eq!(
+        (&json["verdict"], &json["reason"], &json["exitCode"]),
+        (&"holds".into(), &serde_json::Value::Null, &0.into())
+    );
+    assert_eq!(json["files"]["deviceCertificate"], "att-json/f9.pem");
+    assert_eq!(json["device"]["serial"], SERIAL.to_string());
+    assert_eq!(json["report"]["expectedKey"], "matches");
+    let json = hm(
+        &s,
+        &[
+            "--json",
+            "key",
+            "attest",
+            key.as_str(),
+            "--out-dir",
+            "plain-json",
+        ],
+    )
+    .expect(1)
+    .json();
+    assert_eq!(
+        (&json["verdict"], &json["report"], &json["exitCode"]),
+        (&"does-not-hold".into(), &serde_json::Value::Null, &1.into())
+    );
+    assert!(json["reason"].is_string(), "{json}");
     // The files are the device's certificates.
     let authority = virtual_yubikey::test_authority().unwrap();
     assert_eq!(
@@ -362,9 +398,9 @@ fn attest_exports_the_certificates_and_checks_them() {
     ];
     check.extend(TEST_ROOT);
     let report = hm(&s, &check).expect(0).json();
-    assert_eq!(report["holds"], true);
+    assert_eq!(report["verdict"], "holds");
     assert_eq!(report["report"]["serial"], SERIAL);
-    assert_eq!(report["report"]["expected_key"], "matches");
+    assert_eq!(report["report"]["expectedKey"], "matches");
     // ...and so can OpenSSL: test root → intermediate → F9 → per-key.
     s.write(
         "chain.pem",
@@ -438,7 +474,7 @@ fn sign_one_pin_a_touch_per_signature_and_the_attestation_in_every_bundle() {
             run.stderr
         );
     }
-    let id = hm(&s, &["--json", "key", "show", &key]).expect(0).json()["key_id"]
+    let id = hm(&s, &["--json", "key", "show", &key]).expect(0).json()["keyId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -611,7 +647,7 @@ fn a_pin_requiring_attestation_accepts_yubikey_releases_and_refuses_file_keys() 
     let id = |reference: &str| {
         hm(&s, &["--json", "key", "show", reference])
             .expect(0)
-            .json()["key_id"]
+            .json()["keyId"]
             .as_str()
             .unwrap()[..16]
             .to_owned()
@@ -814,9 +850,9 @@ fn sign_fails(s: &Scratch, key: &str, exit: i32, code: &str, message: &str) -> R
     )
     .expect(exit);
     let json = json_error(&run);
-    assert_eq!(json["code"], code, "{json}");
-    assert_eq!(json["error"], message, "{json}");
-    assert_eq!(json["exit"], exit);
+    assert_eq!(json["error"]["code"], code, "{json}");
+    assert_eq!(json["error"]["message"], message, "{json}");
+    assert_eq!(json["exitCode"], exit);
     assert!(!s.join("a.bin.hallmark.json").exists());
     run
 }
@@ -887,9 +923,9 @@ fn firmware_before_5_7() {
     let s = scratch();
     let run = hm(&s, &["--json", "key", "generate", "--out", &yk("9c")]).expect(4);
     let json = run.json();
-    assert_eq!(json["code"], "yubikey-firmware-too-old");
+    assert_eq!(json["error"]["code"], "yubikey-firmware-too-old");
     assert_eq!(
-        json["error"],
+        json["error"]["message"],
         "YubiKey 12345678 has firmware 5.4.3; Ed25519 keys need firmware 5.7.0 or later \
          (firmware cannot be upgraded: use a newer YubiKey)"
     );
@@ -956,7 +992,7 @@ fn a_wrong_pin_then_the_final_try_then_a_blocked_pin() {
          explicitly",
     );
     assert_eq!(
-        run.json()["hint"],
+        run.json()["error"]["hint"],
         "once you are sure of the PIN, run the command again with --allow-final-pin-try"
     );
     assert_eq!(attempts() - start, 2);
@@ -1023,9 +1059,12 @@ fn management_key_errors() {
     };
     // Not the default, and none given.
     let run = generate_with(&yk("9c"), 2);
-    assert_eq!(run.json()["code"], "yubikey-management-key-required");
     assert_eq!(
-        run.json()["error"],
+        run.json()["error"]["code"],
+        "yubikey-management-key-required"
+    );
+    assert_eq!(
+        run.json()["error"]["message"],
         "YubiKey 12345678 does not use the default management key: give yours with \
          management-key-source=file:PATH, env:NAME or prompt in the key reference"
     );
@@ -1036,9 +1075,9 @@ fn management_key_errors() {
         4,
     );
     let json = run.json();
-    assert_eq!(json["code"], "yubikey-management-key-rejected");
+    assert_eq!(json["error"]["code"], "yubikey-management-key-rejected");
     assert_eq!(
-        json["error"],
+        json["error"]["message"],
         "YubiKey 12345678 rejected the management key from file wrong.mgm: it is not the \
          management key set on this YubiKey"
     );
@@ -1082,9 +1121,9 @@ fn removed_in_the_middle_of_a_batch() {
     args.extend(names.iter().map(String::as_str));
     let run = hm(&s, &args).expect(4);
     let json = run.json();
-    assert_eq!(json["code"], "yubikey-removed");
+    assert_eq!(json["error"]["code"], "yubikey-removed");
     assert_eq!(
-        json["error"],
+        json["error"]["message"],
         "YubiKey 12345678 was removed while signing\n  signed (bundle written): a1.bin, \
          a2.bin\n  not signed: a3.bin, a4.bin, a5.bin"
     );
@@ -1159,9 +1198,9 @@ fn an_imported_key_signs_from_its_slot_and_is_never_attested() {
     )
     .expect(0)
     .json();
-    assert_eq!(json["public_key"], public);
+    assert_eq!(json["publicKey"], public);
     assert_eq!(json["device"]["origin"], "imported");
-    assert_eq!(json["device"]["pin_policy"], "once");
+    assert_eq!(json["device"]["pinPolicy"], "once");
     // The card holds the seed's key, marked imported, with the policies asked for.
     assert_eq!(public_key_of(&card, 0x9a), public);
     {

@@ -329,7 +329,7 @@ fn report_json_for_a_5_7_4_chain() {
     let name = "ovh-yk5.7.4-root1";
     let report = verify_yubico(&f9(name), &key_cert(name)).unwrap();
     let json = serde_json::to_value(&report).unwrap();
-    let spki = json["public_key"]["spki_der"].as_str().unwrap().to_owned();
+    let spki = json["publicKey"]["spkiDer"].as_str().unwrap().to_owned();
     let spki_der = {
         use base64ct::{Base64, Encoding};
         Base64::decode_vec(&spki).unwrap()
@@ -346,15 +346,15 @@ fn report_json_for_a_5_7_4_chain() {
         "slot": "9a",
         "firmware": "5.7.4",
         "serial": 32718477,
-        "pin_policy": "always",
-        "touch_policy": "never",
-        "form_factor": {"code": 4, "shape": "USB-C Nano", "fips": false, "cspn": false},
-        "public_key": {
+        "pinPolicy": "always",
+        "touchPolicy": "never",
+        "formFactor": {"code": 4, "shape": "USB-C Nano", "fips": false, "cspn": false},
+        "publicKey": {
             "algorithm": "rsa-2048",
-            "spki_der": spki,
-            "spki_sha256": sha256_hex(&spki_der),
+            "spkiDer": spki,
+            "spkiSha256": sha256_hex(&spki_der),
         },
-        "expected_key": "not-compared",
+        "expectedKey": "not-compared",
         "chain": [
             {"role": "key-attestation", "subject": "CN=YubiKey PIV Attestation 9a",
              "sha256": "663f1e9df46960c0b4d19a1c561753bfac37398d913614aa3853d2ad403ae78e"},

@@ -149,24 +149,92 @@ pub fn write_stderr(args: fmt::Arguments<'_>) {
 }
 
 /// Prints an error that ends a command, with what to do about it: `error: …` and `hint: …` on
-/// standard error and, with `json`, an object `{"error", "exit", "hint", "code"}` on standard
-/// output (`code`: a stable name for a device error, when there is one).
+/// standard error and, with `json`, the error document `hallmark.error/v1` on standard output
+/// (`code`: a stable name for a device error, when there is one; see docs/json.md).
 pub fn print_error(exit: Exit, error: &str, hint: Option<&str>, code: Option<&str>, json: bool) {
     if json {
-        let mut value = serde_json::json!({
-            "error": error,
-            "exit": exit.code(),
-            "hint": hint,
-        });
-        if let Some(code) = code {
-            value["code"] = code.into();
-        }
-        print_json(&value);
+        print_error_document(exit, error, hint, code);
     }
     write_stderr(format_args!("error: {error}\n"));
     if let Some(hint) = hint {
         write_stderr(format_args!("hint: {hint}\n"));
     }
+}
+
+/// Prints the error document `hallmark.error/v1` on standard output, and nothing else.
+pub fn print_error_document(exit: Exit, error: &str, hint: Option<&str>, code: Option<&str>) {
+    print_json(
+        "error",
+        &ErrorDocument {
+            error: ErrorReport {
+                code: code.map(str::to_owned),
+                message: error.to_owned(),
+                hint: hint.map(str::to_owned),
+            },
+            exit_code: exit.code(),
+        },
+    );
+}
+
+/// Prints a command-line parsing error the way clap words it, on standard error, and with
+/// `--json` among the arguments (before any `--`) the error document too: a script that asked
+/// for JSON gets JSON even when its flags were wrong. Returns the exit code: 0 for `--help`
+/// and `--version`, else 2.
+pub fn print_parse_error(error: &clap::Error, args: &[std::ffi::OsString]) -> Exit {
+    let wants_json = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    if !error.use_stderr() {
+        let _ = error.print();
+        return Exit::Success;
+    }
+    if wants_json {
+        let text = error.to_string();
+        // The error without the usage lines that follow it, on one line.
+        let text = text.split("\n\nUsage:").next().unwrap_or_default();
+        let text = text.strip_prefix("error: ").unwrap_or(text);
+        let message = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        print_error_document(
+            Exit::Usage,
+            &message,
+            Some("see --help for the command's flags"),
+            Some("usage"),
+        );
+    }
+    let _ = error.print();
+    Exit::Usage
+}
+
+/// An error in JSON output: the whole document when a command fails, or one item's outcome in
+/// a command that handles many.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorReport {
+    /// A stable name for the kind of error, when it has one (`yubikey-pin-blocked`).
+    pub code: Option<String>,
+    /// What went wrong, for people.
+    pub message: String,
+    /// What to do about it, when that is known.
+    pub hint: Option<String>,
+}
+
+impl ErrorReport {
+    /// An error with its message only.
+    pub fn new(message: impl Into<String>) -> Self {
+        ErrorReport {
+            code: None,
+            message: message.into(),
+            hint: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorDocument {
+    error: ErrorReport,
+    exit_code: u8,
 }
 
 /// The process exit code for a command's outcome, after flushing standard output: a write
@@ -283,26 +351,43 @@ fn command_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     }
 }
 
-/// One artifact in the JSON output of `verify`: its verdict, or why it could not be verified.
+/// One artifact in the JSON output of `verify` (`hallmark.verify/v1`): its verdict, or why it
+/// could not be verified.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct VerifyReport {
     artifact: String,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    decision: Option<Decision>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    /// `trusted`, `rejected`, …; null when the artifact could not be verified.
+    verdict: Option<&'static str>,
+    /// Why a rejected artifact was rejected (`revoked`, `digest-mismatch`, …).
+    reason: Option<&'static str>,
+    message: String,
+    release: Option<String>,
+    chain: Vec<String>,
+    identity: Option<String>,
+    pin: Option<String>,
+    error: Option<ErrorReport>,
+    exit_code: u8,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyDocument {
+    results: Vec<VerifyReport>,
+    exit_code: u8,
 }
 
 /// Prints the outcome of verifying each artifact, in order: a verdict line on standard output,
-/// or the reason it could not be verified on standard error; with `json`, one JSON array of
-/// both on standard output instead of the verdict lines. Returns the worst outcome (an artifact
-/// that could not be verified is a usage or input error).
+/// or the reason it could not be verified on standard error; with `json`, the document
+/// `hallmark.verify/v1` of both on standard output instead of the verdict lines. Returns the
+/// worst outcome (an artifact that could not be verified is a usage or input error).
 pub fn print_verdicts<'a, E: fmt::Display + 'static>(
     outcomes: impl IntoIterator<Item = (&'a Path, Result<Decision, E>)>,
     json: bool,
 ) -> Exit {
     let mut exit = Exit::Success;
-    let mut reports = Vec::new();
+    let mut texts = Vec::new();
+    let mut decisions = Vec::new();
     for (artifact, outcome) in outcomes {
         let shown = artifact.display().to_string();
         match outcome {
@@ -311,11 +396,7 @@ pub fn print_verdicts<'a, E: fmt::Display + 'static>(
                 if !json {
                     write_stdout(format_args!("{shown}: {decision}\n"));
                 }
-                reports.push(VerifyReport {
-                    artifact: shown,
-                    decision: Some(decision),
-                    error: None,
-                });
+                decisions.push((shown, Ok(decision)));
             }
             Err(err) => {
                 exit = exit.worst(Exit::Usage);
@@ -324,23 +405,98 @@ pub fn print_verdicts<'a, E: fmt::Display + 'static>(
                     None => err.to_string(),
                 };
                 write_stderr(format_args!("error: {text}\n"));
-                reports.push(VerifyReport {
-                    artifact: shown,
-                    decision: None,
-                    error: Some(text),
-                });
+                texts.push(text);
+                decisions.push((shown, Err(texts.len() - 1)));
             }
         }
     }
     if json {
-        print_json(&reports);
+        let results = decisions
+            .into_iter()
+            .map(|(artifact, outcome)| match outcome {
+                Ok(decision) => VerifyReport {
+                    artifact,
+                    verdict: Some(decision.verdict.kind()),
+                    reason: decision.verdict.rejection().map(|r| r.as_str()),
+                    exit_code: decision.verdict.exit_code(),
+                    message: decision.message,
+                    release: decision.release,
+                    chain: decision.chain,
+                    identity: decision.identity.map(|i| i.to_string()),
+                    pin: decision.pin.map(|p| p.to_string()),
+                    error: None,
+                },
+                Err(at) => VerifyReport {
+                    artifact,
+                    verdict: None,
+                    reason: None,
+                    message: texts[at].clone(),
+                    release: None,
+                    chain: Vec::new(),
+                    identity: None,
+                    pin: None,
+                    error: Some(ErrorReport::new(texts[at].clone())),
+                    exit_code: Exit::Usage.code(),
+                },
+            })
+            .collect();
+        print_json(
+            "verify",
+            &VerifyDocument {
+                results,
+                exit_code: exit.code(),
+            },
+        );
     }
     exit
 }
 
-/// Prints a JSON value on standard output, pretty, with a final newline.
-pub fn print_json<T: Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
+/// The version of the shape of every JSON document; see docs/json.md.
+pub const JSON_VERSION: &str = "v1";
+
+/// The `schema` of a command's JSON document: `hallmark.verify/v1` for `"verify"`.
+pub fn json_schema(command: &str) -> String {
+    format!("hallmark.{command}/{JSON_VERSION}")
+}
+
+/// A JSON document: its `schema`, then the command's fields.
+#[derive(Serialize)]
+struct Document<'a, T: ?Sized> {
+    schema: String,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+fn document<T: Serialize + ?Sized>(
+    command: &str,
+    body: &T,
+) -> serde_json::Result<serde_json::Value> {
+    let value = serde_json::to_value(Document {
+        schema: json_schema(command),
+        body,
+    })?;
+    Ok(value)
+}
+
+/// Prints a command's JSON document on standard output, pretty, with a final newline: the
+/// object `body` with the field `schema` naming `command` (see [`json_schema`]). `body` must
+/// serialise to an object.
+pub fn print_json<T: Serialize + ?Sized>(command: &str, body: &T) {
+    match document(command, body).and_then(|v| serde_json::to_string_pretty(&v)) {
+        Ok(text) => write_stdout(format_args!("{text}\n")),
+        Err(e) => write_stderr(format_args!("error: cannot encode output: {e}\n")),
+    }
+}
+
+/// One document of a line-delimited JSON stream, without its newline: like [`print_json`], on
+/// one line.
+pub fn json_line<T: Serialize + ?Sized>(command: &str, body: &T) -> serde_json::Result<String> {
+    document(command, body).and_then(|v| serde_json::to_string(&v))
+}
+
+/// Prints one document of a line-delimited JSON stream (`monitor --json`): [`json_line`].
+pub fn print_json_line<T: Serialize + ?Sized>(command: &str, body: &T) {
+    match json_line(command, body) {
         Ok(text) => write_stdout(format_args!("{text}\n")),
         Err(e) => write_stderr(format_args!("error: cannot encode output: {e}\n")),
     }
@@ -364,6 +520,16 @@ mod tests {
                 assert_eq!(a.worst(*b), order[i.max(j)]);
             }
         }
+    }
+
+    #[test]
+    fn documents_carry_their_schema_first_and_refuse_lists() {
+        let value = document("key.show", &serde_json::json!({ "keyId": "x" })).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({ "schema": "hallmark.key.show/v1", "keyId": "x" })
+        );
+        assert!(document("hash", &[1, 2]).is_err());
     }
 
     #[test]

@@ -180,6 +180,7 @@ pub struct UnlockOptions {
 /// What a signer is, for messages, `--json` output and ceremony transcripts. Never holds a
 /// secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct KeyDescription {
     /// `file`, `pkcs11`, `yubikey` or `awskms`.
     pub backend: &'static str,
@@ -187,8 +188,8 @@ pub struct KeyDescription {
     pub reference: String,
     /// The public key.
     pub public_key: PublicKey,
-    /// Device facts (token label and serial, YubiKey serial and firmware, …).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// Device facts (token label and serial, YubiKey serial and firmware, …), as
+    /// `[name, value]` pairs.
     pub device: Vec<(String, String)>,
 }
 

@@ -62,7 +62,7 @@ impl Journey<'_> {
             .run(&["--json", "key", "show", reference], &[])
             .expect(0)
             .json();
-        json["key_id"].as_str().unwrap()[..16].to_owned()
+        json["keyId"].as_str().unwrap()[..16].to_owned()
     }
 
     fn until_rotation(&self) {

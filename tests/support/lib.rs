@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod journey;
+pub mod json_doc;
 pub mod peers;
 
 use std::ffi::OsStr;
@@ -41,10 +42,29 @@ impl Run {
         self
     }
 
-    /// Parses standard output as JSON.
+    /// Parses standard output as one JSON document, and checks that it is what docs/json.md
+    /// says it is ([`json_doc::check`]).
+    #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        let value = serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout));
+        json_doc::assert_documented(&value);
+        value
+    }
+
+    /// Parses standard output as a stream of JSON documents, one a line, each checked as
+    /// [`Run::json`] checks one.
+    #[track_caller]
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|line| {
+                let value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("a line is not JSON ({e}):\n{line}"));
+                json_doc::assert_documented(&value);
+                value
+            })
+            .collect()
     }
 }
 

@@ -12,9 +12,10 @@ use super::yubico::{FirmwareVersion, FormFactor, PinPolicy, PivSlot, TouchPolicy
 /// The outcome of a successful [`verify`](super::verify): the key in `slot` was generated on a
 /// YubiKey whose attestation chain reaches a trusted root, with these properties.
 ///
-/// Serialises (for `--json`) with snake_case field names; see the field types for the value
-/// formats.
+/// Serialises (for `--json`) with camelCase field names, as all of Hallmark's JSON output;
+/// see the field types for the value formats.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct AttestationReport {
     /// The PIV slot holding the key (`"9c"`).
@@ -41,6 +42,7 @@ pub struct AttestationReport {
 
 /// The attested public key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct AttestedKey {
     /// Its algorithm (`"ed25519"`, `"rsa-2048"`, `"ecdsa-p256"`…).

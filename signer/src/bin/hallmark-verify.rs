@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use hallmark_signer::cmdline::{Exit, error_text, exit_code, print_error, print_verdicts};
+use hallmark_signer::cmdline::{
+    Exit, error_text, exit_code, print_error, print_parse_error, print_verdicts,
+};
 use hallmark_signer::keyref::{self, PublicKeyArg};
 use hallmark_signer::release;
 
@@ -60,17 +62,11 @@ fn fail(error: &str, hint: Option<&str>, json: bool) -> ExitCode {
 
 fn main() -> ExitCode {
     hallmark_signer::cmdline::guard_standard_streams();
-    let args = match Args::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let args = match Args::try_parse_from(&argv) {
         Ok(args) => args,
-        Err(err) => {
-            // clap prints help/version with exit 0 and usage errors with exit 2.
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                Exit::Usage.code()
-            } else {
-                0
-            });
-        }
+        // clap prints help/version with exit 0 and usage errors with exit 2.
+        Err(err) => return exit_code(print_parse_error(&err, &argv)),
     };
     if args.bundle.is_some() && args.paths.len() != 1 {
         return fail(

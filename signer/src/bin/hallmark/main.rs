@@ -44,8 +44,6 @@ use clap::{CommandFactory, FromArgMatches};
 
 use hallmark_signer::cmdline;
 
-use crate::exit::Exit;
-
 /// The name under which the binary acts as `hallmark ssh-keygen` (a link for git's
 /// `gpg.ssh.program`, which takes a program, not a command line).
 const SSH_KEYGEN_NAME: &str = "hallmark-ssh-keygen";
@@ -66,7 +64,7 @@ fn main() -> ExitCode {
         command = examples::attach(command);
     }
     let parsed = command
-        .try_get_matches_from_mut(args)
+        .try_get_matches_from_mut(&args)
         .and_then(|mut matches| cli::Cli::from_arg_matches_mut(&mut matches))
         .map_err(|err| err.format(&mut command));
     // The command tree names and describes every subcommand; freeing it would cost about 3% of
@@ -75,15 +73,8 @@ fn main() -> ExitCode {
     std::mem::forget(command);
     let cli = match parsed {
         Ok(cli) => cli,
-        Err(err) => {
-            // clap prints help/version with exit 0 and usage errors with exit 2.
-            let _ = err.print();
-            return ExitCode::from(if err.use_stderr() {
-                Exit::Usage.code()
-            } else {
-                0
-            });
-        }
+        // clap prints help/version with exit 0 and usage errors with exit 2.
+        Err(err) => return cmdline::exit_code(cmdline::print_parse_error(&err, &args)),
     };
     let out = ui::Output {
         json: cli.json,

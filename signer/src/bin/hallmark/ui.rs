@@ -120,9 +120,15 @@ impl Output {
         }
     }
 
-    /// Prints a JSON value on standard output.
-    pub fn json<T: Serialize>(&self, value: &T) {
-        hallmark_signer::cmdline::print_json(value);
+    /// Prints the JSON document of `command` (`"key.show"` for `hallmark key show`) on standard
+    /// output: `value`, an object, with its `schema` (docs/json.md).
+    pub fn json<T: Serialize + ?Sized>(&self, command: &str, value: &T) {
+        hallmark_signer::cmdline::print_json(command, value);
+    }
+
+    /// Prints one document of a line-delimited JSON stream, with its `schema`.
+    pub fn json_line<T: Serialize + ?Sized>(&self, command: &str, value: &T) {
+        hallmark_signer::cmdline::print_json_line(command, value);
     }
 }
 

@@ -1,19 +1,19 @@
 //! `hallmark hash`.
 
 use hallmark_keyring::digest::{DigestOptions, digest_path};
+use hallmark_signer::cmdline::ErrorReport;
 use serde::Serialize;
 
 use crate::cli::HashArgs;
 use crate::exit::{CmdResult, Exit};
 use crate::ui::Output;
 
+/// One artifact in `hallmark.hash/v1`: its digest, or why it has none.
 #[derive(Serialize)]
 struct HashResult {
-    path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact: String,
     digest: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    error: Option<ErrorReport>,
 }
 
 pub fn run(args: HashArgs, out: &Output) -> CmdResult {
@@ -36,7 +36,7 @@ pub fn run(args: HashArgs, out: &Output) -> CmdResult {
                     outln!("{digest}  {shown}");
                 }
                 results.push(HashResult {
-                    path: shown,
+                    artifact: shown,
                     digest: Some(digest.to_string()),
                     error: None,
                 });
@@ -45,15 +45,15 @@ pub fn run(args: HashArgs, out: &Output) -> CmdResult {
                 errln!("error: {err}");
                 exit = exit.worst(Exit::Usage);
                 results.push(HashResult {
-                    path: shown,
+                    artifact: shown,
                     digest: None,
-                    error: Some(err.to_string()),
+                    error: Some(ErrorReport::new(err.to_string())),
                 });
             }
         }
     }
     if out.json {
-        out.json(&results);
+        out.json("hash", &serde_json::json!({ "results": results }));
     }
     Ok(exit)
 }

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::anyhow;
 use hallmark_keyring::PublicKey;
 use hallmark_keyring::fsutil;
+use hallmark_signer::cmdline::ErrorReport;
 use hallmark_signer::filekey;
 use hallmark_signer::interop::allowed_signers::{self, AllowedSigners};
 use hallmark_signer::interop::minisign::{self, MinisignPublicKey, MinisignSignature};
@@ -213,18 +214,21 @@ pub fn show(args: ShowArgs, out: &Output) -> CmdResult {
         None => MinisignPublicKey::for_hallmark_key(&key),
     };
     if out.json {
-        out.json(&json!({
-            "public_key": key.to_string(),
-            "key_id": key.key_id().to_string(),
-            "ssh": pubkey::render(&key, KeyFormat::Ssh, comment.as_deref()),
-            "ssh_fingerprint": ssh_fingerprint(&key),
-            "minisign": minisign_key.to_file_text(),
-            "minisign_base64": minisign_key.to_base64(),
-            "minisign_key_id": minisign::display_key_id(&minisign_key.key_id),
-            "pem": pubkey::pem(&key),
-            "jwk": serde_json::from_str::<serde_json::Value>(&pubkey::jwk(&key))
-                .unwrap_or(serde_json::Value::Null),
-        }));
+        out.json(
+            "key.show",
+            &json!({
+                "publicKey": key.to_string(),
+                "keyId": key.key_id().to_string(),
+                "ssh": pubkey::render(&key, KeyFormat::Ssh, comment.as_deref()),
+                "sshFingerprint": ssh_fingerprint(&key),
+                "minisign": minisign_key.to_file_text(),
+                "minisignBase64": minisign_key.to_base64(),
+                "minisignKeyId": minisign::display_key_id(&minisign_key.key_id),
+                "pem": pubkey::pem(&key),
+                "jwk": serde_json::from_str::<serde_json::Value>(&pubkey::jwk(&key))
+                    .unwrap_or(serde_json::Value::Null),
+            }),
+        );
         return Ok(Exit::Success);
     }
     match args.format {
@@ -492,16 +496,19 @@ pub fn sign(args: SignArgs, out: &Output) -> CmdResult {
         .minisign_key_id()
         .unwrap_or_else(|| minisign::key_id_for(&public));
     if out.json {
-        out.json(&json!({
-            "format": format_name,
-            "signed": planned.iter().map(|(file, sig)| json!({
-                "artifact": file.display().to_string(),
-                "signature": sig.display().to_string(),
-            })).collect::<Vec<_>>(),
-            "signer": handle.describe(),
-            "ssh_fingerprint": ssh_fingerprint(&public),
-            "minisign_key_id": minisign::display_key_id(&minisign_key_id),
-        }));
+        out.json(
+            "sign.peer",
+            &json!({
+                "format": format_name,
+                "signed": planned.iter().map(|(file, sig)| json!({
+                    "artifact": file.display().to_string(),
+                    "signature": sig.display().to_string(),
+                })).collect::<Vec<_>>(),
+                "signer": handle.describe(),
+                "sshFingerprint": ssh_fingerprint(&public),
+                "minisignKeyId": minisign::display_key_id(&minisign_key_id),
+            }),
+        );
     } else {
         for (file, sig) in &planned {
             outln!(
@@ -523,22 +530,19 @@ pub fn sign(args: SignArgs, out: &Output) -> CmdResult {
 // Verifying
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Report {
     artifact: String,
     signature: String,
-    valid: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// `valid` or `refused`; null when the signature could not be checked.
+    verdict: Option<&'static str>,
+    message: String,
     key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     trusted_comment: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     principal: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refused: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    error: Option<ErrorReport>,
+    exit_code: u8,
 }
 
 fn read_signature_file(path: &Path, max: usize) -> Result<Vec<u8>, String> {
@@ -633,13 +637,14 @@ pub fn verify(args: VerifyArgs, out: &Output) -> CmdResult {
         let mut report = Report {
             artifact: file.display().to_string(),
             signature: sig.display().to_string(),
-            valid: false,
+            verdict: None,
+            message: String::new(),
             key: None,
             trusted_comment: None,
             namespace: None,
             principal: None,
-            refused: None,
             error: None,
+            exit_code: Exit::Success.code(),
         };
         match outcome {
             Ok(Good {
@@ -658,7 +663,8 @@ pub fn verify(args: VerifyArgs, out: &Output) -> CmdResult {
                         outln!("  trusted comment: {tc}");
                     }
                 }
-                report.valid = true;
+                report.verdict = Some("valid");
+                report.message = format!("good {format_name} signature by {key}");
                 report.key = Some(key.to_string());
                 report.trusted_comment = trusted_comment;
                 report.namespace = namespace;
@@ -669,18 +675,25 @@ pub fn verify(args: VerifyArgs, out: &Output) -> CmdResult {
                 if !out.json {
                     outln!("{}: refused: {why}", file.display());
                 }
-                report.refused = Some(why.to_string());
+                report.verdict = Some("refused");
+                report.message = why.to_string();
+                report.exit_code = Exit::Refused.code();
             }
             Err(why) => {
                 exit = exit.worst(Exit::Usage);
                 errln!("error: {}: {why}", file.display());
-                report.error = Some(why.to_string());
+                report.message = why.to_string();
+                report.error = Some(ErrorReport::new(why.to_string()));
+                report.exit_code = Exit::Usage.code();
             }
         }
         reports.push(report);
     }
     if out.json {
-        out.json(&reports);
+        out.json(
+            "verify.peer",
+            &serde_json::json!({ "results": reports, "exitCode": exit.code() }),
+        );
     }
     Ok(exit)
 }

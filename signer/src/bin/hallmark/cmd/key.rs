@@ -58,13 +58,27 @@ fn trust_from_args(args: &AttestationTrustArgs) -> Result<TrustRoots, Failure> {
     trust_roots(&args.roots, &args.intermediates)
 }
 
-/// A YubiKey's facts as a JSON object.
+/// A YubiKey's facts as a JSON object, with camelCase names (`pinPolicy`).
 pub(super) fn facts_json(info: &yubikey::DeviceInfo) -> serde_json::Value {
     keyref::yubikey_facts(info)
         .into_iter()
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .map(|(k, v)| (camel_case(&k), serde_json::Value::String(v)))
         .collect::<serde_json::Map<_, _>>()
         .into()
+}
+
+/// `pin_policy` as `pinPolicy`.
+fn camel_case(name: &str) -> String {
+    let mut parts = name.split('_');
+    let mut text = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            text.extend(first.to_uppercase());
+            text.push_str(chars.as_str());
+        }
+    }
+    text
 }
 
 /// A DER certificate as PEM, with 64-character lines as OpenSSL writes it.
@@ -79,8 +93,10 @@ pub(super) fn certificate_pem(der: &[u8]) -> String {
     pem
 }
 
-/// Prints a verified attestation's report, or why it does not hold (exit 1).
+/// Prints a verified attestation's report, or why it does not hold (exit 1), as the document
+/// of `command`.
 fn report_attestation(
+    command: &str,
     result: Result<attestation::AttestationReport, attestation::AttestationError>,
     extra: serde_json::Value,
     out: &Output,
@@ -88,9 +104,15 @@ fn report_attestation(
     match result {
         Ok(report) => {
             if out.json {
-                let mut value = json!({ "holds": true, "report": report });
+                let mut value = json!({
+                    "verdict": "holds",
+                    "reason": null,
+                    "message": hallmark_signer::attest::summary(&report),
+                    "report": report,
+                    "exitCode": Exit::Success.code(),
+                });
                 merge(&mut value, extra);
-                out.json(&value);
+                out.json(command, &value);
             } else {
                 outln!("{report}");
             }
@@ -101,10 +123,15 @@ fn report_attestation(
                 return Err(Failure::usage(err));
             }
             if out.json {
-                let mut value =
-                    json!({ "holds": false, "error": err.code(), "reason": err.to_string() });
+                let mut value = json!({
+                    "verdict": "does-not-hold",
+                    "reason": err.code(),
+                    "message": err.to_string(),
+                    "report": null,
+                    "exitCode": Exit::Refused.code(),
+                });
                 merge(&mut value, extra);
-                out.json(&value);
+                out.json(command, &value);
             } else {
                 outln!("attestation does not hold: {err}");
             }
@@ -172,15 +199,15 @@ fn attest(args: AttestArgs, out: &Output) -> CmdResult {
     );
     let extra = json!({
         "reference": yubikey_key_reference(info.serial, slot),
-        "public_key": expected.to_string(),
-        "key_id": expected.key_id().to_string(),
+        "publicKey": expected.to_string(),
+        "keyId": expected.key_id().to_string(),
         "files": {
-            "key_certificate": key_path.display().to_string(),
-            "device_certificate": device_path.display().to_string(),
+            "keyCertificate": key_path.display().to_string(),
+            "deviceCertificate": device_path.display().to_string(),
         },
         "device": facts_json(info),
     });
-    report_attestation(result, extra, out)
+    report_attestation("key.attest", result, extra, out)
 }
 
 fn read_input(path: &Path, what: &str) -> Result<Vec<u8>, Failure> {
@@ -200,6 +227,7 @@ fn verify_attestation(args: VerifyAttestationArgs, out: &Output) -> CmdResult {
     };
     let roots = trust_from_args(&args.trust)?;
     report_attestation(
+        "key.verify-attestation",
         attestation::verify(&device, &key_cert, &roots, expected.as_ref()),
         json!({}),
         out,
@@ -339,17 +367,21 @@ fn generate_awskms(
     let key = PublicKey::new(generated.verifying_key);
     let named = KeyRef::AwsKms(generated.reference.clone());
     if out.json {
-        out.json(&json!({
-            "reference": named.to_string(),
-            "public_key": key.to_string(),
-            "key_id": key.key_id().to_string(),
-            "files": Vec::<String>::new(),
-            "device": {
-                "arn": generated.arn,
-                "region": generated.region,
-                "key_spec": "ECC_NIST_EDWARDS25519",
-            },
-        }));
+        out.json(
+            "key.generate",
+            &json!({
+                "reference": named.to_string(),
+                "publicKey": key.to_string(),
+                "keyId": key.key_id().to_string(),
+                "files": Vec::<String>::new(),
+                "device": {
+                    "arn": generated.arn,
+                    "region": generated.region,
+                    "keySpec": "ECC_NIST_EDWARDS25519",
+                },
+                "certificate": null,
+            }),
+        );
     } else {
         report_generated(&named, &key, &[], out);
         outln!(
@@ -395,14 +427,17 @@ fn generate_yubikey(
     let reference = KeyRef::YubiKey(named);
     let certificate = certificate_pem(&generated.certificate_der);
     if out.json {
-        out.json(&json!({
-            "reference": reference.to_string(),
-            "public_key": key.to_string(),
-            "key_id": key.key_id().to_string(),
-            "files": Vec::<String>::new(),
-            "device": facts_json(info),
-            "certificate": certificate,
-        }));
+        out.json(
+            "key.generate",
+            &json!({
+                "reference": reference.to_string(),
+                "publicKey": key.to_string(),
+                "keyId": key.key_id().to_string(),
+                "files": Vec::<String>::new(),
+                "device": facts_json(info),
+                "certificate": certificate,
+            }),
+        );
     } else {
         report_generated(&reference, &key, &[], out);
         outln!(
@@ -468,12 +503,17 @@ pub(super) fn yubikey_options(
 
 pub(super) fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &Output) {
     if out.json {
-        out.json(&json!({
-            "reference": reference.to_string(),
-            "public_key": key.to_string(),
-            "key_id": key.key_id().to_string(),
-            "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-        }));
+        out.json(
+            "key.generate",
+            &json!({
+                "reference": reference.to_string(),
+                "publicKey": key.to_string(),
+                "keyId": key.key_id().to_string(),
+                "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+                "device": null,
+                "certificate": null,
+            }),
+        );
     } else {
         outln!("created {reference}");
         outln!("  public key: {key}");
@@ -576,15 +616,15 @@ fn list(args: ListArgs, out: &Output) -> CmdResult {
         (Vec::new(), None)
     };
     if out.json {
-        let mut value = json!({
-            "pkcs11": reports.iter().map(slot_json).collect::<Vec<_>>(),
-            "yubikeys": yubikeys.iter().map(yubikey_json).collect::<Vec<_>>(),
-            "awskms": listings.iter().map(awskms_json).collect::<Vec<_>>(),
-        });
-        if let Some(problem) = &yubikey_problem {
-            value["yubikeys_error"] = problem.clone().into();
-        }
-        out.json(&value);
+        out.json(
+            "key.list",
+            &json!({
+                "pkcs11": reports.iter().map(slot_json).collect::<Vec<_>>(),
+                "yubikeys": yubikeys.iter().map(yubikey_json).collect::<Vec<_>>(),
+                "yubikeysError": yubikey_problem,
+                "awskms": listings.iter().map(awskms_json).collect::<Vec<_>>(),
+            }),
+        );
         return Ok(Exit::Success);
     }
     for slot in &reports {
@@ -648,11 +688,11 @@ fn awskms_json(listing: &awskms::Listing) -> serde_json::Value {
         "endpoint": listing.endpoint,
         "keys": listing.keys.iter().map(|k| json!({
             "alias": k.alias,
-            "key_id": k.key_id,
+            "awsKeyId": k.key_id,
             "arn": k.arn,
-            "public_key": k.verifying_key.map(|v| PublicKey::new(v).to_string()),
-            "hallmark_key_id": k.verifying_key.map(|v| PublicKey::new(v).key_id().to_string()),
-            "hallmark_tag": k.hallmark_tag,
+            "publicKey": k.verifying_key.map(|v| PublicKey::new(v).to_string()),
+            "keyId": k.verifying_key.map(|v| PublicKey::new(v).key_id().to_string()),
+            "hallmarkTag": k.hallmark_tag,
             "problem": k.problem,
             "reference": k.reference.to_string(),
         })).collect::<Vec<_>>(),
@@ -800,10 +840,10 @@ fn yubikey_json(device: &yubikey::DeviceReport) -> serde_json::Value {
             let public = PublicKey::new(k.verifying_key);
             json!({
                 "slot": k.slot.to_string(),
-                "public_key": public.to_string(),
-                "key_id": public.key_id().to_string(),
-                "pin_policy": k.pin_policy.as_str(),
-                "touch_policy": k.touch_policy.as_str(),
+                "publicKey": public.to_string(),
+                "keyId": public.key_id().to_string(),
+                "pinPolicy": k.pin_policy.as_str(),
+                "touchPolicy": k.touch_policy.as_str(),
                 "origin": k.origin.map(|o| match o {
                     yubikey::KeyOrigin::Generated => "generated",
                     _ => "imported",
@@ -817,7 +857,7 @@ fn yubikey_json(device: &yubikey::DeviceReport) -> serde_json::Value {
 fn slot_json(slot: &pkcs11::SlotReport) -> serde_json::Value {
     json!({
         "module": slot.module.display().to_string(),
-        "slot_id": slot.slot_id,
+        "slotId": slot.slot_id,
         "description": slot.description,
         "token": slot.token.as_ref().map(|t| json!({
             "label": t.label,
@@ -826,13 +866,13 @@ fn slot_json(slot: &pkcs11::SlotReport) -> serde_json::Value {
             "serial": t.serial,
             "flags": t.flags.to_string(),
             "ed25519": t.ed25519,
-            "logged_in": t.logged_in,
-            "keys_error": t.keys_error,
+            "loggedIn": t.logged_in,
+            "keysError": t.keys_error,
             "keys": t.keys.iter().map(|k| json!({
                 "label": k.label,
-                "cka_id": k.id_hex(),
-                "public_key": k.verifying_key.map(|v| PublicKey::new(v).to_string()),
-                "key_id": k.verifying_key.map(|v| PublicKey::new(v).key_id().to_string()),
+                "ckaId": k.id_hex(),
+                "publicKey": k.verifying_key.map(|v| PublicKey::new(v).to_string()),
+                "keyId": k.verifying_key.map(|v| PublicKey::new(v).key_id().to_string()),
                 "uri": k.uri,
                 "orphan": k.orphan,
             })).collect::<Vec<_>>(),
@@ -862,12 +902,15 @@ fn passwd(args: PasswdArgs, out: &Output) -> CmdResult {
     let escrowed = matches!(protection, Protection::Recipients(_));
     let key = filekey::change_protection(path, &unlock, &protection)?;
     if out.json {
-        out.json(&json!({
-            "key": reference.to_string(),
-            "public_key": key.to_string(),
-            "key_id": key.key_id().to_string(),
-            "protection": if escrowed { "age-recipients" } else { "passphrase" },
-        }));
+        out.json(
+            "key.passwd",
+            &json!({
+                "key": reference.to_string(),
+                "publicKey": key.to_string(),
+                "keyId": key.key_id().to_string(),
+                "protection": if escrowed { "age-recipients" } else { "passphrase" },
+            }),
+        );
     } else {
         outln!(
             "re-encrypted {reference} (key id {}) to {}",

@@ -110,11 +110,13 @@ pub fn import(args: ImportArgs, out: &Output) -> CmdResult {
     if out.json {
         let mut value = json!({
             "reference": named.to_string(),
-            "public_key": public.to_string(),
-            "key_id": public.key_id().to_string(),
+            "publicKey": public.to_string(),
+            "keyId": public.key_id().to_string(),
             "format": format_name(key.format()),
-            "minisign_key_id": minisign_key_id.as_ref().map(minisign::display_key_id),
+            "minisignKeyId": minisign_key_id.as_ref().map(minisign::display_key_id),
             "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+            "device": null,
+            "certificate": null,
         });
         if let (Some(made), Some(map)) = (&device, value.as_object_mut()) {
             map.insert("device".into(), super::key::facts_json(&made.device));
@@ -123,7 +125,7 @@ pub fn import(args: ImportArgs, out: &Output) -> CmdResult {
                 super::key::certificate_pem(&made.certificate_der).into(),
             );
         }
-        out.json(&value);
+        out.json("key.import", &value);
     } else {
         outln!(
             "imported {} from {}",
@@ -325,16 +327,19 @@ pub fn export(args: ExportArgs, out: &Output) -> CmdResult {
     .map_err(Failure::usage)?;
     fsutil::write_new(&args.out, &bytes, 0o600).map_err(Failure::usage)?;
     if out.json {
-        out.json(&json!({
-            "reference": reference.to_string(),
-            "public_key": public.to_string(),
-            "key_id": public.key_id().to_string(),
-            "format": format_name(format),
-            "encrypted": new_passphrase.is_some(),
-            "minisign_key_id": (format == ForeignFormat::Minisign)
-                .then(|| minisign::display_key_id(&minisign_key_id)),
-            "files": [args.out.display().to_string()],
-        }));
+        out.json(
+            "key.export",
+            &json!({
+                "reference": reference.to_string(),
+                "publicKey": public.to_string(),
+                "keyId": public.key_id().to_string(),
+                "format": format_name(format),
+                "encrypted": new_passphrase.is_some(),
+                "minisignKeyId": (format == ForeignFormat::Minisign)
+                    .then(|| minisign::display_key_id(&minisign_key_id)),
+                "files": [args.out.display().to_string()],
+            }),
+        );
     } else {
         outln!(
             "exported {reference} (key id {}) to {} as {}{}",

@@ -6,7 +6,7 @@ use hallmark_keyring::kel::log::KelErrorKind;
 use hallmark_keyring::tlog::DirTileReader;
 use hallmark_keyring::trust::registries::RefreshError;
 use hallmark_keyring::trust::{self, Imported, Policy, TrustError, TrustStore};
-use hallmark_keyring::{IdentityId, Namespace, Sha256Digest, Timestamp};
+use hallmark_keyring::{IdentityId, Namespace, Rejection, Sha256Digest, Timestamp};
 use hallmark_signer::tlog_http::HttpTileReader;
 use serde_json::json;
 
@@ -26,7 +26,10 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
                 .unpin(&namespace, Timestamp::now())
                 .map_err(trust_failure)?;
             if out.json {
-                out.json(&json!({ "unpinned": namespace.to_string(), "identity": pin.identity }));
+                out.json(
+                    "keyring.unpin",
+                    &json!({ "namespace": namespace.to_string(), "identity": pin.identity }),
+                );
             } else {
                 outln!("unpinned {namespace} (was {})", pin.identity);
             }
@@ -93,7 +96,14 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
                         if !out.json {
                             outln!("{}: {identity}: {text}", path.display());
                         }
-                        reports.push(json!({"path": path.display().to_string(), "identity": identity, "result": text}));
+                        reports.push(json!({
+                            "kel": path.display().to_string(),
+                            "identity": identity,
+                            "verdict": "imported",
+                            "reason": null,
+                            "message": text,
+                            "exitCode": Exit::Success.code(),
+                        }));
                     }
                     Err(TrustError::Refused {
                         verdict, detail, ..
@@ -102,13 +112,23 @@ pub fn run(cmd: KeyringCommand, out: &Output) -> CmdResult {
                         if !out.json {
                             outln!("{}: {identity}: {verdict}: {detail}", path.display());
                         }
-                        reports.push(json!({"path": path.display().to_string(), "identity": identity, "verdict": verdict, "message": detail}));
+                        reports.push(json!({
+                            "kel": path.display().to_string(),
+                            "identity": identity,
+                            "verdict": verdict.kind(),
+                            "reason": verdict.rejection().map(|r| r.as_str()),
+                            "message": detail,
+                            "exitCode": Exit::Refused.code(),
+                        }));
                     }
                     Err(e) => return Err(trust_failure(e)),
                 }
             }
             if out.json {
-                out.json(&reports);
+                out.json(
+                    "keyring.import",
+                    &json!({ "results": reports, "exitCode": exit.code() }),
+                );
             }
             Ok(exit)
         }
@@ -154,12 +174,15 @@ fn pin(args: PinArgs, out: &Output) -> CmdResult {
         .pin(namespace.clone(), kel, policy.clone(), Timestamp::now())
         .map_err(trust_failure)?;
     if out.json {
-        out.json(&json!({
-            "pinned": namespace.to_string(),
-            "identity": identity,
-            "policy": policy,
-            "changed": changed,
-        }));
+        out.json(
+            "keyring.pin",
+            &json!({
+                "namespace": namespace.to_string(),
+                "identity": identity,
+                "policy": policy,
+                "changed": changed,
+            }),
+        );
     } else if changed {
         outln!("pinned {namespace} to {identity} (policy: {policy})");
     } else {
@@ -207,7 +230,10 @@ fn pin_registry(args: PinRegistryArgs, out: &Output) -> CmdResult {
             .map_err(trust_failure)?;
     }
     if out.json {
-        out.json(&json!({ "registry": args.name, "identity": identity, "changed": changed }));
+        out.json(
+            "keyring.pin-registry",
+            &json!({ "registry": args.name, "identity": identity, "changed": changed }),
+        );
     } else if changed {
         outln!("pinned registry `{}` to {identity}", args.name);
     } else {
@@ -273,12 +299,16 @@ fn refresh(args: RefreshArgs, out: &Output) -> CmdResult {
     match result {
         Ok(done) => {
             if out.json {
-                out.json(&json!({
+                out.json("keyring.refresh", &json!({
                     "registry": done.name,
+                    "verdict": "trusted",
+                    "reason": null,
+                    "message": format!("checkpoint of {} entries verified (held: {})", done.to, done.from),
                     "from": done.from,
                     "to": done.to,
                     "extended": done.extended.iter().map(|(id, n)| json!({"identity": id, "events": n})).collect::<Vec<_>>(),
                     "proved": done.proved,
+                    "exitCode": Exit::Success.code(),
                 }));
             } else {
                 outln!(
@@ -294,17 +324,26 @@ fn refresh(args: RefreshArgs, out: &Output) -> CmdResult {
             }
             Ok(Exit::Success)
         }
-        Err(e @ RefreshError::Equivocation { .. }) => {
+        Err(e @ (RefreshError::Equivocation { .. } | RefreshError::Unwitnessed { .. })) => {
+            let reason = match e {
+                RefreshError::Equivocation { .. } => Rejection::Equivocation,
+                _ => Rejection::Unwitnessed,
+            };
             if out.json {
-                out.json(&json!({ "registry": name, "verdict": "rejected: equivocation", "error": e.to_string() }));
-            } else {
-                outln!("{e}");
-            }
-            Ok(Exit::Refused)
-        }
-        Err(e @ RefreshError::Unwitnessed { .. }) => {
-            if out.json {
-                out.json(&json!({ "registry": name, "verdict": "rejected: unwitnessed", "error": e.to_string() }));
+                out.json(
+                    "keyring.refresh",
+                    &json!({
+                        "registry": name,
+                        "verdict": "rejected",
+                        "reason": reason.as_str(),
+                        "message": e.to_string(),
+                        "from": null,
+                        "to": null,
+                        "extended": [],
+                        "proved": 0,
+                        "exitCode": Exit::Refused.code(),
+                    }),
+                );
             } else {
                 outln!("{e}");
             }
@@ -320,14 +359,14 @@ fn show(dir: &std::path::Path, out: &Output) -> CmdResult {
     let mut kels: Vec<_> = view.kels.values().collect();
     kels.sort_by_key(|k| k.identity());
     if out.json {
-        out.json(&json!({
+        out.json("keyring.show", &json!({
             "pins": view.pins.pins,
             "registries": view.pins.registries,
             "kels": kels.iter().map(|k| json!({
                 "identity": k.identity(),
                 "events": k.events().len(),
                 "head": k.head().digest,
-                "current_keys": k.current().keys.iter().map(|key| key.key_id().to_string()).collect::<Vec<_>>(),
+                "currentKeys": k.current().keys.iter().map(|key| key.key_id().to_string()).collect::<Vec<_>>(),
                 "threshold": k.current().threshold,
             })).collect::<Vec<_>>(),
             "checkpoints": view.checkpoints.iter().map(|(name, k)| json!({
@@ -418,7 +457,10 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
         Ok(log) => log,
         Err(TrustError::Audit { source, .. }) if verify => {
             if out.json {
-                out.json(&json!({ "verified": false, "position": source.at, "error": source.kind.to_string() }));
+                out.json(
+                    "keyring.log.verify",
+                    &log_verdict(None, Some(source.at), source.kind.to_string()),
+                );
             } else {
                 outln!("audit log broken at entry #{}: {}", source.at, source.kind);
             }
@@ -435,7 +477,14 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
                 .digest
                 .map_or("nothing (the log is empty)".to_owned(), |d| d.to_string());
             if out.json {
-                out.json(&json!({ "verified": false, "position": log.head.len, "error": format!("the log ends at {found}, not at {expected}") }));
+                out.json(
+                    "keyring.log.verify",
+                    &log_verdict(
+                        None,
+                        Some(log.head.len),
+                        format!("the log ends at {found}, not at {expected}"),
+                    ),
+                );
             } else {
                 outln!(
                     "audit log does not end at {expected}: it ends at {found} after {} entries; entries were removed from the end, or the log was replaced",
@@ -445,7 +494,14 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
             return Ok(Exit::Refused);
         }
         if out.json {
-            out.json(&json!({ "verified": true, "entries": log.head.len, "head": log.head.digest, "torn_tail": log.torn_tail }));
+            out.json(
+                "keyring.log.verify",
+                &log_verdict(
+                    Some((log.head.len, log.head.digest, log.torn_tail as u64)),
+                    None,
+                    format!("audit log verified: {} entries", log.head.len),
+                ),
+            );
         } else {
             outln!(
                 "audit log verified: {} entries, head {}",
@@ -464,12 +520,11 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
         return Ok(Exit::Success);
     }
     if out.json {
-        out.json(
-            &log.entries
-                .iter()
-                .map(|e| json!({ "index": e.entry.index, "time": e.entry.time, "digest": e.digest, "record": e.entry.record }))
-                .collect::<Vec<_>>(),
-        );
+        let entries = log.entries
+            .iter()
+            .map(|e| json!({ "index": e.entry.index, "time": e.entry.time, "digest": e.digest, "record": e.entry.record }))
+            .collect::<Vec<_>>();
+        out.json("keyring.log", &json!({ "entries": entries }));
     } else {
         for e in &log.entries {
             outln!(
@@ -481,4 +536,27 @@ fn log(dir: &std::path::Path, verify: bool, expect_head: Option<&str>, out: &Out
         }
     }
     Ok(Exit::Success)
+}
+
+/// The document of `keyring log --verify` and `registry verify-log`: a verified log (its
+/// entries, head and the bytes of an interrupted write at its end), or where it broke.
+pub(super) fn log_verdict(
+    verified: Option<(u64, Option<Sha256Digest>, u64)>,
+    position: Option<u64>,
+    message: String,
+) -> serde_json::Value {
+    let exit = if verified.is_some() {
+        Exit::Success
+    } else {
+        Exit::Refused
+    };
+    json!({
+        "verified": verified.is_some(),
+        "message": message,
+        "entries": verified.map(|(entries, _, _)| entries),
+        "head": verified.and_then(|(_, head, _)| head),
+        "tornTail": verified.map(|(_, _, torn)| torn),
+        "position": position,
+        "exitCode": exit.code(),
+    })
 }

@@ -111,7 +111,7 @@ fn manpages(dir: &std::path::Path, out: &Output) -> CmdResult {
     }
     written.sort();
     if out.json {
-        out.json(&serde_json::json!({ "written": written }));
+        out.json("manpages", &serde_json::json!({ "written": written }));
     } else if !out.quiet {
         for path in &written {
             outln!("wrote {}", path.display());

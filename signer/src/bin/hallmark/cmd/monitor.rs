@@ -99,7 +99,7 @@ fn deliver(follow: &mut Follow, exec: Option<&str>, out: &Output) -> Result<usiz
         }
         if out.json {
             // One line per alert (JSON lines), for log shippers and `jq -c`.
-            outln!("{}", serde_json::to_string(&alert).unwrap_or_default());
+            out.json_line(ALERT_SCHEMA, &alert_json(&alert));
         } else {
             outln!("ALERT {}", alert.message);
             for file in &alert.evidence {
@@ -123,10 +123,11 @@ fn run_hook(cmd: &str, alert: &Alert) -> Result<(), String> {
         .stdin(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start sh: {e}"))?;
-    let mut line = serde_json::to_vec(alert).unwrap_or_default();
-    line.push(b'\n');
+    let mut line =
+        hallmark_signer::cmdline::json_line(ALERT_SCHEMA, &alert_json(alert)).unwrap_or_default();
+    line.push('\n');
     if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(&line);
+        let _ = stdin.write_all(line.as_bytes());
     }
     let status = child.wait().map_err(|e| e.to_string())?;
     if status.success() {
@@ -134,4 +135,21 @@ fn run_hook(cmd: &str, alert: &Alert) -> Result<(), String> {
     } else {
         Err(format!("it exited with {status}"))
     }
+}
+
+/// The command part of an alert's `schema`: `hallmark.monitor.alert/v1`.
+const ALERT_SCHEMA: &str = "monitor.alert";
+
+/// An alert as `monitor --json` prints it and `--exec` receives it: every field present.
+fn alert_json(alert: &Alert) -> serde_json::Value {
+    serde_json::json!({
+        "id": alert.id,
+        "kind": alert.kind.as_str(),
+        "origin": alert.origin,
+        "index": alert.index,
+        "namespace": alert.namespace,
+        "identity": alert.identity,
+        "message": alert.message,
+        "evidence": alert.evidence,
+    })
 }

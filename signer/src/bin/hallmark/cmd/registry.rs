@@ -14,6 +14,7 @@ use hallmark_keyring::registry::{
 };
 use hallmark_keyring::tlog::witness::WitnessEndpoint;
 use hallmark_keyring::{IdentityId, Namespace, PackageName, Sha256Digest, Timestamp, Version};
+use hallmark_signer::cmdline::ErrorReport;
 use hallmark_signer::keyref::{self, KeyHandle, KeyRef};
 use hallmark_signer::release::read_bundle;
 use hallmark_signer::witness::HttpWitnesses;
@@ -39,7 +40,8 @@ pub fn run(cmd: RegistryCommand, out: &Output) -> CmdResult {
             let entries = Registry::rebuild_state(&dir.registry).map_err(registry_failure)?;
             if out.json {
                 out.json(
-                    &json!({ "rebuilt": dir.registry.display().to_string(), "entries": entries }),
+                    "registry.rebuild-state",
+                    &json!({ "registry": dir.registry.display().to_string(), "entries": entries }),
                 );
             } else {
                 outln!(
@@ -124,7 +126,10 @@ fn init(args: RegistryInitArgs, out: &Output) -> CmdResult {
     let identity = registry.config().identity;
     let kel_path = args.dir.registry.join(registry::KEL_FILE);
     if out.json {
-        out.json(&json!({ "identity": identity, "kel": kel_path.display().to_string() }));
+        out.json(
+            "registry.init",
+            &json!({ "identity": identity, "kel": kel_path.display().to_string() }),
+        );
     } else {
         outln!("registry {identity}");
         outln!(
@@ -335,7 +340,14 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
             Err(e) => {
                 exit = exit.worst(Exit::Usage);
                 errln!("error: {e}");
-                reports.push(json!({ "path": shown, "error": e }));
+                reports.push(accept_report(
+                    shown,
+                    None,
+                    None,
+                    e.to_string(),
+                    Some(e.to_string()),
+                    Exit::Usage,
+                ));
             }
             Ok(i) => match &results[*i] {
                 Err(refusal) => {
@@ -343,16 +355,26 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
                     if !out.json {
                         outln!("{shown}: refused ({}): {}", refusal.check, refusal.message);
                     }
-                    reports.push(json!({ "path": shown, "accepted": false, "check": refusal.check, "message": refusal.message }));
+                    reports.push(accept_report(
+                        shown,
+                        Some("refused"),
+                        Some(refusal.check),
+                        refusal.message.clone(),
+                        None,
+                        Exit::Refused,
+                    ));
                 }
                 Ok(accepted) => {
+                    let mut unwritten = None;
                     let target = match written {
                         Some(Ok(target)) => target,
                         Some(Err(e)) => {
                             exit = exit.worst(Exit::Usage);
-                            errln!(
-                                "error: {shown}: accepted, but the receipt could not be written: {e}; `hallmark registry receipt` re-issues it"
+                            let text = format!(
+                                "{shown}: accepted, but the receipt could not be written: {e}; `hallmark registry receipt` re-issues it"
                             );
+                            errln!("error: {text}");
+                            unwritten = Some(text);
                             String::new()
                         }
                         None => String::new(),
@@ -382,29 +404,70 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
                                 .join(", ")
                         );
                     }
-                    reports.push(json!({
-                        "path": shown,
-                        "accepted": true,
-                        "already": accepted.already,
-                        "release": accepted.release,
-                        "new_events": accepted.new_events,
-                        "log_entries": indexes,
-                        "receipts": target,
-                    }));
+                    let mut report = accept_report(
+                        shown,
+                        Some(if accepted.already {
+                            "already-accepted"
+                        } else {
+                            "accepted"
+                        }),
+                        None,
+                        format!(
+                            "{} {what}",
+                            if accepted.already {
+                                "already accepted"
+                            } else {
+                                "accepted"
+                            }
+                        ),
+                        unwritten.clone(),
+                        if unwritten.is_some() {
+                            Exit::Usage
+                        } else {
+                            Exit::Success
+                        },
+                    );
+                    report["release"] = json!(accepted.release);
+                    report["newEvents"] = json!(accepted.new_events);
+                    report["logEntries"] = json!(indexes);
+                    report["receipts"] = json!((!target.is_empty()).then_some(target));
+                    reports.push(report);
                 }
             },
         }
     }
     let witnessed = witness_report(&registry, out);
     if out.json {
-        for report in &mut reports {
-            if report.get("accepted") == Some(&json!(true)) {
-                report["witnesses"] = witnessed.clone();
-            }
-        }
-        out.json(&reports);
+        out.json(
+            "registry.accept",
+            &json!({ "results": reports, "witnesses": witnessed, "exitCode": exit.code() }),
+        );
     }
     Ok(exit)
+}
+
+/// One input's outcome in `hallmark.registry.accept/v1`; an accepted release's details are
+/// added by the caller.
+fn accept_report(
+    artifact: String,
+    verdict: Option<&str>,
+    reason: Option<&str>,
+    message: String,
+    error: Option<String>,
+    exit: Exit,
+) -> serde_json::Value {
+    json!({
+        "artifact": artifact,
+        "verdict": verdict,
+        "reason": reason,
+        "message": message,
+        "release": null,
+        "newEvents": 0,
+        "logEntries": [],
+        "receipts": null,
+        "error": error.map(ErrorReport::new),
+        "exitCode": exit.code(),
+    })
 }
 
 /// Says which witnesses cosigned the checkpoint the run published (a line each), and
@@ -421,7 +484,7 @@ fn witness_report(registry: &Registry, out: &Output) -> serde_json::Value {
                         outcome.name
                     );
                 }
-                report.push(json!({ "witness": outcome.name, "cosigned": true }));
+                report.push(json!({ "witness": outcome.name, "cosigned": true, "error": null }));
             }
             Err(e) => {
                 if !out.json {
@@ -430,7 +493,7 @@ fn witness_report(registry: &Registry, out: &Output) -> serde_json::Value {
                         outcome.name
                     );
                 }
-                report.push(json!({ "witness": outcome.name, "cosigned": false, "error": e }));
+                report.push(json!({ "witness": outcome.name, "cosigned": false, "error": ErrorReport::new(e.to_string()) }));
             }
         }
     }
@@ -449,7 +512,10 @@ fn add_witness(args: RegistryAddWitnessArgs, out: &Output) -> CmdResult {
         .add_witness(endpoint.clone())
         .map_err(registry_failure)?;
     if out.json {
-        out.json(&json!({ "witness": endpoint.vkey, "url": endpoint.url, "changed": changed }));
+        out.json(
+            "registry.add-witness",
+            &json!({ "witness": endpoint.vkey, "url": endpoint.url, "changed": changed }),
+        );
     } else if changed {
         outln!(
             "checkpoints will be submitted to {} at {}",
@@ -495,7 +561,8 @@ fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
                 if !out.json {
                     outln!("{}: receipt written to {target}", shown.display());
                 }
-                reports.push(json!({ "path": shown.display().to_string(), "receipt": target }));
+                reports
+                    .push(json!({ "artifact": shown.display().to_string(), "receipts": target }));
             }
             None => {
                 exit = exit.worst(Exit::Refused);
@@ -505,14 +572,32 @@ fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
                         shown.display()
                     );
                 }
-                reports.push(json!({ "path": shown.display().to_string(), "receipt": null }));
+                reports.push(json!({ "artifact": shown.display().to_string(), "receipts": null }));
             }
         }
     }
     if out.json {
-        out.json(&reports);
+        out.json(
+            "registry.receipt",
+            &json!({ "results": reports, "exitCode": exit.code() }),
+        );
     }
     Ok(exit)
+}
+
+/// The document of `registry verify-log`: [`super::keyring::log_verdict`] and, for a verified
+/// log, the registry's identity and what its entries are.
+fn log_document(
+    mut value: serde_json::Value,
+    verified: Option<&hallmark_keyring::registry::LogReport>,
+    out: &Output,
+) {
+    let counts = verified.map(|r| &r.counts);
+    value["registry"] = json!(verified.map(|r| r.identity));
+    value["publishes"] = json!(counts.map(|c| c.publishes));
+    value["keyEvents"] = json!(counts.map(|c| c.key_events));
+    value["yanks"] = json!(counts.map(|c| c.yanks));
+    out.json("registry.verify-log", &value);
 }
 
 fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
@@ -558,7 +643,9 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
             {
                 let found = report.head.map_or("nothing".to_owned(), |d| d.to_string());
                 if out.json {
-                    out.json(&json!({ "verified": false, "position": report.entries, "error": format!("the log ends at {found}, not at {head}") }));
+                    let message = format!("the log ends at {found}, not at {head}");
+                    let value = super::keyring::log_verdict(None, Some(report.entries), message);
+                    log_document(value, None, out);
                 } else {
                     outln!(
                         "registry log does not end at {head}: it ends at {found} after {} entries; entries were removed from the end, or the log was replaced",
@@ -574,16 +661,12 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                 ..
             } = report.counts;
             if out.json {
-                out.json(&json!({
-                    "verified": true,
-                    "registry": report.identity,
-                    "entries": report.entries,
-                    "head": report.head,
-                    "publishes": publishes,
-                    "key_events": events,
-                    "yanks": yanks,
-                    "torn_tail": report.torn_tail,
-                }));
+                let value = super::keyring::log_verdict(
+                    Some((report.entries, report.head, report.torn_tail as u64)),
+                    None,
+                    format!("registry log verified: {} entries", report.entries),
+                );
+                log_document(value, Some(&report), out);
             } else {
                 outln!(
                     "registry log verified: {} entries ({publishes} publishes, {events} key events, {yanks} yanks), registry {}, head {}",
@@ -602,7 +685,9 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
         }
         Err(RegistryError::Log { source, .. }) => {
             if out.json {
-                out.json(&json!({ "verified": false, "position": source.at, "error": source.kind.to_string() }));
+                let value =
+                    super::keyring::log_verdict(None, Some(source.at), source.kind.to_string());
+                log_document(value, None, out);
             } else {
                 outln!(
                     "registry log broken at entry #{}: {}",
@@ -648,7 +733,10 @@ fn yank(args: RegistryYankArgs, out: &Output) -> CmdResult {
     {
         Ok(index) => {
             if out.json {
-                out.json(&json!({ "yanked": format!("{name}@{version}"), "log_index": index }));
+                out.json(
+                    "registry.yank",
+                    &json!({ "release": format!("{name}@{version}"), "logIndex": index }),
+                );
             } else {
                 outln!("yanked {name}@{version} (log entry #{index})");
             }

@@ -118,15 +118,18 @@ pub fn run(mut args: SignArgs, out: &Output) -> CmdResult {
     let signed = signed?;
 
     if out.json {
-        out.json(&json!({
-            "signed": signed.iter().map(|s| json!({
-                "artifact": s.artifact.path.display().to_string(),
-                "bundle": s.artifact.bundle_path.display().to_string(),
-                "release": s.statement.release(),
-                "digest": s.digest.to_string(),
-            })).collect::<Vec<_>>(),
-            "signers": signers.iter().map(|s| s.describe()).collect::<Vec<_>>(),
-        }));
+        out.json(
+            "sign",
+            &json!({
+                "signed": signed.iter().map(|s| json!({
+                    "artifact": s.artifact.path.display().to_string(),
+                    "bundle": s.artifact.bundle_path.display().to_string(),
+                    "release": s.statement.release(),
+                    "digest": s.digest.to_string(),
+                })).collect::<Vec<_>>(),
+                "signers": signers.iter().map(|s| s.describe()).collect::<Vec<_>>(),
+            }),
+        );
     } else {
         for s in &signed {
             outln!(

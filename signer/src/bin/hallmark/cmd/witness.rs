@@ -32,7 +32,10 @@ fn vkey(args: &WitnessVkeyArgs, out: &Output) -> CmdResult {
     let key = keyref::public_key(&reference, &hallmark_hsm::interact::Headless)?;
     let vkey = VerifierKey::new(&config.name, KeyType::Cosignature, key).map_err(Failure::usage)?;
     if out.json {
-        out.json(&json!({ "name": config.name, "vkey": vkey.to_string() }));
+        out.json(
+            "witness.vkey",
+            &json!({ "name": config.name, "vkey": vkey.to_string() }),
+        );
     } else {
         outln!("{vkey}");
     }
@@ -59,11 +62,15 @@ fn serve(args: WitnessServeArgs, out: &Output) -> CmdResult {
         .map_err(|e| Failure::usage(anyhow::Error::from(e)))?;
     let url = format!("http://{address}{}/add-checkpoint", config.prefix);
     if out.json {
-        out.json(&json!({
-            "listening": url,
-            "vkey": witness.verifier_key().to_string(),
-            "logs": witness.origins(),
-        }));
+        // A line-delimited stream: this line, then one per request served.
+        out.json_line(
+            "witness.serve",
+            &json!({
+                "listening": url,
+                "vkey": witness.verifier_key().to_string(),
+                "logs": witness.origins(),
+            }),
+        );
     } else {
         outln!("witness {} listening on {url}", config.name);
         outln!("cosigning as {}", witness.verifier_key());
@@ -74,12 +81,14 @@ fn serve(args: WitnessServeArgs, out: &Output) -> CmdResult {
     let json = out.json;
     let report = Arc::new(move |served: Served| {
         if json {
-            let line = json!({
-                "peer": served.peer.to_string(),
-                "status": served.status,
-                "detail": served.detail,
-            });
-            outln!("{line}");
+            hallmark_signer::cmdline::print_json_line(
+                "witness.request",
+                &json!({
+                    "peer": served.peer.to_string(),
+                    "status": served.status,
+                    "detail": served.detail,
+                }),
+            );
         } else {
             outln!("{} {} {}", served.status, served.peer, served.detail);
         }

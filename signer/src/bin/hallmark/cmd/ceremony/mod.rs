@@ -360,20 +360,23 @@ fn report(out: &Output, action: &str, outcome: &Outcome) -> CmdResult {
         "pending"
     };
     if out.json {
-        out.json(&json!({
-            "action": action,
-            "identity": outcome.identity.to_string(),
-            "event": {
-                "sequence": event.sequence,
-                "kind": event.kind.as_str(),
-                "digest": event.digest().to_string(),
-            },
-            "status": status,
-            "signed": outcome.signed.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "threshold": outcome.threshold,
-            "file": written.display().to_string(),
-            "transcript": outcome.transcript.display().to_string(),
-        }));
+        out.json(
+            &format!("ceremony.{action}"),
+            &json!({
+                "action": action,
+                "identity": outcome.identity.to_string(),
+                "event": {
+                    "sequence": event.sequence,
+                    "kind": event.kind.as_str(),
+                    "digest": event.digest().to_string(),
+                },
+                "status": status,
+                "signed": outcome.signed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "threshold": outcome.threshold,
+                "file": written.display().to_string(),
+                "transcript": outcome.transcript.display().to_string(),
+            }),
+        );
     } else {
         outln!("identity {}", outcome.identity);
         outln!(
@@ -617,8 +620,10 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
             .map(|(_, c)| *c == LogCheck::InLog)
     };
     if out.json {
-        out.json(&json!({
-            "valid": report.problems.is_empty(),
+        let valid = report.problems.is_empty();
+        out.json("ceremony.verify-transcript", &json!({
+            "valid": valid,
+            "exitCode": if valid { Exit::Success } else { Exit::Usage }.code(),
             "action": t.action,
             "identity": t.identity.map(|i| i.to_string()),
             "time": t.time.to_string(),
@@ -626,10 +631,10 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
                 "sequence": e.sequence, "kind": e.kind.as_str(),
                 "digest": e.digest.to_string(),
                 "status": match e.status { EventStatus::Committed => "committed", EventStatus::Pending => "pending" },
-                "in_log": in_log(e),
+                "inLog": in_log(e),
             })).collect::<Vec<_>>(),
             "participants": report.participants.iter().map(|p| json!({
-                "key_id": p.key_id.to_string(), "role": p.role, "backend": p.backend,
+                "keyId": p.key_id.to_string(), "role": p.role, "backend": p.backend,
                 "reference": p.reference, "device": p.device,
             })).collect::<Vec<_>>(),
             "details": t.details,
@@ -676,7 +681,13 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
         }
     }
     if let Some(problem) = report.problems.first() {
-        return Err(usage(format!("{}: {problem}", file.display())));
+        let failure = usage(format!("{}: {problem}", file.display()));
+        if out.json {
+            // The document above says why; one document per run.
+            hallmark_signer::cmdline::write_stderr(format_args!("error: {failure}\n"));
+            return Ok(failure.exit);
+        }
+        return Err(failure);
     }
     Ok(Exit::Success)
 }
@@ -734,9 +745,9 @@ fn backup(args: BackupArgs, out: &Output) -> CmdResult {
         .run(),
     )?;
     if out.json {
-        out.json(&json!({
+        out.json("ceremony.backup", &json!({
             "backup": made.id,
-            "key_id": made.key.key_id().to_string(),
+            "keyId": made.key.key_id().to_string(),
             "threshold": made.threshold,
             "shares": made.shares.iter().map(|(p, c)| json!({"file": p.display().to_string(), "recipient": c})).collect::<Vec<_>>(),
             "transcript": made.transcript.display().to_string(),
@@ -798,13 +809,16 @@ fn restore(args: RestoreArgs, out: &Output) -> CmdResult {
         "the committed next key"
     };
     if out.json {
-        out.json(&json!({
-            "key_id": key_id.to_string(),
-            "public_key": restored.key.to_string(),
-            "file": file.display().to_string(),
-            "identity": restored.identity.to_string(),
-            "transcript": restored.transcript.display().to_string(),
-        }));
+        out.json(
+            "ceremony.restore",
+            &json!({
+                "keyId": key_id.to_string(),
+                "publicKey": restored.key.to_string(),
+                "file": file.display().to_string(),
+                "identity": restored.identity.to_string(),
+                "transcript": restored.transcript.display().to_string(),
+            }),
+        );
     } else {
         outln!(
             "restored key {key_id} ({role} of identity {}) to {}",
