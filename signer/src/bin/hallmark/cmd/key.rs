@@ -367,20 +367,14 @@ fn generate_awskms(
     let key = PublicKey::new(generated.verifying_key);
     let named = KeyRef::AwsKms(generated.reference.clone());
     if out.json {
+        let device = json!({
+            "arn": generated.arn,
+            "region": generated.region,
+            "keySpec": "ECC_NIST_EDWARDS25519",
+        });
         out.json(
             "key.generate",
-            &json!({
-                "reference": named.to_string(),
-                "publicKey": key.to_string(),
-                "keyId": key.key_id().to_string(),
-                "files": Vec::<String>::new(),
-                "device": {
-                    "arn": generated.arn,
-                    "region": generated.region,
-                    "keySpec": "ECC_NIST_EDWARDS25519",
-                },
-                "certificate": null,
-            }),
+            &generated_json(&named, &key, &[], device, None),
         );
     } else {
         report_generated(&named, &key, &[], out);
@@ -429,14 +423,7 @@ fn generate_yubikey(
     if out.json {
         out.json(
             "key.generate",
-            &json!({
-                "reference": reference.to_string(),
-                "publicKey": key.to_string(),
-                "keyId": key.key_id().to_string(),
-                "files": Vec::<String>::new(),
-                "device": facts_json(info),
-                "certificate": certificate,
-            }),
+            &generated_json(&reference, &key, &[], facts_json(info), Some(certificate)),
         );
     } else {
         report_generated(&reference, &key, &[], out);
@@ -501,19 +488,29 @@ pub(super) fn yubikey_options(
     options
 }
 
+/// The document `hallmark.key.generate/v1` of a key made: its reference and public key, the
+/// files written, and what its device reports (`null` for a key file or a token).
+fn generated_json(
+    reference: &KeyRef,
+    key: &PublicKey,
+    files: &[&Path],
+    device: serde_json::Value,
+    certificate: Option<String>,
+) -> serde_json::Value {
+    json!({
+        "reference": reference.to_string(),
+        "publicKey": key.to_string(),
+        "keyId": key.key_id().to_string(),
+        "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        "device": device,
+        "certificate": certificate,
+    })
+}
+
 pub(super) fn report_generated(reference: &KeyRef, key: &PublicKey, files: &[&Path], out: &Output) {
     if out.json {
-        out.json(
-            "key.generate",
-            &json!({
-                "reference": reference.to_string(),
-                "publicKey": key.to_string(),
-                "keyId": key.key_id().to_string(),
-                "files": files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
-                "device": null,
-                "certificate": null,
-            }),
-        );
+        let document = generated_json(reference, key, files, serde_json::Value::Null, None);
+        out.json("key.generate", &document);
     } else {
         outln!("created {reference}");
         outln!("  public key: {key}");
