@@ -461,6 +461,22 @@ fn a_registry_that_signs_two_histories_is_caught_with_evidence() {
         run.stdout,
         "rejected: equivocation: registry `main` signed a checkpoint of 4 entries that is not consistent with the one of 4 entries this store holds (the same size with another root hash); both signed checkpoints are kept as evidence in trust/registries/main.equivocation\n"
     );
+    // With --json: the verdict and its reason as fields, the explanation as the message.
+    let json = f
+        .refresh(&["--registry", "fork", "--json"])
+        .expect(1)
+        .json();
+    assert_eq!(
+        (&json["verdict"], &json["reason"], &json["registry"]),
+        (&"rejected".into(), &"equivocation".into(), &"main".into())
+    );
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("registry `main` signed a checkpoint of 4 entries"),
+        "{json}"
+    );
     let pair = format!("{}-vs-{}", stamp(held), stamp(offered));
     assert_eq!(
         std::fs::read_to_string(evidence.join(format!("{pair}.stored"))).unwrap(),

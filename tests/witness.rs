@@ -803,6 +803,29 @@ fn consumers_require_k_of_n_witness_cosignatures_and_name_the_policy_when_refusi
         "{}",
         run.stdout
     );
+    let refused = s
+        .run(["--json", "keyring", "refresh", "main", "--keyring", "two"])
+        .expect(1)
+        .json();
+    assert_eq!(
+        (
+            &refused["verdict"],
+            &refused["reason"],
+            &refused["exitCode"]
+        ),
+        (&"rejected".into(), &"unwitnessed".into(), &1.into())
+    );
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("the checkpoint registry `main` serves is refused: "),
+        "{refused}"
+    );
+    assert_eq!(
+        (&refused["from"], &refused["to"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
 
     // 1 of [w2] alone: no cosignature at all.
     consumer(&s, "other", &["--witness", &w2]).expect(0);

@@ -45,7 +45,8 @@ struct Args {
     #[arg(long = "expect", value_name = "NAME@VERSION")]
     expect: Vec<String>,
 
-    /// Print machine-readable JSON on standard output instead of text.
+    /// Print JSON on standard output instead of text, each document named by its `schema`
+    /// (hallmark.COMMAND/v1; fields in docs/json.md), errors included.
     #[arg(long)]
     json: bool,
 

@@ -33,7 +33,8 @@ Try `hallmark quickstart` for a tour on a throwaway file key.";
 #[derive(Debug, Parser)]
 #[command(name = "hallmark", version, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Print machine-readable JSON on standard output instead of text.
+    /// Print JSON on standard output instead of text, each document named by its `schema`
+    /// (hallmark.COMMAND/v1; fields in docs/json.md), errors included.
     #[arg(long, global = true)]
     pub json: bool,
 

@@ -330,13 +330,17 @@ fn refresh(args: RefreshArgs, out: &Output) -> CmdResult {
                 _ => Rejection::Unwitnessed,
             };
             if out.json {
+                // The verdict has its own fields; the message is the explanation.
+                let text = e.to_string();
+                let prefix = format!("rejected: {}: ", reason.as_str());
+                let message = text.strip_prefix(&prefix).unwrap_or(&text);
                 out.json(
                     "keyring.refresh",
                     &json!({
                         "registry": name,
                         "verdict": "rejected",
                         "reason": reason.as_str(),
-                        "message": e.to_string(),
+                        "message": message,
                         "from": null,
                         "to": null,
                         "extended": [],
