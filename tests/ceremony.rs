@@ -1109,6 +1109,27 @@ fn tampered_transcripts_and_foreign_logs_are_refused() {
             short(&s, "a.key")
         )
     );
+    // With --json: the error document, with the same text and exit code.
+    let out = s
+        .run(["--json", "ceremony", "verify-transcript", "tampered.json"])
+        .expect(2);
+    let json = out.json();
+    assert_eq!(
+        (&json["schema"], &json["exitCode"]),
+        (&"hallmark.error/v1".into(), &2.into())
+    );
+    assert_eq!(
+        json["error"]["message"],
+        format!(
+            "tampered.json: not every participant signed the transcript: the signature by key {} does not verify",
+            short(&s, "a.key")
+        )
+    );
+    assert!(
+        out.stderr.starts_with("error: tampered.json: "),
+        "{}",
+        out.stderr
+    );
 
     // Against another identity's log, the events are not there.
     keys(&s, &["o.key", "on.key"]);
@@ -1144,6 +1165,35 @@ fn tampered_transcripts_and_foreign_logs_are_refused() {
             identity_id(&s, "org.example.kel"),
             identity_id(&s, "other.kel")
         )
+    );
+    // With --json: one document that says why it does not hold, and the same exit code.
+    let out = s
+        .run([
+            "--json",
+            "ceremony",
+            "verify-transcript",
+            name,
+            "--identity",
+            "other.kel",
+        ])
+        .expect(2);
+    let json = out.json();
+    assert_eq!(
+        (&json["valid"], &json["exitCode"]),
+        (&false.into(), &2.into())
+    );
+    assert_eq!(
+        json["problems"][0],
+        format!(
+            "the transcript is about identity {}, not {}",
+            identity_id(&s, "org.example.kel"),
+            identity_id(&s, "other.kel")
+        )
+    );
+    assert!(
+        out.stderr.starts_with(&format!("error: {name}: ")),
+        "{}",
+        out.stderr
     );
 }
 
