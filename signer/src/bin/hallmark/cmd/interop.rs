@@ -174,7 +174,8 @@ fn derive_public_key(
         parsed: ParsedKey {
             key,
             format: KeyFormat::Hallmark,
-            minisign_key_id: None,
+            // A key imported from minisign keeps its id in the key file too.
+            minisign_key_id: handle.minisign_key_id(),
             ssh_comment: None,
         },
         reference: Some(reference),
