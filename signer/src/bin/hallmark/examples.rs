@@ -41,8 +41,9 @@ hallmark key passwd file:next.key --recipient age1examplecustodianone --recipien
         &["key", "import"],
         "# A minisign key into a key file (asks for both passphrases on the terminal):
 hallmark key import ~/.minisign/minisign.key --out file:release.key
-# An OpenSSH key into a PKCS#11 token, where it can no longer be read back:
-hallmark key import id_ed25519 --passphrase-file ssh-pw --out 'pkcs11:token=ci;object=release?module-name=softhsm2&pin-source=file:pin'
+# An OpenSSH key into a PKCS#11 token, where it can no longer be read back (asks for the
+# OpenSSH key's passphrase, if it has one):
+hallmark key import id_ed25519 --out 'pkcs11:token=ci;object=release?module-name=softhsm2&pin-source=file:pin'
 # A raw seed into a YubiKey slot:
 hallmark key import seed.bin --out yubikey:slot=9c --pin-policy once --touch-policy always",
     ),
