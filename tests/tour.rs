@@ -409,3 +409,57 @@ hallmark --json keyring log --verify --keyring .hallmark/trust | jq -r .head > .
     );
     assert!(printed.contains("audit log verified: "), "{printed}");
 }
+
+/// Fails, saying what to install, when a tool a document's example runs is missing.
+fn require_tools(doc: &str, tools: &[(&str, &str)]) {
+    for (tool, package) in tools {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
+        assert!(
+            found,
+            "{doc} runs `{tool}`: install the Debian package {package} (`bash scripts/test.sh` \
+             installs it)"
+        );
+    }
+}
+
+#[test]
+fn ceremony_runbook_runs_as_written() {
+    let doc = "docs/ceremony.md";
+    require_tools(doc, &[("age-keygen", "age"), ("softhsm2-util", "softhsm2")]);
+    // Every block is one the runner knows: run here, run against a YubiKey, or only shown.
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+    for (info, body) in docs::fenced_blocks(&text) {
+        assert!(
+            ["sh", "sh yubikey", "console", "text"].contains(&info.as_str()),
+            "{doc}: a ```{info} block, which nothing runs:\n{body}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let printed = run_doc_examples(doc, dir.path());
+    // The steps the runbook promises happened, and left what it says they leave.
+    for promised in [
+        "committed to org.example.kel",
+        "committed to org.team.kel",
+        "backup ",
+        "restored key ",
+        "event #5 transfer ",
+        "event #6 rotation ",
+    ] {
+        assert!(printed.contains(promised), "{promised:?} in:\n{printed}");
+    }
+    for left in [
+        "org.example.kel.0-init.transcript.json",
+        "org.example.kel.3-rotate.transcript.json",
+        "org.example.kel.4-revoke.transcript.json",
+        "next-key-shares/backup.transcript.json",
+        "safe/restored.key",
+        "safe/next5.key",
+    ] {
+        assert!(dir.path().join(left).exists(), "{left}");
+    }
+    assert!(
+        !dir.path().join("safe/x.key").exists(),
+        "the refused rotation wrote nothing"
+    );
+}
