@@ -441,6 +441,13 @@ fn open_signers<'k>(
             attestation,
         });
     }
+    // PINs last: opening a YubiKey clears the PIN verification of those opened before it.
+    for (o, (source, _)) in opened.iter().zip(keys) {
+        o.key.unlock().map_err(|e| CeremonyError::Key {
+            key: source.name(),
+            source: e,
+        })?;
+    }
     Ok(opened)
 }
 

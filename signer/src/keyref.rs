@@ -287,6 +287,13 @@ pub trait KeyHandle: Ed25519Signer + Send + Sync {
         None
     }
 
+    /// Verifies now a PIN that opening left for the first signature (a YubiKey whose PIN
+    /// policy is "once"), so that a wrong PIN shows before any long work; nothing for other
+    /// keys. See [`open_locked`] for why it is a step of its own.
+    fn unlock(&self) -> Result<(), OpenError> {
+        Ok(())
+    }
+
     /// The 8-byte id minisign knew the key by, for a key imported from minisign; `None` when
     /// the key has none (minisign signatures then use the id derived from the key, see
     /// [`crate::interop::minisign::key_id_for`]).
@@ -452,6 +459,10 @@ pub fn attestation_record(key: &PublicKey, attestation: &yubikey::Attestation) -
 }
 
 impl KeyHandle for YubiKeySigner<'_> {
+    fn unlock(&self) -> Result<(), OpenError> {
+        Ok(YubiKeySigner::unlock(self)?)
+    }
+
     fn describe(&self) -> KeyDescription {
         let info = self.device_info();
         KeyDescription {
@@ -624,6 +635,23 @@ pub fn open<'ui>(
     ui: &'ui dyn Interaction,
     expected: Option<&PublicKey>,
 ) -> Result<Box<dyn KeyHandle + 'ui>, OpenError> {
+    let handle = open_locked(reference, unlock, ui, expected)?;
+    handle.unlock()?;
+    Ok(handle)
+}
+
+/// [`open`], leaving a YubiKey's PIN to [`KeyHandle::unlock`] (or the first signature).
+///
+/// Opening a YubiKey selects the PIV application of every connected YubiKey to learn its
+/// serial, which clears the PIN verification those cards held. A command that signs with keys
+/// on several YubiKeys opens them all first, then unlocks each: a PIN verified before another
+/// YubiKey was opened would be gone when its key signs.
+pub fn open_locked<'ui>(
+    reference: &KeyRef,
+    unlock: &UnlockOptions,
+    ui: &'ui dyn Interaction,
+    expected: Option<&PublicKey>,
+) -> Result<Box<dyn KeyHandle + 'ui>, OpenError> {
     let handle: Box<dyn KeyHandle + 'ui> = match reference {
         KeyRef::File(path) => Box::new(FileKey::unlock(path, &file_unlock(path, unlock, ui)?)?),
         KeyRef::Pkcs11(uri) => {
@@ -639,9 +667,12 @@ pub fn open<'ui>(
         KeyRef::YubiKey(yk) => {
             let options = SignerOptions::new().allow_final_pin_try(unlock.allow_final_pin_try);
             let expected = expected.map(|k| *k.verifying_key());
-            let signer = YubiKeySigner::open_with(yk, expected.as_ref(), &options, ui)?;
-            signer.unlock()?;
-            Box::new(signer)
+            Box::new(YubiKeySigner::open_with(
+                yk,
+                expected.as_ref(),
+                &options,
+                ui,
+            )?)
         }
         KeyRef::AwsKms(reference) => {
             let expected = expected.map(|k| *k.verifying_key());
@@ -845,7 +876,8 @@ impl hallmark_ceremony::KeySource for CeremonyKey<'_> {
         &self,
         expected: Option<&PublicKey>,
     ) -> Result<Box<dyn hallmark_ceremony::OpenKey + '_>, hallmark_ceremony::keys::KeyFailure> {
-        let handle = open(&self.reference, self.unlock, self.ui, expected)?;
+        // Unlocked by the ceremony once every key is open (see `open_locked`).
+        let handle = open_locked(&self.reference, self.unlock, self.ui, expected)?;
         Ok(Box::new(OpenCeremonyKey {
             handle,
             ui: self.ui,
@@ -890,6 +922,10 @@ impl hallmark_ceremony::OpenKey for OpenCeremonyKey<'_> {
 
     fn secret_key(&self) -> Option<&ed25519_dalek::SigningKey> {
         self.handle.secret_key()
+    }
+
+    fn unlock(&self) -> Result<(), hallmark_ceremony::keys::KeyFailure> {
+        Ok(self.handle.unlock()?)
     }
 }
 
