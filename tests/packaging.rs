@@ -105,6 +105,11 @@ fn the_debian_package_installs_runs_and_removes() {
         page.contains("hallmark key generate \\-\\-out file:release.key"),
         "{page}"
     );
+    // Set line by line, as help shows them: filling would join the commands' continuations.
+    assert!(
+        page.contains("\n.SH EXAMPLES\n.nf\n  # A key in an age\\-encrypted file"),
+        "{page}"
+    );
 
     // One page per command, each its own: the page names of every command, found by walking
     // the installed binary's help, are distinct and are exactly the pages installed.

@@ -1270,3 +1270,54 @@ fn ceremony_runbook_yubikey_variants_run_as_written() {
         ]
     );
 }
+
+/// Without a terminal, a YubiKey PIN that has no source says how to give one, whether a plain
+/// signature or a ceremony needs it — and nothing is signed or written.
+#[test]
+fn a_yubikey_pin_needed_without_a_terminal_names_pin_source() {
+    let _guard = exclusive();
+    let _card = insert(CardConfig::new(SERIAL));
+    let s = scratch();
+    generate(&s, "9c", &["--touch-policy", "never"]);
+    s.file_key("next.key");
+    s.write("a.tar", "a\n");
+    let no_source = format!("yubikey:serial={SERIAL};slot=9c");
+    let expected = "error: PIN for YubiKey 12345678 is needed but there is no terminal to ask on; \
+                    give it in a file or an environment variable instead\nhint: name the PIN's \
+                    source in the reference: yubikey:…?pin-source=file:PATH (or \
+                    pin-source=env:NAME)\n";
+    let run = hm(
+        &s,
+        &[
+            "sign",
+            "--key",
+            &no_source,
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1.0.0",
+            "a.tar",
+        ],
+    )
+    .expect(2);
+    assert!(run.stderr.ends_with(expected), "{}", run.stderr);
+    assert!(!s.join("a.tar.hallmark.json").exists());
+    let run = hm(
+        &s,
+        &[
+            "ceremony",
+            "init",
+            "--key",
+            &no_source,
+            "--next-key",
+            "file:next.key",
+            "--namespace",
+            "org.acme",
+            "--out",
+            "org.acme.kel",
+        ],
+    )
+    .expect(2);
+    assert!(run.stderr.ends_with(expected), "{}", run.stderr);
+    assert!(!s.join("org.acme.kel").exists());
+}

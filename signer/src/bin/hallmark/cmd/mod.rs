@@ -79,6 +79,46 @@ pub fn artifacts_only(paths: &[PathBuf], out: &Output) -> Result<Vec<PathBuf>, F
     Ok(given.artifacts)
 }
 
+/// A page with its examples (the `Examples:` part of the text after the options, which
+/// clap_mangen puts in a section `EXTRA`) in a section `EXAMPLES` of their own, set line by line
+/// as help shows them: filling would join and re-wrap the commands, breaking their ` \`
+/// continuations. Text before the examples (or without examples) is in a section `NOTES`.
+fn examples_section(page: &str) -> String {
+    let Some(extra) = page.find(".SH EXTRA\n") else {
+        return page.to_owned();
+    };
+    let body = extra + ".SH EXTRA\n".len();
+    let end = page[body..]
+        .find("\n.SH ")
+        .map_or(page.len(), |at| body + at + 1);
+    let section = &page[body..end];
+    let Some(examples) = section
+        .strip_prefix("Examples:\n")
+        .map(|rest| (0, rest))
+        .or_else(|| {
+            section
+                .find("\nExamples:\n")
+                .map(|at| (at + 1, &section[at + "\nExamples:\n".len()..]))
+        })
+    else {
+        return page.replacen(".SH EXTRA\n", ".SH NOTES\n", 1);
+    };
+    let (notes_len, lines) = examples;
+    let mut out = String::from(&page[..extra]);
+    if notes_len > 0 {
+        out.push_str(".SH NOTES\n");
+        out.push_str(&section[..notes_len]);
+    }
+    out.push_str(".SH EXAMPLES\n.nf\n");
+    out.push_str(lines);
+    if !lines.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(".fi\n");
+    out.push_str(&page[end..]);
+    out
+}
+
 /// The program whose name the `hallmark verify` command's page has: that one page documents both.
 const STANDALONE_VERIFY: &str = "hallmark-verify";
 
@@ -136,6 +176,7 @@ fn manpages(dir: &std::path::Path, out: &Output) -> CmdResult {
         clap_mangen::Man::new(command.clone().name(page))
             .render(&mut bytes)
             .map_err(|e| write_failure(dir, e))?;
+        let mut bytes = examples_section(&String::from_utf8_lossy(&bytes)).into_bytes();
         if page == STANDALONE_VERIFY {
             standalone_verify_section(&mut bytes).map_err(|e| write_failure(dir, e))?;
         }
