@@ -26,8 +26,9 @@ For pinned publishers, rotation chains and an audit log, use `hallmark verify --
 #[derive(Debug, clap::Parser)]
 #[command(name = "hallmark-verify", version, after_help = STANDALONE_VERIFY_AFTER_HELP)]
 pub struct StandaloneVerifyArgs {
-    /// The public key expected to have signed: `ed25519:…`, file:PATH (reads PATH.pub), or a
-    /// path to a .pub file. Repeat to accept any of several keys.
+    /// The public key expected to have signed: `ed25519:…`, an OpenSSH line or a minisign
+    /// key (`RW…`), file:PATH (reads PATH.pub), or a file holding a key in any form `hallmark
+    /// key show` prints (.pub, minisign .pub, PEM, JWK). Repeat to accept any of several keys.
     #[arg(long = "public-key", value_name = "KEY", required = true)]
     pub public_keys: Vec<String>,
 

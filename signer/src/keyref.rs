@@ -724,6 +724,15 @@ pub enum PublicKeyArgError {
     /// file path: the error would repeat the whole argument, PIN included if it carries one.
     #[error(transparent)]
     Reference(KeyRefError),
+    /// A key written out in another tool's form (an OpenSSH line, a minisign key, PEM, JWK)
+    /// that is not an Ed25519 public key.
+    #[error("public key {text:?}: {reason}")]
+    Inline {
+        /// The start of the argument.
+        text: String,
+        /// What is wrong with it.
+        reason: crate::interop::pubkey::PublicKeyError,
+    },
 }
 
 impl PublicKeyArgError {
@@ -731,16 +740,18 @@ impl PublicKeyArgError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             PublicKeyArgError::PubFile(_) => Some(
-                "give a public key as ed25519:<base64>, file:KEY (reads KEY.pub) or a .pub file",
+                "give a public key (ed25519:…, an OpenSSH line, a minisign key), file:KEY (reads \
+                 KEY.pub) or a file holding one (.pub, minisign .pub, PEM, JWK)",
             ),
             _ => None,
         }
     }
 }
 
-/// Reads a `--public-key` argument without touching any device: `ed25519:…` text, `file:KEY`
-/// (reads `KEY.pub`) or a `.pub` file are read here; `pkcs11:`, `yubikey:` and `awskms:`
-/// references come back as [`PublicKeyArg::Device`].
+/// Reads a `--public-key` argument without touching any device: `ed25519:…` text, a key in
+/// another tool's form written out (`ssh-ed25519 AAAA…`, a minisign `RW…` key), `file:KEY`
+/// (reads `KEY.pub`) or a file holding a key in any form `hallmark key show` prints are read
+/// here; `pkcs11:`, `yubikey:` and `awskms:` references come back as [`PublicKeyArg::Device`].
 pub fn parse_public_key_arg(text: &str) -> Result<PublicKeyArg, PublicKeyArgError> {
     if text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
         return text
@@ -757,6 +768,14 @@ pub fn parse_public_key_arg(text: &str) -> Result<PublicKeyArg, PublicKeyArgErro
             .map_err(PublicKeyArgError::KeyFile),
         Ok(device) => Ok(PublicKeyArg::Device(device)),
         Err(e) if has_scheme(text) => Err(PublicKeyArgError::Reference(e)),
+        Err(_) if crate::interop::pubkey::looks_inline(text) && !Path::new(text).exists() => {
+            crate::interop::pubkey::parse_any(text)
+                .map(|parsed| PublicKeyArg::Key(parsed.key))
+                .map_err(|reason| PublicKeyArgError::Inline {
+                    text: text.chars().take(40).collect(),
+                    reason,
+                })
+        }
         Err(_) => filekey::read_public_key_file(Path::new(text))
             .map(PublicKeyArg::Key)
             .map_err(|e| match e {
