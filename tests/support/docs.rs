@@ -4,7 +4,7 @@
 //!
 //! A block's info string says what it is: ```` ```sh ```` runs with `bash -euo pipefail` and
 //! must succeed (a command meant to be refused ends in `|| test $? -eq N`); ```` ```console ````
-//! shows `$ ` commands with the lines they print; the `run:` lines of ```` ```yaml ```` blocks run
+//! shows `$ ` commands with the lines they print, an `error: ` line on standard error; the `run:` lines of ```` ```yaml ```` blocks run
 //! as shell commands. A word after the language marks a variant for one kind of hardware
 //! (```` ```sh yubikey ````): it runs only when the caller asks for that kind. ```` ```text ````
 //! never runs.
@@ -115,8 +115,9 @@ pub fn run_documented_in(script: &str, dir: &Path, hallmark: &Path) -> Run {
 /// Runs the examples of the document `doc` (its path) chosen by `which`, in order, in `dir`
 /// (prepared by the caller): `sh` blocks and the `run:` lines of `yaml` blocks must succeed as
 /// written; each `$ ` command of a `console` block must print the lines shown under it (with
-/// `…` as in [`shown_as`]) and succeed, or exit 1 when what it shows is a refusal. Returns the
-/// output of the `sh` blocks.
+/// `…` as in [`shown_as`]) and succeed — or exit 1 when what it shows is a verdict that refuses
+/// (`: rejected: `), or 2 when it shows an `error: ` line, which it must print on standard
+/// error. Returns the output of the `sh` blocks.
 pub fn run_doc_examples(doc: &Path, dir: &Path, hallmark: &Path, which: Blocks<'_>) -> String {
     let text = std::fs::read_to_string(doc)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", doc.display()));
@@ -163,18 +164,29 @@ fn run_console(body: &str, doc: &Path, dir: &Path, hallmark: &Path) {
         continued = line.ends_with('\\');
     }
     for (command, shown) in commands {
-        let refused = shown.iter().any(|l| l.contains(": rejected: "));
-        let run = run_shell(&command, &[], dir, hallmark).expect(if refused { 1 } else { 0 });
-        let printed: Vec<&str> = run.stdout.lines().collect();
-        let mut rest = printed.as_slice();
-        for expected in &shown {
-            match rest.iter().position(|line| shown_as(expected, line)) {
-                Some(found) => rest = &rest[found + 1..],
-                None => panic!(
-                    "{}: `{command}` did not print {expected:?}:\n{}",
-                    doc.display(),
-                    run.stdout
-                ),
+        // An error shown is one on standard error, with the exit code of a refused input.
+        let (errors, output): (Vec<&String>, Vec<&String>) =
+            shown.iter().partition(|l| l.starts_with("error: "));
+        let code = if !errors.is_empty() {
+            2
+        } else if output.iter().any(|l| l.contains(": rejected: ")) {
+            1
+        } else {
+            0
+        };
+        let run = run_shell(&command, &[], dir, hallmark).expect(code);
+        for (expected, printed) in [(output, &run.stdout), (errors, &run.stderr)] {
+            let printed: Vec<&str> = printed.lines().collect();
+            let mut rest = printed.as_slice();
+            for expected in expected {
+                match rest.iter().position(|line| shown_as(expected, line)) {
+                    Some(found) => rest = &rest[found + 1..],
+                    None => panic!(
+                        "{}: `{command}` did not print {expected:?}:\n{}",
+                        doc.display(),
+                        printed.join("\n")
+                    ),
+                }
             }
         }
     }
