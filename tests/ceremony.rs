@@ -1462,3 +1462,58 @@ fn backup_refusals() {
     );
     assert!(!s.join("three").exists());
 }
+
+/// A co-signer sees what they are about to sign before any passphrase or PIN is asked for: a
+/// wrong passphrase comes after the event is shown.
+#[test]
+fn cosign_shows_the_event_before_unlocking() {
+    let s = scratch();
+    keys(&s, &["k1.key", "k2.key", "n1.key"]);
+    let init = run(
+        &s,
+        &[
+            "ceremony",
+            "init",
+            "--key",
+            "file:k1.key",
+            "--cosigner-key",
+            "k2.key.pub",
+            "--threshold",
+            "2",
+            "--next-key",
+            "file:n1.key",
+            "--namespace",
+            "org.example",
+            "--pending",
+            "p0.json",
+        ],
+    )
+    .expect(0);
+    let identity = init
+        .stdout
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("identity "))
+        .unwrap()
+        .to_owned();
+    s.write("wrong-pw", "not the passphrase\n");
+    let out = s
+        .run([
+            "ceremony",
+            "cosign",
+            "p0.json",
+            "--key",
+            "file:k2.key",
+            "--passphrase-file",
+            "wrong-pw",
+        ])
+        .expect(2);
+    let digest = identity.strip_prefix("hid:").unwrap();
+    assert!(
+        out.stderr.starts_with(&format!(
+            "co-signing event #0 (inception) of identity {identity}: sha256:{digest}\nerror: "
+        )),
+        "{}",
+        out.stderr
+    );
+}

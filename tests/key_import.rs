@@ -174,6 +174,94 @@ fn a_minisign_key_keeps_its_id_and_signs_byte_for_byte_as_minisign() {
 }
 
 #[test]
+fn a_lost_pub_of_a_minisign_key_is_derived_again_with_its_minisign_id() {
+    let s = scratch();
+    minisign_key(&s);
+    let run = import_to_file(&s, "m.key", "k.key", &[]).expect(0);
+    let id = run.json()["minisign_key_id"].as_str().unwrap().to_owned();
+    std::fs::remove_file(s.join("k.key.pub")).unwrap();
+
+    // `key show` unlocks the key to derive its public key, the id read from the key file: what
+    // it prints is what it prints for minisign's own public key file.
+    let derived = s
+        .run(["key", "show", "file:k.key", "--passphrase-file", "pw"])
+        .expect(0);
+    assert!(
+        derived.stderr.contains("k.key.pub is missing or empty"),
+        "{}",
+        derived.stderr
+    );
+    assert!(
+        derived
+            .stdout
+            .ends_with(&format!("\nminisign key id: {id}\n")),
+        "{}",
+        derived.stdout
+    );
+    assert_eq!(
+        derived.stdout,
+        s.run(["key", "show", "m.pub"]).expect(0).stdout
+    );
+    // What the note advises: save it as the `.pub`; it is the file the import wrote.
+    s.write("k.key.pub", &derived.stdout);
+    let shown = s
+        .run(["key", "show", "file:k.key", "--format", "minisign"])
+        .expect(0);
+    assert_eq!(shown.stdout.trim_end(), s.read("m.pub").trim_end());
+
+    // Lost again: the minisign form derived from the key file alone is minisign's public key,
+    // and a signature made without the `.pub` verifies under it with minisign itself.
+    std::fs::remove_file(s.join("k.key.pub")).unwrap();
+    let derived = s
+        .run([
+            "key",
+            "show",
+            "file:k.key",
+            "--passphrase-file",
+            "pw",
+            "--format",
+            "minisign",
+        ])
+        .expect(0);
+    s.write("derived.pub", &derived.stdout);
+    assert_eq!(derived.stdout.trim_end(), s.read("m.pub").trim_end());
+    s.write("release.tar", "release contents\n");
+    s.run([
+        "sign",
+        "--format",
+        "minisign",
+        "--key",
+        "file:k.key",
+        "--passphrase-file",
+        "pw",
+        "release.tar",
+    ])
+    .expect(0);
+    let verified = tool(
+        &s,
+        "minisign",
+        &[
+            "-V",
+            "-p",
+            "derived.pub",
+            "-m",
+            "release.tar",
+            "-x",
+            "release.tar.minisig",
+        ],
+        None,
+    )
+    .expect(0);
+    assert!(
+        verified
+            .stdout
+            .contains("Signature and comment signature verified"),
+        "{}",
+        verified.stdout
+    );
+}
+
+#[test]
 fn an_encrypted_minisign_key_needs_its_password() {
     let s = scratch();
     // minisign reads the password (twice) from standard input when it is not a terminal.

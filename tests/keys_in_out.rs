@@ -61,6 +61,63 @@ fn every_form_key_show_prints_is_read_back_as_a_public_key() {
 }
 
 #[test]
+fn a_public_key_written_out_in_a_peer_form_is_read_as_given() {
+    let s = signed();
+    // What people paste from other tools: an OpenSSH line (as in allowed_signers) and a
+    // minisign key (as `minisign -P` takes it).
+    let ssh = s
+        .run(["key", "show", "file:k.key", "--format", "ssh"])
+        .expect(0)
+        .stdout;
+    let minisign = s
+        .run(["key", "show", "file:k.key", "--format", "minisign"])
+        .expect(0)
+        .stdout;
+    let minisign = minisign.lines().nth(1).unwrap().to_owned();
+    assert!(minisign.starts_with("RW"), "{minisign}");
+    for inline in [ssh.trim_end(), minisign.as_str()] {
+        let run = s.run(["verify", "--public-key", inline, "a.tar"]).expect(0);
+        assert!(run.stdout.starts_with("a.tar: trusted: "), "{}", run.stdout);
+        s.run_program(
+            env!("CARGO_BIN_EXE_hallmark-verify"),
+            ["--public-key", inline, "a.tar"],
+            &[],
+        )
+        .expect(0);
+    }
+    // A next key given that way to a ceremony.
+    s.file_key("next.key");
+    let next_ssh = s
+        .run(["key", "show", "file:next.key", "--format", "ssh"])
+        .expect(0)
+        .stdout;
+    s.run([
+        "ceremony",
+        "init",
+        "--key",
+        "file:k.key",
+        "--passphrase-file",
+        "pw",
+        "--next-public-key",
+        next_ssh.trim_end(),
+        "--namespace",
+        "org.acme",
+        "--out",
+        "org.acme.kel",
+    ])
+    .expect(0);
+    // A damaged one says what is wrong with it, not that no file has that name.
+    let run = s
+        .run(["verify", "--public-key", "ssh-ed25519 AAAAbad", "a.tar"])
+        .expect(2);
+    assert_eq!(
+        run.stderr,
+        "error: public key \"ssh-ed25519 AAAAbad\": SSH public key: not canonical base64 \
+         (standard alphabet with padding)\n"
+    );
+}
+
+#[test]
 fn an_edited_key_id_line_is_refused() {
     let s = signed();
     let shown = s.run(["key", "show", "file:k.key"]).expect(0).stdout;

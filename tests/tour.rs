@@ -7,6 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hallmark_tests::docs::{self, Blocks, shown_as};
 use hallmark_tests::{Run, Scratch};
 
 fn scratch() -> Scratch {
@@ -178,21 +179,7 @@ fn run_documented(script: &str) -> Run {
 }
 
 fn run_documented_in(script: &str, dir: &Path) -> Run {
-    let bin = Path::new(env!("CARGO_BIN_EXE_hallmark")).parent().unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
-        .current_dir(dir)
-        .env("PATH", path)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-    .expect(0)
+    docs::run_documented_in(script, dir, Path::new(env!("CARGO_BIN_EXE_hallmark")))
 }
 
 #[test]
@@ -356,128 +343,15 @@ fn interop_key_import_and_export_run_as_written() {
     );
 }
 
-/// The fenced blocks of a document, in order: (language, body).
-fn fenced_blocks(doc: &str) -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
-    let mut blocks = Vec::new();
-    let mut open: Option<(String, usize, String)> = None;
-    for line in text.lines() {
-        let trimmed = line.trim_start();
-        let indent = line.len() - trimmed.len();
-        match &mut open {
-            None => {
-                if let Some(lang) = trimmed.strip_prefix("```") {
-                    open = Some((lang.to_owned(), indent, String::new()));
-                }
-            }
-            Some((lang, at, body)) => {
-                if trimmed == "```" {
-                    blocks.push((std::mem::take(lang), std::mem::take(body)));
-                    open = None;
-                } else {
-                    body.push_str(line.get(*at..).unwrap_or(trimmed));
-                    body.push('\n');
-                }
-            }
-        }
-    }
-    blocks
-}
-
-/// Whether an output line is the documented one, where `…` stands for anything and an elided
-/// hex id (`hid:fb05…`, `key 8e02…`) for any id.
-fn shown_as(expected: &str, actual: &str) -> bool {
-    let parts: Vec<&str> = expected.split('…').collect();
-    let last = parts.len() - 1;
-    let mut at = 0;
-    for (i, part) in parts.iter().enumerate() {
-        let part = if i < last {
-            part.trim_end_matches(|c: char| c.is_ascii_hexdigit())
-        } else {
-            part
-        };
-        if i == 0 {
-            if !actual.starts_with(part) {
-                return false;
-            }
-            at = part.len();
-        } else if i == last {
-            return actual.len() >= at + part.len() && actual[at..].ends_with(part);
-        } else {
-            match actual[at..].find(part) {
-                Some(found) => at += found + part.len(),
-                None => return false,
-            }
-        }
-    }
-    actual.len() == at
-}
-
-/// Runs every example of `doc` in order in `dir` (prepared by the caller): `sh` blocks and the
-/// `run:` lines of `yaml` blocks must succeed as written; each `$ ` command of a `console`
-/// block must print the lines shown under it (with `…` as above) and succeed, or exit 1 when
-/// what it shows is a refusal. Returns the output of the `sh` blocks.
+/// Runs the plain examples of `doc` (see [`docs::run_doc_examples`]) in `dir`, prepared by the
+/// caller; returns the output of its `sh` blocks.
 fn run_doc_examples(doc: &str, dir: &Path) -> String {
-    let mut shell_output = String::new();
-    for (lang, body) in fenced_blocks(doc) {
-        match lang.as_str() {
-            "sh" => shell_output.push_str(&run_documented_in(&body, dir).stdout),
-            "yaml" => {
-                for line in body.lines() {
-                    if let Some(command) = line.trim_start().strip_prefix("run: ") {
-                        run_documented_in(command, dir);
-                    }
-                }
-            }
-            "console" => {
-                let mut commands: Vec<(String, Vec<String>)> = Vec::new();
-                let mut continued = false;
-                for line in body.lines() {
-                    if let Some(command) = line.strip_prefix("$ ") {
-                        commands.push((command.to_owned(), Vec::new()));
-                    } else if continued {
-                        let (command, _) = commands.last_mut().unwrap();
-                        command.push('\n');
-                        command.push_str(line);
-                    } else {
-                        commands.last_mut().unwrap().1.push(line.to_owned());
-                    }
-                    continued = line.ends_with('\\');
-                }
-                for (command, shown) in commands {
-                    let refused = shown.iter().any(|l| l.contains(": rejected: "));
-                    let bin = Path::new(env!("CARGO_BIN_EXE_hallmark")).parent().unwrap();
-                    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-                    let out = Command::new("bash")
-                        .args(["-c", &command])
-                        .current_dir(dir)
-                        .env("PATH", path)
-                        .stdin(std::process::Stdio::null())
-                        .output()
-                        .unwrap();
-                    let run = Run {
-                        code: out.status.code().unwrap_or(-1),
-                        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                    }
-                    .expect(if refused { 1 } else { 0 });
-                    let printed: Vec<&str> = run.stdout.lines().collect();
-                    let mut rest = printed.as_slice();
-                    for expected in &shown {
-                        match rest.iter().position(|line| shown_as(expected, line)) {
-                            Some(found) => rest = &rest[found + 1..],
-                            None => panic!(
-                                "{doc}: `{command}` did not print {expected:?}:\n{}",
-                                run.stdout
-                            ),
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    shell_output
+    docs::run_doc_examples(
+        &repo().join(doc),
+        dir,
+        Path::new(env!("CARGO_BIN_EXE_hallmark")),
+        Blocks::Plain,
+    )
 }
 
 #[test]
@@ -534,4 +408,58 @@ hallmark --json keyring log --verify --keyring .hallmark/trust | jq -r .head > .
         "{printed}"
     );
     assert!(printed.contains("audit log verified: "), "{printed}");
+}
+
+/// Fails, saying what to install, when a tool a document's example runs is missing.
+fn require_tools(doc: &str, tools: &[(&str, &str)]) {
+    for (tool, package) in tools {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(tool).is_file()));
+        assert!(
+            found,
+            "{doc} runs `{tool}`: install the Debian package {package} (`bash scripts/test.sh` \
+             installs it)"
+        );
+    }
+}
+
+#[test]
+fn ceremony_runbook_runs_as_written() {
+    let doc = "docs/ceremony.md";
+    require_tools(doc, &[("age-keygen", "age"), ("softhsm2-util", "softhsm2")]);
+    // Every block is one the runner knows: run here, run against a YubiKey, or only shown.
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+    for (info, body) in docs::fenced_blocks(&text) {
+        assert!(
+            ["sh", "sh yubikey", "console", "text"].contains(&info.as_str()),
+            "{doc}: a ```{info} block, which nothing runs:\n{body}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let printed = run_doc_examples(doc, dir.path());
+    // The steps the runbook promises happened, and left what it says they leave.
+    for promised in [
+        "committed to org.example.kel",
+        "committed to org.team.kel",
+        "backup ",
+        "restored key ",
+        "event #5 transfer ",
+        "event #6 rotation ",
+    ] {
+        assert!(printed.contains(promised), "{promised:?} in:\n{printed}");
+    }
+    for left in [
+        "org.example.kel.0-init.transcript.json",
+        "org.example.kel.3-rotate.transcript.json",
+        "org.example.kel.4-revoke.transcript.json",
+        "next-key-shares/backup.transcript.json",
+        "safe/restored.key",
+        "safe/next5.key",
+    ] {
+        assert!(dir.path().join(left).exists(), "{left}");
+    }
+    assert!(
+        !dir.path().join("safe/x.key").exists(),
+        "the refused rotation wrote nothing"
+    );
 }

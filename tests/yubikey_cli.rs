@@ -1249,3 +1249,114 @@ fn an_imported_key_signs_from_its_slot_and_is_never_attested() {
         run.stderr
     );
 }
+
+// --- the ceremony runbook --------------------------------------------------------------------------
+
+/// The YubiKey variants of docs/ceremony.md (its ```` ```sh yubikey ```` blocks), run in order
+/// as written against the two YubiKeys they name, each PIN in the file named after its serial.
+/// Its rotation signs with keys on both YubiKeys: opening the second one selects the first
+/// one's PIV application, which cleared the PIN verified for it until the ceremony learnt to
+/// open every key before verifying any PIN.
+#[test]
+fn ceremony_runbook_yubikey_variants_run_as_written() {
+    let _guard = exclusive();
+    let _first = insert(CardConfig::new(SERIAL));
+    let _second = VirtualYubiKey::insert(CardConfig::new(87654321), Reader::Second)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s = scratch();
+    for serial in [SERIAL, 87654321] {
+        s.write(&format!("{serial}.pin"), "123456\n");
+    }
+    let doc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ceremony.md");
+    let printed = hallmark_tests::docs::run_doc_examples(
+        &doc,
+        s.path(),
+        std::path::Path::new(env!("CARGO_BIN_EXE_hallmark")),
+        hallmark_tests::docs::Blocks::Variant("yubikey"),
+    );
+    let mut rest = printed.as_str();
+    for promised in [
+        "committed to yk/org.example.kel",
+        "yk/tool-1.2.0.tar: trusted: org.example.tool@1.2.0",
+        "event #1 rotation ",
+        "yk/tool-1.3.0.tar: trusted-after-rotation: org.example.tool@1.3.0",
+    ] {
+        match rest.find(promised) {
+            Some(at) => rest = &rest[at + promised.len()..],
+            None => panic!("{promised:?} (in order) in:\n{printed}"),
+        }
+    }
+    // The inception carries the attestation of the key made on the first YubiKey, and the
+    // rotation's transcript names both devices.
+    let kel: serde_json::Value = serde_json::from_str(&s.read("yk/org.example.kel")).unwrap();
+    assert_eq!(
+        payload(&kel["events"][0])["attestations"][0]["format"],
+        "yubikey-piv"
+    );
+    let transcript = s.read("yk/org.example.kel.1-rotate.transcript.json");
+    let transcript = payload(&serde_json::from_str(&transcript).unwrap());
+    let references: Vec<&str> = transcript["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        references,
+        [
+            "yubikey:serial=87654321;slot=9c",
+            "yubikey:serial=12345678;slot=9c"
+        ]
+    );
+}
+
+/// Without a terminal, a YubiKey PIN that has no source says how to give one, whether a plain
+/// signature or a ceremony needs it — and nothing is signed or written.
+#[test]
+fn a_yubikey_pin_needed_without_a_terminal_names_pin_source() {
+    let _guard = exclusive();
+    let _card = insert(CardConfig::new(SERIAL));
+    let s = scratch();
+    generate(&s, "9c", &["--touch-policy", "never"]);
+    s.file_key("next.key");
+    s.write("a.tar", "a\n");
+    let no_source = format!("yubikey:serial={SERIAL};slot=9c");
+    let expected = "error: PIN for YubiKey 12345678 is needed but there is no terminal to ask on; \
+                    give it in a file or an environment variable instead\nhint: name the PIN's \
+                    source in the reference: yubikey:…?pin-source=file:PATH (or \
+                    pin-source=env:NAME)\n";
+    let run = hm(
+        &s,
+        &[
+            "sign",
+            "--key",
+            &no_source,
+            "--name",
+            "org.acme.tool",
+            "--version",
+            "1.0.0",
+            "a.tar",
+        ],
+    )
+    .expect(2);
+    assert!(run.stderr.ends_with(expected), "{}", run.stderr);
+    assert!(!s.join("a.tar.hallmark.json").exists());
+    let run = hm(
+        &s,
+        &[
+            "ceremony",
+            "init",
+            "--key",
+            &no_source,
+            "--next-key",
+            "file:next.key",
+            "--namespace",
+            "org.acme",
+            "--out",
+            "org.acme.kel",
+        ],
+    )
+    .expect(2);
+    assert!(run.stderr.ends_with(expected), "{}", run.stderr);
+    assert!(!s.join("org.acme.kel").exists());
+}

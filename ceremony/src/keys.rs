@@ -49,6 +49,13 @@ pub trait OpenKey: Ed25519Signer {
     fn secret_key(&self) -> Option<&SigningKey> {
         None
     }
+
+    /// Asks for what opening left for later (a YubiKey's PIN), once every key of the ceremony
+    /// is open: opening a YubiKey can clear the PIN verification of another YubiKey opened
+    /// before it. Nothing to do by default.
+    fn unlock(&self) -> Result<(), KeyFailure> {
+        Ok(())
+    }
 }
 
 /// What a key is, for transcripts. Never holds a secret.

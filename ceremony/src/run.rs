@@ -41,7 +41,8 @@ use crate::transcript::{self, EventStatus, LogCheck, Participant, Transcript, Tr
 pub enum Notice {
     /// A transcript left by a run killed before its event reached the log is being replaced.
     ReplacingTranscript(PathBuf),
-    /// The keys are about to co-sign this pending event.
+    /// The keys are about to co-sign this pending event: told before any of them is unlocked,
+    /// so that the operator sees what they sign before typing a passphrase or PIN.
     CoSigning {
         /// The identity.
         identity: IdentityId,
@@ -396,25 +397,36 @@ impl NextKeys<'_> {
     }
 }
 
+fn not_entitled(planned: &Planned, key: &PublicKey, source: &dyn KeySource) -> CeremonyError {
+    CeremonyError::KeyNotEntitled {
+        name: source.name(),
+        key: key.key_id(),
+        kind: planned.event.kind.as_str(),
+        entitled: planned.signer_ids(),
+    }
+}
+
+/// Checks, from the public keys that can be read without a secret, that each key may sign the
+/// planned event.
+fn check_entitled(planned: &Planned, keys: &[(&dyn KeySource, Role)]) -> Result<(), CeremonyError> {
+    for (source, _) in keys {
+        if let Some(key) = source.peek()
+            && !planned.may_sign(&key.key_id())
+        {
+            return Err(not_entitled(planned, &key, *source));
+        }
+    }
+    Ok(())
+}
+
 /// Checks, from public keys alone, that each key may sign the planned event; then opens them
 /// and reads their hardware attestations.
 fn open_signers<'k>(
     planned: &Planned,
     keys: &[(&'k dyn KeySource, Role)],
 ) -> Result<Vec<Opened<'k>>, CeremonyError> {
-    let refuse = |key: &PublicKey, source: &dyn KeySource| CeremonyError::KeyNotEntitled {
-        name: source.name(),
-        key: key.key_id(),
-        kind: planned.event.kind.as_str(),
-        entitled: planned.signer_ids(),
-    };
-    for (source, _) in keys {
-        if let Some(key) = source.peek()
-            && !planned.may_sign(&key.key_id())
-        {
-            return Err(refuse(&key, *source));
-        }
-    }
+    let refuse = |key: &PublicKey, source: &dyn KeySource| not_entitled(planned, key, source);
+    check_entitled(planned, keys)?;
     let mut opened: Vec<Opened<'k>> = Vec::with_capacity(keys.len());
     for (source, role) in keys {
         let expected = source.peek();
@@ -440,6 +452,13 @@ fn open_signers<'k>(
             role: *role,
             attestation,
         });
+    }
+    // PINs last: opening a YubiKey clears the PIN verification of those opened before it.
+    for (o, (source, _)) in opened.iter().zip(keys) {
+        o.key.unlock().map_err(|e| CeremonyError::Key {
+            key: source.name(),
+            source: e,
+        })?;
     }
     Ok(opened)
 }
@@ -859,11 +878,13 @@ impl Cosign<'_> {
                 )
             })
             .collect();
-        let opened = open_signers(&planned, &roles)?;
+        // What is about to be signed, shown before any passphrase or PIN is asked for.
+        check_entitled(&planned, &roles)?;
         notice(&Notice::CoSigning {
             identity: pending.identity(),
             event: Box::new(event.clone()),
         });
+        let opened = open_signers(&planned, &roles)?;
         for o in &opened {
             pending.sign(base, o.key.as_ref())?;
         }

@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -12,6 +12,44 @@ use hallmark_keyring::{Decision, Verdict};
 
 use crate::release::VerifyInputError;
 use serde::Serialize;
+
+const STANDALONE_VERIFY_AFTER_HELP: &str = "\
+Exit codes: 0 trusted, 1 verification refused (the verdict says why), 2 usage or input error.
+
+For pinned publishers, rotation chains and an audit log, use `hallmark verify --keyring DIR`.";
+
+/// Verify release artifacts against public keys.
+///
+/// Checks each artifact's bundle (PATH.hallmark.json): the content digest of the file or tree,
+/// and a signature by one of the given keys. Prints one verdict per artifact, like `hallmark
+/// verify --public-key`.
+#[derive(Debug, clap::Parser)]
+#[command(name = "hallmark-verify", version, after_help = STANDALONE_VERIFY_AFTER_HELP)]
+pub struct StandaloneVerifyArgs {
+    /// The public key expected to have signed: `ed25519:…`, an OpenSSH line or a minisign
+    /// key (`RW…`), file:PATH (reads PATH.pub), or a file holding a key in any form `hallmark
+    /// key show` prints (.pub, minisign .pub, PEM, JWK). Repeat to accept any of several keys.
+    #[arg(long = "public-key", value_name = "KEY", required = true)]
+    pub public_keys: Vec<String>,
+
+    /// The bundle to use, when verifying a single artifact whose bundle is not beside it.
+    #[arg(long, value_name = "PATH")]
+    pub bundle: Option<PathBuf>,
+
+    /// The release the artifact must be, as NAME@VERSION: a bundle for any other release is
+    /// refused (`rejected: digest-mismatch`). Once for every PATH, or once per PATH in order.
+    #[arg(long = "expect", value_name = "NAME@VERSION")]
+    pub expect: Vec<String>,
+
+    /// Print JSON on standard output instead of text, each document named by its `schema`
+    /// (hallmark.COMMAND/v1; fields in docs/json.md), errors included.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Artifacts: files or directory trees, each with its PATH.hallmark.json.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
 
 /// The documented exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -263,10 +263,7 @@ pub fn write_key_with_id(
     minisign_key_id: Option<[u8; 8]>,
 ) -> Result<GeneratedFileKey, FileKeyError> {
     let public_key = PublicKey::new(key.verifying_key());
-    let pem = key
-        .to_pkcs8_pem(Default::default())
-        .map_err(|e| FileKeyError::Encrypt(format!("encoding PKCS#8: {e}")))?;
-    let armored = encrypt(pem.as_bytes(), protection)?;
+    let armored = encrypt(sealed_text(key, minisign_key_id)?.as_bytes(), protection)?;
     let pub_path = public_key_path(path);
     // Check both names first so a refusal leaves nothing behind. An existing `.pub` is never
     // replaced: it may be all that is left here of a key moved offline.
@@ -294,6 +291,55 @@ pub fn write_key_with_id(
         path: path.to_owned(),
         pub_path,
     })
+}
+
+/// What a key file encrypts: the key as PKCS#8 PEM, then, for a key imported from minisign, a
+/// `minisign key id:` line, so that the id survives the loss of `PATH.pub`.
+fn sealed_text(
+    key: &SigningKey,
+    minisign_key_id: Option<[u8; 8]>,
+) -> Result<Zeroizing<String>, FileKeyError> {
+    let pem = key
+        .to_pkcs8_pem(Default::default())
+        .map_err(|e| FileKeyError::Encrypt(format!("encoding PKCS#8: {e}")))?;
+    let mut text = Zeroizing::new(String::from(pem.as_str()));
+    if let Some(id) = minisign_key_id {
+        text.push_str(&format!(
+            "{MINISIGN_KEY_ID_PREFIX}{}\n",
+            display_minisign_id(&id)
+        ));
+    }
+    Ok(text)
+}
+
+/// Splits a key file's decrypted text into the PKCS#8 PEM and the minisign key id that may
+/// follow it (see [`sealed_text`]); `None` when the text is neither.
+fn parse_sealed_text(text: &str) -> Option<(&str, Option<[u8; 8]>)> {
+    const END: &str = "-----END PRIVATE KEY-----";
+    let end = text.find(END)? + END.len();
+    let (pem, rest) = text.split_at(end);
+    let rest = rest.strip_prefix("\r").unwrap_or(rest);
+    let rest = rest.strip_prefix('\n').unwrap_or(rest);
+    if rest.is_empty() {
+        return Some((pem, None));
+    }
+    let id = rest
+        .strip_suffix('\n')
+        .unwrap_or(rest)
+        .strip_prefix(MINISIGN_KEY_ID_PREFIX)
+        .and_then(parse_minisign_id)?;
+    Some((pem, Some(id)))
+}
+
+/// A minisign key id as minisign prints it: 16 upper-case hex digits.
+fn parse_minisign_id(text: &str) -> Option<[u8; 8]> {
+    (text.len() == 16
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
+    .then(|| u64::from_str_radix(text, 16).ok())
+    .flatten()
+    .map(u64::to_le_bytes)
 }
 
 fn encrypt(plaintext: &[u8], protection: &Protection) -> Result<String, FileKeyError> {
@@ -351,11 +397,12 @@ pub fn change_protection(
             path: path.to_owned(),
         });
     }
-    let pem = key
-        .key
-        .to_pkcs8_pem(Default::default())
-        .map_err(|e| FileKeyError::Encrypt(format!("encoding PKCS#8: {e}")))?;
-    let armored = encrypt(pem.as_bytes(), protection)?;
+    // A minisign key id kept only in `PATH.pub` (a key imported before the key file kept it
+    // too) moves into the key file here.
+    let armored = encrypt(
+        sealed_text(&key.key, key.minisign_key_id)?.as_bytes(),
+        protection,
+    )?;
     if let Protection::Passphrase { passphrase, .. } = protection {
         let reopened = FileKey::unlock_bytes(
             path,
@@ -449,16 +496,11 @@ pub fn parse_public_key_file_text(
         } else if let Some(named) = line.strip_prefix(MINISIGN_KEY_ID_PREFIX)
             && minisign_key_id.is_none()
         {
-            let parsed = (named.len() == 16
-                && named
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)))
-            .then(|| u64::from_str_radix(named, 16).ok())
-            .flatten()
-            .ok_or_else(|| PublicKeyTextError::BadMinisignKeyId {
-                named: named.chars().take(40).collect(),
-            })?;
-            minisign_key_id = Some(parsed.to_le_bytes());
+            minisign_key_id = Some(parse_minisign_id(named).ok_or_else(|| {
+                PublicKeyTextError::BadMinisignKeyId {
+                    named: named.chars().take(40).collect(),
+                }
+            })?);
         } else {
             return Err(PublicKeyTextError::ExtraLine {
                 line: line.chars().take(40).collect(),
@@ -623,14 +665,15 @@ impl FileKey {
                 });
             }
         }
-        let pem = std::str::from_utf8(&plaintext).map_err(|_| FileKeyError::NotAKey {
+        let not_a_key = || FileKeyError::NotAKey {
             path: path.to_owned(),
-        })?;
-        let key = SigningKey::from_pkcs8_pem(pem).map_err(|_| FileKeyError::NotAKey {
-            path: path.to_owned(),
-        })?;
+        };
+        let text = std::str::from_utf8(&plaintext).map_err(|_| not_a_key())?;
+        let (pem, sealed_id) = parse_sealed_text(text).ok_or_else(not_a_key)?;
+        let key = SigningKey::from_pkcs8_pem(pem).map_err(|_| not_a_key())?;
         let pub_path = public_key_path(path);
-        let mut minisign_key_id = None;
+        // The key file's own id wins; keys imported before it kept one have it in `PATH.pub`.
+        let mut minisign_key_id = sealed_id;
         if !public_key_lost(path) {
             let (expected, id) = read_public_key_file_meta(&pub_path)?;
             if expected.verifying_key() != &key.verifying_key() {
@@ -639,7 +682,7 @@ impl FileKey {
                     pub_path,
                 });
             }
-            minisign_key_id = id;
+            minisign_key_id = minisign_key_id.or(id);
         }
         Ok(FileKey {
             key,

@@ -288,6 +288,13 @@ pub trait KeyHandle: Ed25519Signer + Send + Sync {
         None
     }
 
+    /// Verifies now a PIN that opening left for the first signature (a YubiKey whose PIN
+    /// policy is "once"), so that a wrong PIN shows before any long work; nothing for other
+    /// keys. See [`open_locked`] for why it is a step of its own.
+    fn unlock(&self) -> Result<(), OpenError> {
+        Ok(())
+    }
+
     /// The 8-byte id minisign knew the key by, for a key imported from minisign; `None` when
     /// the key has none (minisign signatures then use the id derived from the key, see
     /// [`crate::interop::minisign::key_id_for`]).
@@ -453,6 +460,10 @@ pub fn attestation_record(key: &PublicKey, attestation: &yubikey::Attestation) -
 }
 
 impl KeyHandle for YubiKeySigner<'_> {
+    fn unlock(&self) -> Result<(), OpenError> {
+        Ok(YubiKeySigner::unlock(self)?)
+    }
+
     fn describe(&self) -> KeyDescription {
         let info = self.device_info();
         KeyDescription {
@@ -625,6 +636,23 @@ pub fn open<'ui>(
     ui: &'ui dyn Interaction,
     expected: Option<&PublicKey>,
 ) -> Result<Box<dyn KeyHandle + 'ui>, OpenError> {
+    let handle = open_locked(reference, unlock, ui, expected)?;
+    handle.unlock()?;
+    Ok(handle)
+}
+
+/// [`open`], leaving a YubiKey's PIN to [`KeyHandle::unlock`] (or the first signature).
+///
+/// Opening a YubiKey selects the PIV application of every connected YubiKey to learn its
+/// serial, which clears the PIN verification those cards held. A command that signs with keys
+/// on several YubiKeys opens them all first, then unlocks each: a PIN verified before another
+/// YubiKey was opened would be gone when its key signs.
+pub fn open_locked<'ui>(
+    reference: &KeyRef,
+    unlock: &UnlockOptions,
+    ui: &'ui dyn Interaction,
+    expected: Option<&PublicKey>,
+) -> Result<Box<dyn KeyHandle + 'ui>, OpenError> {
     let handle: Box<dyn KeyHandle + 'ui> = match reference {
         KeyRef::File(path) => Box::new(FileKey::unlock(path, &file_unlock(path, unlock, ui)?)?),
         KeyRef::Pkcs11(uri) => {
@@ -640,9 +668,12 @@ pub fn open<'ui>(
         KeyRef::YubiKey(yk) => {
             let options = SignerOptions::new().allow_final_pin_try(unlock.allow_final_pin_try);
             let expected = expected.map(|k| *k.verifying_key());
-            let signer = YubiKeySigner::open_with(yk, expected.as_ref(), &options, ui)?;
-            signer.unlock()?;
-            Box::new(signer)
+            Box::new(YubiKeySigner::open_with(
+                yk,
+                expected.as_ref(),
+                &options,
+                ui,
+            )?)
         }
         KeyRef::AwsKms(reference) => {
             let expected = expected.map(|k| *k.verifying_key());
@@ -694,6 +725,15 @@ pub enum PublicKeyArgError {
     /// file path: the error would repeat the whole argument, PIN included if it carries one.
     #[error(transparent)]
     Reference(KeyRefError),
+    /// A key written out in another tool's form (an OpenSSH line, a minisign key, PEM, JWK)
+    /// that is not an Ed25519 public key.
+    #[error("public key {text:?}: {reason}")]
+    Inline {
+        /// The start of the argument.
+        text: String,
+        /// What is wrong with it.
+        reason: crate::interop::pubkey::PublicKeyError,
+    },
 }
 
 impl PublicKeyArgError {
@@ -701,16 +741,18 @@ impl PublicKeyArgError {
     pub fn hint(&self) -> Option<&'static str> {
         match self {
             PublicKeyArgError::PubFile(_) => Some(
-                "give a public key as ed25519:<base64>, file:KEY (reads KEY.pub) or a .pub file",
+                "give a public key (ed25519:…, an OpenSSH line, a minisign key), file:KEY (reads \
+                 KEY.pub) or a file holding one (.pub, minisign .pub, PEM, JWK)",
             ),
             _ => None,
         }
     }
 }
 
-/// Reads a `--public-key` argument without touching any device: `ed25519:…` text, `file:KEY`
-/// (reads `KEY.pub`) or a `.pub` file are read here; `pkcs11:`, `yubikey:` and `awskms:`
-/// references come back as [`PublicKeyArg::Device`].
+/// Reads a `--public-key` argument without touching any device: `ed25519:…` text, a key in
+/// another tool's form written out (`ssh-ed25519 AAAA…`, a minisign `RW…` key), `file:KEY`
+/// (reads `KEY.pub`) or a file holding a key in any form `hallmark key show` prints are read
+/// here; `pkcs11:`, `yubikey:` and `awskms:` references come back as [`PublicKeyArg::Device`].
 pub fn parse_public_key_arg(text: &str) -> Result<PublicKeyArg, PublicKeyArgError> {
     if text.starts_with(hallmark_keyring::key::PUBLIC_KEY_PREFIX) {
         return text
@@ -727,6 +769,14 @@ pub fn parse_public_key_arg(text: &str) -> Result<PublicKeyArg, PublicKeyArgErro
             .map_err(PublicKeyArgError::KeyFile),
         Ok(device) => Ok(PublicKeyArg::Device(device)),
         Err(e) if has_scheme(text) => Err(PublicKeyArgError::Reference(e)),
+        Err(_) if crate::interop::pubkey::looks_inline(text) && !Path::new(text).exists() => {
+            crate::interop::pubkey::parse_any(text)
+                .map(|parsed| PublicKeyArg::Key(parsed.key))
+                .map_err(|reason| PublicKeyArgError::Inline {
+                    text: text.chars().take(40).collect(),
+                    reason,
+                })
+        }
         Err(_) => filekey::read_public_key_file(Path::new(text))
             .map(PublicKeyArg::Key)
             .map_err(|e| match e {
@@ -846,7 +896,8 @@ impl hallmark_ceremony::KeySource for CeremonyKey<'_> {
         &self,
         expected: Option<&PublicKey>,
     ) -> Result<Box<dyn hallmark_ceremony::OpenKey + '_>, hallmark_ceremony::keys::KeyFailure> {
-        let handle = open(&self.reference, self.unlock, self.ui, expected)?;
+        // Unlocked by the ceremony once every key is open (see `open_locked`).
+        let handle = open_locked(&self.reference, self.unlock, self.ui, expected)?;
         Ok(Box::new(OpenCeremonyKey {
             handle,
             ui: self.ui,
@@ -891,6 +942,10 @@ impl hallmark_ceremony::OpenKey for OpenCeremonyKey<'_> {
 
     fn secret_key(&self) -> Option<&ed25519_dalek::SigningKey> {
         self.handle.secret_key()
+    }
+
+    fn unlock(&self) -> Result<(), hallmark_ceremony::keys::KeyFailure> {
+        Ok(self.handle.unlock()?)
     }
 }
 

@@ -1,9 +1,11 @@
 //! Shared helpers for Hallmark's end-to-end tests: a scratch directory per test and a runner
 //! for the `hallmark` binary that captures exit code, standard output and standard error;
-//! throwaway SoftHSM2 tokens; and what every backend must pass: the user journey ([`journey`])
-//! and the peer tools' checks of its signatures ([`peers`]).
+//! throwaway SoftHSM2 tokens; what every backend must pass: the user journey ([`journey`])
+//! and the peer tools' checks of its signatures ([`peers`]); and documents whose examples run
+//! as written ([`docs`]).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod docs;
 pub mod http;
 pub mod journey;
 pub mod json_doc;

@@ -13,47 +13,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use hallmark_signer::cmdline::{
-    Exit, error_text, exit_code, print_error, print_parse_error, print_verdicts,
+    Exit, StandaloneVerifyArgs as Args, error_text, exit_code, print_error, print_parse_error,
+    print_verdicts,
 };
 use hallmark_signer::keyref::{self, PublicKeyArg};
 use hallmark_signer::release;
-
-const AFTER_HELP: &str = "\
-Exit codes: 0 trusted, 1 verification refused (the verdict says why), 2 usage or input error.
-
-For pinned publishers, rotation chains and an audit log, use `hallmark verify --keyring DIR`.";
-
-/// Verify release artifacts against public keys.
-///
-/// Checks each artifact's bundle (PATH.hallmark.json): the content digest of the file or tree,
-/// and a signature by one of the given keys. Prints one verdict per artifact, like `hallmark
-/// verify --public-key`.
-#[derive(Debug, Parser)]
-#[command(name = "hallmark-verify", version, after_help = AFTER_HELP)]
-struct Args {
-    /// The public key expected to have signed: `ed25519:…`, file:PATH (reads PATH.pub), or a
-    /// path to a .pub file. Repeat to accept any of several keys.
-    #[arg(long = "public-key", value_name = "KEY", required = true)]
-    public_keys: Vec<String>,
-
-    /// The bundle to use, when verifying a single artifact whose bundle is not beside it.
-    #[arg(long, value_name = "PATH")]
-    bundle: Option<PathBuf>,
-
-    /// The release the artifact must be, as NAME@VERSION: a bundle for any other release is
-    /// refused (`rejected: digest-mismatch`). Once for every PATH, or once per PATH in order.
-    #[arg(long = "expect", value_name = "NAME@VERSION")]
-    expect: Vec<String>,
-
-    /// Print JSON on standard output instead of text, each document named by its `schema`
-    /// (hallmark.COMMAND/v1; fields in docs/json.md), errors included.
-    #[arg(long)]
-    json: bool,
-
-    /// Artifacts: files or directory trees, each with its PATH.hallmark.json.
-    #[arg(required = true, value_name = "PATH")]
-    paths: Vec<PathBuf>,
-}
 
 /// An error before any artifact is looked at, printed as `hallmark` prints its errors.
 fn fail(error: &str, hint: Option<&str>, json: bool) -> ExitCode {

@@ -136,6 +136,21 @@ fn strip_one_newline(text: &str) -> &str {
     text.strip_suffix('\n').unwrap_or(text)
 }
 
+/// Whether an argument is a public key written out (`ed25519:…`, an OpenSSH line, a minisign
+/// key or its file text, PEM, JWK) rather than the name of a file holding one.
+pub fn looks_inline(text: &str) -> bool {
+    [
+        hallmark_keyring::key::PUBLIC_KEY_PREFIX,
+        "ssh-",
+        "-----BEGIN",
+        "{",
+        minisign::UNTRUSTED_PREFIX,
+        "RW",
+    ]
+    .iter()
+    .any(|p| text.starts_with(p))
+}
+
 /// Reads a public key in any of the forms, detected by how the text begins (never by trying
 /// parsers in turn, so each form's error is kept).
 pub fn parse_any(text: &str) -> Result<ParsedKey, PublicKeyError> {

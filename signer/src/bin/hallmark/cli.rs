@@ -796,9 +796,10 @@ pub struct PeerVerifyArgs {
 // for --keyring only when nothing else is given (clap's `env` would make it conflict with an
 // explicit --public-key), so the flags that need a keyring are checked there too.
 pub struct VerifyArgs {
-    /// The public key expected to have signed: `ed25519:…`, a key reference (file:PATH reads
-    /// PATH.pub), or a path to a .pub file. Repeat to accept any of several keys. With
-    /// --format minisign or ssh, also a minisign public key, an OpenSSH line, PEM or JWK.
+    /// The public key expected to have signed: `ed25519:…`, an OpenSSH line or a minisign
+    /// key (`RW…`), a key reference (file:PATH reads PATH.pub), or a file holding a key in any
+    /// form `key show` prints (.pub, minisign .pub, PEM, JWK). Repeat to accept any of several
+    /// keys.
     #[arg(long = "public-key", value_name = "KEY")]
     pub public_keys: Vec<String>,
 

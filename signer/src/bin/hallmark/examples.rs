@@ -41,8 +41,9 @@ hallmark key passwd file:next.key --recipient age1examplecustodianone --recipien
         &["key", "import"],
         "# A minisign key into a key file (asks for both passphrases on the terminal):
 hallmark key import ~/.minisign/minisign.key --out file:release.key
-# An OpenSSH key into a PKCS#11 token, where it can no longer be read back:
-hallmark key import id_ed25519 --passphrase-file ssh-pw --out 'pkcs11:token=ci;object=release?module-name=softhsm2&pin-source=file:pin'
+# An OpenSSH key into a PKCS#11 token, where it can no longer be read back (asks for the
+# OpenSSH key's passphrase, if it has one):
+hallmark key import id_ed25519 --out 'pkcs11:token=ci;object=release?module-name=softhsm2&pin-source=file:pin'
 # A raw seed into a YubiKey slot:
 hallmark key import seed.bin --out yubikey:slot=9c --pin-policy once --touch-policy always",
     ),
@@ -261,18 +262,106 @@ hallmark completions bash > ~/.local/share/bash-completion/completions/hallmark"
     ),
 ];
 
-/// The examples section for a subcommand path, as help shows it.
+/// The width examples are laid out for: an 80-column terminal, where help would otherwise wrap
+/// a long command in the middle, and a copied first line would run without the rest.
+const WIDTH: usize = 80;
+
+/// The examples section for a subcommand path, as help shows it: each command after `$ `, long
+/// ones continued on the next lines with ` \`, so that every line fits in [`WIDTH`] columns
+/// (a single word longer than that keeps its own line) and pastes into a shell as it is.
 fn section(text: &str) -> String {
     let mut out = String::from("Examples:\n");
+    let mut comment: Vec<&str> = Vec::new();
     for line in text.lines() {
-        if line.starts_with('#') {
-            out.push_str("  ");
-            out.push_str(line);
-        } else {
-            out.push_str("  $ ");
-            out.push_str(line);
+        if let Some(text) = line.strip_prefix('#') {
+            // A comment may take several lines of the table: one paragraph.
+            comment.extend(words(text));
+            continue;
         }
-        out.push('\n');
+        if !comment.is_empty() {
+            lay_out(&mut out, &comment, "  # ", "  # ", "");
+            comment.clear();
+        }
+        lay_out(
+            &mut out,
+            &flags_with_values(&words(line)),
+            "  $ ",
+            "      ",
+            " \\",
+        );
+    }
+    if !comment.is_empty() {
+        lay_out(&mut out, &comment, "  # ", "  # ", "");
+    }
+    out
+}
+
+/// The words of a command, an option kept with its value (`--out PATH`) so that a line never
+/// ends between the two.
+fn flags_with_values(words: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut words = words.iter().peekable();
+    while let Some(word) = words.next() {
+        let mut unit = (*word).to_owned();
+        if word.starts_with("--")
+            && let Some(value) = words.next_if(|w| !w.starts_with('-') && !w.starts_with('>'))
+        {
+            unit.push(' ');
+            unit.push_str(value);
+        }
+        out.push(unit);
+    }
+    out
+}
+
+/// Appends `words` as lines of at most [`WIDTH`] columns: the first after `first`, the others
+/// after `then`, each line but the last ending with `carry`.
+fn lay_out(out: &mut String, words: &[impl AsRef<str>], first: &str, then: &str, carry: &str) {
+    let mut line = String::from(first);
+    let mut empty = true;
+    for word in words {
+        let word = word.as_ref();
+        let width = line.chars().count() + 1 + word.chars().count() + carry.chars().count();
+        if !empty && width > WIDTH {
+            out.push_str(&line);
+            out.push_str(carry);
+            out.push('\n');
+            line = String::from(then);
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
+/// The words of an example line, split at spaces outside single quotes.
+fn words(line: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let mut quoted = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                start.get_or_insert(i);
+            }
+            ' ' if !quoted => {
+                if let Some(s) = start.take() {
+                    out.push(&line[s..i]);
+                }
+            }
+            _ => {
+                start.get_or_insert(i);
+            }
+        }
+    }
+    if let Some(s) = start {
+        out.push(&line[s..]);
     }
     out
 }
@@ -397,6 +486,46 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_example_fits_80_columns_and_pastes_as_written() {
+        for (path, text) in EXAMPLES {
+            let shown = section(text);
+            for line in shown.lines() {
+                let content = line.trim_start().trim_end_matches(" \\");
+                let content = content
+                    .strip_prefix("$ ")
+                    .or_else(|| content.strip_prefix("# "))
+                    .unwrap_or(content);
+                assert!(
+                    line.chars().count() <= WIDTH
+                        || flags_with_values(&super::words(content)).len() == 1,
+                    "{path:?}: {line:?} is wider than {WIDTH} columns"
+                );
+            }
+            // Joined again at the continuations, the commands are the table's.
+            let commands: Vec<String> = shown
+                .replace(" \\\n      ", " ")
+                .lines()
+                .filter_map(|l| l.strip_prefix("  $ "))
+                .map(str::to_owned)
+                .collect();
+            let expected: Vec<String> = text
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| super::words(l).join(" "))
+                .collect();
+            assert_eq!(commands, expected, "{path:?}");
+        }
+        assert_eq!(
+            section(
+                "# One:\n# two.\nhallmark key import id_ed25519 --pin-policy once --touch-policy always --out 'pkcs11:token=ci;object=release?module-name=softhsm2&pin-source=file:pin'"
+            ),
+            "Examples:\n  # One: two.\n  $ hallmark key import id_ed25519 --pin-policy once \
+             --touch-policy always \\\n      \
+             --out 'pkcs11:token=ci;object=release?module-name=softhsm2&pin-source=file:pin'\n"
+        );
     }
 
     #[test]

@@ -48,19 +48,6 @@ struct KeyInput {
     reference: Option<KeyRef>,
 }
 
-fn looks_inline(text: &str) -> bool {
-    [
-        hallmark_keyring::key::PUBLIC_KEY_PREFIX,
-        "ssh-",
-        "-----BEGIN",
-        "{",
-        minisign::UNTRUSTED_PREFIX,
-        "RW",
-    ]
-    .iter()
-    .any(|p| text.starts_with(p))
-}
-
 /// Reads a public key: a key reference (`file:PATH` reads `PATH.pub`, `pkcs11:` opens the
 /// token), a key given inline in any form, or a file holding a key in any form.
 fn read_key(text: &str) -> Result<KeyInput, Failure> {
@@ -88,7 +75,7 @@ fn read_key(text: &str) -> Result<KeyInput, Failure> {
             reference: Some(reference),
         });
     }
-    if looks_inline(text) && !Path::new(text).exists() {
+    if pubkey::looks_inline(text) && !Path::new(text).exists() {
         let parsed =
             parse_any(text).map_err(|e| Failure::usage(anyhow!("public key {text:?}: {e}")))?;
         return Ok(KeyInput {
@@ -175,7 +162,8 @@ fn derive_public_key(
         parsed: ParsedKey {
             key,
             format: KeyFormat::Hallmark,
-            minisign_key_id: None,
+            // A key imported from minisign keeps its id in the key file too.
+            minisign_key_id: handle.minisign_key_id(),
             ssh_comment: None,
         },
         reference: Some(reference),

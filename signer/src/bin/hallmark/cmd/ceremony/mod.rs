@@ -653,12 +653,15 @@ fn verify_transcript(args: VerifyTranscriptArgs, out: &Output) -> CmdResult {
                 Some(false) => " (NOT in the log)",
                 None => "",
             };
+            let status = match e.status {
+                hallmark_ceremony::transcript::EventStatus::Committed => "committed",
+                hallmark_ceremony::transcript::EventStatus::Pending => "pending",
+            };
             outln!(
-                "  event #{} {} {} {:?}{state}",
+                "  event #{} {} {} {status}{state}",
                 e.sequence,
                 e.kind,
                 e.digest,
-                e.status
             );
         }
         for p in &report.participants {
