@@ -454,9 +454,12 @@ pub fn verify_log(path: &Path, expected: Option<IdentityId>) -> Result<LogReport
         dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
         source,
     })?;
-    let (_, head) =
-        hashlog::verify_lines::<RegistryRecord>(&raw.lines, |checked| state.replay(checked, true))
-            .map_err(log_err)?;
+    let (_, head) = hashlog::verify_lines::<RegistryRecord>(&raw.lines, |checked| {
+        state
+            .replay(checked, true)
+            .map_err(hashlog::LogErrorKind::Invalid)
+    })
+    .map_err(log_err)?;
     let identity = state.registry().ok_or_else(|| {
         log_err(LogError {
             at: 0,
@@ -654,7 +657,9 @@ impl Registry {
         }
         let mut state = State::new(&self.store).map_err(|e| self.state_error(e))?;
         hashlog::verify_lines_from::<RegistryRecord>(head, &raw.lines, |checked| {
-            state.replay(checked, false)
+            state
+                .replay(checked, false)
+                .map_err(hashlog::LogErrorKind::Invalid)
         })
         .map_err(|source| RegistryError::Log {
             path: path.clone(),

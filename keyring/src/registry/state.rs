@@ -745,7 +745,8 @@ impl<'s> State<'s> {
                 let mut lookup = |id: IdentityId| Ok(scratch.kel(&id));
                 if let Err(failure) = follow_transfers(&holder_kel, &kel, name, &mut lookup) {
                     let why = match failure {
-                        TransferFailure::Missing(why) | TransferFailure::Equivocation(why) => why,
+                        TransferFailure::Missing(why) => why,
+                        TransferFailure::Equivocation(e) => e.to_string(),
                     };
                     return Err(refuse(
                         "namespace",

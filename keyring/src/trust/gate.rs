@@ -71,7 +71,24 @@ pub const MAX_TRANSFER_HOPS: usize = 8;
 pub trait AttestationVerifier: Sync {
     /// Checks that `attestation` proves `key` was generated in, and cannot leave, hardware.
     /// `Ok` carries a short description of the device for messages; `Err` the reason.
-    fn verify(&self, attestation: &Attestation, key: &PublicKey) -> Result<String, String>;
+    fn verify(
+        &self,
+        attestation: &Attestation,
+        key: &PublicKey,
+    ) -> Result<String, AttestationError>;
+}
+
+/// Why an attestation was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttestationError {
+    /// The verifier cannot check attestations at all.
+    #[error("this program cannot verify hardware attestations")]
+    Unsupported,
+    /// The attestation does not prove the key is hardware-held; the verifier's own error
+    /// says why.
+    #[error(transparent)]
+    Refused(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// An attestation verifier that refuses everything: for builds and tools that cannot check
@@ -80,8 +97,8 @@ pub trait AttestationVerifier: Sync {
 pub struct NoAttestationVerifier;
 
 impl AttestationVerifier for NoAttestationVerifier {
-    fn verify(&self, _: &Attestation, _: &PublicKey) -> Result<String, String> {
-        Err("this program cannot verify hardware attestations".to_owned())
+    fn verify(&self, _: &Attestation, _: &PublicKey) -> Result<String, AttestationError> {
+        Err(AttestationError::Unsupported)
     }
 }
 
@@ -569,7 +586,7 @@ impl<'a> Gate<'a> {
                     ),
                 ));
             }
-            Err(msg) => return Err(ctx.reject(Rejection::Equivocation, msg)),
+            Err(e) => return Err(ctx.reject(Rejection::Equivocation, e.to_string())),
         };
         let Some(namespace) = held_namespace(&kel, name) else {
             return Err(ctx.decision(
@@ -610,7 +627,7 @@ impl<'a> Gate<'a> {
                     sid.short()
                 ),
             )),
-            Err(msg) => Err(ctx.reject(Rejection::Equivocation, msg)),
+            Err(e) => Err(ctx.reject(Rejection::Equivocation, e.to_string())),
         }
     }
 
@@ -648,7 +665,7 @@ impl<'a> Gate<'a> {
                     ),
                 ));
             }
-            Err(msg) => return Err(ctx.reject(Rejection::Equivocation, msg)),
+            Err(e) => return Err(ctx.reject(Rejection::Equivocation, e.to_string())),
         };
         match self.transfer_chain(&pinned_kel, signer_kel, name, offered, out) {
             Ok((links, acceptance)) => Ok(Link {
@@ -657,7 +674,7 @@ impl<'a> Gate<'a> {
                 chain: links,
             }),
             Err(TransferFailure::Equivocation(msg)) => {
-                Err(ctx.reject(Rejection::Equivocation, msg))
+                Err(ctx.reject(Rejection::Equivocation, msg.to_string()))
             }
             Err(TransferFailure::Missing(why)) => Err(ctx.reject(
                 Rejection::UnlinkedSignerChange,
@@ -734,7 +751,7 @@ impl<'a> Gate<'a> {
         identity: IdentityId,
         offered: &[Arc<Kel>],
         out: &mut Outcome,
-    ) -> Result<Resolved, String> {
+    ) -> Result<Resolved, Equivocation> {
         let stored = self.view.kels.get(&identity).cloned();
         let mut best = stored.clone();
         let mut best_source = "the keyring";
@@ -761,14 +778,15 @@ impl<'a> Gate<'a> {
                     keep_evidence(out, superseded);
                 }
                 Comparison::Forked { at, ours, theirs } => {
-                    let message = format!(
-                        "identity {} has two different events at #{at} ({best_source}: {}, the bundle: {}): its keys signed conflicting histories, which only a compromise explains; both events are kept as evidence",
-                        identity.short(),
-                        ours.payload_digest().short(),
-                        theirs.payload_digest().short()
-                    );
+                    let equivocation = Equivocation {
+                        identity,
+                        at,
+                        held_in: best_source,
+                        ours: ours.payload_digest(),
+                        theirs: theirs.payload_digest(),
+                    };
                     out.evidence = vec![*ours, *theirs];
-                    return Err(message);
+                    return Err(equivocation);
                 }
                 _ => {}
             }
@@ -889,7 +907,7 @@ impl<'a> Gate<'a> {
         let Some(pin) = self.view.pins.registry(name) else {
             return Ok(());
         };
-        let Some(policy) = pin.witness_policy()? else {
+        let Some(policy) = pin.witness_policy().map_err(|e| e.to_string())? else {
             return Ok(());
         };
         let Some(proof) = &receipt.tlog else {
@@ -1379,7 +1397,31 @@ pub enum TransferFailure {
     /// links them", ": … was never accepted").
     Missing(String),
     /// Looking up an intermediate identity's log found equivocation.
-    Equivocation(String),
+    Equivocation(Equivocation),
+}
+
+/// Two logs of one identity that differ at a position: its keys signed conflicting
+/// histories.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "identity {} has two different events at #{at} ({held_in}: {}, the bundle: {}): its keys \
+     signed conflicting histories, which only a compromise explains; both events are kept as \
+     evidence",
+    identity.short(),
+    ours.short(),
+    theirs.short()
+)]
+pub struct Equivocation {
+    /// The identity.
+    pub identity: IdentityId,
+    /// The first position where the logs differ.
+    pub at: u64,
+    /// Where the first log came from (`the keyring`, `the bundle`).
+    pub held_in: &'static str,
+    /// The digest of the first log's event there.
+    pub ours: Sha256Digest,
+    /// The digest of the bundle's event there.
+    pub theirs: Sha256Digest,
 }
 
 /// Follows accepted transfers of `name` from `from` to `to`, at most [`MAX_TRANSFER_HOPS`],
@@ -1391,7 +1433,7 @@ pub fn follow_transfers(
     from: &Arc<Kel>,
     to: &Arc<Kel>,
     name: &PackageName,
-    lookup: &mut dyn FnMut(IdentityId) -> Result<Option<Arc<Kel>>, String>,
+    lookup: &mut dyn FnMut(IdentityId) -> Result<Option<Arc<Kel>>, Equivocation>,
 ) -> Result<(Vec<String>, u64), TransferFailure> {
     let target = Namespace::from(name);
     let mut current = from.clone();
@@ -1430,7 +1472,7 @@ pub fn follow_transfers(
                         next.short()
                     )));
                 }
-                Err(msg) => return Err(TransferFailure::Equivocation(msg)),
+                Err(e) => return Err(TransferFailure::Equivocation(e)),
             }
         };
         match find_transfer(&current, &receiver, name) {

@@ -67,7 +67,10 @@ use crate::time::Timestamp;
 use crate::verdict::{Rejection, Verdict};
 
 pub use audit::AuditRecord;
-pub use gate::{AttestationVerifier, Gate, NoAttestationVerifier, Outcome, TrustView, settle_run};
+pub use gate::{
+    AttestationError, AttestationVerifier, Gate, NoAttestationVerifier, Outcome, TrustView,
+    settle_run,
+};
 pub use pins::{Pin, PinError, PinSource, PinsFile, Policy, RegistryPin};
 pub use releases::{RecordedRelease, ReleaseIndex, ReleasesFile};
 
@@ -261,7 +264,9 @@ pub fn read_audit_log(dir: &Path) -> Result<AuditLog, TrustError> {
         if c.line.entry.signatures().is_empty() {
             Ok(())
         } else {
-            Err("audit entries are unsigned; this one carries signatures".to_owned())
+            Err(hashlog::LogErrorKind::Invalid(
+                "audit entries are unsigned; this one carries signatures".to_owned(),
+            ))
         }
     })
     .map_err(|source| TrustError::Audit {
@@ -925,7 +930,7 @@ impl TrustStore {
         if let Some(age) = &max_age {
             registries::parse_max_age(age).map_err(|e| TrustError::Format {
                 path: self.dir.join(PINS_FILE),
-                source: FormatError::invalid("maximum age", e),
+                source: FormatError::invalid("maximum age", e.to_string()),
             })?;
         }
         let Some(pin) = self
@@ -986,7 +991,9 @@ impl TrustStore {
         let mut wanted = pin.clone();
         wanted.witnesses = witnesses;
         wanted.witness_threshold = Some(threshold);
-        let policy = wanted.witness_policy().map_err(&invalid)?;
+        let policy = wanted
+            .witness_policy()
+            .map_err(|e| invalid(e.to_string()))?;
         if let Some(policy) = &policy {
             // An empty note checks the policy's own shape (threshold, key types) only.
             if let Err(e @ crate::tlog::witness::PolicyError::Invalid { .. }) =

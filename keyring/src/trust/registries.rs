@@ -40,7 +40,9 @@ use crate::registry::tiles::checkpoint_keys;
 use crate::time::Timestamp;
 use crate::tlog::merkle::verify_consistency;
 use crate::tlog::tile::TILE_WIDTH;
-use crate::tlog::{Checkpoint, FetchError, Note, TileHashes, TileReader, TlogError, Tree};
+use crate::tlog::{
+    Checkpoint, CheckpointError, FetchError, Note, TileHashes, TileReader, TlogError, Tree,
+};
 use crate::verdict::{Rejection, Verdict};
 
 /// The directory of registry checkpoints in a trust store.
@@ -70,14 +72,13 @@ pub struct KnownCheckpoint {
 
 impl KnownCheckpoint {
     /// The checkpoint's origin and tree.
-    pub fn tree(&self) -> Result<(String, Tree), String> {
-        parse(&self.checkpoint).map(|c| (c.origin, c.tree))
+    pub fn tree(&self) -> Result<(String, Tree), CheckpointError> {
+        parse_note(&self.checkpoint).map(|c| (c.origin, c.tree))
     }
 }
 
-fn parse(note: &str) -> Result<Checkpoint, String> {
-    let note = Note::parse(note.as_bytes()).map_err(|e| e.to_string())?;
-    Checkpoint::parse_body(note.text()).map_err(|e| e.to_string())
+fn parse_note(note: &str) -> Result<Checkpoint, CheckpointError> {
+    Checkpoint::parse_unverified(note.as_bytes())
 }
 
 fn state_path(dir: &Path, name: &str) -> PathBuf {
@@ -135,7 +136,7 @@ pub fn compare_offered(known: Option<&KnownCheckpoint>, offered: &str) -> Offere
     let Some(known) = known else {
         return Offered::First;
     };
-    let Ok(new) = parse(offered) else {
+    let Ok(new) = parse_note(offered) else {
         return Offered::Unproven;
     };
     if let Ok((origin, _)) = known.tree()
@@ -145,7 +146,9 @@ pub fn compare_offered(known: Option<&KnownCheckpoint>, offered: &str) -> Offere
     }
     // The held checkpoint, then the pending ones: two of one size must have one root.
     for note in std::iter::once(&known.checkpoint).chain(&known.pending) {
-        let Ok(other) = parse(note) else { continue };
+        let Ok(other) = parse_note(note) else {
+            continue;
+        };
         if other.tree.size != new.tree.size {
             continue;
         }
@@ -271,8 +274,20 @@ pub struct Refreshed {
     pub proved: usize,
 }
 
+/// Why a maximum age does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MaxAgeError {
+    /// It is not a positive number followed by a unit.
+    #[error("maximum age {0:?} is not a positive number followed by s, m, h or d (e.g. 24h)")]
+    Malformed(String),
+    /// It does not fit in 64 bits of seconds.
+    #[error("maximum age {0:?} is too large")]
+    TooLarge(String),
+}
+
 /// Parses a maximum age: a number and a unit, `s`, `m`, `h` or `d` (`90m`, `24h`, `7d`).
-pub fn parse_max_age(text: &str) -> Result<u64, String> {
+pub fn parse_max_age(text: &str) -> Result<u64, MaxAgeError> {
     let (number, unit) = match text.char_indices().last() {
         Some((at, _)) => text.split_at(at),
         None => ("", ""),
@@ -287,10 +302,8 @@ pub fn parse_max_age(text: &str) -> Result<u64, String> {
     match number.parse::<u64>() {
         Ok(n) if scale > 0 && n > 0 && !number.starts_with('+') => n
             .checked_mul(scale)
-            .ok_or_else(|| format!("maximum age {text:?} is too large")),
-        _ => Err(format!(
-            "maximum age {text:?} is not a positive number followed by s, m, h or d (e.g. 24h)"
-        )),
+            .ok_or_else(|| MaxAgeError::TooLarge(text.to_owned())),
+        _ => Err(MaxAgeError::Malformed(text.to_owned())),
     }
 }
 
@@ -330,7 +343,7 @@ impl TrustStore {
             source,
         })?;
         let stamp = |note: &str| {
-            parse(note).map_or_else(
+            parse_note(note).map_or_else(
                 |_| "unparsed".to_owned(),
                 |c| {
                     format!(
@@ -443,7 +456,7 @@ impl TrustStore {
         let checkpoint = Checkpoint::parse_body(note.text()).map_err(|e| bad(e.to_string()))?;
         let keys = checkpoint_keys(&checkpoint.origin, registry.current());
         note.verify(&keys).map_err(|e| bad(e.to_string()))?;
-        if let Some(policy) = pin.witness_policy().map_err(&bad)? {
+        if let Some(policy) = pin.witness_policy().map_err(|e| bad(e.to_string()))? {
             policy.check(&note).map_err(|e| RefreshError::Unwitnessed {
                 name: name.to_owned(),
                 detail: e.to_string(),
@@ -519,7 +532,9 @@ impl TrustStore {
             .map(|k| k.pending.clone())
             .unwrap_or_default()
         {
-            let Ok(p) = parse(&pending) else { continue };
+            let Ok(p) = parse_note(&pending) else {
+                continue;
+            };
             if p.tree.size > new.size {
                 still.push(pending);
                 continue;

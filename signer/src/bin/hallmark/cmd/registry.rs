@@ -430,7 +430,9 @@ fn witness_report(registry: &Registry, out: &Output) -> serde_json::Value {
                         outcome.name
                     );
                 }
-                report.push(json!({ "witness": outcome.name, "cosigned": false, "error": e }));
+                report.push(
+                    json!({ "witness": outcome.name, "cosigned": false, "error": e.to_string() }),
+                );
             }
         }
     }
