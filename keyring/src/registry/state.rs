@@ -20,6 +20,7 @@ use crate::threshold::check_threshold;
 use crate::time::Timestamp;
 use crate::tlog::tile::MAX_ENTRY_BYTES;
 use crate::trust::gate::{TransferFailure, follow_transfers};
+use crate::verdict::Advice;
 
 /// A look-alike of a name being published: the distance, the published name, its publisher,
 /// and the two namespaces when it is the namespaces that look alike.
@@ -627,12 +628,17 @@ impl<'s> State<'s> {
                 event,
             }) => (*identity, sequence, *event),
             Ok(Signer::Key(_)) => {
-                return Err(refuse(
-                    "signature",
-                    format!(
-                        "{release} is signed by a bare key; the registry accepts releases signed in an identity's name (hallmark sign --identity KEL)"
-                    ),
-                ));
+                let advice = Advice::SignAsIdentity;
+                return Err(Refusal {
+                    advice: Some(advice.clone()),
+                    ..refuse(
+                        "signature",
+                        format!(
+                            "{release} is signed by a bare key; the registry accepts releases signed in an identity's name{}",
+                            advice.words()
+                        ),
+                    )
+                });
             }
             Err(e) => return Err(refuse("input", e.to_string())),
         };

@@ -134,7 +134,7 @@ impl Checkpoint {
     /// Parses a signed checkpoint's note and body without verifying any signature: for a
     /// checkpoint this party wrote, or one it verifies later.
     pub fn parse_unverified(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
-        Ok(Checkpoint::parse_body(Note::parse(bytes)?.text())?)
+        Checkpoint::parse_body(Note::parse(bytes)?.text())
     }
 
     /// Parses and verifies a signed checkpoint with the log's verifier key: the note must be

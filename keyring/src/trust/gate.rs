@@ -60,7 +60,7 @@ use crate::time::Timestamp;
 use crate::trust::pins::{Pin, PinSource, PinsFile, Policy};
 use crate::trust::registries::{Offered, compare_offered};
 use crate::trust::releases::ReleaseIndex;
-use crate::verdict::{Decision, Rejection, Verdict};
+use crate::verdict::{Advice, Decision, Rejection, Verdict};
 use crate::verify::{ExpectedRelease, check_digest, check_expected};
 
 /// Most transfers followed from a pinned identity to a signer.
@@ -417,9 +417,7 @@ impl<'a> Gate<'a> {
         let epoch = position(&signer_kel, &statement.name, &signer, ctx)?;
         let signers = signing_keys(bundle, epoch, &signer, ctx)?;
         // Receipts: every one that claims a pinned registry must verify.
-        let receipts = self
-            .receipts(bundle, &out.statement, &ctx.release)
-            .map_err(|msg| ctx.reject(Rejection::BadSignature, msg))?;
+        let receipts = self.receipts(bundle, &out.statement, ctx)?;
         self.receipt_checkpoints(&receipts, out)
             .map_err(|(rejection, msg)| ctx.reject(rejection, msg))?;
         let proof = proof_time(&receipts);
@@ -559,21 +557,19 @@ impl<'a> Gate<'a> {
         }
         let squat = typosquat_of(name, pins);
         if !self.tofu || squat.is_some() {
-            let advice = match squat {
-                Some((ns, d)) => format!(
-                    "{name} is {d} edit{} away from the pinned namespace {ns}: possible typosquat",
-                    plural(d)
+            let unpinned = format!("no pin covers {name} (signed by identity {})", sid.short());
+            return Err(match squat {
+                Some((ns, d)) => ctx.decision(
+                    Verdict::UnknownPublisher,
+                    format!(
+                        "{unpinned}; {name} is {d} edit{} away from the pinned namespace {ns}: possible typosquat",
+                        plural(d)
+                    ),
                 ),
-                None => "pin its publisher with `hallmark keyring pin NAMESPACE --identity KEL`"
-                    .to_owned(),
-            };
-            return Err(ctx.decision(
-                Verdict::UnknownPublisher,
-                format!(
-                    "no pin covers {name} (signed by identity {}); {advice}",
-                    sid.short()
-                ),
-            ));
+                None => ctx
+                    .decision(Verdict::UnknownPublisher, unpinned)
+                    .advise(Advice::PinPublisher),
+            });
         }
         let kel = match self.resolve(sid, offered, out) {
             Ok(Resolved::Kel(kel)) => kel,
@@ -839,12 +835,17 @@ impl<'a> Gate<'a> {
         &self,
         bundle: &Bundle,
         statement: &Sha256Digest,
-        release: &str,
-    ) -> Result<Vec<(String, Receipt)>, String> {
+        ctx: &Ctx,
+    ) -> Result<Vec<(String, Receipt)>, Decision> {
+        let release = &ctx.release;
+        let bad = |message: String| ctx.reject(Rejection::BadSignature, message);
         let mut good = Vec::new();
         for envelope in &bundle.receipts {
-            let receipt = Receipt::from_envelope(envelope)
-                .map_err(|e| format!("a receipt in the bundle for {release} is malformed: {e}"))?;
+            let receipt = Receipt::from_envelope(envelope).map_err(|e| {
+                bad(format!(
+                    "a receipt in the bundle for {release} is malformed: {e}"
+                ))
+            })?;
             if receipt.subject_type != SubjectType::Statement {
                 continue;
             }
@@ -852,16 +853,19 @@ impl<'a> Gate<'a> {
                 continue;
             };
             let Some(kel) = self.view.kels.get(&registry.identity) else {
-                return Err(format!(
-                    "the keyring holds no key event log for registry `{}`; re-pin it with `hallmark keyring pin-registry`",
+                return Err(bad(format!(
+                    "the keyring holds no key event log for registry `{}`",
                     registry.name
-                ));
+                ))
+                .advise(Advice::RepinRegistry {
+                    name: registry.name.clone(),
+                }));
             };
             let receipt = verify_receipt(envelope, kel, statement).map_err(|e| {
-                format!(
+                bad(format!(
                     "the receipt from registry `{}` in the bundle for {release} does not verify: {e}",
                     registry.name
-                )
+                ))
             })?;
             good.push((registry.name.clone(), receipt));
         }
@@ -1339,11 +1343,13 @@ pub fn settle_run(outcomes: &mut [Outcome]) {
         let release = o.decision.release.clone().unwrap_or_default();
         o.decision.verdict = Verdict::Rejected(Rejection::UnlinkedSignerChange);
         o.decision.message = format!(
-            "{release} is signed by identity {}, which claims {}, but identity {} claims {other_ns} in the same run: trust on first use cannot tell which publisher is real, so neither is pinned; pin the right one with `hallmark keyring pin`",
+            "{release} is signed by identity {}, which claims {}, but identity {} claims {other_ns} in the same run: trust on first use cannot tell which publisher is real, so neither is pinned{}",
             pin.identity.short(),
             pin.namespace,
-            other_id.short()
+            other_id.short(),
+            Advice::PinOneClaimant.words()
         );
+        o.decision.advice = Some(Advice::PinOneClaimant);
         o.decision.chain.clear();
         o.tofu_pin = None;
     }

@@ -151,6 +151,9 @@ pub enum TrustError {
     /// A pin was refused.
     #[error(transparent)]
     Pin(#[from] PinError),
+    /// No registry of that name is pinned.
+    #[error("no registry `{0}` is pinned; pin it")]
+    RegistryNotPinned(String),
     /// The identity does not hold the namespace.
     #[error(
         "identity {identity} does not hold {namespace}: it claims {}",
@@ -940,12 +943,7 @@ impl TrustStore {
             .iter_mut()
             .find(|r| r.name == name)
         else {
-            return Err(registries::RefreshError::NotPinned(name.to_owned())).map_err(|e| {
-                TrustError::Format {
-                    path: self.dir.join(PINS_FILE),
-                    source: FormatError::invalid("registry", e.to_string()),
-                }
-            });
+            return Err(TrustError::RegistryNotPinned(name.to_owned()));
         };
         let mut changed = false;
         if location.is_some() && pin.location != location {
@@ -984,9 +982,7 @@ impl TrustStore {
             .find(|r| r.name == name)
             .cloned()
         else {
-            return Err(invalid(
-                registries::RefreshError::NotPinned(name.to_owned()).to_string(),
-            ));
+            return Err(TrustError::RegistryNotPinned(name.to_owned()));
         };
         let mut wanted = pin.clone();
         wanted.witnesses = witnesses;

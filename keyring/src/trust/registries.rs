@@ -43,7 +43,7 @@ use crate::tlog::tile::TILE_WIDTH;
 use crate::tlog::{
     Checkpoint, CheckpointError, FetchError, Note, TileHashes, TileReader, TlogError, Tree,
 };
-use crate::verdict::{Rejection, Verdict};
+use crate::verdict::{Advice, Rejection, Verdict};
 
 /// The directory of registry checkpoints in a trust store.
 pub const REGISTRIES_DIR: &str = "registries";
@@ -170,7 +170,7 @@ pub const MAX_PENDING: usize = 64;
 #[non_exhaustive]
 pub enum RefreshError {
     /// No registry of that name is pinned.
-    #[error("no registry `{0}` is pinned; pin it with `hallmark keyring pin-registry`")]
+    #[error("no registry `{0}` is pinned; pin it")]
     NotPinned(String),
     /// Something could not be fetched.
     #[error("cannot fetch from registry `{name}`: {source}")]
@@ -639,13 +639,14 @@ impl TrustStore {
 /// Refuses every outcome (`rejected: stale`) if a registry pinned with a maximum age is
 /// [`stale`]: nothing is trusted, no first-use pin made, no longer log stored from the run.
 pub fn fail_if_stale(view: &super::TrustView, now: Timestamp, outcomes: &mut [super::Outcome]) {
-    let Some(message) = stale(view, now).into_iter().next() else {
+    let Some((message, advice)) = stale(view, now).into_iter().next() else {
         return;
     };
     for outcome in outcomes {
         let decision = &mut outcome.decision;
         decision.verdict = Verdict::Rejected(Rejection::Stale);
         decision.message = message.clone();
+        decision.advice = advice.clone();
         decision.chain.clear();
         outcome.tofu_pin = None;
         outcome.longer_kels.clear();
@@ -654,18 +655,21 @@ pub fn fail_if_stale(view: &super::TrustView, now: Timestamp, outcomes: &mut [su
 }
 
 /// Registries pinned with a maximum age whose checkpoint the store has not verified within
-/// it, each with the message to show: a verification must not trust what a frozen store
-/// says.
-pub fn stale(view: &super::TrustView, now: Timestamp) -> Vec<String> {
+/// it, each with the message to show (ending with its advice's words): a verification must
+/// not trust what a frozen store says.
+pub fn stale(view: &super::TrustView, now: Timestamp) -> Vec<(String, Option<Advice>)> {
     let mut out = Vec::new();
     for pin in &view.pins.registries {
         let Some(max_age) = &pin.max_age else {
             continue;
         };
         let Ok(seconds) = parse_max_age(max_age) else {
-            out.push(format!(
-                "registry `{}` is pinned with an unreadable maximum age {max_age:?}",
-                pin.name
+            out.push((
+                format!(
+                    "registry `{}` is pinned with an unreadable maximum age {max_age:?}",
+                    pin.name
+                ),
+                None,
             ));
             continue;
         };
@@ -673,13 +677,17 @@ pub fn stale(view: &super::TrustView, now: Timestamp) -> Vec<String> {
         let fresh = verified.is_some_and(|t| now.unix() <= t.unix().saturating_add(seconds));
         if !fresh {
             let when = verified.map_or("never".to_owned(), |t| format!("last on {t}"));
-            let from = pin
-                .location
-                .as_ref()
-                .map_or(" --registry DIR|URL".to_owned(), |_| String::new());
-            out.push(format!(
-                "the trust store verified registry `{}`'s checkpoint {when}, and its pin requires one no older than {max_age}: run `hallmark keyring refresh {}{from}` and verify again",
-                pin.name, pin.name
+            let advice = Advice::RefreshRegistry {
+                name: pin.name.clone(),
+                location_pinned: pin.location.is_some(),
+            };
+            out.push((
+                format!(
+                    "the trust store verified registry `{}`'s checkpoint {when}, and its pin requires one no older than {max_age}{}",
+                    pin.name,
+                    advice.words()
+                ),
+                Some(advice),
             ));
         }
     }
