@@ -49,13 +49,14 @@ use crate::digest::ContentDigest;
 use crate::envelope::Envelope;
 use crate::error::FormatError;
 use crate::ids::{IdentityId, Sha256Digest};
+use crate::kel::binding::{Binding, BindingError, Position, bind};
 use crate::kel::log::{Epoch, KelError, KelErrorKind};
 use crate::kel::{Comparison, Kel, Reason, find_transfer};
 use crate::key::{KeyId, PublicKey};
 use crate::receipt::{Receipt, SubjectType, verify_receipt};
 use crate::similar::lookalike;
 use crate::statement::{Namespace, PackageName, Signer, Statement, Version};
-use crate::threshold::{ThresholdError, check_threshold};
+use crate::threshold::ThresholdError;
 use crate::time::Timestamp;
 use crate::trust::pins::{Pin, PinSource, PinsFile, Policy};
 use crate::trust::registries::{Offered, compare_offered};
@@ -414,8 +415,7 @@ impl<'a> Gate<'a> {
             out,
         )?;
         // 4. Position, ownership and signature.
-        let epoch = position(&signer_kel, &statement.name, &signer, ctx)?;
-        let signers = signing_keys(bundle, epoch, &signer, ctx)?;
+        let (epoch, signers) = bound(&signer_kel, bundle, &statement.name, &signer, ctx)?;
         // Receipts: every one that claims a pinned registry must verify.
         let receipts = self.receipts(bundle, &out.statement, ctx)?;
         self.receipt_checkpoints(&receipts, out)
@@ -454,7 +454,7 @@ impl<'a> Gate<'a> {
 
     /// The identity and position the statement is signed in the name of; a statement signed
     /// by a bare key is refused (or unknown, when no pin covers it).
-    fn signing_identity(&self, statement: &Statement, ctx: &mut Ctx) -> Result<SignedAt, Decision> {
+    fn signing_identity(&self, statement: &Statement, ctx: &mut Ctx) -> Result<Position, Decision> {
         let name = &statement.name;
         let release = &ctx.release;
         match statement.signer.kind() {
@@ -462,7 +462,7 @@ impl<'a> Gate<'a> {
                 identity,
                 sequence,
                 event,
-            }) => Ok(SignedAt {
+            }) => Ok(Position {
                 identity: *identity,
                 sequence,
                 event: *event,
@@ -632,7 +632,7 @@ impl<'a> Gate<'a> {
     fn link_to_pin(
         &self,
         pin: &Pin,
-        signer: &SignedAt,
+        signer: &Position,
         signer_kel: &Arc<Kel>,
         name: &PackageName,
         offered: &[Arc<Kel>],
@@ -961,13 +961,6 @@ impl<'a> Gate<'a> {
     }
 }
 
-/// The identity a statement is signed in the name of, and the event it names.
-struct SignedAt {
-    identity: IdentityId,
-    sequence: u64,
-    event: Sha256Digest,
-}
-
 /// How the signer is linked to the pin: from which position of the signer's log, whether by
 /// transfer, and the transfers' descriptions (notes on proof of time are added later).
 struct Link {
@@ -976,97 +969,82 @@ struct Link {
     chain: Vec<String>,
 }
 
-/// Step 4, position and ownership: the statement's event is the one the signer's log holds at
-/// that position, and the identity held the name there. Returns the keys of that position.
-fn position<'k>(
+/// Step 4, position, ownership and signature: the statement is bound to the signer's log
+/// ([`bind`]). Returns the keys of that position and those of them that signed.
+fn bound<'k>(
     signer_kel: &'k Kel,
+    bundle: &Bundle,
     name: &PackageName,
-    signer: &SignedAt,
+    signer: &Position,
     ctx: &Ctx,
-) -> Result<&'k Epoch, Decision> {
+) -> Result<(&'k Epoch, Vec<KeyId>), Decision> {
     let release = &ctx.release;
-    let (sid, seq, event) = (signer.identity, signer.sequence, signer.event);
-    let Some(at) = signer_kel.event(seq) else {
-        return Err(ctx.reject(
+    let (sid, seq) = (signer.identity, signer.sequence);
+    let error = match bind(signer_kel, &bundle.statement, name, *signer) {
+        Ok(Binding { epoch, signers }) => return Ok((epoch, signers)),
+        Err(e) => e,
+    };
+    Err(match error {
+        BindingError::NoEvent { .. } => ctx.reject(
             Rejection::UnlinkedSignerChange,
             format!(
                 "{release} names event #{seq} of identity {}, which neither the bundle nor the keyring holds",
                 sid.short()
             ),
-        ));
-    };
-    if at.digest != event {
-        return Err(ctx.reject(
+        ),
+        BindingError::OtherEvent { named, held, .. } => ctx.reject(
             Rejection::Equivocation,
             format!(
                 "{release} names event {} at #{seq} of identity {}, but its log holds {} there: the signer worked from a different history",
-                event.short(),
+                named.short(),
                 sid.short(),
-                at.digest.short()
+                held.short()
             ),
-        ));
-    }
-    if !signer_kel.owns_at(name, seq) {
-        let target = Namespace::from(name);
-        let given = signer_kel
-            .given()
-            .iter()
-            .rev()
-            .find(|g| g.sequence <= seq && g.name.contains(&target));
-        let why = match given {
-            Some(g) => format!(
-                "; it transferred {} to identity {} in event #{}",
-                g.name,
-                g.to.short(),
-                g.sequence
-            ),
-            None => String::new(),
-        };
-        return Err(ctx.reject(
-            Rejection::UnlinkedSignerChange,
-            format!(
-                "{release} is signed by identity {}, which did not hold {name} at event #{seq}{why}",
-                sid.short()
-            ),
-        ));
-    }
-    signer_kel.epoch_at(seq).ok_or_else(|| {
-        ctx.reject(
+        ),
+        BindingError::NotHeld { given, .. } => {
+            let why = match given {
+                Some(g) => format!(
+                    "; it transferred {} to identity {} in event #{}",
+                    g.name,
+                    g.to.short(),
+                    g.sequence
+                ),
+                None => String::new(),
+            };
+            ctx.reject(
+                Rejection::UnlinkedSignerChange,
+                format!(
+                    "{release} is signed by identity {}, which did not hold {name} at event #{seq}{why}",
+                    sid.short()
+                ),
+            )
+        }
+        BindingError::NoKeys { .. } => ctx.reject(
             Rejection::BadSignature,
             format!("identity {} has no keys at event #{seq}", sid.short()),
-        )
-    })
-}
-
-/// Step 4, signature: the threshold of the position's keys signed. Returns the keys that did.
-fn signing_keys(
-    bundle: &Bundle,
-    epoch: &Epoch,
-    signer: &SignedAt,
-    ctx: &Ctx,
-) -> Result<Vec<KeyId>, Decision> {
-    let release = &ctx.release;
-    let (sid, seq) = (signer.identity, signer.sequence);
-    match check_threshold(&bundle.statement, &epoch.keys, epoch.threshold) {
-        Ok(signers) => Ok(signers),
-        Err(ThresholdError::BadSignature { key }) => Err(ctx.reject(
+        ),
+        BindingError::Signature {
+            source: ThresholdError::BadSignature { key },
+            ..
+        } => ctx.reject(
             Rejection::BadSignature,
             format!(
                 "the signature by key {} on {release} does not verify; the bundle was altered or is corrupt",
                 key.short()
             ),
-        )),
-        Err(ThresholdError::NotMet { needed, signed, .. }) if !signed.is_empty() => {
-            Err(ctx.reject(
-                Rejection::UnlinkedSignerChange,
-                format!(
-                    "{release} is signed by {} of the keys of identity {} at event #{seq}, but {needed} must sign",
-                    signed.len(),
-                    sid.short()
-                ),
-            ))
-        }
-        Err(_) => {
+        ),
+        BindingError::Signature {
+            source: ThresholdError::NotMet { needed, signed, .. },
+            ..
+        } if !signed.is_empty() => ctx.reject(
+            Rejection::UnlinkedSignerChange,
+            format!(
+                "{release} is signed by {} of the keys of identity {} at event #{seq}, but {needed} must sign",
+                signed.len(),
+                sid.short()
+            ),
+        ),
+        BindingError::Signature { epoch, .. } => {
             let actual: Vec<KeyId> = bundle
                 .statement
                 .signatures()
@@ -1078,16 +1056,20 @@ fn signing_keys(
             } else {
                 format!("key {}", keys_text(&actual))
             };
-            Err(ctx.reject(
+            ctx.reject(
                 Rejection::UnlinkedSignerChange,
                 format!(
                     "{release} is signed by {by}, not by the keys of identity {} at event #{seq} ({}), and no rotation links them",
                     sid.short(),
-                    epoch_keys(epoch)
+                    epoch_keys(&epoch)
                 ),
-            ))
+            )
         }
-    }
+        // The gate looks the signer's log up by its identity.
+        e @ BindingError::OtherIdentity { .. } => {
+            ctx.reject(Rejection::UnlinkedSignerChange, format!("{release}: {e}"))
+        }
+    })
 }
 
 /// Step 5: keys revoked as compromised count only with a receipt that predates the
@@ -1135,7 +1117,7 @@ fn revocation(
 fn hand_over(
     signer_kel: &Kel,
     statement: &Statement,
-    signer: &SignedAt,
+    signer: &Position,
     proof: Option<&(Timestamp, String)>,
     ctx: &Ctx,
     chain: &mut Vec<String>,
@@ -1175,7 +1157,7 @@ fn hand_over(
 fn rollback(
     epoch: &Epoch,
     statement: &Statement,
-    signer: &SignedAt,
+    signer: &Position,
     signers: &[KeyId],
     proof: Option<&(Timestamp, String)>,
     ctx: &Ctx,
@@ -1203,7 +1185,7 @@ fn rollback(
 /// signing one, then the notes on proof of time.
 fn trusted(
     signer_kel: &Kel,
-    signer: &SignedAt,
+    signer: &Position,
     link: &Link,
     signers: &[KeyId],
     out: &Outcome,
