@@ -20,7 +20,7 @@ use crate::statement::{Namespace, PackageName, Signer, Statement, Version};
 use crate::threshold::check_threshold;
 use crate::time::Timestamp;
 use crate::tlog::tile::MAX_ENTRY_BYTES;
-use crate::trust::gate::{TransferFailure, follow_transfers};
+use crate::trust::gate::follow_transfers;
 use crate::verdict::Advice;
 
 /// A look-alike of a name being published: the distance, the published name, its publisher,
@@ -768,10 +768,7 @@ impl<'s> State<'s> {
                 })?;
                 let mut lookup = |id: IdentityId| Ok(scratch.kel(&id));
                 if let Err(failure) = follow_transfers(&holder_kel, &kel, name, &mut lookup) {
-                    let why = match failure {
-                        TransferFailure::Missing(why) => why,
-                        TransferFailure::Equivocation(e) => e.to_string(),
-                    };
+                    let why = failure.to_string();
                     return Err(refuse(
                         "namespace",
                         format!(

@@ -50,7 +50,7 @@ use crate::envelope::Envelope;
 use crate::error::FormatError;
 use crate::ids::{IdentityId, Sha256Digest};
 use crate::kel::binding::{Binding, BindingError, Position, bind};
-use crate::kel::log::{Epoch, KelError, KelErrorKind};
+use crate::kel::log::{Epoch, KelError, KelErrorKind, TransferError};
 use crate::kel::{Comparison, Kel, Reason, find_transfer};
 use crate::key::{KeyId, PublicKey};
 use crate::receipt::{Receipt, SubjectType, verify_receipt};
@@ -672,7 +672,7 @@ impl<'a> Gate<'a> {
             Err(TransferFailure::Equivocation(msg)) => {
                 Err(ctx.reject(Rejection::Equivocation, msg.to_string()))
             }
-            Err(TransferFailure::Missing(why)) => Err(ctx.reject(
+            Err(why) => Err(ctx.reject(
                 Rejection::UnlinkedSignerChange,
                 format!(
                     "{release} is signed by identity {}, not by identity {} which is pinned for {}{why}",
@@ -1378,13 +1378,45 @@ pub fn settle_run(outcomes: &mut [Outcome]) {
     }
 }
 
-/// Why no chain of transfers links two identities.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why no chain of transfers links two identities. The text of each but
+/// [`Equivocation`](TransferFailure::Equivocation) continues a sentence that names the two
+/// (", and no transfer links them", ": … was never accepted").
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransferFailure {
-    /// No accepted transfer links them; the text continues a sentence (", and no transfer
-    /// links them", ": … was never accepted").
-    Missing(String),
+    /// The first identity transferred the name to nobody.
+    #[error(", and no transfer links them")]
+    NoTransfer,
+    /// The transfers followed end at an identity that did not hand the name on.
+    #[error(": the transfers end at identity {}, which did not hand {name} on", at.short())]
+    DeadEnd {
+        /// The last identity reached.
+        at: IdentityId,
+        /// The package.
+        name: PackageName,
+    },
+    /// An intermediate receiver's key event log is not at hand.
+    #[error(
+        ": identity {} transferred {name} to identity {}, whose key event log neither the bundle nor the keyring holds",
+        from.short(),
+        to.short()
+    )]
+    UnknownReceiver {
+        /// The giver.
+        from: IdentityId,
+        /// The receiver whose log is missing.
+        to: IdentityId,
+        /// The package.
+        name: PackageName,
+    },
+    /// A transfer was not completed by an acceptance.
+    #[error(": {0}")]
+    NotAccepted(TransferError),
+    /// More than [`MAX_TRANSFER_HOPS`] transfers.
+    #[error(": more than {MAX_TRANSFER_HOPS} transfers")]
+    TooLong,
     /// Looking up an intermediate identity's log found equivocation.
+    #[error(transparent)]
     Equivocation(Equivocation),
 }
 
@@ -1439,14 +1471,12 @@ pub fn follow_transfers(
         } else if let Some(last) = receivers.last() {
             *last
         } else if links.is_empty() {
-            return Err(TransferFailure::Missing(
-                ", and no transfer links them".to_owned(),
-            ));
+            return Err(TransferFailure::NoTransfer);
         } else {
-            return Err(TransferFailure::Missing(format!(
-                ": the transfers end at identity {}, which did not hand {name} on",
-                current.identity().short()
-            )));
+            return Err(TransferFailure::DeadEnd {
+                at: current.identity(),
+                name: name.clone(),
+            });
         };
         let receiver = if next == to.identity() {
             to.clone()
@@ -1454,11 +1484,11 @@ pub fn follow_transfers(
             match lookup(next) {
                 Ok(Some(kel)) => kel,
                 Ok(None) => {
-                    return Err(TransferFailure::Missing(format!(
-                        ": identity {} transferred {name} to identity {}, whose key event log neither the bundle nor the keyring holds",
-                        current.identity().short(),
-                        next.short()
-                    )));
+                    return Err(TransferFailure::UnknownReceiver {
+                        from: current.identity(),
+                        to: next,
+                        name: name.clone(),
+                    });
                 }
                 Err(e) => return Err(TransferFailure::Equivocation(e)),
             }
@@ -1479,12 +1509,10 @@ pub fn follow_transfers(
                 }
                 current = receiver;
             }
-            Err(e) => return Err(TransferFailure::Missing(format!(": {e}"))),
+            Err(e) => return Err(TransferFailure::NotAccepted(e)),
         }
     }
-    Err(TransferFailure::Missing(format!(
-        ": more than {MAX_TRANSFER_HOPS} transfers"
-    )))
+    Err(TransferFailure::TooLong)
 }
 
 /// The most specific namespace `kel`'s identity holds that covers `name`.
