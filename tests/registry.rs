@@ -485,3 +485,38 @@ fn accept_loses_nothing_when_killed_at_random_points() {
     assert_eq!(publishes, N + 1);
     eprintln!("{} acknowledged, {killed} killed", acknowledged.len());
 }
+
+/// The library says what to do in words; the command line names the command.
+#[test]
+fn advice_is_worded_as_a_command() {
+    let s = with_registry();
+    s.file_key("bare.key");
+    s.write("bare.tar", "bare\n");
+    s.run([
+        "sign",
+        "--key",
+        "file:bare.key",
+        "--passphrase-file",
+        "pw",
+        "--name",
+        "org.example.tool",
+        "--version",
+        "1.0.0",
+        "bare.tar",
+    ])
+    .expect(0);
+    let run = accept(&s, &["bare.tar"]).expect(1);
+    assert_eq!(
+        run.stdout,
+        "bare.tar: refused (signature): org.example.tool@1.0.0 is signed by a bare key; the \
+         registry accepts releases signed in an identity's name (hallmark sign --identity KEL)\n"
+    );
+    let run = s
+        .run(["registry", "verify-log", "--registry", "elsewhere"])
+        .expect(2);
+    assert_eq!(
+        run.stderr,
+        "error: no registry at elsewhere: create one with `hallmark registry init --registry \
+         elsewhere`\n"
+    );
+}

@@ -495,10 +495,11 @@ impl Head {
 
 /// Decodes lines and checks the chain — index, `previous`, time, attached envelopes — then
 /// calls `check` on each entry in order (signatures, record rules). Returns the entries and
-/// the head, or the first position that is wrong.
+/// the head, or the first position that is wrong (with what `check` found there, usually
+/// [`LogErrorKind::Invalid`]).
 pub fn verify_lines<R: Record>(
     lines: &[Vec<u8>],
-    check: impl FnMut(&Checked<R>) -> Result<(), String>,
+    check: impl FnMut(&Checked<R>) -> Result<(), LogErrorKind>,
 ) -> Result<(Vec<Checked<R>>, Head), LogError> {
     verify_lines_from(Head::default(), lines, check)
 }
@@ -508,7 +509,7 @@ pub fn verify_lines<R: Record>(
 pub fn verify_lines_from<R: Record>(
     mut head: Head,
     lines: &[Vec<u8>],
-    mut check: impl FnMut(&Checked<R>) -> Result<(), String>,
+    mut check: impl FnMut(&Checked<R>) -> Result<(), LogErrorKind>,
 ) -> Result<(Vec<Checked<R>>, Head), LogError> {
     let mut out: Vec<Checked<R>> = Vec::with_capacity(lines.len());
     let first = head.len;
@@ -557,7 +558,7 @@ pub fn verify_lines_from<R: Record>(
             entry,
             digest,
         };
-        check(&checked).map_err(|e| fail(LogErrorKind::Invalid(e)))?;
+        check(&checked).map_err(fail)?;
         head.len += 1;
         head.digest = Some(digest);
         head.time = Some(checked.entry.time);

@@ -118,6 +118,53 @@ impl Serialize for Verdict {
     }
 }
 
+/// What the person reading a decision or a refusal can do about it, as data: the message
+/// says it in words ([`Advice::words`]), and a front end may say it as its own command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Advice {
+    /// No pin covers the package: pin its namespace's publisher.
+    PinPublisher,
+    /// Two identities claim one namespace in one run: pin the right one.
+    PinOneClaimant,
+    /// The store holds no key event log of pinned registry `name`: pin it again.
+    RepinRegistry {
+        /// The registry's name.
+        name: String,
+    },
+    /// Pinned registry `name`'s checkpoint is older than its pin allows: refresh it.
+    RefreshRegistry {
+        /// The registry's name.
+        name: String,
+        /// Whether the pin records where to fetch from; if not, the refresh must name it.
+        location_pinned: bool,
+    },
+    /// The registry accepts only releases signed in an identity's name.
+    SignAsIdentity,
+}
+
+impl Advice {
+    /// The clause a message carrying this advice ends with: what to do, in words.
+    pub fn words(&self) -> &'static str {
+        match self {
+            Advice::PinPublisher => "; pin its publisher",
+            Advice::PinOneClaimant => "; pin the right one",
+            Advice::RepinRegistry { .. } => "; re-pin it",
+            Advice::RefreshRegistry { .. } => ": refresh it and verify again",
+            Advice::SignAsIdentity => "",
+        }
+    }
+
+    /// `message` with its closing [`words`](Advice::words) replaced by `clause`: how a front
+    /// end words the same advice as its own command. `None` if `message` does not end with
+    /// the words.
+    pub fn reword(&self, message: &str, clause: &str) -> Option<String> {
+        message
+            .strip_suffix(self.words())
+            .map(|situation| format!("{situation}{clause}"))
+    }
+}
+
 /// A verdict with its explanation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Decision {
@@ -138,6 +185,9 @@ pub struct Decision {
     /// The pinned namespace the decision was made under, if a pin covers the package.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin: Option<crate::statement::Namespace>,
+    /// What to do about it, when there is something to do; `message` ends with its words.
+    #[serde(skip)]
+    pub advice: Option<Advice>,
 }
 
 impl Decision {
@@ -150,7 +200,16 @@ impl Decision {
             chain: Vec::new(),
             identity: None,
             pin: None,
+            advice: None,
         }
+    }
+
+    /// The decision with `advice`: its words close the message.
+    #[must_use]
+    pub fn advise(mut self, advice: Advice) -> Self {
+        self.message.push_str(advice.words());
+        self.advice = Some(advice);
+        self
     }
 }
 

@@ -8,7 +8,9 @@ use hallmark_keyring::digest::ContentDigest;
 use hallmark_keyring::envelope::Envelope;
 use hallmark_keyring::kel::{EventKind, Kel, KelFile, KeyEvent};
 use hallmark_keyring::statement::SignerRef;
-use hallmark_keyring::trust::{AttestationVerifier, Gate, NoAttestationVerifier, TrustView};
+use hallmark_keyring::trust::{
+    AttestationError, AttestationVerifier, Gate, NoAttestationVerifier, TrustView,
+};
 use hallmark_keyring::verdict::{Rejection, Verdict};
 use hallmark_keyring::{IdentityId, PublicKey, Sha256Digest, Statement, Timestamp};
 
@@ -105,11 +107,13 @@ impl Id {
 struct TestVerifier;
 
 impl AttestationVerifier for TestVerifier {
-    fn verify(&self, attestation: &Attestation, _: &PublicKey) -> Result<String, String> {
+    fn verify(&self, attestation: &Attestation, _: &PublicKey) -> Result<String, AttestationError> {
         if attestation.format == "test-ok" {
             Ok("test device".to_owned())
         } else {
-            Err(format!("unknown attestation format {}", attestation.format))
+            Err(AttestationError::Refused(
+                format!("unknown attestation format {}", attestation.format).into(),
+            ))
         }
     }
 }

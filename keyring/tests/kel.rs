@@ -2,11 +2,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ed25519_dalek::SigningKey;
+use hallmark_keyring::digest::ContentDigest;
 use hallmark_keyring::envelope::Envelope;
+use hallmark_keyring::kel::binding::{BindingError, Position, bind};
 use hallmark_keyring::kel::log::{Comparison, KelErrorKind, TransferError};
 use hallmark_keyring::kel::{EventKind, Kel, KelFile, KeyEvent, Reason, find_transfer};
+use hallmark_keyring::statement::SignerRef;
 use hallmark_keyring::threshold::ThresholdError;
-use hallmark_keyring::{IdentityId, KeyId, Namespace, PackageName, PublicKey, Timestamp};
+use hallmark_keyring::{
+    IdentityId, KeyId, Namespace, PackageName, PublicKey, Sha256Digest, Statement, Timestamp,
+};
 
 fn sk(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])
@@ -699,4 +704,167 @@ fn transferring_to_oneself_is_refused() {
     transfer.names = Some(vec![ns("org.example.tool")]);
     giver.push(&transfer, &[1]);
     assert_eq!(giver.refusal(), (1, KelErrorKind::SelfTransfer));
+}
+
+/// A statement for `name` naming event `sequence` of `log` (with the digest of the event the
+/// log holds there, or `event` if given), signed by `signers`.
+fn statement(
+    log: &Log,
+    name: &str,
+    sequence: u64,
+    event: Option<Sha256Digest>,
+    signers: &[u8],
+) -> (Envelope, Position) {
+    let identity = log.identity.unwrap();
+    let event = event.unwrap_or_else(|| log.events[sequence as usize].payload_digest());
+    let statement = Statement {
+        name: name.parse().unwrap(),
+        version: "1.0.0".parse().unwrap(),
+        digest: ContentDigest::File(*Sha256Digest::of(b"release").as_bytes()),
+        signer: SignerRef::identity(identity, sequence, event),
+        created: t(100),
+    };
+    let mut envelope = statement.to_envelope().unwrap();
+    for &s in signers {
+        envelope.sign(&sk(s)).unwrap();
+    }
+    let position = Position {
+        identity,
+        sequence,
+        event,
+    };
+    (envelope, position)
+}
+
+fn pkg(text: &str) -> PackageName {
+    text.parse().unwrap()
+}
+
+#[test]
+fn a_statement_is_bound_to_the_keys_current_at_the_event_it_names() {
+    let mut log = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    log.rotate(&[2], &[3], Reason::Scheduled);
+    let kel = log.verify();
+    let tool = pkg("org.example.tool");
+
+    let (env, at) = statement(&log, "org.example.tool", 1, None, &[2]);
+    let binding = bind(&kel, &env, &tool, at).unwrap();
+    assert_eq!(binding.epoch.keys, vec![pk(2)]);
+    assert_eq!(binding.epoch.end, None);
+    assert_eq!(binding.signers, vec![kid(2)]);
+
+    // Naming the earlier position binds to the earlier keys; that they were rotated away
+    // since is for the caller to weigh, so the binding says so.
+    let (env, at) = statement(&log, "org.example.tool", 0, None, &[1]);
+    let binding = bind(&kel, &env, &tool, at).unwrap();
+    assert_eq!(binding.epoch.keys, vec![pk(1)]);
+    assert_eq!(binding.epoch.end, Some(1));
+}
+
+#[test]
+fn a_superseded_key_cannot_claim_a_later_position() {
+    let mut log = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    log.rotate(&[2], &[3], Reason::Compromised);
+    let kel = log.verify();
+    // The thief of key 1 names the position after the rotation.
+    let (env, at) = statement(&log, "org.example.tool", 1, None, &[1]);
+    match bind(&kel, &env, &pkg("org.example.tool"), at) {
+        Err(BindingError::Signature {
+            identity,
+            sequence: 1,
+            epoch,
+            source:
+                ThresholdError::NotMet {
+                    needed: 1,
+                    signed,
+                    unauthorized,
+                },
+        }) => {
+            assert_eq!(identity, log.identity.unwrap());
+            assert_eq!(epoch.keys, vec![pk(2)]);
+            assert!(signed.is_empty());
+            assert_eq!(unauthorized, vec![kid(1)]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_statement_is_not_bound_to_another_identitys_log() {
+    let log = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    let other = Log::incept(&[1], 1, &[3], 1, &["org.example"]);
+    let (env, at) = statement(&log, "org.example.tool", 0, None, &[1]);
+    assert_eq!(
+        bind(&other.verify(), &env, &pkg("org.example.tool"), at),
+        Err(BindingError::OtherIdentity {
+            named: log.identity.unwrap(),
+            log: other.identity.unwrap(),
+        })
+    );
+}
+
+#[test]
+fn a_statement_cannot_name_a_future_or_another_event() {
+    let mut log = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    let kel = log.verify();
+    let identity = log.identity.unwrap();
+    let tool = pkg("org.example.tool");
+    // The event the signer will have made next, named before the log holds it.
+    log.rotate(&[2], &[3], Reason::Scheduled);
+    let (env, at) = statement(&log, "org.example.tool", 1, None, &[1]);
+    assert_eq!(
+        bind(&kel, &env, &tool, at),
+        Err(BindingError::NoEvent {
+            identity,
+            sequence: 1
+        })
+    );
+    // A fork: the same position with another event.
+    let forged = Sha256Digest::of(b"another history");
+    let (env, at) = statement(&log, "org.example.tool", 0, Some(forged), &[1]);
+    assert_eq!(
+        bind(&kel, &env, &tool, at),
+        Err(BindingError::OtherEvent {
+            identity,
+            sequence: 0,
+            named: forged,
+            held: log.events[0].payload_digest(),
+        })
+    );
+}
+
+#[test]
+fn a_statement_needs_the_name_held_at_its_position() {
+    let mut giver = Log::incept(&[1], 1, &[2], 1, &["org.example"]);
+    let receiver = Log::incept(&[5], 1, &[6], 1, &["org.newhome"]);
+    let (env, at) = statement(&giver, "org.other.tool", 0, None, &[1]);
+    assert_eq!(
+        bind(&giver.verify(), &env, &pkg("org.other.tool"), at),
+        Err(BindingError::NotHeld {
+            identity: giver.identity.unwrap(),
+            name: Box::new(pkg("org.other.tool")),
+            sequence: 0,
+            given: None,
+        })
+    );
+    let mut transfer = giver.next_event(EventKind::Transfer);
+    transfer.to = receiver.identity;
+    transfer.names = Some(vec![ns("org.example.tool")]);
+    giver.push(&transfer, &[1]);
+    let kel = giver.verify();
+    // Before the transfer the name was the giver's; from it on, it is not.
+    let (env, at) = statement(&giver, "org.example.tool", 0, None, &[1]);
+    assert!(bind(&kel, &env, &pkg("org.example.tool"), at).is_ok());
+    let (env, at) = statement(&giver, "org.example.tool", 1, None, &[1]);
+    match bind(&kel, &env, &pkg("org.example.tool"), at) {
+        Err(BindingError::NotHeld {
+            sequence: 1,
+            given: Some(given),
+            ..
+        }) => {
+            assert_eq!(given.to, receiver.identity.unwrap());
+            assert_eq!(given.sequence, 1);
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -13,7 +13,7 @@
 use hallmark_hsm::attestation::{self, AttestationReport, ExpectedKey, TrustRoots};
 use hallmark_keyring::PublicKey;
 use hallmark_keyring::bundle::{Attestation, MAX_CERTIFICATE_BYTES};
-use hallmark_keyring::trust::AttestationVerifier;
+use hallmark_keyring::trust::{AttestationError, AttestationVerifier};
 
 use crate::keyref::YUBIKEY_PIV_FORMAT;
 
@@ -111,10 +111,14 @@ pub fn summary(report: &AttestationReport) -> String {
 }
 
 impl AttestationVerifier for HardwareAttestationVerifier {
-    fn verify(&self, attestation: &Attestation, key: &PublicKey) -> Result<String, String> {
+    fn verify(
+        &self,
+        attestation: &Attestation,
+        key: &PublicKey,
+    ) -> Result<String, AttestationError> {
         self.report(attestation, key)
             .map(|r| summary(&r))
-            .map_err(|e| e.to_string())
+            .map_err(|e| AttestationError::Refused(Box::new(e)))
     }
 }
 
@@ -136,13 +140,13 @@ mod tests {
             certificates: Vec::new(),
         };
         assert_eq!(
-            verifier.verify(&attestation, &key).unwrap_err(),
+            verifier.verify(&attestation, &key).unwrap_err().to_string(),
             "its format \"tpm\" is not one this program checks (only \"yubikey-piv\")"
         );
         attestation.format = YUBIKEY_PIV_FORMAT.to_owned();
         attestation.certificates = vec!["AAAA".to_owned()];
         assert_eq!(
-            verifier.verify(&attestation, &key).unwrap_err(),
+            verifier.verify(&attestation, &key).unwrap_err().to_string(),
             "a yubikey-piv attestation holds two certificates (per-key, then the device's F9 \
              certificate), this one holds 1"
         );

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use hallmark_keyring::verdict::Advice;
 use hallmark_keyring::{Decision, Verdict};
 
 use crate::release::VerifyInputError;
@@ -337,11 +338,40 @@ fn add_command_hint(text: &mut String, error: &(dyn std::error::Error + 'static)
 }
 
 fn command_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    use hallmark_hsm::awskms;
+    use hallmark_hsm::{awskms, yubikey};
+    use hallmark_keyring::registry::RegistryError;
+    use hallmark_keyring::trust::registries::RefreshError;
     use hallmark_keyring::trust::{PinError, TrustError};
 
     use crate::keyref::{OpenError, SignerFailure};
     use crate::release::VerifyInputError;
+
+    if let Some(e) = error.downcast_ref::<RegistryError>() {
+        return match e {
+            RegistryError::NotARegistry { path } => Some(format!(
+                " with `hallmark registry init --registry {}`",
+                path.display()
+            )),
+            RegistryError::Log { .. } => Some("; see `hallmark registry verify-log`".to_owned()),
+            RegistryError::State { dir, .. } => Some(format!(
+                " with `hallmark registry rebuild-state --registry {}`",
+                dir.display()
+            )),
+            _ => None,
+        };
+    }
+    if let Some(RefreshError::NotPinned(_)) = error.downcast_ref::<RefreshError>() {
+        return Some(" with `hallmark keyring pin-registry`".to_owned());
+    }
+    let empty_slot = |e: &yubikey::Error| match e {
+        yubikey::Error::SlotEmpty { serial, slot } => Some(format!(
+            " with `hallmark key generate --out yubikey:serial={serial};slot={slot}`"
+        )),
+        _ => None,
+    };
+    if let Some(e) = error.downcast_ref::<yubikey::Error>() {
+        return empty_slot(e);
+    }
 
     let pin = |e: &PinError| match e {
         PinError::Conflict { namespace, .. } => Some(format!(
@@ -367,6 +397,9 @@ fn command_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
             )),
             TrustError::Audit { .. } => Some("; see `hallmark keyring log --verify`".to_owned()),
             TrustError::Pin(e) => pin(e),
+            TrustError::RegistryNotPinned(_) => {
+                Some(" with `hallmark keyring pin-registry`".to_owned())
+            }
             _ => None,
         };
     }
@@ -380,13 +413,55 @@ fn command_hint(error: &(dyn std::error::Error + 'static)) -> Option<String> {
         return kms(e);
     }
     // Transparent wrappers hide the backend's error from the source chain.
-    if let Some(OpenError::AwsKms(e)) = error.downcast_ref::<OpenError>() {
-        return kms(e);
+    match error.downcast_ref::<OpenError>() {
+        Some(OpenError::AwsKms(e)) => return kms(e),
+        Some(OpenError::YubiKey(e)) => return empty_slot(e),
+        _ => {}
     }
     match error.downcast_ref::<SignerFailure>() {
         Some(SignerFailure::AwsKms(e)) => kms(e),
+        Some(SignerFailure::YubiKey(e)) => empty_slot(e),
         _ => None,
     }
+}
+
+/// The clause that words `advice` as a `hallmark` command, in place of the library's words.
+pub fn advice_clause(advice: &Advice) -> String {
+    match advice {
+        Advice::PinPublisher => {
+            "; pin its publisher with `hallmark keyring pin NAMESPACE --identity KEL`".to_owned()
+        }
+        Advice::PinOneClaimant => "; pin the right one with `hallmark keyring pin`".to_owned(),
+        Advice::RepinRegistry { .. } => {
+            "; re-pin it with `hallmark keyring pin-registry`".to_owned()
+        }
+        Advice::RefreshRegistry {
+            name,
+            location_pinned,
+        } => {
+            let from = if *location_pinned {
+                ""
+            } else {
+                " --registry DIR|URL"
+            };
+            format!(": run `hallmark keyring refresh {name}{from}` and verify again")
+        }
+        Advice::SignAsIdentity => " (hallmark sign --identity KEL)".to_owned(),
+        _ => advice.words().to_owned(),
+    }
+}
+
+/// `message`, which ends with `advice`'s words, with the advice worded as a command.
+pub fn advised_message(message: &str, advice: Option<&Advice>) -> String {
+    advice
+        .and_then(|advice| advice.reword(message, &advice_clause(advice)))
+        .unwrap_or_else(|| message.to_owned())
+}
+
+/// A decision as the commands show it: its advice worded as a `hallmark` command.
+pub fn advised(mut decision: Decision) -> Decision {
+    decision.message = advised_message(&decision.message, decision.advice.as_ref());
+    decision
 }
 
 /// One artifact in the JSON output of `verify` (`hallmark.verify/v1`): its verdict, or why it
@@ -430,6 +505,7 @@ pub fn print_verdicts<'a, E: fmt::Display + 'static>(
         let shown = artifact.display().to_string();
         match outcome {
             Ok(decision) => {
+                let decision = advised(decision);
                 exit = exit.worst(Exit::of(decision.verdict));
                 if !json {
                     write_stdout(format_args!("{shown}: {decision}\n"));
@@ -581,5 +657,44 @@ mod tests {
         let gone = || io::Error::other("gone");
         assert_eq!(error_text(&Outer(gone())), "cannot read key.pub: gone");
         assert_eq!(error_text(&Inline(gone())), "cannot read key.pub: gone");
+    }
+
+    #[test]
+    fn library_advice_becomes_a_command() {
+        use hallmark_keyring::trust::TrustError;
+        use hallmark_keyring::trust::registries::RefreshError;
+        let pinned = "no registry `main` is pinned; pin it with `hallmark keyring pin-registry`";
+        assert_eq!(error_text(&RefreshError::NotPinned("main".into())), pinned);
+        assert_eq!(
+            error_text(&TrustError::RegistryNotPinned("main".into())),
+            pinned
+        );
+        let decision = Decision::new(
+            Verdict::Rejected(hallmark_keyring::Rejection::BadSignature),
+            "the keyring holds no key event log for registry `main`",
+            None,
+        )
+        .advise(Advice::RepinRegistry {
+            name: "main".into(),
+        });
+        assert_eq!(
+            decision.message,
+            "the keyring holds no key event log for registry `main`; re-pin it"
+        );
+        assert_eq!(
+            advised(decision).message,
+            "the keyring holds no key event log for registry `main`; re-pin it with \
+             `hallmark keyring pin-registry`"
+        );
+        let refresh = Advice::RefreshRegistry {
+            name: "main".into(),
+            location_pinned: false,
+        };
+        assert_eq!(
+            advised_message("stale: refresh it and verify again", Some(&refresh)),
+            "stale: run `hallmark keyring refresh main --registry DIR|URL` and verify again"
+        );
+        // A message that does not end with the advice's words is shown as it is.
+        assert_eq!(advised_message("other", Some(&refresh)), "other");
     }
 }

@@ -14,6 +14,14 @@ use hallmark_keyring::tlog::{FetchError, TileReader};
 /// How long one request may take, connection to last byte.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A registry location that is neither an `http://` nor an `https://` URL.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{url:?} is not an http:// or https:// URL (give a directory path for a local registry)")]
+pub struct NotHttpUrl {
+    /// The location given.
+    pub url: String,
+}
+
 /// A registry's log served at an `http://` or `https://` URL.
 pub struct HttpTileReader {
     base: String,
@@ -31,11 +39,11 @@ impl std::fmt::Debug for HttpTileReader {
 impl HttpTileReader {
     /// A reader of the log at `url` (the directory the registry serves: the one holding
     /// `checkpoint`). Refuses any scheme but `http` and `https`.
-    pub fn new(url: &str) -> Result<Self, String> {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(format!(
-                "{url:?} is not an http:// or https:// URL (give a directory path for a local registry)"
-            ));
+    pub fn new(url: &str) -> Result<Self, NotHttpUrl> {
+        if !Self::is_url(url) {
+            return Err(NotHttpUrl {
+                url: url.to_owned(),
+            });
         }
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(REQUEST_TIMEOUT))

@@ -17,10 +17,12 @@ use std::time::Duration;
 
 use hallmark_keyring::tlog::merkle::Hash;
 use hallmark_keyring::tlog::witness::{
-    AddCheckpoint, CosignatureCollector, MAX_REQUEST_BYTES, Refusal, SIZE_MEDIA_TYPE, Witness,
-    WitnessEndpoint, WitnessOutcome,
+    AddCheckpoint, CollectError, CosignatureCollector, MAX_REQUEST_BYTES, Refusal, SIZE_MEDIA_TYPE,
+    Witness, WitnessEndpoint, WitnessOutcome,
 };
-use hallmark_keyring::tlog::{Checkpoint, KeyType, Note, NoteSignature, VerifierKey};
+use hallmark_keyring::tlog::{
+    Checkpoint, KeyType, Note, NoteError, NoteSignature, TlogError, VerifierKey,
+};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
@@ -388,27 +390,51 @@ impl std::fmt::Debug for HttpWitnesses {
     }
 }
 
+/// Why a witness endpoint of a registry's configuration cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// The verifier key does not parse.
+    #[error("witness key {vkey:?}: {source}")]
+    Key {
+        /// The key as configured.
+        vkey: String,
+        /// Why it does not parse.
+        source: NoteError,
+    },
+    /// The verifier key is not a cosignature key.
+    #[error("witness key {vkey:?} is not a cosignature key (type 0x04)")]
+    NotCosignatureKey {
+        /// The key as configured.
+        vkey: String,
+    },
+    /// The URL is not `http://` or `https://`.
+    #[error("witness URL {url:?} is not an http:// or https:// URL")]
+    NotHttpUrl {
+        /// The URL as configured.
+        url: String,
+    },
+}
+
 impl HttpWitnesses {
     /// A client of `endpoints`; refuses a key that is not a cosignature key and a URL that
     /// is not `http://` or `https://`.
-    pub fn new(endpoints: &[WitnessEndpoint]) -> Result<HttpWitnesses, String> {
+    pub fn new(endpoints: &[WitnessEndpoint]) -> Result<HttpWitnesses, EndpointError> {
         let mut witnesses = Vec::new();
         for endpoint in endpoints {
-            let key: VerifierKey = endpoint
-                .vkey
-                .parse()
-                .map_err(|e| format!("witness key {:?}: {e}", endpoint.vkey))?;
+            let key: VerifierKey = endpoint.vkey.parse().map_err(|source| EndpointError::Key {
+                vkey: endpoint.vkey.clone(),
+                source,
+            })?;
             if key.kind() != KeyType::Cosignature {
-                return Err(format!(
-                    "witness key {:?} is not a cosignature key (type 0x04)",
-                    endpoint.vkey
-                ));
+                return Err(EndpointError::NotCosignatureKey {
+                    vkey: endpoint.vkey.clone(),
+                });
             }
             if !crate::tlog_http::HttpTileReader::is_url(&endpoint.url) {
-                return Err(format!(
-                    "witness URL {:?} is not an http:// or https:// URL",
-                    endpoint.url
-                ));
+                return Err(EndpointError::NotHttpUrl {
+                    url: endpoint.url.clone(),
+                });
             }
             witnesses.push((key, endpoint.url.trim_end_matches('/').to_owned()));
         }
@@ -429,15 +455,15 @@ impl HttpWitnesses {
         note: &Note,
         checkpoint: &Checkpoint,
         previous: u64,
-        proof: &(dyn Fn(u64) -> Result<Vec<Hash>, String> + Sync),
-    ) -> Result<NoteSignature, String> {
+        proof: &(dyn Fn(u64) -> Result<Vec<Hash>, TlogError> + Sync),
+    ) -> Result<NoteSignature, CollectError> {
         let size = checkpoint.tree.size;
         let mut old = previous.min(size);
         let endpoint = format!("{url}/add-checkpoint");
         for attempt in 0..2 {
             let request = AddCheckpoint {
                 old,
-                proof: proof(old)?,
+                proof: proof(old).map_err(|source| CollectError::Proof { old, source })?,
                 note: note.clone(),
                 checkpoint: checkpoint.clone(),
             };
@@ -446,7 +472,7 @@ impl HttpWitnesses {
                 .post(&endpoint)
                 .content_type("text/plain")
                 .send(&request.to_bytes()[..])
-                .map_err(|e| format!("{endpoint}: {e}"))?;
+                .map_err(|e| transport(&endpoint, &e))?;
             let status = response.status().as_u16();
             let is_size = response
                 .headers()
@@ -458,52 +484,63 @@ impl HttpWitnesses {
                 .with_config()
                 .limit(MAX_ANSWER_BYTES)
                 .read_to_vec()
-                .map_err(|e| format!("{endpoint}: {e}"))?;
+                .map_err(|e| transport(&endpoint, &e))?;
             let text = String::from_utf8_lossy(&body);
             match status {
                 200 => return cosignature_in(note, &body, key),
                 409 if is_size && attempt == 0 => {
                     let theirs: u64 = text.trim_end_matches('\n').parse().map_err(|_| {
-                        format!("{endpoint}: answered 409 with a malformed size {text:?}")
+                        CollectError::MalformedSize {
+                            endpoint: endpoint.clone(),
+                            answer: text.clone().into_owned(),
+                        }
                     })?;
                     if theirs > size {
-                        return Err(format!(
-                            "it has cosigned a larger tree ({theirs} entries) than this checkpoint ({size}): this registry's log was cut short, or the witness saw another history"
-                        ));
+                        return Err(CollectError::LargerTree { theirs, size });
                     }
                     old = theirs;
                 }
                 _ => {
                     let first = text.lines().next().unwrap_or("").chars().take(300);
-                    return Err(format!(
-                        "{endpoint}: HTTP {status}: {}",
-                        first.collect::<String>()
-                    ));
+                    return Err(CollectError::Status {
+                        endpoint,
+                        status,
+                        first_line: first.collect(),
+                    });
                 }
             }
         }
-        Err(format!(
-            "{endpoint}: answered 409 twice; it is moving under this registry"
-        ))
+        Err(CollectError::Moving { endpoint })
+    }
+}
+
+/// A request that did not get through, or an answer that could not be read.
+fn transport(endpoint: &str, error: &ureq::Error) -> CollectError {
+    CollectError::Transport {
+        endpoint: endpoint.to_owned(),
+        detail: error.to_string(),
     }
 }
 
 /// The cosignature by `key` in a witness's answer (signature lines), verified over `note`.
-fn cosignature_in(note: &Note, answer: &[u8], key: &VerifierKey) -> Result<NoteSignature, String> {
+fn cosignature_in(
+    note: &Note,
+    answer: &[u8],
+    key: &VerifierKey,
+) -> Result<NoteSignature, CollectError> {
     let mut whole = note.text().as_bytes().to_vec();
     whole.push(b'\n');
     whole.extend_from_slice(answer);
-    let answered =
-        Note::parse(&whole).map_err(|e| format!("the answer is not signature lines: {e}"))?;
+    let answered = Note::parse(&whole).map_err(CollectError::NotSignatureLines)?;
     answered
         .verify(std::slice::from_ref(key))
-        .map_err(|e| format!("its answer is not a valid cosignature: {e}"))?;
+        .map_err(CollectError::BadCosignature)?;
     answered
         .signatures()
         .iter()
         .find(|s| s.name == key.name() && s.key_id == key.key_id())
         .cloned()
-        .ok_or_else(|| "its answer holds no cosignature by its key".to_owned())
+        .ok_or(CollectError::NoCosignature)
 }
 
 impl CosignatureCollector for HttpWitnesses {
@@ -511,7 +548,7 @@ impl CosignatureCollector for HttpWitnesses {
         &self,
         note: &Note,
         previous: u64,
-        proof: &(dyn Fn(u64) -> Result<Vec<Hash>, String> + Sync),
+        proof: &(dyn Fn(u64) -> Result<Vec<Hash>, TlogError> + Sync),
     ) -> Vec<WitnessOutcome> {
         let checkpoint = match Checkpoint::parse_body(note.text()) {
             Ok(c) => c,
@@ -521,7 +558,7 @@ impl CosignatureCollector for HttpWitnesses {
                     .iter()
                     .map(|(k, _)| WitnessOutcome {
                         name: k.name().to_owned(),
-                        result: Err(format!("the checkpoint is malformed: {e}")),
+                        result: Err(CollectError::MalformedCheckpoint(e.clone())),
                     })
                     .collect();
             }
@@ -544,7 +581,7 @@ impl CosignatureCollector for HttpWitnesses {
                 .map(|(h, (key, _))| {
                     h.join().unwrap_or_else(|_| WitnessOutcome {
                         name: key.name().to_owned(),
-                        result: Err("submitting to it failed".to_owned()),
+                        result: Err(CollectError::Failed),
                     })
                 })
                 .collect()

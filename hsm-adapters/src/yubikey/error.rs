@@ -81,9 +81,7 @@ pub enum Error {
         needed: FirmwareVersion,
     },
     /// The slot holds no key.
-    #[error(
-        "slot {slot} of YubiKey {serial} holds no key: create one with `hallmark key generate --out yubikey:serial={serial};slot={slot}`"
-    )]
+    #[error("slot {slot} of YubiKey {serial} holds no key: create one")]
     SlotEmpty {
         /// Serial number.
         serial: u32,

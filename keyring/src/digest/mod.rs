@@ -84,7 +84,7 @@ impl ContentDigest {
 impl fmt::Display for ContentDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.prefix())?;
-        f.write_str(&hex(self.sha256()))
+        f.write_str(&crate::encoding::hex_encode(self.sha256()))
     }
 }
 
@@ -226,11 +226,6 @@ pub fn digest_path(path: &Path, options: &DigestOptions<'_>) -> Result<ContentDi
             Ok(Manifest::build_from_canonical(path, &canonical, options)?.digest())
         }
     }
-}
-
-/// Lowercase hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    crate::encoding::hex_encode(bytes)
 }
 
 pub(crate) enum HexProblem {

@@ -165,7 +165,7 @@ pub struct Config {
 #[non_exhaustive]
 pub enum RegistryError {
     /// No registry at the path.
-    #[error("no registry at {}: create one with `hallmark registry init --registry {}`", path.display(), path.display())]
+    #[error("no registry at {}: create one", path.display())]
     NotARegistry {
         /// The directory.
         path: PathBuf,
@@ -210,7 +210,7 @@ pub enum RegistryError {
     #[error(transparent)]
     LogIo(#[from] LogIoError),
     /// The log is broken.
-    #[error("the registry log {} is broken at {source}; see `hallmark registry verify-log`", path.display())]
+    #[error("the registry log {} is broken at {source}", path.display())]
     Log {
         /// The log.
         path: PathBuf,
@@ -244,8 +244,8 @@ pub enum RegistryError {
     Tlog(String),
     /// The registry's state database could not be read or written.
     #[error(
-        "the registry state {} cannot be used: {source}; rebuild it from the log with `hallmark registry rebuild-state --registry {}`",
-        path.display(), dir.display()
+        "the registry state {} cannot be used: {source}; rebuild it from the log",
+        path.display()
     )]
     State {
         /// The database.
@@ -264,14 +264,17 @@ pub struct Refusal {
     /// The check that refused it: `signature`, `key-event-log`, `equivocation`, `rollback`,
     /// `namespace`, `immutable-version`, `yanked`, `similar-name`, `digest`, `input`.
     pub check: &'static str,
-    /// What was wrong.
+    /// What was wrong; ends with the advice's words, if there is advice.
     pub message: String,
+    /// What the submitter can do about it, when the message names a remedy.
+    pub advice: Option<crate::verdict::Advice>,
 }
 
 fn refuse(check: &'static str, message: impl Into<String>) -> Refusal {
     Refusal {
         check,
         message: message.into(),
+        advice: None,
     }
 }
 
@@ -454,9 +457,12 @@ pub fn verify_log(path: &Path, expected: Option<IdentityId>) -> Result<LogReport
         dir: path.parent().unwrap_or(Path::new(".")).to_owned(),
         source,
     })?;
-    let (_, head) =
-        hashlog::verify_lines::<RegistryRecord>(&raw.lines, |checked| state.replay(checked, true))
-            .map_err(log_err)?;
+    let (_, head) = hashlog::verify_lines::<RegistryRecord>(&raw.lines, |checked| {
+        state
+            .replay(checked, true)
+            .map_err(hashlog::LogErrorKind::Invalid)
+    })
+    .map_err(log_err)?;
     let identity = state.registry().ok_or_else(|| {
         log_err(LogError {
             at: 0,
@@ -654,7 +660,9 @@ impl Registry {
         }
         let mut state = State::new(&self.store).map_err(|e| self.state_error(e))?;
         hashlog::verify_lines_from::<RegistryRecord>(head, &raw.lines, |checked| {
-            state.replay(checked, false)
+            state
+                .replay(checked, false)
+                .map_err(hashlog::LogErrorKind::Invalid)
         })
         .map_err(|source| RegistryError::Log {
             path: path.clone(),

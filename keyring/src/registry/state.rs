@@ -9,6 +9,7 @@ use crate::digest::ContentDigest;
 use crate::envelope::Envelope;
 use crate::hashlog::{Checked, Head, LogLine};
 use crate::ids::{IdentityId, Sha256Digest};
+use crate::kel::binding::{BindingError, Position, bind};
 use crate::kel::log::KelErrorKind;
 use crate::kel::{Comparison, Kel, find_transfer};
 use crate::receipt::SubjectType;
@@ -19,7 +20,8 @@ use crate::statement::{Namespace, PackageName, Signer, Statement, Version};
 use crate::threshold::check_threshold;
 use crate::time::Timestamp;
 use crate::tlog::tile::MAX_ENTRY_BYTES;
-use crate::trust::gate::{TransferFailure, follow_transfers};
+use crate::trust::gate::follow_transfers;
+use crate::verdict::Advice;
 
 /// A look-alike of a name being published: the distance, the published name, its publisher,
 /// and the two namespaces when it is the namespaces that look alike.
@@ -282,28 +284,37 @@ impl<'s> State<'s> {
                 let envelope = attached.first().ok_or("the statement is not attached")?;
                 let parsed = Statement::from_envelope(envelope)
                     .map_err(|e| format!("the attached statement does not decode: {e}"))?;
-                let signer_ok = matches!(parsed.signer.kind(), Ok(Signer::Identity { identity: i, sequence: s, .. }) if i == identity && s == *sequence);
-                if &parsed.name != name
-                    || &parsed.version != version
-                    || &parsed.digest != content
-                    || !signer_ok
-                {
+                let event = match parsed.signer.kind() {
+                    Ok(Signer::Identity {
+                        identity: i,
+                        sequence: s,
+                        event,
+                    }) if i == identity && s == *sequence => Some(*event),
+                    _ => None,
+                };
+                let (Some(event), true) = (
+                    event,
+                    &parsed.name == name && &parsed.version == version && &parsed.digest == content,
+                ) else {
                     return Err("the entry does not describe the attached statement".to_owned());
-                }
+                };
                 if full {
                     let kel = self.kel(identity).ok_or_else(|| {
                         format!("no key event log of identity {identity} precedes the publish")
                     })?;
-                    let epoch = kel.epoch_at(*sequence).ok_or_else(|| {
-                        format!(
+                    let position = Position {
+                        identity: *identity,
+                        sequence: *sequence,
+                        event,
+                    };
+                    bind(&kel, envelope, name, position).map_err(|e| match e {
+                        BindingError::NoEvent { .. } => format!(
                             "the statement names event #{sequence}, which the log does not hold yet"
-                        )
-                    })?;
-                    check_threshold(envelope, &epoch.keys, epoch.threshold).map_err(|e| {
-                        format!(
-                            "the statement for {}@{} is not signed by the identity's keys at event #{sequence}: {e}",
-                            name, version
-                        )
+                        ),
+                        BindingError::Signature { source, .. } => format!(
+                            "the statement for {name}@{version} is not signed by the identity's keys at event #{sequence}: {source}"
+                        ),
+                        e => format!("the statement for {name}@{version}: {e}"),
                     })?;
                 }
                 if let Some(existing) = self.release(name, version) {
@@ -627,12 +638,17 @@ impl<'s> State<'s> {
                 event,
             }) => (*identity, sequence, *event),
             Ok(Signer::Key(_)) => {
-                return Err(refuse(
-                    "signature",
-                    format!(
-                        "{release} is signed by a bare key; the registry accepts releases signed in an identity's name (hallmark sign --identity KEL)"
-                    ),
-                ));
+                let advice = Advice::SignAsIdentity;
+                return Err(Refusal {
+                    advice: Some(advice.clone()),
+                    ..refuse(
+                        "signature",
+                        format!(
+                            "{release} is signed by a bare key; the registry accepts releases signed in an identity's name{}",
+                            advice.words()
+                        ),
+                    )
+                });
             }
             Err(e) => return Err(refuse("input", e.to_string())),
         };
@@ -653,51 +669,66 @@ impl<'s> State<'s> {
             })?
         } else {
             let (n, kel) = scratch.stage_events(&bundle.kel, now)?;
-            if kel.identity() != sid {
+            new_events += n;
+            kel
+        };
+        let name = &statement.name;
+        let position = Position {
+            identity: sid,
+            sequence: seq,
+            event,
+        };
+        let epoch = match bind(&kel, &bundle.statement, name, position) {
+            Ok(binding) => binding.epoch,
+            Err(BindingError::OtherIdentity { log, .. }) => {
                 return Err(refuse(
                     "key-event-log",
                     format!(
                         "the bundle's key event log belongs to identity {}, but the statement for {release} names identity {}",
-                        kel.identity().short(),
+                        log.short(),
                         sid.short()
                     ),
                 ));
             }
-            new_events += n;
-            kel
+            Err(BindingError::NoEvent { .. }) => {
+                return Err(refuse(
+                    "key-event-log",
+                    format!(
+                        "{release} names event #{seq} of identity {}, which neither the bundle nor the registry holds",
+                        sid.short()
+                    ),
+                ));
+            }
+            Err(BindingError::OtherEvent { held, .. }) => {
+                return Err(refuse(
+                    "equivocation",
+                    format!(
+                        "{release} names event {} at #{seq} of identity {}, but its log holds {} there",
+                        event.short(),
+                        sid.short(),
+                        held.short()
+                    ),
+                ));
+            }
+            Err(BindingError::NotHeld { .. }) => {
+                return Err(refuse(
+                    "namespace",
+                    format!("identity {} does not hold {name}", sid.short()),
+                ));
+            }
+            Err(BindingError::NoKeys { .. }) => {
+                return Err(refuse("key-event-log", format!("no keys at event #{seq}")));
+            }
+            Err(BindingError::Signature { source, .. }) => {
+                return Err(refuse(
+                    "signature",
+                    format!(
+                        "{release} is not signed by the keys of identity {} at event #{seq}: {source}",
+                        sid.short()
+                    ),
+                ));
+            }
         };
-        let Some(at) = kel.event(seq) else {
-            return Err(refuse(
-                "key-event-log",
-                format!(
-                    "{release} names event #{seq} of identity {}, which neither the bundle nor the registry holds",
-                    sid.short()
-                ),
-            ));
-        };
-        if at.digest != event {
-            return Err(refuse(
-                "equivocation",
-                format!(
-                    "{release} names event {} at #{seq} of identity {}, but its log holds {} there",
-                    event.short(),
-                    sid.short(),
-                    at.digest.short()
-                ),
-            ));
-        }
-        let Some(epoch) = kel.epoch_at(seq) else {
-            return Err(refuse("key-event-log", format!("no keys at event #{seq}")));
-        };
-        check_threshold(&bundle.statement, &epoch.keys, epoch.threshold).map_err(|e| {
-            refuse(
-                "signature",
-                format!(
-                    "{release} is not signed by the keys of identity {} at event #{seq}: {e}",
-                    sid.short()
-                ),
-            )
-        })?;
         if let Some(end) = epoch.end {
             return Err(refuse(
                 "rollback",
@@ -705,13 +736,6 @@ impl<'s> State<'s> {
                     "{release} is signed with the keys of event #{seq} of identity {}, which rotation #{end} replaced: new releases are signed with the current keys",
                     sid.short()
                 ),
-            ));
-        }
-        let name = &statement.name;
-        if !kel.owns_at(name, seq) {
-            return Err(refuse(
-                "namespace",
-                format!("identity {} does not hold {name}", sid.short()),
             ));
         }
         // A release is accepted now, so its signer must hold the name now: after a transfer,
@@ -744,9 +768,7 @@ impl<'s> State<'s> {
                 })?;
                 let mut lookup = |id: IdentityId| Ok(scratch.kel(&id));
                 if let Err(failure) = follow_transfers(&holder_kel, &kel, name, &mut lookup) {
-                    let why = match failure {
-                        TransferFailure::Missing(why) | TransferFailure::Equivocation(why) => why,
-                    };
+                    let why = failure.to_string();
                     return Err(refuse(
                         "namespace",
                         format!(

@@ -28,7 +28,7 @@ use crate::ids::IdentityId;
 use crate::kel::Epoch;
 use crate::key::PublicKey;
 use crate::tlog::witness::{CosignatureCollector, WitnessOutcome};
-use crate::tlog::{self, Checkpoint, KeyType, Note, Tree, VerifierKey};
+use crate::tlog::{self, Checkpoint, KeyType, Tree, VerifierKey};
 
 /// The checkpoint file, under the registry directory.
 pub const CHECKPOINT_FILE: &str = "checkpoint";
@@ -70,9 +70,7 @@ pub(crate) fn read_checkpoint(dir: &Path) -> Result<Option<(Tree, Vec<u8>)>, Reg
         Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(RegistryError::Read { path, source }),
     };
-    let checkpoint = Note::parse(&bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|n| Checkpoint::parse_body(n.text()).map_err(|e| e.to_string()))
+    let checkpoint = Checkpoint::parse_unverified(&bytes)
         .map_err(|e| RegistryError::Tlog(format!("{} is damaged: {e}", path.display())))?;
     Ok(Some((checkpoint.tree, bytes)))
 }
@@ -160,11 +158,7 @@ pub(crate) fn publish<S: Ed25519Signer + ?Sized>(
     if let Some(cosigner) = cosigner {
         let previous = read_checkpoint(dir)?.map_or(0, |(t, _)| t.size);
         let reader = tlog::DirTileReader::new(dir);
-        let proof = |old: u64| {
-            tlog::TileHashes::new(&reader, tree)
-                .consistency_proof(old)
-                .map_err(|e| e.to_string())
-        };
+        let proof = |old: u64| tlog::TileHashes::new(&reader, tree).consistency_proof(old);
         outcomes = cosigner.collect(&note, previous, &proof);
         for outcome in &outcomes {
             if let Ok(line) = &outcome.result {

@@ -131,6 +131,12 @@ impl Checkpoint {
         Ok(note)
     }
 
+    /// Parses a signed checkpoint's note and body without verifying any signature: for a
+    /// checkpoint this party wrote, or one it verifies later.
+    pub fn parse_unverified(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        Checkpoint::parse_body(Note::parse(bytes)?.text())
+    }
+
     /// Parses and verifies a signed checkpoint with the log's verifier key: the note must be
     /// signed by `log_key`, whose name must equal the origin; other signatures (witness
     /// cosignatures) are left for [`Note::verify`] with their keys.

@@ -193,9 +193,9 @@ impl TileId {
 
     /// Splits an entry bundle into exactly `width` entries.
     pub fn parse_entries(&self, bytes: &[u8]) -> Result<Vec<Vec<u8>>, TileError> {
-        let entries = parse_entry_bundle(bytes).map_err(|detail| TileError::BadBundle {
+        let entries = parse_entry_bundle(bytes).map_err(|e| TileError::BadBundle {
             path: self.path(),
-            detail,
+            detail: e.to_string(),
         })?;
         if entries.len() != usize::from(self.width) {
             return Err(TileError::BadBundle {
@@ -254,27 +254,51 @@ pub fn encode_entry_bundle<E: AsRef<[u8]>>(entries: &[E]) -> Result<Vec<u8>, Til
     Ok(out)
 }
 
+/// Why an entry bundle does not split into entries.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Bytes follow a full bundle.
+    #[error("bytes after the 256th entry")]
+    TooManyEntries,
+    /// The bundle ends within an entry's two-byte length.
+    #[error("it ends inside the length of entry {entry}")]
+    TruncatedLength {
+        /// The entry's position in the bundle.
+        entry: usize,
+    },
+    /// An entry's length runs past the end.
+    #[error("entry {entry} claims {len} bytes but only {remaining} remain")]
+    TruncatedEntry {
+        /// The entry's position in the bundle.
+        entry: usize,
+        /// Its length.
+        len: usize,
+        /// The bytes left.
+        remaining: usize,
+    },
+}
+
 /// Splits an entry bundle into its entries (any number, at most 256).
-pub fn parse_entry_bundle(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+pub fn parse_entry_bundle(bytes: &[u8]) -> Result<Vec<Vec<u8>>, BundleError> {
     let mut entries = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
         if entries.len() as u64 == TILE_WIDTH {
-            return Err("bytes after the 256th entry".to_owned());
+            return Err(BundleError::TooManyEntries);
         }
         let [a, b, tail @ ..] = rest else {
-            return Err(format!(
-                "it ends inside the length of entry {}",
-                entries.len()
-            ));
+            return Err(BundleError::TruncatedLength {
+                entry: entries.len(),
+            });
         };
         let len = usize::from(u16::from_be_bytes([*a, *b]));
         if tail.len() < len {
-            return Err(format!(
-                "entry {} claims {len} bytes but only {} remain",
-                entries.len(),
-                tail.len()
-            ));
+            return Err(BundleError::TruncatedEntry {
+                entry: entries.len(),
+                len,
+                remaining: tail.len(),
+            });
         }
         entries.push(tail[..len].to_vec());
         rest = &tail[len..];

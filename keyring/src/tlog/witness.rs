@@ -611,12 +611,85 @@ pub struct WitnessEndpoint {
 }
 
 /// What one witness did with a checkpoint submitted to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct WitnessOutcome {
     /// The witness's name.
     pub name: String,
     /// Its cosignature, verified under its key, or why there is none.
-    pub result: Result<NoteSignature, String>,
+    pub result: Result<NoteSignature, CollectError>,
+}
+
+/// Why a witness's cosignature of a checkpoint was not collected. The log publishes without
+/// it; the message says which witness side failed and how.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CollectError {
+    /// The checkpoint to submit does not parse.
+    #[error("the checkpoint is malformed: {0}")]
+    MalformedCheckpoint(CheckpointError),
+    /// The log could not compute the consistency proof from the witness's size.
+    #[error("no consistency proof from size {old}: {source}")]
+    Proof {
+        /// The size the witness last cosigned.
+        old: u64,
+        /// Why the log's tiles could not give it.
+        source: super::store::TlogError,
+    },
+    /// The request did not reach the witness, or its answer could not be read.
+    #[error("{endpoint}: {detail}")]
+    Transport {
+        /// The endpoint submitted to.
+        endpoint: String,
+        /// What the HTTP client reported.
+        detail: String,
+    },
+    /// A 409 answer whose body is not a size.
+    #[error("{endpoint}: answered 409 with a malformed size {answer:?}")]
+    MalformedSize {
+        /// The endpoint submitted to.
+        endpoint: String,
+        /// The body it answered.
+        answer: String,
+    },
+    /// The witness has cosigned a larger tree than the one submitted.
+    #[error(
+        "it has cosigned a larger tree ({theirs} entries) than this checkpoint ({size}): this \
+         registry's log was cut short, or the witness saw another history"
+    )]
+    LargerTree {
+        /// The size the witness last cosigned.
+        theirs: u64,
+        /// The size of the checkpoint submitted.
+        size: u64,
+    },
+    /// The witness refused with an HTTP status.
+    #[error("{endpoint}: HTTP {status}: {first_line}")]
+    Status {
+        /// The endpoint submitted to.
+        endpoint: String,
+        /// The HTTP status.
+        status: u16,
+        /// The first line of its answer (at most 300 characters).
+        first_line: String,
+    },
+    /// The witness answered 409 on the retry too.
+    #[error("{endpoint}: answered 409 twice; it is moving under this registry")]
+    Moving {
+        /// The endpoint submitted to.
+        endpoint: String,
+    },
+    /// The answer is not note signature lines.
+    #[error("the answer is not signature lines: {0}")]
+    NotSignatureLines(NoteError),
+    /// The answer's cosignature does not verify under the witness's key.
+    #[error("its answer is not a valid cosignature: {0}")]
+    BadCosignature(NoteError),
+    /// The answer holds no line by the witness's key.
+    #[error("its answer holds no cosignature by its key")]
+    NoCosignature,
+    /// Submitting to the witness stopped without an answer.
+    #[error("submitting to it failed")]
+    Failed,
 }
 
 /// Collects witness cosignatures for a checkpoint a log just signed: the log's side of
@@ -632,7 +705,7 @@ pub trait CosignatureCollector: Send + Sync {
         &self,
         note: &Note,
         previous: u64,
-        proof: &(dyn Fn(u64) -> Result<Vec<Hash>, String> + Sync),
+        proof: &(dyn Fn(u64) -> Result<Vec<Hash>, super::store::TlogError> + Sync),
     ) -> Vec<WitnessOutcome>;
 }
 

@@ -49,18 +49,19 @@ use crate::digest::ContentDigest;
 use crate::envelope::Envelope;
 use crate::error::FormatError;
 use crate::ids::{IdentityId, Sha256Digest};
-use crate::kel::log::{Epoch, KelError, KelErrorKind};
+use crate::kel::binding::{Binding, BindingError, Position, bind};
+use crate::kel::log::{Epoch, KelError, KelErrorKind, TransferError};
 use crate::kel::{Comparison, Kel, Reason, find_transfer};
 use crate::key::{KeyId, PublicKey};
 use crate::receipt::{Receipt, SubjectType, verify_receipt};
 use crate::similar::lookalike;
 use crate::statement::{Namespace, PackageName, Signer, Statement, Version};
-use crate::threshold::{ThresholdError, check_threshold};
+use crate::threshold::ThresholdError;
 use crate::time::Timestamp;
 use crate::trust::pins::{Pin, PinSource, PinsFile, Policy};
 use crate::trust::registries::{Offered, compare_offered};
 use crate::trust::releases::ReleaseIndex;
-use crate::verdict::{Decision, Rejection, Verdict};
+use crate::verdict::{Advice, Decision, Rejection, Verdict};
 use crate::verify::{ExpectedRelease, check_digest, check_expected};
 
 /// Most transfers followed from a pinned identity to a signer.
@@ -71,7 +72,24 @@ pub const MAX_TRANSFER_HOPS: usize = 8;
 pub trait AttestationVerifier: Sync {
     /// Checks that `attestation` proves `key` was generated in, and cannot leave, hardware.
     /// `Ok` carries a short description of the device for messages; `Err` the reason.
-    fn verify(&self, attestation: &Attestation, key: &PublicKey) -> Result<String, String>;
+    fn verify(
+        &self,
+        attestation: &Attestation,
+        key: &PublicKey,
+    ) -> Result<String, AttestationError>;
+}
+
+/// Why an attestation was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttestationError {
+    /// The verifier cannot check attestations at all.
+    #[error("this program cannot verify hardware attestations")]
+    Unsupported,
+    /// The attestation does not prove the key is hardware-held; the verifier's own error
+    /// says why.
+    #[error(transparent)]
+    Refused(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// An attestation verifier that refuses everything: for builds and tools that cannot check
@@ -80,8 +98,8 @@ pub trait AttestationVerifier: Sync {
 pub struct NoAttestationVerifier;
 
 impl AttestationVerifier for NoAttestationVerifier {
-    fn verify(&self, _: &Attestation, _: &PublicKey) -> Result<String, String> {
-        Err("this program cannot verify hardware attestations".to_owned())
+    fn verify(&self, _: &Attestation, _: &PublicKey) -> Result<String, AttestationError> {
+        Err(AttestationError::Unsupported)
     }
 }
 
@@ -397,12 +415,9 @@ impl<'a> Gate<'a> {
             out,
         )?;
         // 4. Position, ownership and signature.
-        let epoch = position(&signer_kel, &statement.name, &signer, ctx)?;
-        let signers = signing_keys(bundle, epoch, &signer, ctx)?;
+        let (epoch, signers) = bound(&signer_kel, bundle, &statement.name, &signer, ctx)?;
         // Receipts: every one that claims a pinned registry must verify.
-        let receipts = self
-            .receipts(bundle, &out.statement, &ctx.release)
-            .map_err(|msg| ctx.reject(Rejection::BadSignature, msg))?;
+        let receipts = self.receipts(bundle, &out.statement, ctx)?;
         self.receipt_checkpoints(&receipts, out)
             .map_err(|(rejection, msg)| ctx.reject(rejection, msg))?;
         let proof = proof_time(&receipts);
@@ -439,7 +454,7 @@ impl<'a> Gate<'a> {
 
     /// The identity and position the statement is signed in the name of; a statement signed
     /// by a bare key is refused (or unknown, when no pin covers it).
-    fn signing_identity(&self, statement: &Statement, ctx: &mut Ctx) -> Result<SignedAt, Decision> {
+    fn signing_identity(&self, statement: &Statement, ctx: &mut Ctx) -> Result<Position, Decision> {
         let name = &statement.name;
         let release = &ctx.release;
         match statement.signer.kind() {
@@ -447,7 +462,7 @@ impl<'a> Gate<'a> {
                 identity,
                 sequence,
                 event,
-            }) => Ok(SignedAt {
+            }) => Ok(Position {
                 identity: *identity,
                 sequence,
                 event: *event,
@@ -542,21 +557,19 @@ impl<'a> Gate<'a> {
         }
         let squat = typosquat_of(name, pins);
         if !self.tofu || squat.is_some() {
-            let advice = match squat {
-                Some((ns, d)) => format!(
-                    "{name} is {d} edit{} away from the pinned namespace {ns}: possible typosquat",
-                    plural(d)
+            let unpinned = format!("no pin covers {name} (signed by identity {})", sid.short());
+            return Err(match squat {
+                Some((ns, d)) => ctx.decision(
+                    Verdict::UnknownPublisher,
+                    format!(
+                        "{unpinned}; {name} is {d} edit{} away from the pinned namespace {ns}: possible typosquat",
+                        plural(d)
+                    ),
                 ),
-                None => "pin its publisher with `hallmark keyring pin NAMESPACE --identity KEL`"
-                    .to_owned(),
-            };
-            return Err(ctx.decision(
-                Verdict::UnknownPublisher,
-                format!(
-                    "no pin covers {name} (signed by identity {}); {advice}",
-                    sid.short()
-                ),
-            ));
+                None => ctx
+                    .decision(Verdict::UnknownPublisher, unpinned)
+                    .advise(Advice::PinPublisher),
+            });
         }
         let kel = match self.resolve(sid, offered, out) {
             Ok(Resolved::Kel(kel)) => kel,
@@ -569,7 +582,7 @@ impl<'a> Gate<'a> {
                     ),
                 ));
             }
-            Err(msg) => return Err(ctx.reject(Rejection::Equivocation, msg)),
+            Err(e) => return Err(ctx.reject(Rejection::Equivocation, e.to_string())),
         };
         let Some(namespace) = held_namespace(&kel, name) else {
             return Err(ctx.decision(
@@ -610,7 +623,7 @@ impl<'a> Gate<'a> {
                     sid.short()
                 ),
             )),
-            Err(msg) => Err(ctx.reject(Rejection::Equivocation, msg)),
+            Err(e) => Err(ctx.reject(Rejection::Equivocation, e.to_string())),
         }
     }
 
@@ -619,7 +632,7 @@ impl<'a> Gate<'a> {
     fn link_to_pin(
         &self,
         pin: &Pin,
-        signer: &SignedAt,
+        signer: &Position,
         signer_kel: &Arc<Kel>,
         name: &PackageName,
         offered: &[Arc<Kel>],
@@ -648,7 +661,7 @@ impl<'a> Gate<'a> {
                     ),
                 ));
             }
-            Err(msg) => return Err(ctx.reject(Rejection::Equivocation, msg)),
+            Err(e) => return Err(ctx.reject(Rejection::Equivocation, e.to_string())),
         };
         match self.transfer_chain(&pinned_kel, signer_kel, name, offered, out) {
             Ok((links, acceptance)) => Ok(Link {
@@ -657,9 +670,9 @@ impl<'a> Gate<'a> {
                 chain: links,
             }),
             Err(TransferFailure::Equivocation(msg)) => {
-                Err(ctx.reject(Rejection::Equivocation, msg))
+                Err(ctx.reject(Rejection::Equivocation, msg.to_string()))
             }
-            Err(TransferFailure::Missing(why)) => Err(ctx.reject(
+            Err(why) => Err(ctx.reject(
                 Rejection::UnlinkedSignerChange,
                 format!(
                     "{release} is signed by identity {}, not by identity {} which is pinned for {}{why}",
@@ -734,7 +747,7 @@ impl<'a> Gate<'a> {
         identity: IdentityId,
         offered: &[Arc<Kel>],
         out: &mut Outcome,
-    ) -> Result<Resolved, String> {
+    ) -> Result<Resolved, Equivocation> {
         let stored = self.view.kels.get(&identity).cloned();
         let mut best = stored.clone();
         let mut best_source = "the keyring";
@@ -761,14 +774,15 @@ impl<'a> Gate<'a> {
                     keep_evidence(out, superseded);
                 }
                 Comparison::Forked { at, ours, theirs } => {
-                    let message = format!(
-                        "identity {} has two different events at #{at} ({best_source}: {}, the bundle: {}): its keys signed conflicting histories, which only a compromise explains; both events are kept as evidence",
-                        identity.short(),
-                        ours.payload_digest().short(),
-                        theirs.payload_digest().short()
-                    );
+                    let equivocation = Equivocation {
+                        identity,
+                        at,
+                        held_in: best_source,
+                        ours: ours.payload_digest(),
+                        theirs: theirs.payload_digest(),
+                    };
                     out.evidence = vec![*ours, *theirs];
-                    return Err(message);
+                    return Err(equivocation);
                 }
                 _ => {}
             }
@@ -821,12 +835,17 @@ impl<'a> Gate<'a> {
         &self,
         bundle: &Bundle,
         statement: &Sha256Digest,
-        release: &str,
-    ) -> Result<Vec<(String, Receipt)>, String> {
+        ctx: &Ctx,
+    ) -> Result<Vec<(String, Receipt)>, Decision> {
+        let release = &ctx.release;
+        let bad = |message: String| ctx.reject(Rejection::BadSignature, message);
         let mut good = Vec::new();
         for envelope in &bundle.receipts {
-            let receipt = Receipt::from_envelope(envelope)
-                .map_err(|e| format!("a receipt in the bundle for {release} is malformed: {e}"))?;
+            let receipt = Receipt::from_envelope(envelope).map_err(|e| {
+                bad(format!(
+                    "a receipt in the bundle for {release} is malformed: {e}"
+                ))
+            })?;
             if receipt.subject_type != SubjectType::Statement {
                 continue;
             }
@@ -834,16 +853,19 @@ impl<'a> Gate<'a> {
                 continue;
             };
             let Some(kel) = self.view.kels.get(&registry.identity) else {
-                return Err(format!(
-                    "the keyring holds no key event log for registry `{}`; re-pin it with `hallmark keyring pin-registry`",
+                return Err(bad(format!(
+                    "the keyring holds no key event log for registry `{}`",
                     registry.name
-                ));
+                ))
+                .advise(Advice::RepinRegistry {
+                    name: registry.name.clone(),
+                }));
             };
             let receipt = verify_receipt(envelope, kel, statement).map_err(|e| {
-                format!(
+                bad(format!(
                     "the receipt from registry `{}` in the bundle for {release} does not verify: {e}",
                     registry.name
-                )
+                ))
             })?;
             good.push((registry.name.clone(), receipt));
         }
@@ -889,7 +911,7 @@ impl<'a> Gate<'a> {
         let Some(pin) = self.view.pins.registry(name) else {
             return Ok(());
         };
-        let Some(policy) = pin.witness_policy()? else {
+        let Some(policy) = pin.witness_policy().map_err(|e| e.to_string())? else {
             return Ok(());
         };
         let Some(proof) = &receipt.tlog else {
@@ -939,13 +961,6 @@ impl<'a> Gate<'a> {
     }
 }
 
-/// The identity a statement is signed in the name of, and the event it names.
-struct SignedAt {
-    identity: IdentityId,
-    sequence: u64,
-    event: Sha256Digest,
-}
-
 /// How the signer is linked to the pin: from which position of the signer's log, whether by
 /// transfer, and the transfers' descriptions (notes on proof of time are added later).
 struct Link {
@@ -954,97 +969,82 @@ struct Link {
     chain: Vec<String>,
 }
 
-/// Step 4, position and ownership: the statement's event is the one the signer's log holds at
-/// that position, and the identity held the name there. Returns the keys of that position.
-fn position<'k>(
+/// Step 4, position, ownership and signature: the statement is bound to the signer's log
+/// ([`bind`]). Returns the keys of that position and those of them that signed.
+fn bound<'k>(
     signer_kel: &'k Kel,
+    bundle: &Bundle,
     name: &PackageName,
-    signer: &SignedAt,
+    signer: &Position,
     ctx: &Ctx,
-) -> Result<&'k Epoch, Decision> {
+) -> Result<(&'k Epoch, Vec<KeyId>), Decision> {
     let release = &ctx.release;
-    let (sid, seq, event) = (signer.identity, signer.sequence, signer.event);
-    let Some(at) = signer_kel.event(seq) else {
-        return Err(ctx.reject(
+    let (sid, seq) = (signer.identity, signer.sequence);
+    let error = match bind(signer_kel, &bundle.statement, name, *signer) {
+        Ok(Binding { epoch, signers }) => return Ok((epoch, signers)),
+        Err(e) => e,
+    };
+    Err(match error {
+        BindingError::NoEvent { .. } => ctx.reject(
             Rejection::UnlinkedSignerChange,
             format!(
                 "{release} names event #{seq} of identity {}, which neither the bundle nor the keyring holds",
                 sid.short()
             ),
-        ));
-    };
-    if at.digest != event {
-        return Err(ctx.reject(
+        ),
+        BindingError::OtherEvent { named, held, .. } => ctx.reject(
             Rejection::Equivocation,
             format!(
                 "{release} names event {} at #{seq} of identity {}, but its log holds {} there: the signer worked from a different history",
-                event.short(),
+                named.short(),
                 sid.short(),
-                at.digest.short()
+                held.short()
             ),
-        ));
-    }
-    if !signer_kel.owns_at(name, seq) {
-        let target = Namespace::from(name);
-        let given = signer_kel
-            .given()
-            .iter()
-            .rev()
-            .find(|g| g.sequence <= seq && g.name.contains(&target));
-        let why = match given {
-            Some(g) => format!(
-                "; it transferred {} to identity {} in event #{}",
-                g.name,
-                g.to.short(),
-                g.sequence
-            ),
-            None => String::new(),
-        };
-        return Err(ctx.reject(
-            Rejection::UnlinkedSignerChange,
-            format!(
-                "{release} is signed by identity {}, which did not hold {name} at event #{seq}{why}",
-                sid.short()
-            ),
-        ));
-    }
-    signer_kel.epoch_at(seq).ok_or_else(|| {
-        ctx.reject(
+        ),
+        BindingError::NotHeld { given, .. } => {
+            let why = match given {
+                Some(g) => format!(
+                    "; it transferred {} to identity {} in event #{}",
+                    g.name,
+                    g.to.short(),
+                    g.sequence
+                ),
+                None => String::new(),
+            };
+            ctx.reject(
+                Rejection::UnlinkedSignerChange,
+                format!(
+                    "{release} is signed by identity {}, which did not hold {name} at event #{seq}{why}",
+                    sid.short()
+                ),
+            )
+        }
+        BindingError::NoKeys { .. } => ctx.reject(
             Rejection::BadSignature,
             format!("identity {} has no keys at event #{seq}", sid.short()),
-        )
-    })
-}
-
-/// Step 4, signature: the threshold of the position's keys signed. Returns the keys that did.
-fn signing_keys(
-    bundle: &Bundle,
-    epoch: &Epoch,
-    signer: &SignedAt,
-    ctx: &Ctx,
-) -> Result<Vec<KeyId>, Decision> {
-    let release = &ctx.release;
-    let (sid, seq) = (signer.identity, signer.sequence);
-    match check_threshold(&bundle.statement, &epoch.keys, epoch.threshold) {
-        Ok(signers) => Ok(signers),
-        Err(ThresholdError::BadSignature { key }) => Err(ctx.reject(
+        ),
+        BindingError::Signature {
+            source: ThresholdError::BadSignature { key },
+            ..
+        } => ctx.reject(
             Rejection::BadSignature,
             format!(
                 "the signature by key {} on {release} does not verify; the bundle was altered or is corrupt",
                 key.short()
             ),
-        )),
-        Err(ThresholdError::NotMet { needed, signed, .. }) if !signed.is_empty() => {
-            Err(ctx.reject(
-                Rejection::UnlinkedSignerChange,
-                format!(
-                    "{release} is signed by {} of the keys of identity {} at event #{seq}, but {needed} must sign",
-                    signed.len(),
-                    sid.short()
-                ),
-            ))
-        }
-        Err(_) => {
+        ),
+        BindingError::Signature {
+            source: ThresholdError::NotMet { needed, signed, .. },
+            ..
+        } if !signed.is_empty() => ctx.reject(
+            Rejection::UnlinkedSignerChange,
+            format!(
+                "{release} is signed by {} of the keys of identity {} at event #{seq}, but {needed} must sign",
+                signed.len(),
+                sid.short()
+            ),
+        ),
+        BindingError::Signature { epoch, .. } => {
             let actual: Vec<KeyId> = bundle
                 .statement
                 .signatures()
@@ -1056,16 +1056,20 @@ fn signing_keys(
             } else {
                 format!("key {}", keys_text(&actual))
             };
-            Err(ctx.reject(
+            ctx.reject(
                 Rejection::UnlinkedSignerChange,
                 format!(
                     "{release} is signed by {by}, not by the keys of identity {} at event #{seq} ({}), and no rotation links them",
                     sid.short(),
-                    epoch_keys(epoch)
+                    epoch_keys(&epoch)
                 ),
-            ))
+            )
         }
-    }
+        // The gate looks the signer's log up by its identity.
+        e @ BindingError::OtherIdentity { .. } => {
+            ctx.reject(Rejection::UnlinkedSignerChange, format!("{release}: {e}"))
+        }
+    })
 }
 
 /// Step 5: keys revoked as compromised count only with a receipt that predates the
@@ -1113,7 +1117,7 @@ fn revocation(
 fn hand_over(
     signer_kel: &Kel,
     statement: &Statement,
-    signer: &SignedAt,
+    signer: &Position,
     proof: Option<&(Timestamp, String)>,
     ctx: &Ctx,
     chain: &mut Vec<String>,
@@ -1153,7 +1157,7 @@ fn hand_over(
 fn rollback(
     epoch: &Epoch,
     statement: &Statement,
-    signer: &SignedAt,
+    signer: &Position,
     signers: &[KeyId],
     proof: Option<&(Timestamp, String)>,
     ctx: &Ctx,
@@ -1181,7 +1185,7 @@ fn rollback(
 /// signing one, then the notes on proof of time.
 fn trusted(
     signer_kel: &Kel,
-    signer: &SignedAt,
+    signer: &Position,
     link: &Link,
     signers: &[KeyId],
     out: &Outcome,
@@ -1321,11 +1325,13 @@ pub fn settle_run(outcomes: &mut [Outcome]) {
         let release = o.decision.release.clone().unwrap_or_default();
         o.decision.verdict = Verdict::Rejected(Rejection::UnlinkedSignerChange);
         o.decision.message = format!(
-            "{release} is signed by identity {}, which claims {}, but identity {} claims {other_ns} in the same run: trust on first use cannot tell which publisher is real, so neither is pinned; pin the right one with `hallmark keyring pin`",
+            "{release} is signed by identity {}, which claims {}, but identity {} claims {other_ns} in the same run: trust on first use cannot tell which publisher is real, so neither is pinned{}",
             pin.identity.short(),
             pin.namespace,
-            other_id.short()
+            other_id.short(),
+            Advice::PinOneClaimant.words()
         );
+        o.decision.advice = Some(Advice::PinOneClaimant);
         o.decision.chain.clear();
         o.tofu_pin = None;
     }
@@ -1372,14 +1378,70 @@ pub fn settle_run(outcomes: &mut [Outcome]) {
     }
 }
 
-/// Why no chain of transfers links two identities.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why no chain of transfers links two identities. The text of each but
+/// [`Equivocation`](TransferFailure::Equivocation) continues a sentence that names the two
+/// (", and no transfer links them", ": … was never accepted").
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransferFailure {
-    /// No accepted transfer links them; the text continues a sentence (", and no transfer
-    /// links them", ": … was never accepted").
-    Missing(String),
+    /// The first identity transferred the name to nobody.
+    #[error(", and no transfer links them")]
+    NoTransfer,
+    /// The transfers followed end at an identity that did not hand the name on.
+    #[error(": the transfers end at identity {}, which did not hand {name} on", at.short())]
+    DeadEnd {
+        /// The last identity reached.
+        at: IdentityId,
+        /// The package.
+        name: PackageName,
+    },
+    /// An intermediate receiver's key event log is not at hand.
+    #[error(
+        ": identity {} transferred {name} to identity {}, whose key event log neither the bundle nor the keyring holds",
+        from.short(),
+        to.short()
+    )]
+    UnknownReceiver {
+        /// The giver.
+        from: IdentityId,
+        /// The receiver whose log is missing.
+        to: IdentityId,
+        /// The package.
+        name: PackageName,
+    },
+    /// A transfer was not completed by an acceptance.
+    #[error(": {0}")]
+    NotAccepted(TransferError),
+    /// More than [`MAX_TRANSFER_HOPS`] transfers.
+    #[error(": more than {MAX_TRANSFER_HOPS} transfers")]
+    TooLong,
     /// Looking up an intermediate identity's log found equivocation.
-    Equivocation(String),
+    #[error(transparent)]
+    Equivocation(Equivocation),
+}
+
+/// Two logs of one identity that differ at a position: its keys signed conflicting
+/// histories.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "identity {} has two different events at #{at} ({held_in}: {}, the bundle: {}): its keys \
+     signed conflicting histories, which only a compromise explains; both events are kept as \
+     evidence",
+    identity.short(),
+    ours.short(),
+    theirs.short()
+)]
+pub struct Equivocation {
+    /// The identity.
+    pub identity: IdentityId,
+    /// The first position where the logs differ.
+    pub at: u64,
+    /// Where the first log came from (`the keyring`, `the bundle`).
+    pub held_in: &'static str,
+    /// The digest of the first log's event there.
+    pub ours: Sha256Digest,
+    /// The digest of the bundle's event there.
+    pub theirs: Sha256Digest,
 }
 
 /// Follows accepted transfers of `name` from `from` to `to`, at most [`MAX_TRANSFER_HOPS`],
@@ -1391,7 +1453,7 @@ pub fn follow_transfers(
     from: &Arc<Kel>,
     to: &Arc<Kel>,
     name: &PackageName,
-    lookup: &mut dyn FnMut(IdentityId) -> Result<Option<Arc<Kel>>, String>,
+    lookup: &mut dyn FnMut(IdentityId) -> Result<Option<Arc<Kel>>, Equivocation>,
 ) -> Result<(Vec<String>, u64), TransferFailure> {
     let target = Namespace::from(name);
     let mut current = from.clone();
@@ -1409,14 +1471,12 @@ pub fn follow_transfers(
         } else if let Some(last) = receivers.last() {
             *last
         } else if links.is_empty() {
-            return Err(TransferFailure::Missing(
-                ", and no transfer links them".to_owned(),
-            ));
+            return Err(TransferFailure::NoTransfer);
         } else {
-            return Err(TransferFailure::Missing(format!(
-                ": the transfers end at identity {}, which did not hand {name} on",
-                current.identity().short()
-            )));
+            return Err(TransferFailure::DeadEnd {
+                at: current.identity(),
+                name: name.clone(),
+            });
         };
         let receiver = if next == to.identity() {
             to.clone()
@@ -1424,13 +1484,13 @@ pub fn follow_transfers(
             match lookup(next) {
                 Ok(Some(kel)) => kel,
                 Ok(None) => {
-                    return Err(TransferFailure::Missing(format!(
-                        ": identity {} transferred {name} to identity {}, whose key event log neither the bundle nor the keyring holds",
-                        current.identity().short(),
-                        next.short()
-                    )));
+                    return Err(TransferFailure::UnknownReceiver {
+                        from: current.identity(),
+                        to: next,
+                        name: name.clone(),
+                    });
                 }
-                Err(msg) => return Err(TransferFailure::Equivocation(msg)),
+                Err(e) => return Err(TransferFailure::Equivocation(e)),
             }
         };
         match find_transfer(&current, &receiver, name) {
@@ -1449,12 +1509,10 @@ pub fn follow_transfers(
                 }
                 current = receiver;
             }
-            Err(e) => return Err(TransferFailure::Missing(format!(": {e}"))),
+            Err(e) => return Err(TransferFailure::NotAccepted(e)),
         }
     }
-    Err(TransferFailure::Missing(format!(
-        ": more than {MAX_TRANSFER_HOPS} transfers"
-    )))
+    Err(TransferFailure::TooLong)
 }
 
 /// The most specific namespace `kel`'s identity holds that covers `name`.

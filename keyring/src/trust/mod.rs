@@ -67,7 +67,10 @@ use crate::time::Timestamp;
 use crate::verdict::{Rejection, Verdict};
 
 pub use audit::AuditRecord;
-pub use gate::{AttestationVerifier, Gate, NoAttestationVerifier, Outcome, TrustView, settle_run};
+pub use gate::{
+    AttestationError, AttestationVerifier, Gate, NoAttestationVerifier, Outcome, TrustView,
+    settle_run,
+};
 pub use pins::{Pin, PinError, PinSource, PinsFile, Policy, RegistryPin};
 pub use releases::{RecordedRelease, ReleaseIndex, ReleasesFile};
 
@@ -148,6 +151,9 @@ pub enum TrustError {
     /// A pin was refused.
     #[error(transparent)]
     Pin(#[from] PinError),
+    /// No registry of that name is pinned.
+    #[error("no registry `{0}` is pinned; pin it")]
+    RegistryNotPinned(String),
     /// The identity does not hold the namespace.
     #[error(
         "identity {identity} does not hold {namespace}: it claims {}",
@@ -261,7 +267,9 @@ pub fn read_audit_log(dir: &Path) -> Result<AuditLog, TrustError> {
         if c.line.entry.signatures().is_empty() {
             Ok(())
         } else {
-            Err("audit entries are unsigned; this one carries signatures".to_owned())
+            Err(hashlog::LogErrorKind::Invalid(
+                "audit entries are unsigned; this one carries signatures".to_owned(),
+            ))
         }
     })
     .map_err(|source| TrustError::Audit {
@@ -925,7 +933,7 @@ impl TrustStore {
         if let Some(age) = &max_age {
             registries::parse_max_age(age).map_err(|e| TrustError::Format {
                 path: self.dir.join(PINS_FILE),
-                source: FormatError::invalid("maximum age", e),
+                source: FormatError::invalid("maximum age", e.to_string()),
             })?;
         }
         let Some(pin) = self
@@ -935,12 +943,7 @@ impl TrustStore {
             .iter_mut()
             .find(|r| r.name == name)
         else {
-            return Err(registries::RefreshError::NotPinned(name.to_owned())).map_err(|e| {
-                TrustError::Format {
-                    path: self.dir.join(PINS_FILE),
-                    source: FormatError::invalid("registry", e.to_string()),
-                }
-            });
+            return Err(TrustError::RegistryNotPinned(name.to_owned()));
         };
         let mut changed = false;
         if location.is_some() && pin.location != location {
@@ -979,14 +982,14 @@ impl TrustStore {
             .find(|r| r.name == name)
             .cloned()
         else {
-            return Err(invalid(
-                registries::RefreshError::NotPinned(name.to_owned()).to_string(),
-            ));
+            return Err(TrustError::RegistryNotPinned(name.to_owned()));
         };
         let mut wanted = pin.clone();
         wanted.witnesses = witnesses;
         wanted.witness_threshold = Some(threshold);
-        let policy = wanted.witness_policy().map_err(&invalid)?;
+        let policy = wanted
+            .witness_policy()
+            .map_err(|e| invalid(e.to_string()))?;
         if let Some(policy) = &policy {
             // An empty note checks the policy's own shape (threshold, key types) only.
             if let Err(e @ crate::tlog::witness::PolicyError::Invalid { .. }) =

@@ -140,11 +140,25 @@ pub struct RegistryPin {
     pub witness_threshold: Option<u64>,
 }
 
+/// A witness key of a registry pin that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("witness key {key:?} of registry `{registry}`: {source}")]
+pub struct WitnessKeyError {
+    /// The pinned registry's name.
+    pub registry: String,
+    /// The key as pinned.
+    pub key: String,
+    /// Why it does not parse.
+    pub source: crate::tlog::NoteError,
+}
+
 impl RegistryPin {
     /// The pin's witness policy (none when it names no witnesses): receipts and refreshed
     /// checkpoints of the registry count only with at least `witness_threshold` valid
     /// cosignatures by these witnesses.
-    pub fn witness_policy(&self) -> Result<Option<crate::tlog::witness::WitnessPolicy>, String> {
+    pub fn witness_policy(
+        &self,
+    ) -> Result<Option<crate::tlog::witness::WitnessPolicy>, WitnessKeyError> {
         if self.witnesses.is_empty() {
             return Ok(None);
         }
@@ -153,7 +167,11 @@ impl RegistryPin {
             .iter()
             .map(|k| {
                 k.parse::<crate::tlog::VerifierKey>()
-                    .map_err(|e| format!("witness key {k:?} of registry `{}`: {e}", self.name))
+                    .map_err(|source| WitnessKeyError {
+                        registry: self.name.clone(),
+                        key: k.clone(),
+                        source,
+                    })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let threshold = usize::try_from(self.witness_threshold.unwrap_or(1)).unwrap_or(usize::MAX);

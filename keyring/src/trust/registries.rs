@@ -40,8 +40,10 @@ use crate::registry::tiles::checkpoint_keys;
 use crate::time::Timestamp;
 use crate::tlog::merkle::verify_consistency;
 use crate::tlog::tile::TILE_WIDTH;
-use crate::tlog::{Checkpoint, FetchError, Note, TileHashes, TileReader, TlogError, Tree};
-use crate::verdict::{Rejection, Verdict};
+use crate::tlog::{
+    Checkpoint, CheckpointError, FetchError, Note, TileHashes, TileReader, TlogError, Tree,
+};
+use crate::verdict::{Advice, Rejection, Verdict};
 
 /// The directory of registry checkpoints in a trust store.
 pub const REGISTRIES_DIR: &str = "registries";
@@ -70,14 +72,13 @@ pub struct KnownCheckpoint {
 
 impl KnownCheckpoint {
     /// The checkpoint's origin and tree.
-    pub fn tree(&self) -> Result<(String, Tree), String> {
-        parse(&self.checkpoint).map(|c| (c.origin, c.tree))
+    pub fn tree(&self) -> Result<(String, Tree), CheckpointError> {
+        parse_note(&self.checkpoint).map(|c| (c.origin, c.tree))
     }
 }
 
-fn parse(note: &str) -> Result<Checkpoint, String> {
-    let note = Note::parse(note.as_bytes()).map_err(|e| e.to_string())?;
-    Checkpoint::parse_body(note.text()).map_err(|e| e.to_string())
+fn parse_note(note: &str) -> Result<Checkpoint, CheckpointError> {
+    Checkpoint::parse_unverified(note.as_bytes())
 }
 
 fn state_path(dir: &Path, name: &str) -> PathBuf {
@@ -135,7 +136,7 @@ pub fn compare_offered(known: Option<&KnownCheckpoint>, offered: &str) -> Offere
     let Some(known) = known else {
         return Offered::First;
     };
-    let Ok(new) = parse(offered) else {
+    let Ok(new) = parse_note(offered) else {
         return Offered::Unproven;
     };
     if let Ok((origin, _)) = known.tree()
@@ -145,7 +146,9 @@ pub fn compare_offered(known: Option<&KnownCheckpoint>, offered: &str) -> Offere
     }
     // The held checkpoint, then the pending ones: two of one size must have one root.
     for note in std::iter::once(&known.checkpoint).chain(&known.pending) {
-        let Ok(other) = parse(note) else { continue };
+        let Ok(other) = parse_note(note) else {
+            continue;
+        };
         if other.tree.size != new.tree.size {
             continue;
         }
@@ -167,7 +170,7 @@ pub const MAX_PENDING: usize = 64;
 #[non_exhaustive]
 pub enum RefreshError {
     /// No registry of that name is pinned.
-    #[error("no registry `{0}` is pinned; pin it with `hallmark keyring pin-registry`")]
+    #[error("no registry `{0}` is pinned; pin it")]
     NotPinned(String),
     /// Something could not be fetched.
     #[error("cannot fetch from registry `{name}`: {source}")]
@@ -271,8 +274,20 @@ pub struct Refreshed {
     pub proved: usize,
 }
 
+/// Why a maximum age does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MaxAgeError {
+    /// It is not a positive number followed by a unit.
+    #[error("maximum age {0:?} is not a positive number followed by s, m, h or d (e.g. 24h)")]
+    Malformed(String),
+    /// It does not fit in 64 bits of seconds.
+    #[error("maximum age {0:?} is too large")]
+    TooLarge(String),
+}
+
 /// Parses a maximum age: a number and a unit, `s`, `m`, `h` or `d` (`90m`, `24h`, `7d`).
-pub fn parse_max_age(text: &str) -> Result<u64, String> {
+pub fn parse_max_age(text: &str) -> Result<u64, MaxAgeError> {
     let (number, unit) = match text.char_indices().last() {
         Some((at, _)) => text.split_at(at),
         None => ("", ""),
@@ -287,10 +302,8 @@ pub fn parse_max_age(text: &str) -> Result<u64, String> {
     match number.parse::<u64>() {
         Ok(n) if scale > 0 && n > 0 && !number.starts_with('+') => n
             .checked_mul(scale)
-            .ok_or_else(|| format!("maximum age {text:?} is too large")),
-        _ => Err(format!(
-            "maximum age {text:?} is not a positive number followed by s, m, h or d (e.g. 24h)"
-        )),
+            .ok_or_else(|| MaxAgeError::TooLarge(text.to_owned())),
+        _ => Err(MaxAgeError::Malformed(text.to_owned())),
     }
 }
 
@@ -330,7 +343,7 @@ impl TrustStore {
             source,
         })?;
         let stamp = |note: &str| {
-            parse(note).map_or_else(
+            parse_note(note).map_or_else(
                 |_| "unparsed".to_owned(),
                 |c| {
                     format!(
@@ -443,7 +456,7 @@ impl TrustStore {
         let checkpoint = Checkpoint::parse_body(note.text()).map_err(|e| bad(e.to_string()))?;
         let keys = checkpoint_keys(&checkpoint.origin, registry.current());
         note.verify(&keys).map_err(|e| bad(e.to_string()))?;
-        if let Some(policy) = pin.witness_policy().map_err(&bad)? {
+        if let Some(policy) = pin.witness_policy().map_err(|e| bad(e.to_string()))? {
             policy.check(&note).map_err(|e| RefreshError::Unwitnessed {
                 name: name.to_owned(),
                 detail: e.to_string(),
@@ -519,7 +532,9 @@ impl TrustStore {
             .map(|k| k.pending.clone())
             .unwrap_or_default()
         {
-            let Ok(p) = parse(&pending) else { continue };
+            let Ok(p) = parse_note(&pending) else {
+                continue;
+            };
             if p.tree.size > new.size {
                 still.push(pending);
                 continue;
@@ -624,13 +639,14 @@ impl TrustStore {
 /// Refuses every outcome (`rejected: stale`) if a registry pinned with a maximum age is
 /// [`stale`]: nothing is trusted, no first-use pin made, no longer log stored from the run.
 pub fn fail_if_stale(view: &super::TrustView, now: Timestamp, outcomes: &mut [super::Outcome]) {
-    let Some(message) = stale(view, now).into_iter().next() else {
+    let Some((message, advice)) = stale(view, now).into_iter().next() else {
         return;
     };
     for outcome in outcomes {
         let decision = &mut outcome.decision;
         decision.verdict = Verdict::Rejected(Rejection::Stale);
         decision.message = message.clone();
+        decision.advice = advice.clone();
         decision.chain.clear();
         outcome.tofu_pin = None;
         outcome.longer_kels.clear();
@@ -639,18 +655,21 @@ pub fn fail_if_stale(view: &super::TrustView, now: Timestamp, outcomes: &mut [su
 }
 
 /// Registries pinned with a maximum age whose checkpoint the store has not verified within
-/// it, each with the message to show: a verification must not trust what a frozen store
-/// says.
-pub fn stale(view: &super::TrustView, now: Timestamp) -> Vec<String> {
+/// it, each with the message to show (ending with its advice's words): a verification must
+/// not trust what a frozen store says.
+pub fn stale(view: &super::TrustView, now: Timestamp) -> Vec<(String, Option<Advice>)> {
     let mut out = Vec::new();
     for pin in &view.pins.registries {
         let Some(max_age) = &pin.max_age else {
             continue;
         };
         let Ok(seconds) = parse_max_age(max_age) else {
-            out.push(format!(
-                "registry `{}` is pinned with an unreadable maximum age {max_age:?}",
-                pin.name
+            out.push((
+                format!(
+                    "registry `{}` is pinned with an unreadable maximum age {max_age:?}",
+                    pin.name
+                ),
+                None,
             ));
             continue;
         };
@@ -658,13 +677,17 @@ pub fn stale(view: &super::TrustView, now: Timestamp) -> Vec<String> {
         let fresh = verified.is_some_and(|t| now.unix() <= t.unix().saturating_add(seconds));
         if !fresh {
             let when = verified.map_or("never".to_owned(), |t| format!("last on {t}"));
-            let from = pin
-                .location
-                .as_ref()
-                .map_or(" --registry DIR|URL".to_owned(), |_| String::new());
-            out.push(format!(
-                "the trust store verified registry `{}`'s checkpoint {when}, and its pin requires one no older than {max_age}: run `hallmark keyring refresh {}{from}` and verify again",
-                pin.name, pin.name
+            let advice = Advice::RefreshRegistry {
+                name: pin.name.clone(),
+                location_pinned: pin.location.is_some(),
+            };
+            out.push((
+                format!(
+                    "the trust store verified registry `{}`'s checkpoint {when}, and its pin requires one no older than {max_age}{}",
+                    pin.name,
+                    advice.words()
+                ),
+                Some(advice),
             ));
         }
     }

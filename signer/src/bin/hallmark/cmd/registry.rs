@@ -14,7 +14,7 @@ use hallmark_keyring::registry::{
 };
 use hallmark_keyring::tlog::witness::WitnessEndpoint;
 use hallmark_keyring::{IdentityId, Namespace, PackageName, Sha256Digest, Timestamp, Version};
-use hallmark_signer::cmdline::ErrorReport;
+use hallmark_signer::cmdline::{ErrorReport, advised_message};
 use hallmark_signer::keyref::{self, KeyHandle, KeyRef};
 use hallmark_signer::release::read_bundle;
 use hallmark_signer::witness::HttpWitnesses;
@@ -352,14 +352,15 @@ fn accept(args: RegistryAcceptArgs, out: &Output) -> CmdResult {
             Ok(i) => match &results[*i] {
                 Err(refusal) => {
                     exit = exit.worst(Exit::Refused);
+                    let message = advised_message(&refusal.message, refusal.advice.as_ref());
                     if !out.json {
-                        outln!("{shown}: refused ({}): {}", refusal.check, refusal.message);
+                        outln!("{shown}: refused ({}): {message}", refusal.check);
                     }
                     reports.push(accept_report(
                         shown,
                         Some("refused"),
                         Some(refusal.check),
-                        refusal.message.clone(),
+                        message,
                         None,
                         Exit::Refused,
                     ));
@@ -742,6 +743,9 @@ fn yank(args: RegistryYankArgs, out: &Output) -> CmdResult {
             }
             Ok(Exit::Success)
         }
-        Err(refusal) => Err(Failure::usage(anyhow::anyhow!(refusal.message))),
+        Err(refusal) => Err(Failure::usage(anyhow::anyhow!(advised_message(
+            &refusal.message,
+            refusal.advice.as_ref()
+        )))),
     }
 }
