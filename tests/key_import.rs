@@ -178,7 +178,7 @@ fn a_lost_pub_of_a_minisign_key_is_derived_again_with_its_minisign_id() {
     let s = scratch();
     minisign_key(&s);
     let run = import_to_file(&s, "m.key", "k.key", &[]).expect(0);
-    let id = run.json()["minisign_key_id"].as_str().unwrap().to_owned();
+    let id = run.json()["minisignKeyId"].as_str().unwrap().to_owned();
     std::fs::remove_file(s.join("k.key.pub")).unwrap();
 
     // `key show` unlocks the key to derive its public key, the id read from the key file: what
