@@ -849,3 +849,166 @@ fn the_commands_the_docs_show_for_the_transparency_log_run() {
     assert!(server.is_some_and(|s| s.url == url));
     assert!(f.verify("a.tar").stdout.starts_with("a.tar: trusted: "));
 }
+
+/// `registry verify-log --registry` checks what consumers read against the log: the
+/// checkpoint (origin, signature by a current key of `registry.kel`, size and root) and every
+/// tile of its tree; each fault gets its exact refusal and what to do, and `registry
+/// rebuild-state` writes damaged tiles again from the log.
+#[test]
+fn verify_log_checks_the_checkpoint_and_every_tile_against_the_log() {
+    let f = Fx::new();
+    f.publish("a.tar", "1.0.0");
+    f.publish("b.tar", "1.0.1");
+    f.accept(&["a.tar", "b.tar"]).expect(0);
+    let verify = || f.run(&["registry", "verify-log", "--registry", "reg"]);
+    let lines = hashlog::read(&f.s.join("reg/log.jsonl")).unwrap().lines;
+    assert_eq!(lines.len(), 4);
+    let mut memory = hallmark_keyring::tlog::MemoryTree::new();
+    for line in &lines {
+        memory.push(line);
+    }
+    let root = base64_encode(&memory.root(4).unwrap());
+    let clean = format!(
+        "checkpoint verified: 4 entries, root {root}, signed by key {} of registry.kel; every tile matches the log\n",
+        short(REG)
+    );
+    let run = verify().expect(0);
+    assert!(run.stdout.ends_with(&clean), "{}", run.stdout);
+    let json = f.run(&["registry", "verify-log", "--registry", "reg", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.expect(0).stdout).unwrap();
+    assert_eq!(doc["checkpointSize"], 4);
+    let refused = |message: &str| {
+        let run = verify().expect(1);
+        assert_eq!(
+            run.stdout,
+            format!("registry checkpoint refused: {message}\n")
+        );
+        let json = f.run(&["registry", "verify-log", "--registry", "reg", "--json"]);
+        let doc: serde_json::Value = serde_json::from_str(&json.expect(1).stdout).unwrap();
+        assert_eq!(doc["verified"], false);
+        assert_eq!(doc["checkpointSize"], serde_json::Value::Null);
+        assert_eq!(
+            doc["message"],
+            format!("registry checkpoint refused: {message}")
+        );
+    };
+    let rebuild = "rebuild them from the log with `hallmark registry rebuild-state --registry reg`";
+    let repaired = || {
+        f.run(&["registry", "rebuild-state", "--registry", "reg"])
+            .expect(0);
+        assert!(verify().expect(0).stdout.ends_with(&clean));
+    };
+
+    // A flipped byte in a hash tile.
+    let tile = f.s.join("reg/tile/0/000.p/4");
+    let pristine = std::fs::read(&tile).unwrap();
+    let mut flipped = pristine.clone();
+    flipped[40] ^= 1;
+    std::fs::write(&tile, &flipped).unwrap();
+    refused(&format!(
+        "the tiles do not match the log: tile/0/000.p/4 does not match the checkpoint's root hash: the log serves tiles of another tree; {rebuild}"
+    ));
+    repaired();
+    assert_eq!(std::fs::read(&tile).unwrap(), pristine);
+
+    // A truncated entry bundle.
+    let bundle = f.s.join("reg/tile/entries/000.p/4");
+    let pristine = std::fs::read(&bundle).unwrap();
+    std::fs::write(&bundle, &pristine[..pristine.len() - 10]).unwrap();
+    refused(&format!(
+        "the tiles do not match the log: entry bundle tile/entries/000.p/4 is malformed: entry 3 claims {} bytes but only {} remain; {rebuild}",
+        lines[3].len(),
+        lines[3].len() - 10
+    ));
+    repaired();
+    assert_eq!(std::fs::read(&bundle).unwrap(), pristine);
+
+    // A missing hash tile.
+    std::fs::remove_file(&tile).unwrap();
+    refused(&format!(
+        "the tiles do not match the log: cannot read the log: tile/0/000.p/4: not found; {rebuild}"
+    ));
+    repaired();
+
+    let checkpoint = f.s.join("reg/checkpoint");
+    let published = std::fs::read(&checkpoint).unwrap();
+    let tree = f.checkpoint("reg").tree;
+    let forge = |origin: &str, tree: Tree, seed: u8| {
+        let note = Checkpoint::new(origin, tree)
+            .unwrap()
+            .sign(&sk(seed))
+            .unwrap();
+        std::fs::write(&checkpoint, note.to_bytes()).unwrap();
+    };
+
+    // A checkpoint, signed by the registry's key, for another root.
+    forge(
+        ORIGIN,
+        Tree {
+            size: 4,
+            root: [7; 32],
+        },
+        REG,
+    );
+    refused(&format!(
+        "the checkpoint's root hash for 4 entries is {}, but the log's first 4 entries hash to {root}: the checkpoint is for another tree",
+        base64_encode(&[7; 32])
+    ));
+    // … for another log.
+    forge("other.example/log", tree, REG);
+    refused(&format!(
+        "the checkpoint is for log \"other.example/log\", but this registry's origin is \"{ORIGIN}\": it is another log's checkpoint"
+    ));
+    // … for more entries than the log holds.
+    forge(
+        ORIGIN,
+        Tree {
+            size: 5,
+            root: [7; 32],
+        },
+        REG,
+    );
+    refused(
+        "the checkpoint names 5 entries, but the log holds 4: entries were removed from the end of the log, or the checkpoint was replaced",
+    );
+    // The right tree, signed by a key registry.kel does not hold.
+    forge(ORIGIN, tree, 99);
+    refused(&format!(
+        "the checkpoint is not signed by a current key of reg/registry.kel (key {}): the note carries no signature by a known key (expected one by {ORIGIN}); it was signed by another key, or replaced",
+        short(REG)
+    ));
+    std::fs::write(&checkpoint, &published).unwrap();
+    assert!(verify().expect(0).stdout.ends_with(&clean));
+
+    // A run stopped after its tiles and before its checkpoint: the checkpoint covers a prefix
+    // of the log, which is said with what to run; the log and what is published still hold.
+    f.publish("c.tar", "1.0.2");
+    f.accept(&["c.tar"]).expect(0);
+    std::fs::write(&checkpoint, &published).unwrap();
+    let run = verify().expect(0);
+    assert!(
+        run.stdout.ends_with(&format!(
+            "checkpoint verified: it covers the first 4 of the log's 5 entries (a run stopped before it signed the checkpoint of the rest), root {root}, signed by key {} of registry.kel; every tile matches the log; the next `hallmark registry accept`, `yank` or `receipt` run signs the checkpoint of the whole log\n",
+            short(REG)
+        )),
+        "{}",
+        run.stdout
+    );
+    let json = f.run(&["registry", "verify-log", "--registry", "reg", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.expect(0).stdout).unwrap();
+    assert_eq!(
+        (doc["entries"].clone(), doc["checkpointSize"].clone()),
+        (5.into(), 4.into())
+    );
+    f.run(&[
+        "registry",
+        "receipt",
+        "--registry",
+        "reg",
+        "--passphrase-file",
+        "pw",
+        "c.tar",
+    ])
+    .expect(0);
+    assert_eq!(f.checkpoint("reg").tree.size, 5);
+}

@@ -775,10 +775,13 @@ impl Registry {
     }
 
     /// Rebuilds the state database of the registry in `dir` from its whole log: removes it and
-    /// replays every entry. Returns the number of entries.
+    /// replays every entry. Writes again every tile of the published checkpoint's tree from
+    /// the log too (so a damaged tile is repaired with its exact bytes), after checking that
+    /// the log's first entries hash to the checkpoint's root. Returns the number of entries.
     pub fn rebuild_state(dir: &Path) -> Result<u64, RegistryError> {
         read_config(dir)?;
         let lock = lock(dir)?;
+        tiles::rebuild(dir)?;
         let db = dir.join(STATE_FILE);
         SqliteStore::remove(&db).map_err(|source| RegistryError::Dir {
             path: db.clone(),

@@ -18,7 +18,7 @@
 //! it from the registry's extended key event log (`registry.kel`, self-certifying: the
 //! rotation is signed by the keys the previous event committed to).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Config, LOG_FILE, RegistryError};
 use crate::envelope::Ed25519Signer;
@@ -28,7 +28,7 @@ use crate::ids::IdentityId;
 use crate::kel::Epoch;
 use crate::key::PublicKey;
 use crate::tlog::witness::{CosignatureCollector, WitnessOutcome};
-use crate::tlog::{self, Checkpoint, KeyType, Tree, VerifierKey};
+use crate::tlog::{self, Checkpoint, CheckpointError, KeyType, Tree, VerifierKey};
 
 /// The checkpoint file, under the registry directory.
 pub const CHECKPOINT_FILE: &str = "checkpoint";
@@ -132,6 +132,37 @@ pub(crate) fn append_lines(
     append(dir, tree, &raw.lines[..want])
 }
 
+/// Writes again every tile of the published checkpoint's tree from the log: tiles are a
+/// function of the log's lines, so a damaged or lost tile gets back its exact bytes. Refused,
+/// writing nothing, unless the log's first entries hash to the checkpoint's root.
+pub(crate) fn rebuild(dir: &Path) -> Result<(), RegistryError> {
+    let Some((published, _)) = read_checkpoint(dir)? else {
+        return Ok(());
+    };
+    let lines = hashlog::read(&dir.join(LOG_FILE))?.lines;
+    let Some(lines) = lines.get(..published.size as usize) else {
+        return Err(RegistryError::Tlog(format!(
+            "the checkpoint of {} names {} entries, but the log holds {}: the log was cut short or the checkpoint replaced; the tiles were not rebuilt",
+            dir.display(),
+            published.size,
+            lines.len()
+        )));
+    };
+    let mut memory = tlog::MemoryTree::new();
+    for line in lines {
+        memory.push(line);
+    }
+    if memory.root(published.size).ok() != Some(published.root) {
+        return Err(RegistryError::Tlog(format!(
+            "the checkpoint of {} is not of its log (its root hash is not the log's first {} entries'); the tiles were not rebuilt",
+            dir.display(),
+            published.size
+        )));
+    }
+    remove_stale_tile_temps(dir, 0, published.size);
+    append(dir, Tree::EMPTY, lines).map(|_| ())
+}
+
 /// Appends leaves to the tiles.
 pub(crate) fn append(dir: &Path, tree: Tree, lines: &[Vec<u8>]) -> Result<Tree, RegistryError> {
     tlog::store::append(dir, tree, lines).map_err(|e| {
@@ -180,4 +211,274 @@ pub(crate) fn publish<S: Ed25519Signer + ?Sized>(
 /// The registry key as a note verifier key (for messages and docs).
 pub fn verifier_key(origin: &str, key: &PublicKey) -> Option<VerifierKey> {
     VerifierKey::new(origin, KeyType::Ed25519, *key).ok()
+}
+
+/// What [`verify_published`] found: the checkpoint the registry publishes, verified against
+/// its key event log and its log, and every tile of its tree checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The checkpoint's tree; `None` when the registry has published no checkpoint yet (a
+    /// run stopped before it signed the first one).
+    pub tree: Option<Tree>,
+    /// Entries in the log. A checkpoint of fewer covers a prefix of it: a run stopped before
+    /// it signed the checkpoint of its entries; the next run holding the key signs one.
+    pub log_entries: u64,
+    /// The current key of `registry.kel` that signed the checkpoint.
+    pub signed_by: Option<PublicKey>,
+}
+
+impl Published {
+    /// Whether the checkpoint covers the whole log.
+    pub fn complete(&self) -> bool {
+        self.tree.map_or(0, |t| t.size) == self.log_entries
+    }
+}
+
+/// Why what a registry publishes does not match its log. The message says what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishedError {
+    /// The log, the checkpoint or the key event log could not be read.
+    #[error("cannot read {}: {detail}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// `registry.kel` is not this registry's verified key event log.
+    #[error(
+        "{} is not the key event log of registry {identity}: {detail}; restore it from a backup or mirror",
+        path.display()
+    )]
+    Kel {
+        /// The key event log file.
+        path: PathBuf,
+        /// The registry.
+        identity: IdentityId,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The checkpoint is not a well-formed signed checkpoint.
+    #[error(
+        "{} is damaged: {source}; the next `hallmark registry accept`, `yank` or `receipt` run signs it again",
+        path.display()
+    )]
+    Damaged {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        source: CheckpointError,
+    },
+    /// The checkpoint names another log.
+    #[error(
+        "the checkpoint is for log {found:?}, but this registry's origin is {expected:?}: it is another log's checkpoint"
+    )]
+    WrongOrigin {
+        /// The registry's origin.
+        expected: String,
+        /// The checkpoint's.
+        found: String,
+    },
+    /// No current key of `registry.kel` signed the checkpoint.
+    #[error(
+        "the checkpoint is not signed by a current key of {} ({keys}): {source}; it was signed by another key, or replaced",
+        kel.display()
+    )]
+    NotSigned {
+        /// The key event log file.
+        kel: PathBuf,
+        /// Its current keys (`key <short id>`, comma-separated).
+        keys: String,
+        /// Why the note did not verify.
+        source: crate::tlog::NoteError,
+    },
+    /// The checkpoint names more entries than the log holds.
+    #[error(
+        "the checkpoint names {size} entries, but the log holds {entries}: entries were removed from the end of the log, or the checkpoint was replaced"
+    )]
+    Ahead {
+        /// The checkpoint's size.
+        size: u64,
+        /// The log's entries.
+        entries: u64,
+    },
+    /// The checkpoint's root is not the root of the log's first entries.
+    #[error(
+        "the checkpoint's root hash for {size} entries is {found}, but the log's first {size} entries hash to {expected}: the checkpoint is for another tree"
+    )]
+    OtherRoot {
+        /// The checkpoint's size.
+        size: u64,
+        /// The checkpoint's root (base64).
+        found: String,
+        /// The log's root (base64).
+        expected: String,
+    },
+    /// A tile or entry bundle of the checkpoint's tree is missing, malformed, or does not
+    /// hash to the checkpoint's root.
+    #[error(
+        "the tiles do not match the log: {detail}; rebuild them from the log with `hallmark registry rebuild-state --registry {}`",
+        dir.display()
+    )]
+    Tile {
+        /// The registry directory.
+        dir: PathBuf,
+        /// Which tile and how.
+        detail: String,
+    },
+}
+
+/// Checks what consumers read from the registry in `dir` against its log: that `checkpoint`
+/// is signed by a current key of `registry.kel`, names the registry's origin, and states the
+/// size and root of the log (or of a prefix of it, left by a run stopped before it signed the
+/// checkpoint); and that every hash tile and entry bundle of the checkpoint's tree is there
+/// and hashes to that root, each entry bundle holding the log's lines byte for byte. The log's
+/// own entries are checked by [`super::verify_log`].
+pub fn verify_published(dir: &Path, config: &Config) -> Result<Published, PublishedError> {
+    use crate::tlog::tile::{TILE_WIDTH, TileId, TileKind, level_count};
+    use crate::tlog::{DirTileReader, MemoryTree, Note, TileHashes};
+
+    let log_path = dir.join(LOG_FILE);
+    let lines = hashlog::read(&log_path)
+        .map_err(|e| PublishedError::Unreadable {
+            path: log_path.clone(),
+            detail: e.to_string(),
+        })?
+        .lines;
+    let entries = lines.len() as u64;
+    let kel_path = dir.join(super::KEL_FILE);
+    let kel_error = |detail: String| PublishedError::Kel {
+        path: kel_path.clone(),
+        identity: config.identity,
+        detail,
+    };
+    let kel_bytes = fsutil::read_bounded(&kel_path, crate::kel::file::MAX_KEL_FILE_BYTES as u64)
+        .map_err(|e| PublishedError::Unreadable {
+            path: kel_path.clone(),
+            detail: e.to_string(),
+        })?;
+    let kel = crate::kel::file::KelFile::from_json(&kel_bytes)
+        .map_err(|e| kel_error(e.to_string()))
+        .and_then(|file| {
+            crate::kel::Kel::verify(&file.events).map_err(|e| kel_error(e.to_string()))
+        })?;
+    if kel.identity() != config.identity {
+        return Err(kel_error(format!("it is the log of {}", kel.identity())));
+    }
+
+    let path = dir.join(CHECKPOINT_FILE);
+    let bytes = match fsutil::read_bounded(&path, tlog::note::MAX_NOTE_BYTES as u64) {
+        Ok(bytes) => bytes,
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Published {
+                tree: None,
+                log_entries: entries,
+                signed_by: None,
+            });
+        }
+        Err(e) => {
+            return Err(PublishedError::Unreadable {
+                path,
+                detail: e.to_string(),
+            });
+        }
+    };
+    let damaged = |source: CheckpointError| PublishedError::Damaged {
+        path: path.clone(),
+        source,
+    };
+    let note = Note::parse(&bytes).map_err(|e| damaged(e.into()))?;
+    let checkpoint = Checkpoint::parse_body(note.text()).map_err(damaged)?;
+    let origin = config.origin();
+    if checkpoint.origin != origin {
+        return Err(PublishedError::WrongOrigin {
+            expected: origin,
+            found: checkpoint.origin,
+        });
+    }
+    let keys = checkpoint_keys(&origin, kel.current());
+    let verified = note
+        .verify(&keys)
+        .map_err(|source| PublishedError::NotSigned {
+            kel: kel_path.clone(),
+            keys: kel
+                .current()
+                .keys
+                .iter()
+                .map(|k| format!("key {}", k.key_id().short()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            source,
+        })?;
+    let signed_by = verified.first().and_then(|v| {
+        keys.iter()
+            .find(|k| k.key_id() == v.key_id)
+            .map(|k| *k.key())
+    });
+
+    let tree = checkpoint.tree;
+    if tree.size > entries {
+        return Err(PublishedError::Ahead {
+            size: tree.size,
+            entries,
+        });
+    }
+    let mut memory = MemoryTree::new();
+    for line in &lines[..tree.size as usize] {
+        memory.push(line);
+    }
+    let expected = memory.root(tree.size).map_err(|e| PublishedError::Tile {
+        dir: dir.to_owned(),
+        detail: e.to_string(),
+    })?;
+    if expected != tree.root {
+        return Err(PublishedError::OtherRoot {
+            size: tree.size,
+            found: crate::encoding::base64_encode(&tree.root),
+            expected: crate::encoding::base64_encode(&expected),
+        });
+    }
+
+    // Every tile of the tree, from the top level down, so that a tile is checked against the
+    // tile above it (already checked) and the right edge against the root.
+    let reader = DirTileReader::new(dir);
+    let mut tiles = TileHashes::new(&reader, tree);
+    let tile_error = |detail: String| PublishedError::Tile {
+        dir: dir.to_owned(),
+        detail,
+    };
+    let mut levels = 0u8;
+    while level_count(levels, tree.size) > 0 {
+        levels += 1;
+    }
+    for level in (0..levels).rev() {
+        let count = level_count(level, tree.size).div_ceil(TILE_WIDTH);
+        for index in 0..count {
+            tiles
+                .tile(level, index)
+                .map_err(|e| tile_error(e.to_string()))?;
+        }
+    }
+    for (index, expected) in lines[..tree.size as usize]
+        .chunks(TILE_WIDTH as usize)
+        .enumerate()
+    {
+        let index = index as u64;
+        let found = tiles
+            .entries(index)
+            .map_err(|e| tile_error(e.to_string()))?;
+        if found != expected {
+            let path = TileId::in_tree(TileKind::Entries, index, tree.size)
+                .map_or_else(String::new, |id| id.path());
+            return Err(tile_error(format!(
+                "entry bundle {path} does not hold the log's lines"
+            )));
+        }
+    }
+    Ok(Published {
+        tree: Some(tree),
+        log_entries: entries,
+        signed_by,
+    })
 }

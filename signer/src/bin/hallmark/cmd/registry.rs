@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use hallmark_keyring::PublicKey;
 use hallmark_keyring::bundle::{BUNDLE_SUFFIX, Bundle};
 use hallmark_keyring::digest::{DigestOptions, digest_path};
+use hallmark_keyring::encoding::base64_encode;
 use hallmark_keyring::envelope::Envelope;
 use hallmark_keyring::fsutil;
 use hallmark_keyring::kel::file::KelFile;
@@ -587,12 +588,14 @@ fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
 }
 
 /// The document of `registry verify-log`: [`super::keyring::log_verdict`] and, for a verified
-/// log, the registry's identity and what its entries are.
+/// log, the registry's identity, what its entries are and how many its checkpoint covers.
 fn log_document(
     mut value: serde_json::Value,
     verified: Option<&hallmark_keyring::registry::LogReport>,
+    published: Option<&registry::tiles::Published>,
     out: &Output,
 ) {
+    value["checkpointSize"] = json!(published.and_then(|p| p.tree).map(|t| t.size));
     let counts = verified.map(|r| &r.counts);
     value["registry"] = json!(verified.map(|r| r.identity));
     value["publishes"] = json!(counts.map(|c| c.publishes));
@@ -609,7 +612,7 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
             .filter(|v| !v.is_empty())
             .map(PathBuf::from);
     }
-    let (path, mut expected) = match (&args.registry, &args.log) {
+    let (path, mut expected, config) = match (&args.registry, &args.log) {
         (Some(dir), _) => {
             let config_path = dir.join(registry::CONFIG_FILE);
             if !config_path.exists() {
@@ -625,9 +628,13 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
             })?;
             let config: registry::Config =
                 serde_json::from_slice(&bytes).map_err(Failure::usage)?;
-            (dir.join(registry::LOG_FILE), Some(config.identity))
+            (
+                dir.join(registry::LOG_FILE),
+                Some(config.identity),
+                Some((dir.clone(), config)),
+            )
         }
-        (None, Some(log)) => (log.clone(), None),
+        (None, Some(log)) => (log.clone(), None, None),
         (None, None) => unreachable_source()?,
     };
     if let Some(text) = &args.expect_identity {
@@ -646,7 +653,7 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                 if out.json {
                     let message = format!("the log ends at {found}, not at {head}");
                     let value = super::keyring::log_verdict(None, Some(report.entries), message);
-                    log_document(value, None, out);
+                    log_document(value, None, None, out);
                 } else {
                     outln!(
                         "registry log does not end at {head}: it ends at {found} after {} entries; entries were removed from the end, or the log was replaced",
@@ -655,6 +662,23 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                 }
                 return Ok(Exit::Refused);
             }
+            // What consumers read: the checkpoint and the tiles, against the log.
+            let published = match &config {
+                Some((dir, config)) => match registry::tiles::verify_published(dir, config) {
+                    Ok(published) => Some(published),
+                    Err(e) => {
+                        let message = format!("registry checkpoint refused: {e}");
+                        if out.json {
+                            let value = super::keyring::log_verdict(None, None, message);
+                            log_document(value, None, None, out);
+                        } else {
+                            outln!("{message}");
+                        }
+                        return Ok(Exit::Refused);
+                    }
+                },
+                None => None,
+            };
             let hallmark_keyring::registry::Counts {
                 publishes,
                 key_events: events,
@@ -667,7 +691,7 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                     None,
                     format!("registry log verified: {} entries", report.entries),
                 );
-                log_document(value, Some(&report), out);
+                log_document(value, Some(&report), published.as_ref(), out);
             } else {
                 outln!(
                     "registry log verified: {} entries ({publishes} publishes, {events} key events, {yanks} yanks), registry {}, head {}",
@@ -675,6 +699,9 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                     report.identity,
                     report.head.map_or("(empty)".to_owned(), |d| d.to_string())
                 );
+                if let Some(published) = &published {
+                    outln!("{}", published_line(published));
+                }
                 if report.torn_tail > 0 {
                     outln!(
                         "note: {} bytes at the end are an interrupted write, not part of the log; the next accept removes them",
@@ -688,7 +715,7 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
             if out.json {
                 let value =
                     super::keyring::log_verdict(None, Some(source.at), source.kind.to_string());
-                log_document(value, None, out);
+                log_document(value, None, None, out);
             } else {
                 outln!(
                     "registry log broken at entry #{}: {}",
@@ -702,7 +729,34 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
     }
 }
 
-fn unreachable_source() -> Result<(PathBuf, Option<IdentityId>), Failure> {
+/// The line saying what the published checkpoint covers, and what to run when it does not
+/// cover the whole log.
+fn published_line(published: &registry::tiles::Published) -> String {
+    const NEXT_RUN: &str = "the next `hallmark registry accept`, `yank` or `receipt` run signs";
+    let signer = published
+        .signed_by
+        .map_or_else(String::new, |k| format!("key {} of ", k.key_id().short()));
+    match published.tree {
+        None => format!(
+            "no checkpoint published yet: a run stopped before it signed the first; {NEXT_RUN} one"
+        ),
+        Some(tree) if published.complete() => format!(
+            "checkpoint verified: {} entries, root {}, signed by {signer}{}; every tile matches the log",
+            tree.size,
+            base64_encode(&tree.root),
+            registry::KEL_FILE
+        ),
+        Some(tree) => format!(
+            "checkpoint verified: it covers the first {} of the log's {} entries (a run stopped before it signed the checkpoint of the rest), root {}, signed by {signer}{}; every tile matches the log; {NEXT_RUN} the checkpoint of the whole log",
+            tree.size,
+            published.log_entries,
+            base64_encode(&tree.root),
+            registry::KEL_FILE
+        ),
+    }
+}
+
+fn unreachable_source<T>() -> Result<T, Failure> {
     Err(Failure::usage(anyhow::anyhow!(
         "give --registry DIR (or $HALLMARK_REGISTRY) or --log FILE"
     )))
