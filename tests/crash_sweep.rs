@@ -950,7 +950,8 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<Scratch>) {
         check: Box::new(|d| {
             verify_log(d)?;
             checkpoint_matches_tiles(d, false)?;
-            // The next run with the key signs the checkpoint of the whole log.
+            // The next run with the key signs the checkpoint of the whole log (re-issuing the
+            // receipt of the release not yanked: the yanked one's is refused).
             let receipt = args(&[
                 "registry",
                 "receipt",
@@ -958,7 +959,7 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<Scratch>) {
                 "reg",
                 "--passphrase-file",
                 "pw",
-                "one.tar",
+                "two.tar",
             ]);
             expect(run_in(d, &receipt), 0, "re-issuing a receipt")?;
             checkpoint_matches_tiles(d, true)

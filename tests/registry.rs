@@ -181,6 +181,80 @@ fn versions_are_immutable_and_yanked_versions_are_kept() {
     );
 }
 
+/// A receipt proves acceptance and says nothing of a later yank: `registry receipt` refuses
+/// to re-issue one for a yanked release (exit 1, naming the yank's log entry) unless
+/// `--include-yanked` asks for it; other releases of the run still get theirs.
+#[test]
+fn receipt_is_refused_for_a_yanked_release_unless_asked_for() {
+    let s = with_registry();
+    let p = Id::incept(1, 2, &["org.example"], past(0));
+    publish(&s, &p, "a.tar", "org.example.tool", "1.0.0", b"one\n", 1);
+    publish(&s, &p, "c.tar", "org.example.tool", "1.0.1", b"two\n", 1);
+    accept(&s, &["a.tar", "c.tar"]).expect(0);
+    s.run([
+        "registry",
+        "yank",
+        "--registry",
+        "reg",
+        "--passphrase-file",
+        "pw",
+        "org.example.tool@1.0.0",
+        "--reason",
+        "CVE-2027-0001",
+    ])
+    .expect(0);
+    let strip = |file: &str| {
+        let mut bundle = Bundle::from_json(s.read(file).as_bytes()).unwrap();
+        bundle.receipts.clear();
+        std::fs::write(s.join(file), bundle.to_json()).unwrap();
+    };
+    let receipts = |file: &str| {
+        Bundle::from_json(s.read(file).as_bytes())
+            .unwrap()
+            .receipts
+            .len()
+    };
+    strip("a.tar.hallmark.json");
+    strip("c.tar.hallmark.json");
+    let receipt = |extra: &[&str]| {
+        let mut args = vec![
+            "registry",
+            "receipt",
+            "--registry",
+            "reg",
+            "--passphrase-file",
+            "pw",
+        ];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["a.tar", "c.tar"]);
+        s.run(args)
+    };
+    let refusal = "org.example.tool@1.0.0 was yanked (CVE-2027-0001) in log entry #4 after it was published (log entry #2); a receipt proves acceptance and says nothing of the yank, so none is re-issued for a yanked release; give --include-yanked to re-issue it anyway";
+    let run = receipt(&[]).expect(1);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "a.tar: refused (yanked): {refusal}\nc.tar: receipt written to c.tar.hallmark.json\n"
+        )
+    );
+    assert_eq!(receipts("a.tar.hallmark.json"), 0);
+    assert_eq!(receipts("c.tar.hallmark.json"), 1);
+    let run = receipt(&["--json"]).expect(1);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(doc["results"][0]["refused"]["reason"], "yanked");
+    assert_eq!(doc["results"][0]["refused"]["message"], refusal);
+    assert_eq!(doc["results"][0]["receipts"], serde_json::Value::Null);
+    assert_eq!(doc["results"][1]["refused"], serde_json::Value::Null);
+    assert_eq!(receipts("a.tar.hallmark.json"), 0);
+
+    let run = receipt(&["--include-yanked"]).expect(0);
+    assert_eq!(
+        run.stdout,
+        "a.tar: receipt written to a.tar.hallmark.json\nc.tar: receipt written to c.tar.hallmark.json\n"
+    );
+    assert_eq!(receipts("a.tar.hallmark.json"), 1);
+}
+
 #[test]
 fn look_alike_names_need_a_recorded_override() {
     let s = with_registry();

@@ -56,7 +56,7 @@ use crate::encoding::base64_encode;
 use crate::envelope::{Ed25519Signer, Envelope, SignError};
 use crate::error::FormatError;
 use crate::fsutil::{self, ReadError, WriteError};
-use crate::hashlog::{self, Head, LogError, LogIoError, LogLine, Record};
+use crate::hashlog::{self, Head, LogEntry, LogError, LogIoError, LogLine, Record};
 use crate::ids::{IdentityId, Sha256Digest};
 use crate::kel::file::{KelFile, KelFileError};
 use crate::kel::{EventKind, Kel, KeyEvent};
@@ -1038,12 +1038,15 @@ impl Registry {
 
     /// The receipt for a statement the registry has accepted (re-issued from the log, with
     /// its proof against the published checkpoint, which is signed first if a run stopped
-    /// before it), or `None` if the log does not record it.
+    /// before it), or `None` if the log does not record it. A release yanked since is refused
+    /// (check `yanked`, naming the yank's log entry) unless `include_yanked`: a receipt proves
+    /// acceptance and says nothing of a later yank.
     pub fn receipt<S: Ed25519Signer + ?Sized>(
         &mut self,
         signer: &S,
         statement: &Sha256Digest,
-    ) -> Result<Option<Envelope>, RegistryError> {
+        include_yanked: bool,
+    ) -> Result<Option<Result<Envelope, Refusal>>, RegistryError> {
         self.check_signer(signer)?;
         self.publish_checkpoint(signer)?;
         let err = |e| self.state_error(e);
@@ -1053,6 +1056,9 @@ impl Registry {
         let info = self.store.entry(published.index).map_err(err)?;
         let seq = self.kel().map_or(0, |k| k.head().event.sequence);
         let tlog = self.proofs(&[published.index])?.remove(&published.index);
+        if !include_yanked && let Some(refusal) = self.yanked(published.index, info, statement)? {
+            return Ok(Some(Err(refusal)));
+        }
         Registry::issue(
             self.config.identity,
             &self.dir.join(LOG_FILE),
@@ -1065,7 +1071,65 @@ impl Registry {
             published.identity,
             seq,
         )
-        .map(Some)
+        .map(|receipt| Some(Ok(receipt)))
+    }
+
+    /// The refusal of a receipt for `statement`, published in log entry `index`, if its
+    /// release was yanked since: read from the log after the publish (only for a yanked
+    /// release), naming the yank's entry.
+    fn yanked(
+        &self,
+        index: u64,
+        info: Option<EntryInfo>,
+        statement: &Sha256Digest,
+    ) -> Result<Option<Refusal>, RegistryError> {
+        let path = self.dir.join(LOG_FILE);
+        let (raw, _) = hashlog::read_from(&path, info.map_or(0, |i| i.offset))?;
+        let damaged = |source| RegistryError::Format {
+            path: path.clone(),
+            source,
+        };
+        let mut records = raw.lines.iter().map(|line| {
+            LogLine::from_json(line)
+                .and_then(|l| LogEntry::<RegistryRecord>::from_envelope(&l.entry))
+                .map_err(damaged)
+        });
+        let Some(first) = records.next().transpose()? else {
+            return Ok(None);
+        };
+        let RegistryRecord::Publish { name, version, .. } = first.record else {
+            return Err(RegistryError::Tlog(format!(
+                "the state places the publish of {statement} at log entry #{index}, which records something else; rebuild the state with `hallmark registry rebuild-state`"
+            )));
+        };
+        let release = self
+            .store
+            .release(&name, &version)
+            .map_err(|e| self.state_error(e))?;
+        if release.and_then(|r| r.yanked).is_none() {
+            return Ok(None);
+        }
+        for entry in records {
+            let entry = entry?;
+            if let RegistryRecord::Yank {
+                statement: yanked,
+                reason,
+                ..
+            } = &entry.record
+                && yanked == statement
+            {
+                return Ok(Some(refuse(
+                    "yanked",
+                    format!(
+                        "{name}@{version} was yanked ({reason}) in log entry #{} after it was published (log entry #{index}); a receipt proves acceptance and says nothing of the yank, so none is re-issued for a yanked release",
+                        entry.index
+                    ),
+                )));
+            }
+        }
+        Err(RegistryError::Tlog(format!(
+            "the state records {name}@{version} as yanked, but the log holds no yank of it after entry #{index}; rebuild the state with `hallmark registry rebuild-state`"
+        )))
     }
 
     /// Yanks a published version: appends a `yank` entry. The version stays in the log and

@@ -1121,6 +1121,11 @@ pub struct RegistryAcceptArgs {
 
 #[derive(Debug, Args)]
 pub struct RegistryReceiptArgs {
+    /// Re-issue receipts for releases the registry has yanked too (refused without it: a
+    /// receipt proves acceptance and says nothing of the yank).
+    #[arg(long)]
+    pub include_yanked: bool,
+
     #[command(flatten)]
     pub passphrase: UnlockArgs,
 

@@ -553,28 +553,43 @@ fn receipt(args: RegistryReceiptArgs, out: &Output) -> CmdResult {
         };
         let bundle = read_bundle(shown, bundle_path).map_err(Failure::usage)?;
         let digest: Sha256Digest = bundle.statement.payload_digest();
+        let shown_text = shown.display().to_string();
         match registry
-            .receipt(handle.as_ref(), &digest)
+            .receipt(handle.as_ref(), &digest, args.include_yanked)
             .map_err(registry_failure)?
         {
-            Some(receipt) => {
+            Some(Ok(receipt)) => {
                 let target = write_receipts(&input, Some(bundle), &[receipt])
                     .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
                 if !out.json {
-                    outln!("{}: receipt written to {target}", shown.display());
+                    outln!("{shown_text}: receipt written to {target}");
                 }
                 reports
-                    .push(json!({ "artifact": shown.display().to_string(), "receipts": target }));
+                    .push(json!({ "artifact": shown_text, "receipts": target, "refused": null }));
+            }
+            Some(Err(refusal)) => {
+                exit = exit.worst(Exit::Refused);
+                let message = format!(
+                    "{}; give --include-yanked to re-issue it anyway",
+                    advised_message(&refusal.message, refusal.advice.as_ref())
+                );
+                if !out.json {
+                    outln!("{shown_text}: refused ({}): {message}", refusal.check);
+                }
+                reports.push(json!({
+                    "artifact": shown_text,
+                    "receipts": null,
+                    "refused": { "reason": refusal.check, "message": message },
+                }));
             }
             None => {
                 exit = exit.worst(Exit::Refused);
                 if !out.json {
                     outln!(
-                        "{}: the registry log holds no publish of this statement; submit it with `hallmark registry accept`",
-                        shown.display()
+                        "{shown_text}: the registry log holds no publish of this statement; submit it with `hallmark registry accept`"
                     );
                 }
-                reports.push(json!({ "artifact": shown.display().to_string(), "receipts": null }));
+                reports.push(json!({ "artifact": shown_text, "receipts": null, "refused": null }));
             }
         }
     }
