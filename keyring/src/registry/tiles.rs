@@ -482,3 +482,118 @@ pub fn verify_published(dir: &Path, config: &Config) -> Result<Published, Publis
         signed_by,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use ed25519_dalek::SigningKey;
+
+    use super::*;
+    use crate::registry::Registry;
+    use crate::time::Timestamp;
+
+    /// A registry whose log holds 301 leaves (so level 0 has a full tile and a partial one),
+    /// its checkpoint signed: `verify_published` checks the full tiles too, and `rebuild`
+    /// writes a damaged one again with its exact bytes.
+    #[test]
+    fn full_tiles_are_checked_and_rebuilt_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let next = PublicKey::new(SigningKey::from_bytes(&[4; 32]).verifying_key());
+        let registry = Registry::init(
+            dir.path(),
+            &key,
+            "file:unused",
+            &next,
+            "org.test".parse().unwrap(),
+            None,
+            Timestamp::now(),
+        )
+        .unwrap();
+        let config = registry.config().clone();
+        let tree = registry.tree();
+        drop(registry);
+        // The tiles hash the log's lines, whatever they hold.
+        let lines: Vec<Vec<u8>> = (0..300)
+            .map(|i| format!("{{\"line\":{i:03}}}").into_bytes())
+            .collect();
+        hashlog::append(&dir.path().join(LOG_FILE), &lines).unwrap();
+        let tree = append(dir.path(), tree, &lines).unwrap();
+        assert_eq!(tree.size, 301);
+        publish(dir.path(), &config.origin(), tree, &key, None).unwrap();
+        let published = verify_published(dir.path(), &config).unwrap();
+        assert_eq!(
+            published,
+            Published {
+                tree: Some(tree),
+                log_entries: 301,
+                signed_by: Some(PublicKey::new(key.verifying_key())),
+            }
+        );
+        let advice = format!(
+            "rebuild them from the log with `hallmark registry rebuild-state --registry {}`",
+            dir.path().display()
+        );
+
+        // A flipped byte in the full level-0 hash tile.
+        let tile = dir.path().join("tile/0/000");
+        let pristine = std::fs::read(&tile).unwrap();
+        let mut flipped = pristine.clone();
+        flipped[100] ^= 1;
+        std::fs::write(&tile, &flipped).unwrap();
+        assert_eq!(
+            verify_published(dir.path(), &config)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "the tiles do not match the log: tile/0/000 does not match the checkpoint's root hash: the log serves tiles of another tree; {advice}"
+            )
+        );
+        rebuild(dir.path()).unwrap();
+        assert_eq!(std::fs::read(&tile).unwrap(), pristine);
+
+        // A full entry bundle holding another line of the same length.
+        let bundle = dir.path().join("tile/entries/000");
+        let pristine = std::fs::read(&bundle).unwrap();
+        let line = b"{\"line\":100}";
+        let at = pristine
+            .windows(line.len())
+            .position(|w| w == line)
+            .unwrap();
+        let mut other = pristine.clone();
+        other[at + 8..at + 11].copy_from_slice(b"999");
+        std::fs::write(&bundle, &other).unwrap();
+        assert_eq!(
+            verify_published(dir.path(), &config)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "the tiles do not match the log: tile/entries/000 does not match the checkpoint's root hash: the log serves tiles of another tree; {advice}"
+            )
+        );
+        rebuild(dir.path()).unwrap();
+        assert_eq!(std::fs::read(&bundle).unwrap(), pristine);
+        assert_eq!(verify_published(dir.path(), &config).unwrap(), published);
+
+        // A log cut short under its checkpoint: refused, and not "rebuilt".
+        let log = dir.path().join(LOG_FILE);
+        let bytes = std::fs::read(&log).unwrap();
+        let cut = bytes[..bytes.len() - 1]
+            .rsplitn(2, |b| *b == b'\n')
+            .nth(1)
+            .unwrap()
+            .len()
+            + 1;
+        std::fs::write(&log, &bytes[..cut]).unwrap();
+        assert_eq!(
+            verify_published(dir.path(), &config)
+                .unwrap_err()
+                .to_string(),
+            "the checkpoint names 301 entries, but the log holds 300: entries were removed from the end of the log, or the checkpoint was replaced"
+        );
+        assert!(rebuild(dir.path()).unwrap_err().to_string().ends_with(
+            " names 301 entries, but the log holds 300: the log was cut short or the checkpoint replaced; the tiles were not rebuilt"
+        ));
+    }
+}
