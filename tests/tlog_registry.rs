@@ -775,6 +775,7 @@ fn the_commands_the_docs_show_for_the_transparency_log_run() {
                     [
                         "http.server",
                         "rebuild-state",
+                        "verify-log --registry",
                         "keyring refresh",
                         "--max-age",
                     ]
@@ -784,7 +785,7 @@ fn the_commands_the_docs_show_for_the_transparency_log_run() {
                 .map(str::to_owned),
         );
     }
-    assert_eq!(commands.len(), 4, "{commands:?}");
+    assert_eq!(commands.len(), 5, "{commands:?}");
     let reg = f.s.join("reg").display().to_string();
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -835,6 +836,17 @@ fn the_commands_the_docs_show_for_the_transparency_log_run() {
                         "trust",
                     ])
                     .expect(0);
+                }
+                if command.contains("verify-log") {
+                    assert!(
+                        run.stdout.contains(&format!(
+                            "\ncheckpoint verified: 3 entries, root {}, signed by key {} of registry.kel; every tile matches the log\n",
+                            base64_encode(&f.checkpoint("reg").tree.root),
+                            short(REG)
+                        )),
+                        "{}",
+                        run.stdout
+                    );
                 }
                 if command.contains("keyring refresh") {
                     assert_eq!(

@@ -1044,8 +1044,9 @@ pub enum RegistryCommand {
     /// Mark a published version as yanked. It stays in the log and is never re-used.
     Yank(RegistryYankArgs),
 
-    /// Rebuild the registry's state database (state.db) from its log, e.g. after it was lost
-    /// or damaged. Opening a registry does this by itself when the database is missing.
+    /// Rebuild the registry's state database (state.db) and the tiles of its published
+    /// checkpoint from its log, e.g. after they were lost or damaged. Opening a registry
+    /// rebuilds the database by itself when it is missing.
     RebuildState {
         #[command(flatten)]
         dir: RegistryDir,
