@@ -148,11 +148,7 @@ pub(crate) fn rebuild(dir: &Path) -> Result<(), RegistryError> {
             lines.len()
         )));
     };
-    let mut memory = tlog::MemoryTree::new();
-    for line in lines {
-        memory.push(line);
-    }
-    if memory.root(published.size).ok() != Some(published.root) {
+    if log_root(lines) != published.root {
         return Err(RegistryError::Tlog(format!(
             "the checkpoint of {} is not of its log (its root hash is not the log's first {} entries'); the tiles were not rebuilt",
             dir.display(),
@@ -161,6 +157,12 @@ pub(crate) fn rebuild(dir: &Path) -> Result<(), RegistryError> {
     }
     remove_stale_tile_temps(dir, 0, published.size);
     append(dir, Tree::EMPTY, lines).map(|_| ())
+}
+
+/// The root hash of the tree whose leaves are these log lines.
+fn log_root(lines: &[Vec<u8>]) -> tlog::Hash {
+    let leaves: Vec<tlog::Hash> = lines.iter().map(|l| tlog::merkle::leaf_hash(l)).collect();
+    tlog::merkle::root_of(&leaves)
 }
 
 /// Appends leaves to the tiles.
@@ -337,7 +339,7 @@ pub enum PublishedError {
 /// own entries are checked by [`super::verify_log`].
 pub fn verify_published(dir: &Path, config: &Config) -> Result<Published, PublishedError> {
     use crate::tlog::tile::{TILE_WIDTH, TileId, TileKind, level_count};
-    use crate::tlog::{DirTileReader, MemoryTree, Note, TileHashes};
+    use crate::tlog::{DirTileReader, Note, TileHashes};
 
     let log_path = dir.join(LOG_FILE);
     let lines = hashlog::read(&log_path)
@@ -424,14 +426,7 @@ pub fn verify_published(dir: &Path, config: &Config) -> Result<Published, Publis
             entries,
         });
     }
-    let mut memory = MemoryTree::new();
-    for line in &lines[..tree.size as usize] {
-        memory.push(line);
-    }
-    let expected = memory.root(tree.size).map_err(|e| PublishedError::Tile {
-        dir: dir.to_owned(),
-        detail: e.to_string(),
-    })?;
+    let expected = log_root(&lines[..tree.size as usize]);
     if expected != tree.root {
         return Err(PublishedError::OtherRoot {
             size: tree.size,
