@@ -508,6 +508,16 @@ impl TrustStore {
             AuditRecord::PinRegistry { name, identity } => {
                 pins.registry(name).is_some_and(|r| &r.identity == identity)
             }
+            AuditRecord::Checkpoint {
+                registry, to, root, ..
+            } => self
+                .view
+                .checkpoints
+                .get(registry)
+                .and_then(|k| k.tree().ok())
+                .is_some_and(|(_, tree)| {
+                    tree.size == *to && crate::encoding::base64_encode(&tree.root) == *root
+                }),
             _ => false,
         }
     }
@@ -515,11 +525,25 @@ impl TrustStore {
     /// Writes a change and its audit records so that a kill at any point leaves the records
     /// and the files in agreement, or a journal from which the next locked open makes them
     /// agree: the journal of the records that describe changes first, then the stored logs
-    /// `kels`, then the pins (with `pins`), then the audit entries; the journal is removed last.
+    /// `kels`, then a registry's checkpoint, then the pins (with `pins`), then the audit
+    /// entries; the journal is removed last.
     fn commit_change(
         &mut self,
         records: Vec<(AuditRecord, Vec<Envelope>)>,
         kels: Vec<Arc<Kel>>,
+        pins: bool,
+        now: Timestamp,
+    ) -> Result<(), TrustError> {
+        self.commit(records, kels, None, pins, now)
+    }
+
+    /// [`Self::commit_change`], also writing a registry's checkpoint file (after the stored
+    /// logs, before the pins).
+    fn commit(
+        &mut self,
+        records: Vec<(AuditRecord, Vec<Envelope>)>,
+        kels: Vec<Arc<Kel>>,
+        checkpoint: Option<(&str, registries::KnownCheckpoint)>,
         pins: bool,
         now: Timestamp,
     ) -> Result<(), TrustError> {
@@ -529,12 +553,14 @@ impl TrustStore {
             .filter(|r| {
                 !matches!(
                     r,
-                    AuditRecord::Verdict { .. } | AuditRecord::KelRefused { .. }
+                    AuditRecord::Verdict { .. }
+                        | AuditRecord::KelRefused { .. }
+                        | AuditRecord::CheckpointRefused { .. }
                 )
             })
             .cloned()
             .collect();
-        let journalled = !changes.is_empty() && (!kels.is_empty() || pins);
+        let journalled = !changes.is_empty() && (!kels.is_empty() || checkpoint.is_some() || pins);
         if journalled {
             let journal = Journal {
                 base: self.head.len,
@@ -549,6 +575,9 @@ impl TrustStore {
         }
         for kel in kels {
             self.write_kel(kel)?;
+        }
+        if let Some((name, known)) = checkpoint {
+            self.write_known(name, known)?;
         }
         if pins {
             self.write_pins()?;
