@@ -84,7 +84,7 @@ pub enum AuditRecord {
         to: u64,
         /// Digest of the newest event.
         head: Sha256Digest,
-        /// `import`, `pin` or `verify`.
+        /// `import`, `pin`, `pin-registry`, `verify` or `refresh`.
         via: String,
     },
     /// A stored key event log was replaced by one that recovers it: from position `at`, the
@@ -99,7 +99,7 @@ pub enum AuditRecord {
         rotation: u64,
         /// Digest of the newest event of the log now stored.
         head: Sha256Digest,
-        /// `import`, `pin` or `verify`.
+        /// `import`, `pin`, `pin-registry`, `verify` or `refresh`.
         via: String,
         /// Digests of the superseded events (attached: the evidence).
         superseded: Vec<Sha256Digest>,

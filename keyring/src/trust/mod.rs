@@ -9,7 +9,8 @@
 //!   releases/<name>.json  what each name@version was when first trusted; see [`releases`]
 //!   registries/<name>.json  the latest checkpoint verified of each pinned registry, and
 //!                      equivocation evidence beside it; see [`registries`]
-//!   audit.log          every pin, import, refusal and verdict, hash-chained; see [`audit`]
+//!   audit.log          every pin, import, refresh, refusal and verdict, hash-chained; see
+//!                      [`audit`]
 //!   audit.pending      while a change is written: the audit records that describe it
 //!   .gitignore         ignores the lock file
 //!   .lock              taken while writing, so two processes never interleave writes
@@ -18,9 +19,9 @@
 //! Every file is replaced atomically ([`crate::fsutil::write_replace`]: temporary file, fsync,
 //! rename, fsync of the directory) and the audit log is appended durably
 //! ([`crate::hashlog::append`]), so a process killed at any point leaves each file either as it
-//! was or as it was meant to be. A change is written logs first, then pins, then the audit
-//! entry, so an interrupted change can leave a longer stored log (which is always safe) but
-//! never a pin without its log. Before those writes, the audit records that describe the
+//! was or as it was meant to be. A change is written logs first, then a registry's checkpoint,
+//! then pins, then the audit entry, so an interrupted change can leave a longer stored log
+//! (which is always safe) but never a pin without its log. Before those writes, the audit records that describe the
 //! change go to a journal, `audit.pending`, removed once they are appended: the next process
 //! that opens the store for writing finds a journal left by a killed one and appends the
 //! records of the changes that reached the files, so the audit log records every change.
