@@ -159,6 +159,13 @@ impl Fx {
             .collect()
     }
 
+    /// The audit log as `hallmark keyring log` prints it for people.
+    fn audit_text(&self) -> String {
+        self.run(&["keyring", "log", "--keyring", "trust"])
+            .expect(0)
+            .stdout
+    }
+
     /// The audit records written since the log held `since` entries.
     fn audit_since(&self, since: usize) -> Vec<serde_json::Value> {
         self.audit().split_off(since)
@@ -396,10 +403,7 @@ fn refresh_from_a_directory_extends_key_event_logs_and_records_the_checkpoint() 
             }),
         ]
     );
-    let log = f
-        .run(&["keyring", "log", "--keyring", "trust"])
-        .expect(0)
-        .stdout;
+    let log = f.audit_text();
     assert!(
         log.contains(&format!(
             "checkpoint of registry `main` ({ORIGIN}) advanced from 3 to 4 entries (root {}), proved consistent\n",
@@ -577,10 +581,7 @@ fn a_registry_that_signs_two_histories_is_caught_with_evidence() {
         "evidence": [digest(&format!("{pair}.stored")), digest(&format!("{pair}.offered"))],
     });
     assert_eq!(f.audit_since(before), vec![refused.clone(), refused]);
-    let log = f
-        .run(&["keyring", "log", "--keyring", "trust"])
-        .expect(0)
-        .stdout;
+    let log = f.audit_text();
     assert!(
         log.contains(&format!(
             "refused checkpoint of registry `main`: equivocation: a checkpoint of 4 entries not consistent with the one of 4 entries held: the same size with another root hash (evidence {}, {})\n",
