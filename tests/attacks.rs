@@ -669,6 +669,21 @@ fn frozen_store_misses_a_compromise_rotation() {
             "rejected: stale: the trust store verified registry `main`'s checkpoint last on {frozen}, and its pin requires one no older than 24h: run `hallmark keyring refresh main` and verify again"
         ),
     );
+    let records = |f: &Fixture| -> Vec<serde_json::Value> {
+        f.run(&["keyring", "log", "--verify", "--keyring", &f.path("trust")])
+            .expect(0);
+        let log = f
+            .run(&["--json", "keyring", "log", "--keyring", &f.path("trust")])
+            .expect(0)
+            .json();
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["record"].clone())
+            .collect()
+    };
+    let before = records(&f).len();
     f.run(&["keyring", "refresh", "--keyring", &f.path("trust")])
         .expect(0);
     f.expect_verdict(
@@ -679,5 +694,53 @@ fn frozen_store_misses_a_compromise_rotation() {
             short(1),
             t(100)
         ),
+    );
+    // The audit log says why the verdict changed: the refresh extended P's log with the
+    // compromise rotation from the registry's newer checkpoint, then the verdict.
+    let note = std::fs::read(f.s.join(&f.path("registry/checkpoint"))).unwrap();
+    let checkpoint = hallmark_keyring::tlog::Checkpoint::parse_body(
+        hallmark_keyring::tlog::Note::parse(&note).unwrap().text(),
+    )
+    .unwrap();
+    let tree = checkpoint.tree;
+    let head = f.p.events.last().unwrap().payload_digest();
+    let now = records(&f).split_off(before);
+    assert_eq!(
+        now[..2],
+        [
+            serde_json::json!({
+                "kind": "kel-extended",
+                "identity": f.p.identity.to_string(),
+                "from": 1,
+                "to": 2,
+                "head": head.to_string(),
+                "via": "refresh",
+            }),
+            serde_json::json!({
+                "kind": "checkpoint",
+                "registry": "main",
+                "origin": checkpoint.origin,
+                "from": tree.size - 1,
+                "to": tree.size,
+                "root": hallmark_keyring::encoding::base64_encode(&tree.root),
+                "consistent": true,
+            }),
+        ]
+    );
+    assert_eq!(
+        (now.len(), &now[2]["kind"], &now[2]["verdict"]),
+        (3, &"verdict".into(), &"rejected: revoked".into())
+    );
+    let log = f
+        .run(&["keyring", "log", "--keyring", &f.path("trust")])
+        .expect(0)
+        .stdout;
+    assert!(
+        log.contains(&format!(
+            "key event log of {} extended from 1 to 2 events (head {}) by refresh\n",
+            f.p.identity,
+            head.short()
+        )),
+        "{log}"
     );
 }

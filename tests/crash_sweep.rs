@@ -22,11 +22,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
+use hallmark_keyring::encoding::base64_encode;
 use hallmark_keyring::hashlog::{self, LogEntry, LogLine};
 use hallmark_keyring::kel::Reason;
 use hallmark_keyring::kel::file::KelFile;
 use hallmark_keyring::registry::RegistryRecord;
 use hallmark_keyring::trust::AuditRecord;
+use hallmark_keyring::trust::registries::KnownCheckpoint;
 use hallmark_keyring::{Sha256Digest, Timestamp};
 use hallmark_tests::{Run, Scratch, TEST_WORK_FACTOR};
 
@@ -375,6 +377,33 @@ fn check_store(dir: &Path, locked_open: &[String]) -> Result<(), String> {
                 path.display()
             ));
         }
+    }
+    Ok(())
+}
+
+/// The checkpoint the store holds for registry `main` has exactly one `checkpoint` audit
+/// record, the last one.
+fn check_checkpoint(dir: &Path) -> Result<(), String> {
+    let store = dir.join("trust");
+    let known: KnownCheckpoint =
+        serde_json::from_slice(&std::fs::read(store.join("registries/main.json")).unwrap())
+            .map_err(|e| format!("registries/main.json does not parse: {e}"))?;
+    let (_, tree) = known.tree().unwrap();
+    let raw = hashlog::read(&store.join("audit.log")).unwrap();
+    let mut moves = Vec::new();
+    for line in &raw.lines {
+        let line = LogLine::from_json(line).unwrap();
+        let entry: LogEntry<AuditRecord> = LogEntry::from_envelope(&line.entry).unwrap();
+        if let AuditRecord::Checkpoint { to, root, .. } = entry.record {
+            moves.push((to, root));
+        }
+    }
+    let held = (tree.size, base64_encode(&tree.root));
+    if moves.last() != Some(&held) || moves.iter().filter(|m| **m == held).count() != 1 {
+        return Err(format!(
+            "the store holds a checkpoint of {} entries, the audit log's checkpoint records say {moves:?}",
+            tree.size
+        ));
     }
     Ok(())
 }
@@ -963,6 +992,61 @@ fn cases(root: &Path) -> (Vec<Case>, Vec<Scratch>) {
             ]);
             expect(run_in(d, &receipt), 0, "re-issuing a receipt")?;
             checkpoint_matches_tiles(d, true)
+        }),
+    });
+    // keyring refresh: a store that pinned the registry and refreshed, then the registry
+    // logged a rotation of the pinned publisher; the refresh extends its log and advances the
+    // held checkpoint, each with its audit record.
+    rp.write(&r.join("rp.kel"));
+    for command in [
+        args(&[
+            "keyring",
+            "pin-registry",
+            "main",
+            "--identity",
+            "reg/registry.kel",
+            "--keyring",
+            "trust",
+            "--location",
+            "reg",
+        ]),
+        args(&[
+            "keyring",
+            "pin",
+            "org.example",
+            "--identity",
+            "rp.kel",
+            "--keyring",
+            "trust",
+        ]),
+        args(&["keyring", "refresh", "main", "--keyring", "trust"]),
+    ] {
+        r.run(&command).expect(0);
+    }
+    let mut rotated = rp.clone();
+    rotated.rotate(3, Reason::Scheduled, past(60));
+    rotated.write(&r.join("rp2.kel"));
+    r.run(args(&[
+        "registry",
+        "accept",
+        "--registry",
+        "reg",
+        "--passphrase-file",
+        "pw",
+        "rp2.kel",
+    ]))
+    .expect(0);
+    let refresh_dir = root.join("template-refresh");
+    copy_dir(r.path(), &refresh_dir);
+    let refresh = args(&["keyring", "refresh", "main", "--keyring", "trust"]);
+    let again = refresh.clone();
+    cases.push(Case {
+        name: "keyring refresh",
+        template: refresh_dir,
+        args: refresh,
+        check: Box::new(move |d| {
+            check_store(d, &again)?;
+            check_checkpoint(d)
         }),
     });
     // The registry's configuration names its key by absolute path, in `r`: the scratch

@@ -143,6 +143,34 @@ impl Fx {
         self.run(&args)
     }
 
+    /// The trust store's audit records, oldest first, after checking the chain.
+    fn audit(&self) -> Vec<serde_json::Value> {
+        self.run(&["keyring", "log", "--verify", "--keyring", "trust"])
+            .expect(0);
+        let json = self
+            .run(&["keyring", "log", "--json", "--keyring", "trust"])
+            .expect(0)
+            .json();
+        json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["record"].clone())
+            .collect()
+    }
+
+    /// The audit log as `hallmark keyring log` prints it for people.
+    fn audit_text(&self) -> String {
+        self.run(&["keyring", "log", "--keyring", "trust"])
+            .expect(0)
+            .stdout
+    }
+
+    /// The audit records written since the log held `since` entries.
+    fn audit_since(&self, since: usize) -> Vec<serde_json::Value> {
+        self.audit().split_off(since)
+    }
+
     fn receipt(&self, file: &str) -> Receipt {
         let bundle =
             Bundle::from_json(self.s.read(&format!("{file}.hallmark.json")).as_bytes()).unwrap();
@@ -315,11 +343,26 @@ fn refresh_from_a_directory_extends_key_event_logs_and_records_the_checkpoint() 
     f.publish("a.tar", "1.0.0");
     f.accept(&["a.tar"]).expect(0);
     f.consumer("reg", &[]);
+    let before = f.audit().len();
     let run = f.refresh(&[]).expect(0);
     assert_eq!(
         run.stdout,
         "registry `main`: checkpoint of 3 entries verified (held: 0); 0 key event log(s) extended\n"
     );
+    // The first checkpoint held: one record, nothing to prove it against.
+    assert_eq!(
+        f.audit_since(before),
+        vec![serde_json::json!({
+            "kind": "checkpoint",
+            "registry": "main",
+            "origin": ORIGIN,
+            "from": 0,
+            "to": 3,
+            "root": base64_encode(&f.checkpoint("reg").tree.root),
+            "consistent": false,
+        })]
+    );
+    let before = f.audit().len();
     // P rotates; the registry logs it; the consumer learns it from the log alone.
     f.p.rotate(3, hallmark_keyring::kel::Reason::Scheduled, past(100));
     f.p.write(&f.s.join("p2.kel"));
@@ -332,14 +375,52 @@ fn refresh_from_a_directory_extends_key_event_logs_and_records_the_checkpoint() 
             f.p.identity
         )
     );
+    // The log extended from the registry's entries, then the checkpoint proved consistent.
+    let stored = hallmark_keyring::kel::KelFile::read_verified(&f.s.join(&format!(
+        "trust/kels/{}.kel",
+        f.p.identity.to_string().trim_start_matches("hid:")
+    )))
+    .unwrap();
+    assert_eq!(
+        f.audit_since(before),
+        vec![
+            serde_json::json!({
+                "kind": "kel-extended",
+                "identity": f.p.identity.to_string(),
+                "from": 1,
+                "to": 2,
+                "head": stored.head().digest.to_string(),
+                "via": "refresh",
+            }),
+            serde_json::json!({
+                "kind": "checkpoint",
+                "registry": "main",
+                "origin": ORIGIN,
+                "from": 3,
+                "to": 4,
+                "root": base64_encode(&f.checkpoint("reg").tree.root),
+                "consistent": true,
+            }),
+        ]
+    );
+    let log = f.audit_text();
+    assert!(
+        log.contains(&format!(
+            "checkpoint of registry `main` ({ORIGIN}) advanced from 3 to 4 entries (root {}), proved consistent\n",
+            base64_encode(&f.checkpoint("reg").tree.root)
+        )),
+        "{log}"
+    );
+    let before = f.audit().len();
     let held: serde_json::Value =
         serde_json::from_str(&f.s.read("trust/registries/main.json")).unwrap();
     assert_eq!(
         held["checkpoint"].as_str().unwrap(),
         f.s.read("reg/checkpoint")
     );
-    // Nothing new: the same checkpoint verifies again.
+    // Nothing new: the same checkpoint verifies again, and nothing is recorded.
     f.refresh(&[]).expect(0);
+    assert_eq!(f.audit_since(before), Vec::<serde_json::Value>::new());
     let run = f.run(&["keyring", "show", "--keyring", "trust"]).expect(0);
     assert!(
         run.stdout.contains(&format!(
@@ -453,6 +534,7 @@ fn a_registry_that_signs_two_histories_is_caught_with_evidence() {
     );
     f.consumer("reg", &[]);
     f.refresh(&[]).expect(0);
+    let before = f.audit().len();
     let run = f.refresh(&["--registry", "fork"]).expect(1);
     let evidence = f.s.join("trust/registries/main.equivocation");
     let (held, offered) = (f.checkpoint("reg").tree, f.checkpoint("fork").tree);
@@ -485,6 +567,28 @@ fn a_registry_that_signs_two_histories_is_caught_with_evidence() {
     assert_eq!(
         std::fs::read_to_string(evidence.join(format!("{pair}.offered"))).unwrap(),
         f.s.read("fork/checkpoint")
+    );
+    // Each refusal (the plain run, then the --json one) is recorded, naming the digests of
+    // the two files kept.
+    let digest = |file: &str| {
+        hallmark_keyring::Sha256Digest::of(&std::fs::read(evidence.join(file)).unwrap()).to_string()
+    };
+    let refused = serde_json::json!({
+        "kind": "checkpoint-refused",
+        "registry": "main",
+        "reason": "equivocation",
+        "detail": "a checkpoint of 4 entries not consistent with the one of 4 entries held: the same size with another root hash",
+        "evidence": [digest(&format!("{pair}.stored")), digest(&format!("{pair}.offered"))],
+    });
+    assert_eq!(f.audit_since(before), vec![refused.clone(), refused]);
+    let log = f.audit_text();
+    assert!(
+        log.contains(&format!(
+            "refused checkpoint of registry `main`: equivocation: a checkpoint of 4 entries not consistent with the one of 4 entries held: the same size with another root hash (evidence {}, {})\n",
+            hallmark_keyring::Sha256Digest::of(f.s.read("reg/checkpoint").as_bytes()).short(),
+            hallmark_keyring::Sha256Digest::of(f.s.read("fork/checkpoint").as_bytes()).short(),
+        )),
+        "{log}"
     );
     // The held checkpoint is unchanged.
     let held_file: serde_json::Value =

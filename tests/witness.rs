@@ -716,6 +716,12 @@ fn the_registry_publishes_checkpoints_with_the_cosignatures_of_the_witnesses_tha
 
 /// A trust store `store` pinning the registry (served from `reg/`) with a witness policy,
 /// and P with receipts required.
+/// The size of the tree a checkpoint file holds.
+fn checkpoint_size(s: &Scratch, file: &str) -> u64 {
+    let note = hallmark_keyring::tlog::Note::parse(&std::fs::read(s.join(file)).unwrap()).unwrap();
+    Checkpoint::parse_body(note.text()).unwrap().tree.size
+}
+
 fn consumer(s: &Scratch, store: &str, policy: &[&str]) -> hallmark_tests::Run {
     let mut args = vec![
         "keyring",
@@ -826,6 +832,28 @@ fn consumers_require_k_of_n_witness_cosignatures_and_name_the_policy_when_refusi
         (&refused["from"], &refused["to"]),
         (&serde_json::Value::Null, &serde_json::Value::Null)
     );
+    // Both refusals are in the store's audit log, which still verifies.
+    let size = checkpoint_size(&s, "reg/checkpoint");
+    let record = serde_json::json!({
+        "kind": "checkpoint-refused",
+        "registry": "main",
+        "reason": "unwitnessed",
+        "detail": format!("the checkpoint of {size} entries: the checkpoint is cosigned by 1 of the witnesses the policy names (witness.test/w1), and the witness policy 2 of [witness.test/w1, witness.test/w2] requires 2"),
+    });
+    s.run(["keyring", "log", "--verify", "--keyring", "two"])
+        .expect(0);
+    let log = s
+        .run(["--json", "keyring", "log", "--keyring", "two"])
+        .expect(0)
+        .json();
+    let records: Vec<&serde_json::Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["record"])
+        .collect();
+    assert_eq!(records[records.len() - 3]["kind"], "verdict");
+    assert_eq!(records[records.len() - 2..], [&record, &record]);
 
     // 1 of [w2] alone: no cosignature at all.
     consumer(&s, "other", &["--witness", &w2]).expect(0);

@@ -6,10 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use ed25519_dalek::SigningKey;
+use hallmark_keyring::canonical;
 use hallmark_keyring::encoding::hex_encode;
 use hallmark_keyring::envelope::signing_input;
 use hallmark_keyring::statement::SignerRef;
-use hallmark_keyring::{Bundle, ContentDigest, PayloadType, PublicKey, Statement, Timestamp};
+use hallmark_keyring::trust::AuditRecord;
+use hallmark_keyring::{
+    Bundle, ContentDigest, PayloadType, PublicKey, Sha256Digest, Statement, Timestamp,
+};
 use sha2::{Digest, Sha256};
 
 /// Extracts the block named `name` from the document.
@@ -63,7 +67,44 @@ fn vectors() -> Vec<(&'static str, String)> {
             hallmark_keyring::encoding::base64_encode(&envelope.signatures()[0].sig),
         ),
         ("example-bundle", bundle_json.trim_end().to_owned()),
+        (
+            "example-audit-checkpoint",
+            String::from_utf8(canonical::to_vec(&audit_checkpoint())).unwrap(),
+        ),
+        (
+            "example-audit-checkpoint-refused",
+            String::from_utf8(canonical::to_vec(&audit_checkpoint_refused())).unwrap(),
+        ),
     ]
+}
+
+/// The evidence files of the equivocation example (checkpoint bodies, their signature lines
+/// left out): the held one, then the offered one.
+const HELD_NOTE: &str = "registry.example/main\n4\nERERERERERERERERERERERERERERERERERERERERERE=\n";
+const OFFERED_NOTE: &str =
+    "registry.example/main\n4\nIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiI=\n";
+
+fn audit_checkpoint() -> AuditRecord {
+    AuditRecord::Checkpoint {
+        registry: "main".to_owned(),
+        origin: "registry.example/main".to_owned(),
+        from: 3,
+        to: 4,
+        root: hallmark_keyring::encoding::base64_encode(&[0x11; 32]),
+        consistent: true,
+    }
+}
+
+fn audit_checkpoint_refused() -> AuditRecord {
+    AuditRecord::CheckpointRefused {
+        registry: "main".to_owned(),
+        reason: "equivocation".to_owned(),
+        detail: "a checkpoint of 4 entries not consistent with the one of 4 entries held: the same size with another root hash".to_owned(),
+        evidence: vec![
+            Sha256Digest::of(HELD_NOTE.as_bytes()),
+            Sha256Digest::of(OFFERED_NOTE.as_bytes()),
+        ],
+    }
 }
 
 fn hex<const N: usize>(text: &str) -> [u8; N] {
@@ -85,6 +126,24 @@ fn worked_examples_match_the_document() {
         "docs/formats.md differs from the code; expected blocks:\n\n{}",
         wrong.join("\n\n")
     );
+}
+
+#[test]
+fn the_documented_audit_records_read_back() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/formats.md"))
+        .unwrap();
+    for (name, record) in [
+        ("example-audit-checkpoint", audit_checkpoint()),
+        (
+            "example-audit-checkpoint-refused",
+            audit_checkpoint_refused(),
+        ),
+    ] {
+        let text = doc_vector(&doc, name).unwrap();
+        let read: AuditRecord = canonical::from_slice("audit record", text.as_bytes(), 4096)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(read, record, "{name}");
+    }
 }
 
 #[test]

@@ -18,6 +18,17 @@
 //! | `kel-recovered` | `identity`, `at`, `rotation`, `head`, `via`, `superseded` | the superseded events |
 //! | `kel-refused` | `identity`, `reason`, `detail`, \[`evidence`\] | the two events of a fork |
 //! | `verdict` | `release`, `statement`, `content`, \[`identity`\], `verdict`, `message`, \[`evidence`\], \[`recorded`\] | the two events of a fork |
+//! | `checkpoint` | `registry`, `origin`, `from`, `to`, `root`, `consistent` | |
+//! | `checkpoint-refused` | `registry`, `reason`, `detail`, \[`evidence`\] | |
+//!
+//! `hallmark keyring refresh` writes a `checkpoint` record when the checkpoint the store holds
+//! for a registry changes (`consistent: true`: proved consistent with the one held before;
+//! `false`: the store held none), `kel-extended` / `kel-recovered` records with `via: refresh`
+//! for the key event logs the registry's new entries extend, and a `checkpoint-refused` record
+//! when it refuses a checkpoint (`equivocation`, `unwitnessed`, `rollback` for an older tree,
+//! `other-log` for another origin). Its `evidence` holds the digests of the signed checkpoints
+//! kept in `registries/<name>.equivocation/` (the held one, then the offered one), which are
+//! files beside the log rather than attachments.
 //!
 //! `recorded: true` marks the first trusted verdict for a `name@version`: the one that put its
 //! content digest into the release index (`releases/<name>.json`, see [`super::releases`]).
@@ -73,7 +84,7 @@ pub enum AuditRecord {
         to: u64,
         /// Digest of the newest event.
         head: Sha256Digest,
-        /// `import`, `pin` or `verify`.
+        /// `import`, `pin`, `pin-registry`, `verify` or `refresh`.
         via: String,
     },
     /// A stored key event log was replaced by one that recovers it: from position `at`, the
@@ -88,7 +99,7 @@ pub enum AuditRecord {
         rotation: u64,
         /// Digest of the newest event of the log now stored.
         head: Sha256Digest,
-        /// `import`, `pin` or `verify`.
+        /// `import`, `pin`, `pin-registry`, `verify` or `refresh`.
         via: String,
         /// Digests of the superseded events (attached: the evidence).
         superseded: Vec<Sha256Digest>,
@@ -126,6 +137,35 @@ pub enum AuditRecord {
         /// Whether this verdict recorded the release's content in the release index.
         #[serde(default, skip_serializing_if = "is_false")]
         recorded: bool,
+    },
+    /// The checkpoint a store holds for a pinned registry changed: a refresh verified a newer
+    /// one.
+    Checkpoint {
+        /// The registry's name.
+        registry: String,
+        /// The log's origin (the checkpoint's first line).
+        origin: String,
+        /// Entries in the tree held before (0 if none was held).
+        from: u64,
+        /// Entries in the tree now held.
+        to: u64,
+        /// Its root hash, base64 as in the checkpoint.
+        root: String,
+        /// Whether it was proved consistent with the one held before (`false`: none was held).
+        consistent: bool,
+    },
+    /// A checkpoint a registry served was refused; the held one was kept.
+    CheckpointRefused {
+        /// The registry's name.
+        registry: String,
+        /// `equivocation`, `unwitnessed`, `rollback` or `other-log`.
+        reason: String,
+        /// What exactly.
+        detail: String,
+        /// Digests of the evidence files kept beside the store's checkpoint (the held
+        /// checkpoint, then the offered one).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evidence: Vec<Sha256Digest>,
     },
 }
 
@@ -197,6 +237,44 @@ impl AuditRecord {
             AuditRecord::Verdict {
                 verdict, message, ..
             } => format!("{verdict}: {message}"),
+            AuditRecord::Checkpoint {
+                registry,
+                origin,
+                from,
+                to,
+                root,
+                consistent,
+            } => {
+                if *consistent {
+                    format!(
+                        "checkpoint of registry `{registry}` ({origin}) advanced from {from} to {to} entries (root {root}), proved consistent"
+                    )
+                } else {
+                    format!(
+                        "first checkpoint of registry `{registry}` ({origin}): {to} entries (root {root})"
+                    )
+                }
+            }
+            AuditRecord::CheckpointRefused {
+                registry,
+                reason,
+                detail,
+                evidence,
+            } => {
+                let kept = if evidence.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (evidence {})",
+                        evidence
+                            .iter()
+                            .map(Sha256Digest::short)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                format!("refused checkpoint of registry `{registry}`: {reason}: {detail}{kept}")
+            }
         }
     }
 }

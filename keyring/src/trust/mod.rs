@@ -9,7 +9,8 @@
 //!   releases/<name>.json  what each name@version was when first trusted; see [`releases`]
 //!   registries/<name>.json  the latest checkpoint verified of each pinned registry, and
 //!                      equivocation evidence beside it; see [`registries`]
-//!   audit.log          every pin, import, refusal and verdict, hash-chained; see [`audit`]
+//!   audit.log          every pin, import, refresh, refusal and verdict, hash-chained; see
+//!                      [`audit`]
 //!   audit.pending      while a change is written: the audit records that describe it
 //!   .gitignore         ignores the lock file
 //!   .lock              taken while writing, so two processes never interleave writes
@@ -18,9 +19,9 @@
 //! Every file is replaced atomically ([`crate::fsutil::write_replace`]: temporary file, fsync,
 //! rename, fsync of the directory) and the audit log is appended durably
 //! ([`crate::hashlog::append`]), so a process killed at any point leaves each file either as it
-//! was or as it was meant to be. A change is written logs first, then pins, then the audit
-//! entry, so an interrupted change can leave a longer stored log (which is always safe) but
-//! never a pin without its log. Before those writes, the audit records that describe the
+//! was or as it was meant to be. A change is written logs first, then a registry's checkpoint,
+//! then pins, then the audit entry, so an interrupted change can leave a longer stored log
+//! (which is always safe) but never a pin without its log. Before those writes, the audit records that describe the
 //! change go to a journal, `audit.pending`, removed once they are appended: the next process
 //! that opens the store for writing finds a journal left by a killed one and appends the
 //! records of the changes that reached the files, so the audit log records every change.
@@ -508,6 +509,16 @@ impl TrustStore {
             AuditRecord::PinRegistry { name, identity } => {
                 pins.registry(name).is_some_and(|r| &r.identity == identity)
             }
+            AuditRecord::Checkpoint {
+                registry, to, root, ..
+            } => self
+                .view
+                .checkpoints
+                .get(registry)
+                .and_then(|k| k.tree().ok())
+                .is_some_and(|(_, tree)| {
+                    tree.size == *to && crate::encoding::base64_encode(&tree.root) == *root
+                }),
             _ => false,
         }
     }
@@ -515,11 +526,25 @@ impl TrustStore {
     /// Writes a change and its audit records so that a kill at any point leaves the records
     /// and the files in agreement, or a journal from which the next locked open makes them
     /// agree: the journal of the records that describe changes first, then the stored logs
-    /// `kels`, then the pins (with `pins`), then the audit entries; the journal is removed last.
+    /// `kels`, then a registry's checkpoint, then the pins (with `pins`), then the audit
+    /// entries; the journal is removed last.
     fn commit_change(
         &mut self,
         records: Vec<(AuditRecord, Vec<Envelope>)>,
         kels: Vec<Arc<Kel>>,
+        pins: bool,
+        now: Timestamp,
+    ) -> Result<(), TrustError> {
+        self.commit(records, kels, None, pins, now)
+    }
+
+    /// [`Self::commit_change`], also writing a registry's checkpoint file (after the stored
+    /// logs, before the pins).
+    fn commit(
+        &mut self,
+        records: Vec<(AuditRecord, Vec<Envelope>)>,
+        kels: Vec<Arc<Kel>>,
+        checkpoint: Option<(&str, registries::KnownCheckpoint)>,
         pins: bool,
         now: Timestamp,
     ) -> Result<(), TrustError> {
@@ -529,12 +554,14 @@ impl TrustStore {
             .filter(|r| {
                 !matches!(
                     r,
-                    AuditRecord::Verdict { .. } | AuditRecord::KelRefused { .. }
+                    AuditRecord::Verdict { .. }
+                        | AuditRecord::KelRefused { .. }
+                        | AuditRecord::CheckpointRefused { .. }
                 )
             })
             .cloned()
             .collect();
-        let journalled = !changes.is_empty() && (!kels.is_empty() || pins);
+        let journalled = !changes.is_empty() && (!kels.is_empty() || checkpoint.is_some() || pins);
         if journalled {
             let journal = Journal {
                 base: self.head.len,
@@ -549,6 +576,9 @@ impl TrustStore {
         }
         for kel in kels {
             self.write_kel(kel)?;
+        }
+        if let Some((name, known)) = checkpoint {
+            self.write_known(name, known)?;
         }
         if pins {
             self.write_pins()?;

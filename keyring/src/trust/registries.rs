@@ -28,11 +28,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{TrustError, TrustStore};
+use super::{AuditRecord, TrustError, TrustStore};
 use crate::encoding::base64_encode;
 use crate::fsutil::{self, ReadError};
 use crate::hashlog::{LogEntry, LogLine};
-use crate::ids::IdentityId;
+use crate::ids::{IdentityId, Sha256Digest};
 use crate::kel::Kel;
 use crate::kel::file::KelFile;
 use crate::registry::RegistryRecord;
@@ -313,7 +313,11 @@ impl TrustStore {
         self.view.checkpoints.get(name)
     }
 
-    fn write_known(&mut self, name: &str, known: KnownCheckpoint) -> Result<(), TrustError> {
+    pub(super) fn write_known(
+        &mut self,
+        name: &str,
+        known: KnownCheckpoint,
+    ) -> Result<(), TrustError> {
         let dir = self.dir.join(REGISTRIES_DIR);
         fsutil::create_dir_all(&dir, fsutil::DIR_MODE).map_err(|source| TrustError::Dir {
             path: dir.clone(),
@@ -334,6 +338,17 @@ impl TrustStore {
         held: &str,
         offered: &str,
     ) -> Result<PathBuf, TrustError> {
+        self.keep_evidence(name, held, offered).map(|(dir, _)| dir)
+    }
+
+    /// [`Self::keep_checkpoint_evidence`], also returning the digests of the two files (the
+    /// held checkpoint, then the offered one).
+    fn keep_evidence(
+        &self,
+        name: &str,
+        held: &str,
+        offered: &str,
+    ) -> Result<(PathBuf, Vec<Sha256Digest>), TrustError> {
         let dir = self
             .dir
             .join(REGISTRIES_DIR)
@@ -361,7 +376,33 @@ impl TrustStore {
             offered.as_bytes(),
             0o644,
         )?;
-        Ok(dir)
+        let digests = vec![
+            Sha256Digest::of(held.as_bytes()),
+            Sha256Digest::of(offered.as_bytes()),
+        ];
+        Ok((dir, digests))
+    }
+
+    /// Records that a checkpoint registry `name` served was refused, and returns `error`.
+    fn refuse_checkpoint(
+        &mut self,
+        name: &str,
+        reason: &str,
+        detail: String,
+        evidence: Vec<Sha256Digest>,
+        error: RefreshError,
+        now: Timestamp,
+    ) -> RefreshError {
+        let record = AuditRecord::CheckpointRefused {
+            registry: name.to_owned(),
+            reason: reason.to_owned(),
+            detail,
+            evidence,
+        };
+        match self.append(vec![(record, Vec::new())], now) {
+            Ok(()) => error,
+            Err(e) => e.into(),
+        }
     }
 
     /// Records checkpoints met in verified receipts: the first becomes the held one (not yet
@@ -456,21 +497,41 @@ impl TrustStore {
         let checkpoint = Checkpoint::parse_body(note.text()).map_err(|e| bad(e.to_string()))?;
         let keys = checkpoint_keys(&checkpoint.origin, registry.current());
         note.verify(&keys).map_err(|e| bad(e.to_string()))?;
-        if let Some(policy) = pin.witness_policy().map_err(|e| bad(e.to_string()))? {
-            policy.check(&note).map_err(|e| RefreshError::Unwitnessed {
+        if let Some(policy) = pin.witness_policy().map_err(|e| bad(e.to_string()))?
+            && let Err(e) = policy.check(&note)
+        {
+            let error = RefreshError::Unwitnessed {
                 name: name.to_owned(),
                 detail: e.to_string(),
-            })?;
+            };
+            let detail = format!("the checkpoint of {} entries: {e}", checkpoint.tree.size);
+            return Err(self.refuse_checkpoint(
+                name,
+                Rejection::Unwitnessed.as_str(),
+                detail,
+                Vec::new(),
+                error,
+                now,
+            ));
         }
         let known = self.view.checkpoints.get(name).cloned();
         let held = match &known {
             Some(k) => {
                 let (origin, tree) = k.tree().map_err(|e| bad(format!("the held one: {e}")))?;
                 if origin != checkpoint.origin {
-                    return Err(bad(format!(
+                    let detail = format!(
                         "it is for log {:?}, but this store follows log {origin:?} of the registry",
                         checkpoint.origin
-                    )));
+                    );
+                    let error = bad(detail.clone());
+                    return Err(self.refuse_checkpoint(
+                        name,
+                        "other-log",
+                        detail,
+                        Vec::new(),
+                        error,
+                        now,
+                    ));
                 }
                 Some((tree, k.checkpoint.clone()))
             }
@@ -483,15 +544,27 @@ impl TrustStore {
             source,
         };
         let mut tiles = TileHashes::new(reader, new);
-        let equivocation = |store: &TrustStore, held: &str, held_size: u64, detail: String| {
-            let evidence = store.keep_checkpoint_evidence(name, held, &note_text)?;
-            Ok::<_, RefreshError>(RefreshError::Equivocation {
+        let equivocation = |store: &mut TrustStore, held: &str, held_size: u64, detail: String| {
+            let (evidence, digests) = store.keep_evidence(name, held, &note_text)?;
+            let record = format!(
+                "a checkpoint of {} entries not consistent with the one of {held_size} entries held: {detail}",
+                new.size
+            );
+            let error = RefreshError::Equivocation {
                 name: name.to_owned(),
                 held_size,
                 new_size: new.size,
                 detail,
                 evidence,
-            })
+            };
+            Ok::<_, RefreshError>(store.refuse_checkpoint(
+                name,
+                Rejection::Equivocation.as_str(),
+                record,
+                digests,
+                error,
+                now,
+            ))
         };
         let from = match &held {
             None => 0,
@@ -499,11 +572,23 @@ impl TrustStore {
                 if new.size < tree.size {
                     // An older tree must still be a prefix of the held one; it is refused either
                     // way, and kept as evidence if it is not.
-                    return Err(RefreshError::Older {
+                    let error = RefreshError::Older {
                         name: name.to_owned(),
                         served: new.size,
                         held: tree.size,
-                    });
+                    };
+                    let detail = format!(
+                        "a checkpoint of {} entries, older than the {} entries held",
+                        new.size, tree.size
+                    );
+                    return Err(self.refuse_checkpoint(
+                        name,
+                        Rejection::Rollback.as_str(),
+                        detail,
+                        Vec::new(),
+                        error,
+                        now,
+                    ));
                 }
                 if new.size == tree.size && new.root != tree.root {
                     return Err(equivocation(
@@ -617,15 +702,34 @@ impl TrustStore {
             self.import(kel, "refresh", now)?;
             extended.push((id, len));
         }
-        self.write_known(
-            name,
-            KnownCheckpoint {
-                media_type: KNOWN_CHECKPOINT_MEDIA_TYPE.to_owned(),
-                checkpoint: note_text,
-                verified: Some(now),
-                pending: still,
-            },
-        )?;
+        let known = KnownCheckpoint {
+            media_type: KNOWN_CHECKPOINT_MEDIA_TYPE.to_owned(),
+            checkpoint: note_text,
+            verified: Some(now),
+            pending: still,
+        };
+        // The held tree changes (a first checkpoint, or a larger one proved consistent): one
+        // record, journalled with the checkpoint file. Otherwise only the time of verification
+        // and the pending list change, which the audit log does not record.
+        if held.as_ref().is_none_or(|(tree, _)| tree.size != new.size) {
+            let record = AuditRecord::Checkpoint {
+                registry: name.to_owned(),
+                origin: checkpoint.origin.clone(),
+                from,
+                to: new.size,
+                root: base64_encode(&new.root),
+                consistent: held.is_some(),
+            };
+            self.commit(
+                vec![(record, Vec::new())],
+                Vec::new(),
+                Some((name, known)),
+                false,
+                now,
+            )?;
+        } else {
+            self.write_known(name, known)?;
+        }
         Ok(Refreshed {
             name: name.to_owned(),
             from,
