@@ -709,8 +709,11 @@ fn verify(mut args: RegistryVerifyLogArgs, out: &Output) -> CmdResult {
                 log_document(value, Some(&report), published.as_ref(), out);
             } else {
                 outln!(
-                    "registry log verified: {} entries ({publishes} publishes, {events} key events, {yanks} yanks), registry {}, head {}",
-                    report.entries,
+                    "registry log verified: {} ({}, {}, {}), registry {}, head {}",
+                    counted(report.entries, "entry", "entries"),
+                    counted(publishes, "publish", "publishes"),
+                    counted(events, "key event", "key events"),
+                    counted(yanks, "yank", "yanks"),
                     report.identity,
                     report.head.map_or("(empty)".to_owned(), |d| d.to_string())
                 );
@@ -817,4 +820,9 @@ fn yank(args: RegistryYankArgs, out: &Output) -> CmdResult {
             refusal.advice.as_ref()
         )))),
     }
+}
+
+/// `n` and the noun, singular for one: `1 entry`, `2 entries`.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
