@@ -80,9 +80,31 @@ pub fn shown_as(expected: &str, actual: &str) -> bool {
     actual.len() == at
 }
 
+/// Lines that show a refusal by a check rather than an unreadable input: a command that prints
+/// one exits 1. A verifier's verdict (`: rejected: `), a registry's refusal of a submission
+/// (`: refused (CHECK): `), and `registry verify-log`'s findings.
+const REFUSALS: &[&str] = &[
+    ": rejected: ",
+    ": refused (",
+    "registry log broken at ",
+    "registry log does not end at ",
+    "registry checkpoint refused: ",
+];
+
 /// Runs `script` with `bash` and `flags` in `dir`, with the directory of `hallmark` (the built
 /// binary) first on PATH and no terminal.
 pub fn run_shell(script: &str, flags: &[&str], dir: &Path, hallmark: &Path) -> Run {
+    run_shell_with(script, flags, dir, hallmark, &[])
+}
+
+/// [`run_shell`] with the variables `env` set for the script.
+fn run_shell_with(
+    script: &str,
+    flags: &[&str],
+    dir: &Path,
+    hallmark: &Path,
+    env: &[(&str, &str)],
+) -> Run {
     let bin = hallmark.parent().unwrap();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let out = Command::new("bash")
@@ -90,6 +112,7 @@ pub fn run_shell(script: &str, flags: &[&str], dir: &Path, hallmark: &Path) -> R
         .args(["-c", script])
         .current_dir(dir)
         .env("PATH", path)
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
@@ -103,7 +126,13 @@ pub fn run_shell(script: &str, flags: &[&str], dir: &Path, hallmark: &Path) -> R
 /// Runs a documented script with `bash -euo pipefail` in `dir`; it must succeed.
 #[track_caller]
 pub fn run_documented_in(script: &str, dir: &Path, hallmark: &Path) -> Run {
-    let run = run_shell(script, &["-euo", "pipefail"], dir, hallmark);
+    run_documented_with(script, dir, hallmark, &[])
+}
+
+/// [`run_documented_in`] with the variables `env` set for the script.
+#[track_caller]
+fn run_documented_with(script: &str, dir: &Path, hallmark: &Path, env: &[(&str, &str)]) -> Run {
+    let run = run_shell_with(script, &["-euo", "pipefail"], dir, hallmark, env);
     assert_eq!(
         run.code, 0,
         "this documented script failed:\n{script}\n--- stdout\n{}\n--- stderr\n{}",
@@ -115,10 +144,23 @@ pub fn run_documented_in(script: &str, dir: &Path, hallmark: &Path) -> Run {
 /// Runs the examples of the document `doc` (its path) chosen by `which`, in order, in `dir`
 /// (prepared by the caller): `sh` blocks and the `run:` lines of `yaml` blocks must succeed as
 /// written; each `$ ` command of a `console` block must print the lines shown under it (with
-/// `…` as in [`shown_as`]) and succeed — or exit 1 when what it shows is a verdict that refuses
-/// (`: rejected: `), or 2 when it shows an `error: ` line, which it must print on standard
-/// error. Returns the output of the `sh` blocks.
+/// `…` as in [`shown_as`]) and succeed — or exit 1 when what it shows is a refusal by a check
+/// (a verdict `: rejected: `, a registry's `: refused (CHECK): `, a fault `registry verify-log`
+/// finds), or 2 when it shows an `error: ` line, which it must print on standard error. Returns
+/// the output of the `sh` blocks.
 pub fn run_doc_examples(doc: &Path, dir: &Path, hallmark: &Path, which: Blocks<'_>) -> String {
+    run_doc_examples_with(doc, dir, hallmark, which, &[])
+}
+
+/// [`run_doc_examples`] with the variables `env` set for every command, for what a document
+/// lets its reader choose (`${PORT:-8080}`) and a test must choose otherwise.
+pub fn run_doc_examples_with(
+    doc: &Path,
+    dir: &Path,
+    hallmark: &Path,
+    which: Blocks<'_>,
+    env: &[(&str, &str)],
+) -> String {
     let text = std::fs::read_to_string(doc)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", doc.display()));
     let mut shell_output = String::new();
@@ -128,19 +170,19 @@ pub fn run_doc_examples(doc: &Path, dir: &Path, hallmark: &Path, which: Blocks<'
         let variant = words.next();
         match (which, lang, variant) {
             (Blocks::Plain, "sh", None) => {
-                shell_output.push_str(&run_documented_in(&body, dir, hallmark).stdout);
+                shell_output.push_str(&run_documented_with(&body, dir, hallmark, env).stdout);
             }
             (Blocks::Variant(kind), "sh", Some(variant)) if variant == kind => {
-                shell_output.push_str(&run_documented_in(&body, dir, hallmark).stdout);
+                shell_output.push_str(&run_documented_with(&body, dir, hallmark, env).stdout);
             }
             (Blocks::Plain, "yaml", None) => {
                 for line in body.lines() {
                     if let Some(command) = line.trim_start().strip_prefix("run: ") {
-                        run_documented_in(command, dir, hallmark);
+                        run_documented_with(command, dir, hallmark, env);
                     }
                 }
             }
-            (Blocks::Plain, "console", None) => run_console(&body, doc, dir, hallmark),
+            (Blocks::Plain, "console", None) => run_console(&body, doc, dir, hallmark, env),
             _ => {}
         }
     }
@@ -148,7 +190,7 @@ pub fn run_doc_examples(doc: &Path, dir: &Path, hallmark: &Path, which: Blocks<'
 }
 
 /// Runs the `$ ` commands of a `console` block, checking what each prints.
-fn run_console(body: &str, doc: &Path, dir: &Path, hallmark: &Path) {
+fn run_console(body: &str, doc: &Path, dir: &Path, hallmark: &Path, env: &[(&str, &str)]) {
     let mut commands: Vec<(String, Vec<String>)> = Vec::new();
     let mut continued = false;
     for line in body.lines() {
@@ -169,12 +211,15 @@ fn run_console(body: &str, doc: &Path, dir: &Path, hallmark: &Path) {
             shown.iter().partition(|l| l.starts_with("error: "));
         let code = if !errors.is_empty() {
             2
-        } else if output.iter().any(|l| l.contains(": rejected: ")) {
+        } else if output
+            .iter()
+            .any(|l| REFUSALS.iter().any(|refusal| l.contains(refusal)))
+        {
             1
         } else {
             0
         };
-        let run = run_shell(&command, &[], dir, hallmark).expect(code);
+        let run = run_shell_with(&command, &[], dir, hallmark, env).expect(code);
         for (expected, printed) in [(output, &run.stdout), (errors, &run.stderr)] {
             let printed: Vec<&str> = printed.lines().collect();
             let mut rest = printed.as_slice();
