@@ -463,3 +463,61 @@ fn ceremony_runbook_runs_as_written() {
         "the refused rotation wrote nothing"
     );
 }
+
+/// Stops the HTTP server a document started in the background (its pid in `http.pid`), also
+/// when the test fails before the document stops it.
+struct BackgroundServer<'a>(&'a Path);
+
+impl Drop for BackgroundServer<'_> {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.0.join("http.pid")) {
+            // Harmless when the document stopped it already.
+            let _ = std::process::Command::new("kill")
+                .arg(pid.trim())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn registry_guide_runs_as_written() {
+    let doc = "docs/registry.md";
+    require_tools(doc, &[("jq", "jq"), ("python3", "python3")]);
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+    for (info, body) in docs::fenced_blocks(&text) {
+        assert!(
+            ["sh", "console", "text"].contains(&info.as_str()),
+            "{doc}: a ```{info} block, which nothing runs:\n{body}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let _server = BackgroundServer(dir.path());
+    // A port nobody listens on, for the document's `${PORT:-8080}`.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    docs::run_doc_examples_with(
+        &repo().join(doc),
+        dir.path(),
+        Path::new(env!("CARGO_BIN_EXE_hallmark")),
+        Blocks::Plain,
+        &[("PORT", &port)],
+    );
+    // What the example says it leaves: a registry whose log holds its inception, the
+    // publisher's key event log, the release and its yank; the release's receipt in its bundle;
+    // and a consumer's store that verified the served checkpoint.
+    let log = std::fs::read_to_string(dir.path().join("registry/log.jsonl")).unwrap();
+    assert_eq!(log.lines().count(), 4, "{log}");
+    let bundle =
+        std::fs::read_to_string(dir.path().join("uploads/tool-1.2.0.tar.hallmark.json")).unwrap();
+    assert!(bundle.contains("\"receipts\""), "{bundle}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("swapped/tool-1.2.0.tar.hallmark.json")).unwrap(),
+        bundle,
+        "the refused submission's bundle is the copy, untouched"
+    );
+}
