@@ -423,18 +423,24 @@ fn require_tools(doc: &str, tools: &[(&str, &str)]) {
     }
 }
 
+/// Fails when `doc` has a fenced block whose info string is none of `known`: a block that
+/// nothing would run.
+fn require_known_blocks(doc: &str, known: &[&str]) {
+    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
+    for (info, body) in docs::fenced_blocks(&text) {
+        assert!(
+            known.contains(&info.as_str()),
+            "{doc}: a ```{info} block, which nothing runs:\n{body}"
+        );
+    }
+}
+
 #[test]
 fn ceremony_runbook_runs_as_written() {
     let doc = "docs/ceremony.md";
     require_tools(doc, &[("age-keygen", "age"), ("softhsm2-util", "softhsm2")]);
     // Every block is one the runner knows: run here, run against a YubiKey, or only shown.
-    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
-    for (info, body) in docs::fenced_blocks(&text) {
-        assert!(
-            ["sh", "sh yubikey", "console", "text"].contains(&info.as_str()),
-            "{doc}: a ```{info} block, which nothing runs:\n{body}"
-        );
-    }
+    require_known_blocks(doc, &["sh", "sh yubikey", "console", "text"]);
     let dir = tempfile::tempdir().unwrap();
     let printed = run_doc_examples(doc, dir.path());
     // The steps the runbook promises happened, and left what it says they leave.
@@ -484,13 +490,7 @@ impl Drop for BackgroundServer<'_> {
 fn registry_guide_runs_as_written() {
     let doc = "docs/registry.md";
     require_tools(doc, &[("jq", "jq"), ("python3", "python3")]);
-    let text = std::fs::read_to_string(repo().join(doc)).unwrap();
-    for (info, body) in docs::fenced_blocks(&text) {
-        assert!(
-            ["sh", "console", "text"].contains(&info.as_str()),
-            "{doc}: a ```{info} block, which nothing runs:\n{body}"
-        );
-    }
+    require_known_blocks(doc, &["sh", "console", "text"]);
     let dir = tempfile::tempdir().unwrap();
     let _server = BackgroundServer(dir.path());
     // A port nobody listens on, for the document's `${PORT:-8080}`.
