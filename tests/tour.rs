@@ -512,6 +512,20 @@ fn registry_guide_runs_as_written() {
     // and a consumer's store that verified the served checkpoint.
     let log = std::fs::read_to_string(dir.path().join("registry/log.jsonl")).unwrap();
     assert_eq!(log.lines().count(), 4, "{log}");
+    // The root verify-log reports (elided in the guide) is the one the checkpoint signs.
+    let checkpoint = std::fs::read_to_string(dir.path().join("registry/checkpoint")).unwrap();
+    let root = checkpoint.lines().nth(2).unwrap();
+    let verified = run_documented_in(
+        "hallmark registry verify-log --registry registry",
+        dir.path(),
+    );
+    assert!(
+        verified.stdout.contains(&format!(
+            "\ncheckpoint verified: 4 entries, root {root}, signed by key "
+        )),
+        "{}",
+        verified.stdout
+    );
     let bundle =
         std::fs::read_to_string(dir.path().join("uploads/tool-1.2.0.tar.hallmark.json")).unwrap();
     assert!(bundle.contains("\"receipts\""), "{bundle}");
@@ -520,4 +534,9 @@ fn registry_guide_runs_as_written() {
         bundle,
         "the refused submission's bundle is the copy, untouched"
     );
+    let held: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("trust/registries/main.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(held["checkpoint"].as_str(), Some(checkpoint.as_str()));
 }
