@@ -11,8 +11,10 @@ say() { printf '\n==> %s\n' "$*"; }
 # --- system packages ---------------------------------------------------------------------------
 # golang-go and golang-golang-x-mod-dev: the transparency log is checked by Go's sumdb/note and
 # sumdb/tlog (tests/tlog-go), built offline from the Debian sources. age: the ceremony runbook's
-# custodians make their identities with age-keygen (tests/tour.rs runs it).
-packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd softhsm2 opensc minisign age openssh-client binutils strace golang-go golang-golang-x-mod-dev)
+# custodians make their identities with age-keygen (tests/tour.rs runs it). jq and python3: the
+# verifying and registry guides read --json output with jq, and the registry guide serves its
+# log with python3 -m http.server.
+packages=(pkg-config libpcsclite-dev pcscd vsmartcard-vpcd softhsm2 opensc minisign age openssh-client binutils strace golang-go golang-golang-x-mod-dev jq python3)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
