@@ -331,7 +331,8 @@ fn parse_sealed_text(text: &str) -> Option<(&str, Option<[u8; 8]>)> {
     Some((pem, Some(id)))
 }
 
-/// A minisign key id as minisign prints it: 16 upper-case hex digits.
+/// A minisign key id as Hallmark writes it: 16 upper-case hex digits (minisign's own comments
+/// drop leading zeros; the key file keeps them).
 fn parse_minisign_id(text: &str) -> Option<[u8; 8]> {
     (text.len() == 16
         && text

@@ -507,7 +507,12 @@ impl MinisignPublicKey {
     /// its own) and minisign's comment.
     pub fn with_key_id(key: &PublicKey, key_id: [u8; 8]) -> Self {
         MinisignPublicKey {
-            untrusted_comment: Some(format!("minisign public key {}", display_key_id(&key_id))),
+            // minisign writes the id with `%" PRIX64 "`: no leading zeros, so that an id whose
+            // first digit is 0 has 15 digits or fewer in its comment.
+            untrusted_comment: Some(format!(
+                "minisign public key {:X}",
+                u64::from_le_bytes(key_id)
+            )),
             key_id,
             key: *key,
         }
@@ -618,6 +623,27 @@ mod tests {
         };
         let sig = sign(&key, &job, "signature from hallmark").unwrap();
         (key, sig)
+    }
+
+    /// minisign prints a key id without leading zeros in a public key's comment (one id in
+    /// sixteen starts with a 0 digit); Hallmark's comment must be the same, byte for byte.
+    #[test]
+    fn a_public_key_comment_prints_the_id_as_minisign_does() {
+        let key = PublicKey::new(SigningKey::from_bytes(&SEED).verifying_key());
+        let id = [0xDA, 0x0E, 0x04, 0x6E, 0x71, 0x9F, 0x69, 0x05];
+        let public = MinisignPublicKey::with_key_id(&key, id);
+        assert_eq!(
+            public.untrusted_comment.as_deref(),
+            Some("minisign public key 5699F716E040EDA")
+        );
+        assert_eq!(display_key_id(&id), "05699F716E040EDA");
+        let id = [0xD9, 0x94, 0x4E, 0x82, 0x37, 0xAD, 0xDF, 0x43];
+        assert_eq!(
+            MinisignPublicKey::with_key_id(&key, id)
+                .untrusted_comment
+                .as_deref(),
+            Some("minisign public key 43DFAD37824E94D9")
+        );
     }
 
     #[test]
