@@ -21,23 +21,7 @@ const REG: u8 = 70;
 /// published.
 fn setup() -> (Scratch, Id) {
     let s = Scratch::new(env!("CARGO_BIN_EXE_hallmark"));
-    write_file_key(&s.join("reg.key"), REG);
-    s.file_key("reg-next.key");
-    s.run([
-        "registry",
-        "init",
-        "--registry",
-        "reg",
-        "--key",
-        "file:reg.key",
-        "--next-key",
-        "file:reg-next.key",
-        "--origin",
-        "registry.test/log",
-        "--passphrase-file",
-        "pw",
-    ])
-    .expect(0);
+    init_registry(&s, Some(REG), Some("registry.test/log")).expect(0);
     let p = Id::incept(1, 2, &["org.example"], t(0));
     p.write(&s.join("p.kel"));
     publish(&s, &p, "reg", "tool-1.0.tar", "1.0.0");

@@ -24,21 +24,7 @@ fn scratch() -> Scratch {
 /// A scratch dir with a registry in `reg/`.
 fn with_registry() -> Scratch {
     let s = scratch();
-    s.file_key("reg.key");
-    s.file_key("reg-next.key");
-    s.run([
-        "registry",
-        "init",
-        "--registry",
-        "reg",
-        "--key",
-        "file:reg.key",
-        "--next-key",
-        "file:reg-next.key",
-        "--passphrase-file",
-        "pw",
-    ])
-    .expect(0);
+    init_registry(&s, None, None).expect(0);
     s
 }
 

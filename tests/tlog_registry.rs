@@ -44,23 +44,7 @@ struct Fx {
 impl Fx {
     fn new() -> Fx {
         let s = Scratch::new(env!("CARGO_BIN_EXE_hallmark"));
-        write_file_key(&s.join("reg.key"), REG);
-        s.file_key("reg-next.key");
-        s.run([
-            "registry",
-            "init",
-            "--registry",
-            "reg",
-            "--key",
-            "file:reg.key",
-            "--next-key",
-            "file:reg-next.key",
-            "--origin",
-            ORIGIN,
-            "--passphrase-file",
-            "pw",
-        ])
-        .expect(0);
+        init_registry(&s, Some(REG), Some(ORIGIN)).expect(0);
         let p = Id::incept(1, 2, &["org.example"], past(0));
         p.write(&s.join("p.kel"));
         Fx { s, p }

@@ -245,21 +245,7 @@ fn a_registry_receipt_proves_a_release_predates_the_compromise() {
     let past = |secs: u64| Timestamp::from_unix(Timestamp::now().unix() - 1000 + secs).unwrap();
     let p = Id::incept(1, 2, &["org.example"], past(0));
     p.write(&s.join("p.kel"));
-    s.file_key("reg.key");
-    s.file_key("reg-next.key");
-    s.run([
-        "registry",
-        "init",
-        "--registry",
-        "reg",
-        "--key",
-        "file:reg.key",
-        "--next-key",
-        "file:reg-next.key",
-        "--passphrase-file",
-        "pw",
-    ])
-    .expect(0);
+    init_registry(&s, None, None).expect(0);
     s.run([
         "keyring",
         "pin-registry",

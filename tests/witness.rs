@@ -229,24 +229,7 @@ fn json_documents_and_the_stream_of_a_witness() {
     let _ = child.wait();
 
     // A registry submitting to it.
-    for k in ["reg.key", "reg-next.key"] {
-        s.file_key(k);
-    }
-    s.run([
-        "registry",
-        "init",
-        "--registry",
-        "reg",
-        "--key",
-        "file:reg.key",
-        "--next-key",
-        "file:reg-next.key",
-        "--origin",
-        ORIGIN,
-        "--passphrase-file",
-        "pw",
-    ])
-    .expect(0);
+    common::init_registry(&s, None, Some(ORIGIN)).expect(0);
     let added = s
         .run([
             "--json",
@@ -557,23 +540,7 @@ fn a_bad_configuration_is_refused_with_what_to_fix() {
 /// A registry `reg/` with origin [`ORIGIN`] and key seed [`REG`], a publisher P (key 1,
 /// org.example), witness w1 (running) and w2 (configured but down) added to the registry.
 fn registry_with_witnesses(s: &Scratch) -> (Served, common::Id) {
-    common::write_file_key(&s.join("reg.key"), REG);
-    s.file_key("reg-next.key");
-    s.run([
-        "registry",
-        "init",
-        "--registry",
-        "reg",
-        "--key",
-        "file:reg.key",
-        "--next-key",
-        "file:reg-next.key",
-        "--origin",
-        ORIGIN,
-        "--passphrase-file",
-        "pw",
-    ])
-    .expect(0);
+    common::init_registry(s, Some(REG), Some(ORIGIN)).expect(0);
     let w = serve(s);
     let w1 = vkey(s).to_string();
     s.run([
@@ -919,23 +886,7 @@ fn the_commands_the_monitoring_doc_shows_run() {
                 );
                 // The registry the witness follows, then the witness.
                 let (w, id) = {
-                    common::write_file_key(&s.join("reg.key"), REG);
-                    s.file_key("reg-next.key");
-                    s.run([
-                        "registry",
-                        "init",
-                        "--registry",
-                        "reg",
-                        "--key",
-                        "file:reg.key",
-                        "--next-key",
-                        "file:reg-next.key",
-                        "--origin",
-                        ORIGIN,
-                        "--passphrase-file",
-                        "pw",
-                    ])
-                    .expect(0);
+                    common::init_registry(&s, Some(REG), Some(ORIGIN)).expect(0);
                     let id = common::Id::incept(1, 2, &["org.example"], common::t(0));
                     id.write(&s.join("p.kel"));
                     (serve(&s), id)

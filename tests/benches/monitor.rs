@@ -28,23 +28,7 @@ use common::*;
 use hallmark_tests::Scratch;
 
 fn registry(s: &Scratch) {
-    write_file_key(&s.join("reg.key"), 70);
-    s.file_key("reg-next.key");
-    s.run([
-        "registry",
-        "init",
-        "--registry",
-        "reg",
-        "--key",
-        "file:reg.key",
-        "--next-key",
-        "file:reg-next.key",
-        "--origin",
-        "registry.bench/log",
-        "--passphrase-file",
-        "pw",
-    ])
-    .expect(0);
+    init_registry(s, Some(70), Some("registry.bench/log")).expect(0);
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -253,3 +253,36 @@ pub fn write_file_key(path: &Path, seed: u8) {
     )
     .unwrap();
 }
+
+/// `hallmark registry init` of the registry `reg/` in `s`: its key `reg.key` (from `seed`, for a
+/// key whose id the test knows, or a fresh one), its pre-committed next key `reg-next.key`, the
+/// passphrase file `pw`, and `origin` when given.
+pub fn init_registry(
+    s: &hallmark_tests::Scratch,
+    seed: Option<u8>,
+    origin: Option<&str>,
+) -> hallmark_tests::Run {
+    match seed {
+        Some(seed) => write_file_key(&s.join("reg.key"), seed),
+        None => {
+            s.file_key("reg.key");
+        }
+    }
+    s.file_key("reg-next.key");
+    let mut args = vec![
+        "registry",
+        "init",
+        "--registry",
+        "reg",
+        "--key",
+        "file:reg.key",
+        "--next-key",
+        "file:reg-next.key",
+        "--passphrase-file",
+        "pw",
+    ];
+    if let Some(origin) = origin {
+        args.extend(["--origin", origin]);
+    }
+    s.run(args)
+}
